@@ -1,0 +1,97 @@
+//! `portcullis serve`.
+
+use crate::config::{ListenOverrides, Overrides};
+use crate::setup;
+use anyhow::{Context, Result};
+use portcullis_core::builtin;
+use portcullis_core::secret::SecretString;
+use portcullis_store::users::NewUser;
+
+/// Starts everything and runs until SIGINT or SIGTERM.
+pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
+    let opened = setup::open(common, listen).await?;
+    let store = opened.store.clone();
+    bootstrap_admin(&store).await?;
+
+    let http = tokio::net::TcpListener::bind(opened.config.http_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (in use? choose another with --http-addr)",
+                opened.config.http_addr
+            )
+        })?;
+    tracing::info!(addr = %opened.config.http_addr, db = store.backend().name(), "HTTP API listening");
+    tracing::warn!(addr = %opened.config.ssh_addr, "the SSH gateway is not part of this build yet; --ssh-addr is reserved for it");
+    println!(
+        "Portcullis {} is serving on http://{}",
+        crate::VERSION,
+        opened.config.http_addr
+    );
+
+    let app = portcullis_api::router(portcullis_api::AppState::new(store.clone(), crate::VERSION));
+    axum::serve(http, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server stopped")?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// On first start (no users at all), creates `admin` with the password from
+/// `PORTCULLIS_ADMIN_PASSWORD`, or a generated one printed once.
+async fn bootstrap_admin(store: &portcullis_store::Store) -> Result<()> {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match std::env::var("PORTCULLIS_ADMIN_PASSWORD") {
+        Ok(p) if !p.is_empty() => (SecretString::new(p), false),
+        _ => (crate::admin::generate_password(), true),
+    };
+    store
+        .create_user(&NewUser {
+            username: "admin".into(),
+            name: "Administrator".into(),
+            email: "admin@example.com".into(),
+            password: password.clone(),
+            system_role: builtin::SYSTEM_ADMIN_ROLE_ID,
+            org_role: Some((builtin::ORG_ADMIN_ROLE_ID, builtin::DEFAULT_ORG_ID)),
+            created_by: "System".into(),
+            need_update_password: generated,
+        })
+        .await
+        .context("creating the administrator")?;
+    if generated {
+        println!(
+            "Created the administrator `admin` with the password: {}",
+            password.expose()
+        );
+        println!("It is shown only this once; you will be asked to change it at first login.");
+    } else {
+        println!(
+            "Created the administrator `admin` with the password from PORTCULLIS_ADMIN_PASSWORD."
+        );
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,24 @@
+//! Persistence for Portcullis: one code path over SQLite and PostgreSQL.
+//!
+//! Queries go through sqlx's `Any` driver so that every repository function is written once and
+//! runs on both databases; the schema is kept per database under `migrations/` because DDL
+//! differs. The conventions that make this work (TEXT uuids, BIGINT microsecond instants,
+//! TEXT JSON, `$n` placeholders, booleans read through [`codec::Flag`]) are described in
+//! `ARCHITECTURE.md`.
+//!
+//! The store knows nothing about HTTP or SSH, and it makes no access decision: it loads the data
+//! the core's permission engine needs and persists what the engine computed.
+
+pub mod codec;
+mod db;
+mod error;
+mod migrate;
+pub mod perms;
+pub mod secrets;
+pub mod seed;
+pub mod settings;
+pub mod users;
+
+pub use db::{Backend, Store};
+pub use error::StoreError;
+pub use migrate::MigrationStatus;

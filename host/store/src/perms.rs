@@ -1,0 +1,804 @@
+//! Loading the permission engine's input, and persisting its answer per user.
+//!
+//! The engine in `portcullis_core::perm` decides; this module only feeds it and remembers the
+//! result. A user's permitted assets and node tree are materialized in `user_perm_assets` and
+//! `user_perm_nodes`, so list views are indexed queries instead of a recomputation over
+//! 100,000 assets on every request. The materialized rows are rebuilt when they are stale:
+//!
+//! * `perm_generation.value` changed — database triggers bump it on every write to a table
+//!   the engine reads (permissions and their relations, group memberships, nodes, asset
+//!   memberships, the active flags and expiry of users and assets), so no writer can forget;
+//! * or a time boundary passed — a permission started or expired, or the user expired
+//!   (`user_perm_state.valid_until`).
+
+use crate::codec::{Flag, from_micros, micros, trusted, uuid};
+use crate::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use portcullis_core::perm::{
+    Actions, AssetGrant, AssetPermission, NodeKey, PermAccount, PermAsset, PermNode, PermUser,
+    PermittedSet, asset_grant, permitted_assets,
+};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use uuid::Uuid;
+
+/// Bind parameters per `IN (…)` chunk: well under SQLite's and PostgreSQL's limits.
+const CHUNK: usize = 500;
+
+/// One page of a user's permitted assets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermittedPage {
+    /// All permitted assets matching the query (not just this page).
+    pub count: i64,
+    /// This page, ordered by name.
+    pub assets: Vec<PermittedAssetRow>,
+}
+
+/// A permitted asset as list views show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermittedAssetRow {
+    /// Asset id.
+    pub id: Uuid,
+    /// Org of the asset.
+    pub org_id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// Platform id.
+    pub platform_id: i64,
+    /// Category (`host`, `database`, …).
+    pub category: String,
+    /// Type (`linux`, `mysql`, …).
+    pub type_: String,
+    /// Comment.
+    pub comment: String,
+}
+
+/// A node of a user's permitted tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermittedNodeRow {
+    /// Node id.
+    pub id: Uuid,
+    /// Org.
+    pub org_id: Uuid,
+    /// Materialized path.
+    pub key: String,
+    /// Display name.
+    pub value: String,
+    /// Permitted assets in this node and below.
+    pub assets_amount: i64,
+}
+
+/// What a rebuild computed, for logs and the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// Permitted assets.
+    pub assets: usize,
+    /// Nodes in the permitted tree.
+    pub nodes: usize,
+    /// Permissions that applied.
+    pub permissions: usize,
+}
+
+fn in_list(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn ids_to_strings(ids: impl IntoIterator<Item = Uuid>) -> Vec<String> {
+    ids.into_iter().map(|i| i.to_string()).collect()
+}
+
+/// Runs `sql` (containing `{in}` for the list) once per chunk of `ids`, with `prefix` bound
+/// before the list.
+async fn fetch_in_chunks(
+    conn: &mut AnyConnection,
+    sql: &str,
+    prefix: &[String],
+    ids: &[String],
+) -> Result<Vec<AnyRow>, StoreError> {
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let text = sql.replace("{in}", &in_list(prefix.len() + 1, chunk.len()));
+        let mut q = sqlx::query(trusted(text.as_str()));
+        for p in prefix {
+            q = q.bind(p.clone());
+        }
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        rows.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
+fn get_uuid(row: &AnyRow, col: &str) -> Result<Uuid, StoreError> {
+    let text: String = row.try_get(col)?;
+    uuid(&text, col)
+}
+
+fn json_list(row: &AnyRow, col: &str) -> Result<Vec<String>, StoreError> {
+    let text: String = row.try_get(col)?;
+    serde_json::from_str(&text).map_err(|_| StoreError::Corrupt(format!("{col}: `{text}`")))
+}
+
+fn node_key(row: &AnyRow) -> Result<NodeKey, StoreError> {
+    let text: String = row.try_get("key")?;
+    NodeKey::parse(&text).map_err(|_| StoreError::Corrupt(format!("nodes.key `{text}`")))
+}
+
+impl Store {
+    /// The engine's view of a user (`None` if there is no such user).
+    pub async fn perm_user(&self, user_id: Uuid) -> Result<Option<PermUser>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        load_perm_user(&mut conn, user_id).await
+    }
+
+    /// The permissions that list the user or one of their groups, with the relations the
+    /// engine needs. Validity (dates, active flags) is left to the engine.
+    pub async fn permissions_for_user(
+        &self,
+        user: &PermUser,
+    ) -> Result<Vec<AssetPermission>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        load_permissions(&mut conn, user).await
+    }
+
+    /// Rebuilds the user's materialized permitted assets and nodes if they are stale.
+    pub async fn ensure_user_perms(&self, user_id: Uuid) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let generation = current_generation(&mut conn).await?;
+        let state =
+            sqlx::query("SELECT generation, valid_until FROM user_perm_state WHERE user_id = $1")
+                .bind(user_id.to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
+        let now = micros(Utc::now());
+        if let Some(row) = state {
+            let built: i64 = row.try_get("generation")?;
+            let valid_until: Option<i64> = row.try_get("valid_until")?;
+            if built == generation && valid_until.is_none_or(|v| now < v) {
+                return Ok(());
+            }
+        }
+        drop(conn);
+        self.rebuild_user_perms(user_id).await.map(|_| ())
+    }
+
+    /// Recomputes the user's permitted assets and node tree with the core engine and stores
+    /// them, replacing the previous rows in one transaction.
+    pub async fn rebuild_user_perms(&self, user_id: Uuid) -> Result<RebuildReport, StoreError> {
+        let now = Utc::now();
+        let mut conn = self.pool.acquire().await?;
+        let generation = current_generation(&mut conn).await?;
+        let Some(user) = load_perm_user(&mut conn, user_id).await? else {
+            return Err(StoreError::NotFound(format!("user {user_id}")));
+        };
+        let perms = load_permissions(&mut conn, &user).await?;
+        let applicable: Vec<AssetPermission> = perms
+            .iter()
+            .filter(|p| p.applies_to(&user, now))
+            .cloned()
+            .collect();
+        let (nodes, mut assets, values) = load_scope(&mut conn, &applicable).await?;
+        assets.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        let set = permitted_assets(&user, &applicable, &nodes, &assets, now);
+        let valid_until = next_boundary(&user, &perms, now);
+        drop(conn);
+        let report = RebuildReport {
+            assets: set.asset_ids.len(),
+            nodes: set.nodes.len(),
+            permissions: applicable.len(),
+        };
+        self.store_permitted(&user, &set, &assets, &values, generation, valid_until)
+            .await?;
+        Ok(report)
+    }
+
+    async fn store_permitted(
+        &self,
+        user: &PermUser,
+        set: &PermittedSet,
+        assets: &[PermAsset],
+        values: &HashMap<Uuid, String>,
+        generation: i64,
+        valid_until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let by_id: HashMap<Uuid, &PermAsset> = assets.iter().map(|a| (a.id, a)).collect();
+        let direct: HashSet<Uuid> = set.direct_asset_ids.iter().copied().collect();
+        let uid = user.id.to_string();
+        let mut tx = self.pool.begin().await?;
+        for table in ["user_perm_assets", "user_perm_nodes", "user_perm_state"] {
+            sqlx::query(trusted(format!("DELETE FROM {table} WHERE user_id = $1")))
+                .bind(&uid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        const ASSET_COLS: usize = 5;
+        for chunk in set.asset_ids.chunks(CHUNK) {
+            let values_sql = (0..chunk.len())
+                .map(|i| format!("({})", in_list(i * ASSET_COLS + 1, ASSET_COLS)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO user_perm_assets (user_id, org_id, asset_id, asset_name, direct) VALUES {values_sql}"
+            );
+            let mut q = sqlx::query(trusted(sql.as_str()));
+            for id in chunk {
+                let Some(asset) = by_id.get(id) else {
+                    return Err(StoreError::Corrupt(format!(
+                        "permitted asset {id} not loaded"
+                    )));
+                };
+                q = q
+                    .bind(uid.clone())
+                    .bind(asset.org_id.to_string())
+                    .bind(id.to_string())
+                    .bind(asset.name.clone())
+                    .bind(direct.contains(id));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        const NODE_COLS: usize = 6;
+        for chunk in set.nodes.chunks(CHUNK) {
+            let values_sql = (0..chunk.len())
+                .map(|i| format!("({})", in_list(i * NODE_COLS + 1, NODE_COLS)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO user_perm_nodes (user_id, org_id, node_id, node_key, node_value, assets_amount) VALUES {values_sql}"
+            );
+            let mut q = sqlx::query(trusted(sql.as_str()));
+            for n in chunk {
+                q = q
+                    .bind(uid.clone())
+                    .bind(n.org_id.to_string())
+                    .bind(n.id.to_string())
+                    .bind(n.key.as_str().to_owned())
+                    .bind(values.get(&n.id).cloned().unwrap_or_default())
+                    .bind(i64::try_from(n.assets_amount).unwrap_or(i64::MAX));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO user_perm_state (user_id, generation, date_built, valid_until) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&uid)
+        .bind(generation)
+        .bind(micros(Utc::now()))
+        .bind(valid_until.map(micros))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A page of the user's permitted assets ordered by name, with the total count; `org`
+    /// narrows to one org (`None`: every org, as with `X-JMS-ORG: ROOT`).
+    pub async fn user_permitted_assets(
+        &self,
+        user_id: Uuid,
+        org: Option<Uuid>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<PermittedPage, StoreError> {
+        self.ensure_user_perms(user_id).await?;
+        let (org_clause, org_arg) = match org {
+            Some(o) => ("AND g.org_id = $2", o.to_string()),
+            None => ("AND $2 = $2", String::new()),
+        };
+        let count: i64 = sqlx::query_scalar(trusted(format!(
+            "SELECT COUNT(*) FROM user_perm_assets g WHERE g.user_id = $1 {org_clause}"
+        )))
+        .bind(user_id.to_string())
+        .bind(&org_arg)
+        .fetch_one(&self.pool)
+        .await?;
+        let rows = sqlx::query(trusted(format!(
+            "SELECT a.id, a.org_id, a.name, a.address, a.platform_id, a.category, a.type, a.comment
+             FROM user_perm_assets g JOIN assets a ON a.id = g.asset_id
+             WHERE g.user_id = $1 {org_clause}
+             ORDER BY g.asset_name, g.asset_id LIMIT $3 OFFSET $4"
+        )))
+        .bind(user_id.to_string())
+        .bind(&org_arg)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let assets = rows
+            .iter()
+            .map(|r| {
+                Ok(PermittedAssetRow {
+                    id: get_uuid(r, "id")?,
+                    org_id: get_uuid(r, "org_id")?,
+                    name: r.try_get("name")?,
+                    address: r.try_get("address")?,
+                    platform_id: r.try_get("platform_id")?,
+                    category: r.try_get("category")?,
+                    type_: r.try_get("type")?,
+                    comment: r.try_get("comment")?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(PermittedPage { count, assets })
+    }
+
+    /// The user's permitted node tree, ordered by key, with asset counts.
+    pub async fn user_permitted_nodes(
+        &self,
+        user_id: Uuid,
+        org: Option<Uuid>,
+    ) -> Result<Vec<PermittedNodeRow>, StoreError> {
+        self.ensure_user_perms(user_id).await?;
+        let (org_clause, org_arg) = match org {
+            Some(o) => ("AND org_id = $2", o.to_string()),
+            None => ("AND $2 = $2", String::new()),
+        };
+        let rows = sqlx::query(trusted(format!(
+            "SELECT node_id, org_id, node_key, node_value, assets_amount FROM user_perm_nodes
+             WHERE user_id = $1 {org_clause}"
+        )))
+        .bind(user_id.to_string())
+        .bind(&org_arg)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut nodes = rows
+            .iter()
+            .map(|r| {
+                let key: String = r.try_get("node_key")?;
+                Ok((
+                    NodeKey::parse(&key).map_err(|_| {
+                        StoreError::Corrupt(format!("user_perm_nodes.node_key `{key}`"))
+                    })?,
+                    PermittedNodeRow {
+                        id: get_uuid(r, "node_id")?,
+                        org_id: get_uuid(r, "org_id")?,
+                        key,
+                        value: r.try_get("node_value")?,
+                        assets_amount: r.try_get("assets_amount")?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        nodes.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.org_id.cmp(&b.1.org_id)));
+        Ok(nodes.into_iter().map(|(_, n)| n).collect())
+    }
+
+    /// What the user may do on one asset: accounts (virtual ones resolved), protocols and
+    /// actions — the answer the connect path and the asset detail view act on. `None` when
+    /// the asset is not permitted at all.
+    pub async fn user_asset_grant(
+        &self,
+        user_id: Uuid,
+        asset_id: Uuid,
+    ) -> Result<Option<AssetGrant>, StoreError> {
+        let now = Utc::now();
+        let mut conn = self.pool.acquire().await?;
+        let Some(user) = load_perm_user(&mut conn, user_id).await? else {
+            return Ok(None);
+        };
+        let aid = asset_id.to_string();
+        let Some(row) =
+            sqlx::query("SELECT id, org_id, name, is_active, category FROM assets WHERE id = $1")
+                .bind(&aid)
+                .fetch_optional(&mut *conn)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let mut asset = PermAsset {
+            id: asset_id,
+            org_id: get_uuid(&row, "org_id")?,
+            name: row.try_get("name")?,
+            is_active: row.try_get::<Flag, _>("is_active")?.0,
+            category: row.try_get("category")?,
+            protocols: Vec::new(),
+            node_ids: Vec::new(),
+        };
+        for r in
+            sqlx::query("SELECT name, port FROM asset_protocols WHERE asset_id = $1 ORDER BY name")
+                .bind(&aid)
+                .fetch_all(&mut *conn)
+                .await?
+        {
+            let port: i64 = r.try_get("port")?;
+            asset
+                .protocols
+                .push((r.try_get("name")?, u16::try_from(port).unwrap_or_default()));
+        }
+        // The asset's nodes and all their ancestors: a grant on any of them covers it.
+        let mut nodes = Vec::new();
+        for r in sqlx::query(
+            "SELECT n.id, n.org_id, n.key FROM asset_nodes an JOIN nodes n ON n.id = an.node_id WHERE an.asset_id = $1",
+        )
+        .bind(&aid)
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            let node = PermNode { id: get_uuid(&r, "id")?, org_id: get_uuid(&r, "org_id")?, key: node_key(&r)? };
+            asset.node_ids.push(node.id);
+            nodes.push(node);
+        }
+        let ancestor_keys: BTreeSet<String> = nodes
+            .iter()
+            .flat_map(|n| n.key.ancestor_strs().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        let keys: Vec<String> = ancestor_keys.into_iter().collect();
+        for r in fetch_in_chunks(
+            &mut conn,
+            "SELECT id, org_id, key FROM nodes WHERE org_id = $1 AND key IN ({in})",
+            &[asset.org_id.to_string()],
+            &keys,
+        )
+        .await?
+        {
+            nodes.push(PermNode {
+                id: get_uuid(&r, "id")?,
+                org_id: get_uuid(&r, "org_id")?,
+                key: node_key(&r)?,
+            });
+        }
+        let perms = load_permissions(&mut conn, &user).await?;
+        let mut accounts = Vec::new();
+        for r in sqlx::query(
+            "SELECT id, name, username, secret_type, is_active, secret, template_id FROM accounts WHERE asset_id = $1 ORDER BY name",
+        )
+        .bind(&aid)
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            let secret: Option<String> = r.try_get("secret")?;
+            let template: Option<String> = r.try_get("template_id")?;
+            accounts.push(PermAccount {
+                id: get_uuid(&r, "id")?,
+                asset_id,
+                name: r.try_get("name")?,
+                username: r.try_get::<Option<String>, _>("username")?.unwrap_or_default(),
+                secret_type: r.try_get("secret_type")?,
+                is_active: r.try_get::<Flag, _>("is_active")?.0,
+                has_secret: secret.is_some(),
+                template_id: template.map(|t| uuid(&t, "accounts.template_id")).transpose()?,
+            });
+        }
+        Ok(asset_grant(&user, &asset, &perms, &nodes, &accounts, now))
+    }
+}
+
+async fn current_generation(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT value FROM perm_generation WHERE id = 1")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+async fn load_perm_user(
+    conn: &mut AnyConnection,
+    user_id: Uuid,
+) -> Result<Option<PermUser>, StoreError> {
+    let uid = user_id.to_string();
+    let Some(row) =
+        sqlx::query("SELECT username, is_active, date_expired FROM users WHERE id = $1")
+            .bind(&uid)
+            .fetch_optional(&mut *conn)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let groups = sqlx::query_scalar::<_, String>(
+        "SELECT user_group_id FROM user_group_members WHERE user_id = $1",
+    )
+    .bind(&uid)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|g| uuid(g, "user_group_members.user_group_id"))
+    .collect::<Result<_, _>>()?;
+    Ok(Some(PermUser {
+        id: user_id,
+        username: row.try_get("username")?,
+        groups,
+        is_active: row.try_get::<Flag, _>("is_active")?.0,
+        date_expired: row
+            .try_get::<Option<i64>, _>("date_expired")?
+            .map(from_micros),
+    }))
+}
+
+async fn load_permissions(
+    conn: &mut AnyConnection,
+    user: &PermUser,
+) -> Result<Vec<AssetPermission>, StoreError> {
+    let uid = user.id.to_string();
+    let direct: HashSet<String> =
+        sqlx::query_scalar::<_, String>("SELECT permission_id FROM perm_users WHERE user_id = $1")
+            .bind(&uid)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    let mut via_groups: HashMap<String, Vec<Uuid>> = HashMap::new();
+    for r in sqlx::query(
+        "SELECT pg.permission_id, pg.user_group_id FROM perm_user_groups pg
+         JOIN user_group_members m ON m.user_group_id = pg.user_group_id WHERE m.user_id = $1",
+    )
+    .bind(&uid)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        via_groups
+            .entry(r.try_get("permission_id")?)
+            .or_default()
+            .push(get_uuid(&r, "user_group_id")?);
+    }
+    let ids: Vec<String> = direct
+        .iter()
+        .chain(via_groups.keys())
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut assets: HashMap<String, Vec<Uuid>> = HashMap::new();
+    for r in fetch_in_chunks(
+        conn,
+        "SELECT permission_id, asset_id FROM perm_assets WHERE permission_id IN ({in})",
+        &[],
+        &ids,
+    )
+    .await?
+    {
+        assets
+            .entry(r.try_get("permission_id")?)
+            .or_default()
+            .push(get_uuid(&r, "asset_id")?);
+    }
+    let mut nodes: HashMap<String, Vec<Uuid>> = HashMap::new();
+    for r in fetch_in_chunks(
+        conn,
+        "SELECT permission_id, node_id FROM perm_nodes WHERE permission_id IN ({in})",
+        &[],
+        &ids,
+    )
+    .await?
+    {
+        nodes
+            .entry(r.try_get("permission_id")?)
+            .or_default()
+            .push(get_uuid(&r, "node_id")?);
+    }
+    let mut perms = Vec::with_capacity(ids.len());
+    for r in fetch_in_chunks(
+        conn,
+        "SELECT id, org_id, name, is_active, date_start, date_expired, accounts, protocols, actions
+         FROM asset_permissions WHERE id IN ({in}) ORDER BY id",
+        &[],
+        &ids,
+    )
+    .await?
+    {
+        let id: String = r.try_get("id")?;
+        let actions: i64 = r.try_get("actions")?;
+        perms.push(AssetPermission {
+            id: uuid(&id, "asset_permissions.id")?,
+            org_id: get_uuid(&r, "org_id")?,
+            name: r.try_get("name")?,
+            is_active: r.try_get::<Flag, _>("is_active")?.0,
+            date_start: from_micros(r.try_get("date_start")?),
+            date_expired: from_micros(r.try_get("date_expired")?),
+            users: if direct.contains(&id) {
+                vec![user.id]
+            } else {
+                Vec::new()
+            },
+            user_groups: via_groups.get(&id).cloned().unwrap_or_default(),
+            assets: assets.remove(&id).unwrap_or_default(),
+            nodes: nodes.remove(&id).unwrap_or_default(),
+            accounts: json_list(&r, "accounts")?,
+            protocols: json_list(&r, "protocols")?,
+            actions: Actions::from_bits_truncate(u32::try_from(actions).unwrap_or_default()),
+        });
+    }
+    Ok(perms)
+}
+
+/// Loads every node and asset the applicable permissions can reach: the granted nodes with
+/// their subtrees (by key range) and ancestors, the assets in them, the directly granted
+/// assets with all their nodes. Also returns node display values for the materialized tree.
+async fn load_scope(
+    conn: &mut AnyConnection,
+    perms: &[AssetPermission],
+) -> Result<(Vec<PermNode>, Vec<PermAsset>, HashMap<Uuid, String>), StoreError> {
+    let mut nodes: HashMap<Uuid, PermNode> = HashMap::new();
+    let mut values: HashMap<Uuid, String> = HashMap::new();
+    let mut take_node =
+        |r: &AnyRow, nodes: &mut HashMap<Uuid, PermNode>| -> Result<Uuid, StoreError> {
+            let id = get_uuid(r, "id")?;
+            if !nodes.contains_key(&id) {
+                nodes.insert(
+                    id,
+                    PermNode {
+                        id,
+                        org_id: get_uuid(r, "org_id")?,
+                        key: node_key(r)?,
+                    },
+                );
+                values.insert(id, r.try_get("value")?);
+            }
+            Ok(id)
+        };
+    // Granted nodes.
+    let granted: Vec<String> = ids_to_strings(
+        perms
+            .iter()
+            .flat_map(|p| p.nodes.iter().copied())
+            .collect::<BTreeSet<_>>(),
+    );
+    for r in fetch_in_chunks(
+        conn,
+        "SELECT id, org_id, key, value FROM nodes WHERE id IN ({in})",
+        &[],
+        &granted,
+    )
+    .await?
+    {
+        take_node(&r, &mut nodes)?;
+    }
+    // Their subtrees: only for granted nodes not already under another granted node.
+    let mut roots: Vec<&PermNode> = nodes.values().collect();
+    roots.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut tops: Vec<(Uuid, NodeKey)> = Vec::new();
+    for n in roots {
+        if !tops
+            .iter()
+            .any(|(org, k)| *org == n.org_id && k.is_self_or_ancestor_of(&n.key))
+        {
+            tops.push((n.org_id, n.key.clone()));
+        }
+    }
+    for chunk in tops.chunks(100) {
+        let clauses = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(org_id = ${} AND key >= ${} AND key < ${})",
+                    i * 3 + 1,
+                    i * 3 + 2,
+                    i * 3 + 3
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sql = format!("SELECT id, org_id, key, value FROM nodes WHERE {clauses}");
+        let mut q = sqlx::query(trusted(sql.as_str()));
+        for (org, key) in chunk {
+            let (lo, hi) = key.descendant_range();
+            q = q.bind(org.to_string()).bind(lo).bind(hi);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            take_node(&r, &mut nodes)?;
+        }
+    }
+    let scope_nodes: Vec<String> = ids_to_strings(nodes.keys().copied());
+    // Assets in scope nodes, and directly granted assets.
+    let mut assets: HashMap<Uuid, PermAsset> = HashMap::new();
+    let asset_from = |r: &AnyRow| -> Result<PermAsset, StoreError> {
+        Ok(PermAsset {
+            id: get_uuid(r, "id")?,
+            org_id: get_uuid(r, "org_id")?,
+            name: r.try_get("name")?,
+            is_active: r.try_get::<Flag, _>("is_active")?.0,
+            category: r.try_get("category")?,
+            protocols: Vec::new(),
+            node_ids: Vec::new(),
+        })
+    };
+    for r in fetch_in_chunks(
+        conn,
+        "SELECT a.id, a.org_id, a.name, a.is_active, a.category, an.node_id FROM asset_nodes an
+         JOIN assets a ON a.id = an.asset_id WHERE an.node_id IN ({in})",
+        &[],
+        &scope_nodes,
+    )
+    .await?
+    {
+        let node = get_uuid(&r, "node_id")?;
+        let id = get_uuid(&r, "id")?;
+        if !assets.contains_key(&id) {
+            assets.insert(id, asset_from(&r)?);
+        }
+        if let Some(a) = assets.get_mut(&id) {
+            a.node_ids.push(node);
+        }
+    }
+    let direct: Vec<String> = ids_to_strings(
+        perms
+            .iter()
+            .flat_map(|p| p.assets.iter().copied())
+            .collect::<BTreeSet<_>>(),
+    );
+    for r in fetch_in_chunks(
+        conn,
+        "SELECT id, org_id, name, is_active, category FROM assets WHERE id IN ({in})",
+        &[],
+        &direct,
+    )
+    .await?
+    {
+        let a = asset_from(&r)?;
+        assets.entry(a.id).or_insert(a);
+    }
+    // All nodes of directly granted assets (they show in the tree under their real nodes).
+    let mut extra: Vec<Uuid> = Vec::new();
+    for r in fetch_in_chunks(
+        conn,
+        "SELECT asset_id, node_id FROM asset_nodes WHERE asset_id IN ({in})",
+        &[],
+        &direct,
+    )
+    .await?
+    {
+        let asset = get_uuid(&r, "asset_id")?;
+        let node = get_uuid(&r, "node_id")?;
+        if let Some(a) = assets.get_mut(&asset)
+            && !a.node_ids.contains(&node)
+        {
+            a.node_ids.push(node);
+        }
+        if !nodes.contains_key(&node) {
+            extra.push(node);
+        }
+    }
+    for r in fetch_in_chunks(
+        conn,
+        "SELECT id, org_id, key, value FROM nodes WHERE id IN ({in})",
+        &[],
+        &ids_to_strings(extra),
+    )
+    .await?
+    {
+        take_node(&r, &mut nodes)?;
+    }
+    // Ancestors of every node in scope, for the tree.
+    let mut wanted: HashMap<Uuid, BTreeSet<String>> = HashMap::new();
+    for n in nodes.values() {
+        for k in n.key.ancestor_strs() {
+            wanted.entry(n.org_id).or_default().insert(k.to_owned());
+        }
+    }
+    for (org, keys) in wanted {
+        let keys: Vec<String> = keys.into_iter().collect();
+        for r in fetch_in_chunks(
+            conn,
+            "SELECT id, org_id, key, value FROM nodes WHERE org_id = $1 AND key IN ({in})",
+            &[org.to_string()],
+            &keys,
+        )
+        .await?
+        {
+            take_node(&r, &mut nodes)?;
+        }
+    }
+    Ok((
+        nodes.into_values().collect(),
+        assets.into_values().collect(),
+        values,
+    ))
+}
+
+/// The next instant at which the user's permissions change by the clock alone.
+fn next_boundary(
+    user: &PermUser,
+    perms: &[AssetPermission],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    perms
+        .iter()
+        .flat_map(|p| [p.date_start, p.date_expired])
+        .chain(user.date_expired)
+        .filter(|t| *t > now)
+        .min()
+}

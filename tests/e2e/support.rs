@@ -1,0 +1,242 @@
+//! Shared test machinery: throwaway databases on both backends and the built binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A fresh, empty database for one test.
+pub struct TestDb {
+    /// `sqlite://…` or `postgres://…`.
+    pub url: String,
+    /// A short name for messages.
+    pub backend: &'static str,
+    pg_admin: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A new SQLite file in its own temporary directory.
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        TestDb {
+            url: format!("sqlite://{}", dir.path().join("test.db").display()),
+            backend: "sqlite",
+            pg_admin: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A new database in the test PostgreSQL cluster started by `tests/run.sh`.
+    pub async fn postgres() -> TestDb {
+        let admin = std::env::var("PORTCULLIS_TEST_POSTGRES_URL").expect(
+            "PORTCULLIS_TEST_POSTGRES_URL is not set: run the suite with tests/run.sh, which starts a throwaway PostgreSQL",
+        );
+        let name = format!("pc_{}", uuid::Uuid::new_v4().simple());
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .expect("connect to the test cluster");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_owned())
+            .unwrap_or(admin.clone());
+        TestDb {
+            url: format!("{base}/{name}"),
+            backend: "postgresql",
+            pg_admin: Some((admin, name)),
+            _dir: None,
+        }
+    }
+
+    /// Both backends, SQLite first.
+    pub async fn both() -> Vec<TestDb> {
+        vec![TestDb::sqlite(), TestDb::postgres().await]
+    }
+
+    /// Drops a PostgreSQL database (SQLite files go with their directory).
+    pub async fn drop_db(self) {
+        if let Some((admin, name)) = &self.pg_admin {
+            if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(admin).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+    }
+}
+
+/// The `portcullis` binary built by `cargo build` next to this test binary.
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("portcullis");
+    assert!(
+        bin.exists(),
+        "{} does not exist: build it first with `cargo build -p portcullis` (tests/run.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A `portcullis` command with a clean environment apart from what the test sets.
+pub fn portcullis(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(binary());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PORTCULLIS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("PORTCULLIS_DATA_DIR", data_dir)
+        .env("PORTCULLIS_LOG", "warn");
+    cmd
+}
+
+/// Runs to completion and captures output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("run portcullis")
+}
+
+/// stdout + stderr as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running `portcullis serve`, killed on drop.
+pub struct Server {
+    /// The child process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `serve` with the given command and waits until the health endpoint answers.
+    pub fn start(mut cmd: Command) -> Server {
+        let port = free_port();
+        let ssh = free_port();
+        cmd.args(["serve", "--http-addr", &format!("127.0.0.1:{port}")])
+            .args(["--ssh-addr", &format!("127.0.0.1:{ssh}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn serve");
+        let stdout = collect(child.stdout.take().expect("stdout"));
+        let stderr = collect(child.stderr.take().expect("stderr"));
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "serve exited early with {status}: {}{}",
+                    stdout.lock().map(|s| s.clone()).unwrap_or_default(),
+                    stderr.lock().map(|s| s.clone()).unwrap_or_default()
+                );
+            }
+            if http_get(&base, "/api/health/").is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not become healthy in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Server {
+            child,
+            base,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Everything printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Everything printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Stops with SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(mut r: impl std::io::Read + Send + 'static) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = buf.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = r.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut s) = sink.lock() {
+                s.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        }
+    });
+    buf
+}
+
+/// A minimal HTTP/1.1 GET over a plain socket (status, body): enough for health checks
+/// without pulling an HTTP client into the test build.
+pub fn http_get(base: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))?;
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
