@@ -79,9 +79,9 @@ impl Store {
             })
             .connect(&url)
             .await
-            .map_err(|source| StoreError::Connect {
+            .map_err(|cause| StoreError::Connect {
                 url: redact(&url),
-                source,
+                cause,
             })?;
         if backend == Backend::Sqlite {
             // WAL lets readers proceed while a writer commits; it is a property of the file,
@@ -89,9 +89,9 @@ impl Store {
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&pool)
                 .await
-                .map_err(|source| StoreError::Connect {
+                .map_err(|cause| StoreError::Connect {
                     url: redact(&url),
-                    source,
+                    cause,
                 })?;
         }
         Ok(Store { pool, backend })

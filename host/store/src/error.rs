@@ -9,13 +9,12 @@ pub enum StoreError {
     )]
     UnsupportedUrl(String),
     /// The database could not be reached or opened.
-    #[error("cannot connect to the database at {url}: {source}")]
+    #[error("cannot connect to the database at {url}: {cause}")]
     Connect {
         /// The URL with any password removed.
         url: String,
         /// What the driver said.
-        #[source]
-        source: sqlx::Error,
+        cause: sqlx::Error,
     },
     /// The database was migrated by a newer Portcullis than this one.
     #[error(
@@ -29,10 +28,10 @@ pub enum StoreError {
     SchemaModified(i64),
     /// A migration failed; its transaction was rolled back.
     #[error("applying database migrations failed (nothing was changed by the failed step): {0}")]
-    Migrate(#[source] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     /// A query failed.
     #[error("database error: {0}")]
-    Sql(#[from] sqlx::Error),
+    Sql(sqlx::Error),
     /// A unique constraint refused a write.
     #[error("{0} already exists")]
     Conflict(String),
@@ -40,13 +39,12 @@ pub enum StoreError {
     #[error("{0} not found")]
     NotFound(String),
     /// A stored secret could not be opened.
-    #[error("a stored secret in {place} cannot be opened: {source}")]
+    #[error("a stored secret in {place} cannot be opened: {cause}")]
     Vault {
         /// `table.column:row`.
         place: String,
         /// Why.
-        #[source]
-        source: portcullis_core::vault::VaultError,
+        cause: portcullis_core::vault::VaultError,
     },
     /// Input refused before anything was written.
     #[error("{0}")]
@@ -54,6 +52,14 @@ pub enum StoreError {
     /// A value read back from the database is not what the schema promises.
     #[error("corrupt data in {0}")]
     Corrupt(String),
+}
+
+// Messages include the cause in their text (operators read one line), so the cause is not
+// also exposed as `source()`, which would print it twice in an error chain.
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Sql(e)
+    }
 }
 
 impl StoreError {

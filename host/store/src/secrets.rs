@@ -86,20 +86,21 @@ impl Store {
                 let place = || format!("{}.{}:{id}", col.table, col.column);
                 let stale = vault
                     .needs_reseal(&value)
-                    .map_err(|source| StoreError::Vault {
+                    .map_err(|cause| StoreError::Vault {
                         place: place(),
-                        source,
+                        cause,
                     })?;
                 if !stale {
                     report.unchanged += 1;
                     continue;
                 }
-                let fresh = vault.reseal(&value, &col.context(&id)).map_err(|source| {
-                    StoreError::Vault {
-                        place: place(),
-                        source,
-                    }
-                })?;
+                let fresh =
+                    vault
+                        .reseal(&value, &col.context(&id))
+                        .map_err(|cause| StoreError::Vault {
+                            place: place(),
+                            cause,
+                        })?;
                 sqlx::query(trusted(format!(
                     "UPDATE {t} SET {c} = $1 WHERE id = $2",
                     c = col.column,

@@ -41,12 +41,14 @@ pub(crate) async fn set_setting_in(
     value: &Value,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO settings (name, category, value) VALUES ($1, $2, $3)
-         ON CONFLICT (name) DO UPDATE SET value = excluded.value, category = excluded.category",
+        "INSERT INTO settings (name, category, value, date_updated) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value, category = excluded.category,
+             date_updated = excluded.date_updated",
     )
     .bind(name)
     .bind(category)
     .bind(value.to_string())
+    .bind(crate::codec::now_micros())
     .execute(conn)
     .await?;
     Ok(())
