@@ -621,11 +621,13 @@ CREATE TABLE user_perm_nodes (
     node_id TEXT NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
     org_id TEXT NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
     node_key TEXT COLLATE "C" NOT NULL,
+    node_sort TEXT COLLATE "C" NOT NULL,
     node_value TEXT NOT NULL,
     assets_amount BIGINT NOT NULL DEFAULT 0 CHECK (assets_amount >= 0),
     PRIMARY KEY (user_id, node_id)
 );
-CREATE INDEX user_perm_nodes_org ON user_perm_nodes (user_id, org_id, node_key);
+CREATE INDEX user_perm_nodes_sorted ON user_perm_nodes (user_id, node_sort);
+CREATE INDEX user_perm_nodes_org ON user_perm_nodes (user_id, org_id, node_sort);
 CREATE INDEX user_perm_nodes_node ON user_perm_nodes (node_id);
 
 -- ---------------------------------------------------------------------------------------------

@@ -59,14 +59,14 @@ impl TestDb {
 
     /// Drops a PostgreSQL database (SQLite files go with their directory).
     pub async fn drop_db(self) {
-        if let Some((admin, name)) = &self.pg_admin {
-            if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(admin).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-            }
+        if let Some((admin, name)) = &self.pg_admin
+            && let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(admin).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
         }
     }
 }

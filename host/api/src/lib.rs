@@ -5,6 +5,8 @@
 //! are built. Handlers translate HTTP to calls on the store and the core; they decide nothing
 //! about access themselves.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod health;
 
 use axum::Router;

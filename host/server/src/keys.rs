@@ -47,39 +47,51 @@ impl KeyRing {
         }
     }
 
-    /// Checks the keys against the database, generates the key file on a fresh installation,
-    /// finishes an interrupted rotation, and returns the vault to use.
-    pub async fn open(self, store: &Store) -> Result<Vault> {
-        let recorded = recorded_key_id(store).await?;
-        let (current, generated) = match (self.current, &self.source, &recorded) {
-            (Some(k), _, _) => (k, false),
-            (None, KeySource::File(path), None) => {
-                let key = MasterKey::generate();
-                write_key_file(path, &key)?;
-                tracing::info!(file = %path.display(), key_id = key.id(), "generated a new master key");
-                (key, true)
-            }
-            (None, KeySource::File(path), Some(id)) => bail!(
+    /// Checks the configured keys against the key id the database recorded, before anything
+    /// is written: a missing key file for a database that holds secrets, or a different key,
+    /// stops the start here.
+    pub fn check(&self, recorded: Option<&str>) -> Result<()> {
+        let Some(id) = recorded else {
+            return Ok(());
+        };
+        let known: Vec<&str> = self
+            .current
+            .iter()
+            .chain(self.next.iter())
+            .map(MasterKey::id)
+            .collect();
+        match (&self.source, known.is_empty()) {
+            (KeySource::File(path), true) => bail!(
                 "the master key file {} is missing, but this database holds secrets sealed with key {id}; restore the file from your backup (or point PORTCULLIS_MASTER_KEY_FILE at it)",
                 path.display()
             ),
-            (None, KeySource::Inline(_), _) => bail!("no master key configured"),
+            _ if !known.contains(&id) => bail!(
+                "the configured master key (id {}) is not the key this database uses (id {id}); configure the right key, or restore the key file from your backup",
+                known.join(", ")
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Generates the key file on a fresh installation, finishes an interrupted rotation, and
+    /// returns the vault to use. Call [`KeyRing::check`] first.
+    pub async fn open(self, store: &Store, recorded: Option<String>) -> Result<Vault> {
+        let mut next = self.next;
+        let current = match (self.current.or_else(|| next.take()), &self.source) {
+            (Some(k), _) => k,
+            (None, KeySource::File(path)) if recorded.is_none() => {
+                let key = MasterKey::generate();
+                write_key_file(path, &key)?;
+                tracing::info!(file = %path.display(), key_id = key.id(), "generated a new master key");
+                key
+            }
+            (None, _) => bail!("no master key is available; restore the key file from your backup"),
         };
-        let vault = match self.next {
+        let vault = match next {
             Some(next) => Vault::new(next, vec![current]),
             None => Vault::new(current, vec![]),
         };
-        if let Some(id) = &recorded {
-            let known =
-                vault.active_key().id() == id || vault.previous_keys().any(|k| k.id() == id);
-            if !known {
-                bail!(
-                    "the configured master key (id {}) is not the key this database uses (id {id}); configure the right key, or restore the key file from your backup",
-                    vault.active_key().id()
-                );
-            }
-        }
-        if recorded.as_deref() != Some(vault.active_key().id()) || generated {
+        if recorded.as_deref() != Some(vault.active_key().id()) {
             let report = store
                 .reseal_all(&vault)
                 .await
@@ -146,7 +158,8 @@ pub async fn rotate(
     }
 }
 
-async fn recorded_key_id(store: &Store) -> Result<Option<String>> {
+/// The id of the key that sealed the database's secrets (`None` on a fresh database).
+pub async fn recorded_key_id(store: &Store) -> Result<Option<String>> {
     Ok(store
         .setting(VAULT_KEY_ID)
         .await?

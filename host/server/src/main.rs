@@ -3,6 +3,8 @@
 //! `serve` runs everything (REST API, and the listeners as they are built); the other
 //! subcommands are the administrator's tools that work on the same data directory and database.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod admin;
 mod bench;
 mod config;

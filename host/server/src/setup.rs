@@ -18,9 +18,9 @@ pub struct Opened {
     pub vault: Vault,
 }
 
-/// Resolves the configuration, reads the keys, connects, migrates, seeds the built-ins and
-/// checks the keys against the database. Key files are read before the database is touched,
-/// so a corrupt key stops the start with nothing written.
+/// Resolves the configuration, reads the keys, connects, checks the keys against the
+/// database, migrates, and seeds the built-ins. Every check that can fail on a bad key runs
+/// before the first write, so such a start leaves the database as it was.
 pub async fn open(common: &Overrides, listen: &ListenOverrides) -> Result<Opened> {
     let config = Config::resolve(common, listen)?;
     ensure_data_dir(&config)?;
@@ -28,6 +28,8 @@ pub async fn open(common: &Overrides, listen: &ListenOverrides) -> Result<Opened
     let store = Store::connect(&config.database_url).await.map_err(|e| {
         anyhow::anyhow!("{e}; check --database-url / PORTCULLIS_DATABASE_URL and that the database server is running")
     })?;
+    let recorded = crate::keys::recorded_key_id(&store).await?;
+    ring.check(recorded.as_deref())?;
     let status = store.migrate().await?;
     if !status.applied_now.is_empty() {
         tracing::info!(versions = ?status.applied_now, backend = store.backend().name(), "applied database migrations");
@@ -36,7 +38,7 @@ pub async fn open(common: &Overrides, listen: &ListenOverrides) -> Result<Opened
         .seed_builtins()
         .await
         .context("seeding the built-in orgs, roles and platforms")?;
-    let vault = ring.open(&store).await?;
+    let vault = ring.open(&store, recorded).await?;
     Ok(Opened {
         config,
         store,

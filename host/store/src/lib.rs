@@ -9,6 +9,8 @@
 //! The store knows nothing about HTTP or SSH, and it makes no access decision: it loads the data
 //! the core's permission engine needs and persists what the engine computed.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod codec;
 mod db;
 mod error;

@@ -173,20 +173,24 @@ impl Store {
     /// them, replacing the previous rows in one transaction.
     pub async fn rebuild_user_perms(&self, user_id: Uuid) -> Result<RebuildReport, StoreError> {
         let now = Utc::now();
+        let started = std::time::Instant::now();
         let mut conn = self.pool.acquire().await?;
         let generation = current_generation(&mut conn).await?;
         let Some(user) = load_perm_user(&mut conn, user_id).await? else {
             return Err(StoreError::NotFound(format!("user {user_id}")));
         };
         let perms = load_permissions(&mut conn, &user).await?;
+        tracing::debug!(elapsed = ?started.elapsed(), perms = perms.len(), "loaded permissions");
         let applicable: Vec<AssetPermission> = perms
             .iter()
             .filter(|p| p.applies_to(&user, now))
             .cloned()
             .collect();
         let (nodes, mut assets, values) = load_scope(&mut conn, &applicable).await?;
+        tracing::debug!(elapsed = ?started.elapsed(), nodes = nodes.len(), assets = assets.len(), "loaded scope");
         assets.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         let set = permitted_assets(&user, &applicable, &nodes, &assets, now);
+        tracing::debug!(elapsed = ?started.elapsed(), "engine decided");
         let valid_until = next_boundary(&user, &perms, now);
         drop(conn);
         let report = RebuildReport {
@@ -196,9 +200,13 @@ impl Store {
         };
         self.store_permitted(&user, &set, &assets, &values, generation, valid_until)
             .await?;
+        tracing::debug!(elapsed = ?started.elapsed(), "stored");
         Ok(report)
     }
 
+    /// Writes the engine's answer as a diff against the stored rows, in one transaction: after
+    /// a change that moves a few assets only those rows are written, which keeps the rebuild
+    /// that follows every permission change cheap for users with very large grants.
     async fn store_permitted(
         &self,
         user: &PermUser,
@@ -212,58 +220,125 @@ impl Store {
         let direct: HashSet<Uuid> = set.direct_asset_ids.iter().copied().collect();
         let uid = user.id.to_string();
         let mut tx = self.pool.begin().await?;
-        for table in ["user_perm_assets", "user_perm_nodes", "user_perm_state"] {
-            sqlx::query(trusted(format!("DELETE FROM {table} WHERE user_id = $1")))
-                .bind(&uid)
-                .execute(&mut *tx)
-                .await?;
+
+        // Assets: (org, name, direct) per id, old and new.
+        let mut old: HashMap<String, (String, String, bool)> = HashMap::new();
+        for r in sqlx::query(
+            "SELECT asset_id, org_id, asset_name, direct FROM user_perm_assets WHERE user_id = $1",
+        )
+        .bind(&uid)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            old.insert(
+                r.try_get("asset_id")?,
+                (
+                    r.try_get("org_id")?,
+                    r.try_get("asset_name")?,
+                    r.try_get::<Flag, _>("direct")?.0,
+                ),
+            );
         }
-        const ASSET_COLS: usize = 5;
-        for chunk in set.asset_ids.chunks(CHUNK) {
+        let mut upserts: Vec<(Vec<String>, bool)> = Vec::new();
+        let mut keep: HashSet<String> = HashSet::with_capacity(set.asset_ids.len());
+        for id in &set.asset_ids {
+            let Some(asset) = by_id.get(id) else {
+                return Err(StoreError::Corrupt(format!(
+                    "permitted asset {id} not loaded"
+                )));
+            };
+            let key = id.to_string();
+            let row = (
+                asset.org_id.to_string(),
+                asset.name.clone(),
+                direct.contains(id),
+            );
+            if old.get(&key) != Some(&row) {
+                upserts.push((vec![key.clone(), row.0, row.1], row.2));
+            }
+            keep.insert(key);
+        }
+        let gone: Vec<String> = old.into_keys().filter(|k| !keep.contains(k)).collect();
+        delete_in(&mut tx, "user_perm_assets", "asset_id", &uid, &gone).await?;
+        let stale: Vec<String> = upserts.iter().map(|(r, _)| r[0].clone()).collect();
+        delete_in(&mut tx, "user_perm_assets", "asset_id", &uid, &stale).await?;
+        insert_rows(
+            &mut tx,
+            "INSERT INTO user_perm_assets (user_id, asset_id, org_id, asset_name, direct)",
+            &uid,
+            upserts.into_iter(),
+        )
+        .await?;
+
+        // Nodes: (org, key, value, amount) per id, old and new.
+        let mut old: HashMap<String, (String, String, String, i64)> = HashMap::new();
+        for r in sqlx::query(
+            "SELECT node_id, org_id, node_key, node_value, assets_amount FROM user_perm_nodes WHERE user_id = $1",
+        )
+        .bind(&uid)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            old.insert(
+                r.try_get("node_id")?,
+                (r.try_get("org_id")?, r.try_get("node_key")?, r.try_get("node_value")?, r.try_get("assets_amount")?),
+            );
+        }
+        let mut changed: Vec<(String, (String, String, String, i64))> = Vec::new();
+        let mut keep: HashSet<String> = HashSet::with_capacity(set.nodes.len());
+        for n in &set.nodes {
+            let key = n.id.to_string();
+            let row = (
+                n.org_id.to_string(),
+                n.key.as_str().to_owned(),
+                values.get(&n.id).cloned().unwrap_or_default(),
+                i64::try_from(n.assets_amount).unwrap_or(i64::MAX),
+            );
+            if old.get(&key) != Some(&row) {
+                changed.push((key.clone(), row));
+            }
+            keep.insert(key);
+        }
+        let mut gone: Vec<String> = old.into_keys().filter(|k| !keep.contains(k)).collect();
+        gone.extend(changed.iter().map(|(k, _)| k.clone()));
+        delete_in(&mut tx, "user_perm_nodes", "node_id", &uid, &gone).await?;
+        for chunk in changed.chunks(CHUNK) {
             let values_sql = (0..chunk.len())
-                .map(|i| format!("({})", in_list(i * ASSET_COLS + 1, ASSET_COLS)))
+                .map(|i| {
+                    let b = i * 6;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
-            let sql = format!(
-                "INSERT INTO user_perm_assets (user_id, org_id, asset_id, asset_name, direct) VALUES {values_sql}"
-            );
-            let mut q = sqlx::query(trusted(sql.as_str()));
-            for id in chunk {
-                let Some(asset) = by_id.get(id) else {
-                    return Err(StoreError::Corrupt(format!(
-                        "permitted asset {id} not loaded"
-                    )));
-                };
+            let mut q = sqlx::query(trusted(format!(
+                "INSERT INTO user_perm_nodes (user_id, node_id, org_id, node_key, node_sort, node_value, assets_amount) VALUES {values_sql}"
+            )))
+            .bind(uid.clone());
+            for (id, (org, key, value, amount)) in chunk {
                 q = q
-                    .bind(uid.clone())
-                    .bind(asset.org_id.to_string())
-                    .bind(id.to_string())
-                    .bind(asset.name.clone())
-                    .bind(direct.contains(id));
+                    .bind(id.clone())
+                    .bind(org.clone())
+                    .bind(key.clone())
+                    .bind(sort_key(key))
+                    .bind(value.clone())
+                    .bind(*amount);
             }
             q.execute(&mut *tx).await?;
         }
-        const NODE_COLS: usize = 6;
-        for chunk in set.nodes.chunks(CHUNK) {
-            let values_sql = (0..chunk.len())
-                .map(|i| format!("({})", in_list(i * NODE_COLS + 1, NODE_COLS)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO user_perm_nodes (user_id, org_id, node_id, node_key, node_value, assets_amount) VALUES {values_sql}"
-            );
-            let mut q = sqlx::query(trusted(sql.as_str()));
-            for n in chunk {
-                q = q
-                    .bind(uid.clone())
-                    .bind(n.org_id.to_string())
-                    .bind(n.id.to_string())
-                    .bind(n.key.as_str().to_owned())
-                    .bind(values.get(&n.id).cloned().unwrap_or_default())
-                    .bind(i64::try_from(n.assets_amount).unwrap_or(i64::MAX));
-            }
-            q.execute(&mut *tx).await?;
-        }
+
+        sqlx::query("DELETE FROM user_perm_state WHERE user_id = $1")
+            .bind(&uid)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO user_perm_state (user_id, generation, date_built, valid_until) VALUES ($1, $2, $3, $4)",
         )
@@ -341,32 +416,23 @@ impl Store {
         };
         let rows = sqlx::query(trusted(format!(
             "SELECT node_id, org_id, node_key, node_value, assets_amount FROM user_perm_nodes
-             WHERE user_id = $1 {org_clause}"
+             WHERE user_id = $1 {org_clause} ORDER BY node_sort, org_id"
         )))
         .bind(user_id.to_string())
         .bind(&org_arg)
         .fetch_all(&self.pool)
         .await?;
-        let mut nodes = rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                let key: String = r.try_get("node_key")?;
-                Ok((
-                    NodeKey::parse(&key).map_err(|_| {
-                        StoreError::Corrupt(format!("user_perm_nodes.node_key `{key}`"))
-                    })?,
-                    PermittedNodeRow {
-                        id: get_uuid(r, "node_id")?,
-                        org_id: get_uuid(r, "org_id")?,
-                        key,
-                        value: r.try_get("node_value")?,
-                        assets_amount: r.try_get("assets_amount")?,
-                    },
-                ))
+                Ok(PermittedNodeRow {
+                    id: get_uuid(r, "node_id")?,
+                    org_id: get_uuid(r, "org_id")?,
+                    key: r.try_get("node_key")?,
+                    value: r.try_get("node_value")?,
+                    assets_amount: r.try_get("assets_amount")?,
+                })
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        nodes.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.org_id.cmp(&b.1.org_id)));
-        Ok(nodes.into_iter().map(|(_, n)| n).collect())
+            .collect()
     }
 
     /// What the user may do on one asset: accounts (virtual ones resolved), protocols and
@@ -443,7 +509,16 @@ impl Store {
                 key: node_key(&r)?,
             });
         }
-        let perms = load_permissions(&mut conn, &user).await?;
+        let node_ids: Vec<String> = ids_to_strings(nodes.iter().map(|n| n.id));
+        let perms = load_permissions_focused(
+            &mut conn,
+            &user,
+            Some(Focus {
+                asset: &aid,
+                nodes: &node_ids,
+            }),
+        )
+        .await?;
         let mut accounts = Vec::new();
         for r in sqlx::query(
             "SELECT id, name, username, secret_type, is_active, secret, template_id FROM accounts WHERE asset_id = $1 ORDER BY name",
@@ -510,9 +585,24 @@ async fn load_perm_user(
     }))
 }
 
+/// Narrows [`load_permissions`] to what can cover one asset: the permissions listing the asset
+/// or one of the given nodes (its nodes and their ancestors), with only those relation rows.
+struct Focus<'a> {
+    asset: &'a str,
+    nodes: &'a [String],
+}
+
 async fn load_permissions(
     conn: &mut AnyConnection,
     user: &PermUser,
+) -> Result<Vec<AssetPermission>, StoreError> {
+    load_permissions_focused(conn, user, None).await
+}
+
+async fn load_permissions_focused(
+    conn: &mut AnyConnection,
+    user: &PermUser,
+    focus: Option<Focus<'_>>,
 ) -> Result<Vec<AssetPermission>, StoreError> {
     let uid = user.id.to_string();
     let direct: HashSet<String> =
@@ -536,40 +626,49 @@ async fn load_permissions(
             .or_default()
             .push(get_uuid(&r, "user_group_id")?);
     }
-    let ids: Vec<String> = direct
+    let mut ids: Vec<String> = direct
         .iter()
         .chain(via_groups.keys())
         .cloned()
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let (asset_sql, node_sql, node_prefix) = match &focus {
+        None => (
+            "SELECT permission_id, asset_id FROM perm_assets WHERE permission_id IN ({in})".to_owned(),
+            "SELECT permission_id, node_id FROM perm_nodes WHERE permission_id IN ({in})".to_owned(),
+            Vec::new(),
+        ),
+        Some(f) => (
+            "SELECT permission_id, asset_id FROM perm_assets WHERE asset_id = $1 AND permission_id IN ({in})".to_owned(),
+            format!(
+                "SELECT permission_id, node_id FROM perm_nodes WHERE node_id IN ({}) AND permission_id IN ({{in}})",
+                in_list(1, f.nodes.len().max(1))
+            ),
+            if f.nodes.is_empty() { vec![String::new()] } else { f.nodes.to_vec() },
+        ),
+    };
+    let asset_prefix: Vec<String> = focus
+        .as_ref()
+        .map(|f| vec![f.asset.to_owned()])
+        .unwrap_or_default();
     let mut assets: HashMap<String, Vec<Uuid>> = HashMap::new();
-    for r in fetch_in_chunks(
-        conn,
-        "SELECT permission_id, asset_id FROM perm_assets WHERE permission_id IN ({in})",
-        &[],
-        &ids,
-    )
-    .await?
-    {
+    for r in fetch_in_chunks(conn, &asset_sql, &asset_prefix, &ids).await? {
         assets
             .entry(r.try_get("permission_id")?)
             .or_default()
             .push(get_uuid(&r, "asset_id")?);
     }
     let mut nodes: HashMap<String, Vec<Uuid>> = HashMap::new();
-    for r in fetch_in_chunks(
-        conn,
-        "SELECT permission_id, node_id FROM perm_nodes WHERE permission_id IN ({in})",
-        &[],
-        &ids,
-    )
-    .await?
-    {
+    for r in fetch_in_chunks(conn, &node_sql, &node_prefix, &ids).await? {
         nodes
             .entry(r.try_get("permission_id")?)
             .or_default()
             .push(get_uuid(&r, "node_id")?);
+    }
+    if focus.is_some() {
+        // Only permissions that reach the asset matter for its grant.
+        ids.retain(|id| assets.contains_key(id) || nodes.contains_key(id));
     }
     let mut perms = Vec::with_capacity(ids.len());
     for r in fetch_in_chunks(
@@ -618,15 +717,12 @@ async fn load_scope(
     let mut take_node =
         |r: &AnyRow, nodes: &mut HashMap<Uuid, PermNode>| -> Result<Uuid, StoreError> {
             let id = get_uuid(r, "id")?;
-            if !nodes.contains_key(&id) {
-                nodes.insert(
+            if let std::collections::hash_map::Entry::Vacant(slot) = nodes.entry(id) {
+                slot.insert(PermNode {
                     id,
-                    PermNode {
-                        id,
-                        org_id: get_uuid(r, "org_id")?,
-                        key: node_key(r)?,
-                    },
-                );
+                    org_id: get_uuid(r, "org_id")?,
+                    key: node_key(r)?,
+                });
                 values.insert(id, r.try_get("value")?);
             }
             Ok(id)
@@ -707,11 +803,11 @@ async fn load_scope(
     {
         let node = get_uuid(&r, "node_id")?;
         let id = get_uuid(&r, "id")?;
-        if !assets.contains_key(&id) {
-            assets.insert(id, asset_from(&r)?);
-        }
-        if let Some(a) = assets.get_mut(&id) {
-            a.node_ids.push(node);
+        match assets.entry(id) {
+            std::collections::hash_map::Entry::Occupied(mut a) => a.get_mut().node_ids.push(node),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(asset_from(&r)?).node_ids.push(node);
+            }
         }
     }
     let direct: Vec<String> = ids_to_strings(
@@ -801,4 +897,70 @@ fn next_boundary(
         .chain(user.date_expired)
         .filter(|t| *t > now)
         .min()
+}
+
+/// A node key whose byte order is the numeric tree order: every segment left-padded to ten
+/// digits, so SQL can `ORDER BY` it (`1:9` before `1:10`).
+fn sort_key(key: &str) -> String {
+    key.split(':')
+        .map(|seg| format!("{seg:0>10}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Deletes the user's rows whose `col` is in `ids`.
+async fn delete_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    col: &str,
+    uid: &str,
+    ids: &[String],
+) -> Result<(), StoreError> {
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = sqlx::query(trusted(format!(
+            "DELETE FROM {table} WHERE user_id = $1 AND {col} IN ({})",
+            in_list(2, chunk.len())
+        )))
+        .bind(uid.to_owned());
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Inserts `(text values…, flag)` rows after a fixed first value (the user id).
+async fn insert_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    head: &str,
+    uid: &str,
+    rows: impl Iterator<Item = (Vec<String>, bool)>,
+) -> Result<(), StoreError> {
+    let rows: Vec<(Vec<String>, bool)> = rows.collect();
+    let Some(width) = rows.first().map(|(v, _)| v.len() + 1) else {
+        return Ok(());
+    };
+    for chunk in rows.chunks(CHUNK) {
+        let values_sql = (0..chunk.len())
+            .map(|i| {
+                let params = (0..width)
+                    .map(|c| format!("${}", 2 + i * width + c))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("($1, {params})")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut q =
+            sqlx::query(trusted(format!("{head} VALUES {values_sql}"))).bind(uid.to_owned());
+        for (values, flag) in chunk {
+            for v in values {
+                q = q.bind(v.clone());
+            }
+            q = q.bind(*flag);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
