@@ -153,12 +153,22 @@ CREATE INDEX access_keys_user ON access_keys (user_id);
 -- kept. date_expired NULL = does not expire.
 CREATE TABLE private_tokens (
     key_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL DEFAULT 'private' CHECK (kind IN ('private', 'bearer')),
     user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    remote_addr TEXT NOT NULL DEFAULT '',
     date_created INTEGER NOT NULL,
     date_expired INTEGER,
     date_last_used INTEGER
 );
-CREATE INDEX private_tokens_user ON private_tokens (user_id);
+CREATE INDEX private_tokens_user ON private_tokens (user_id, kind);
+
+-- Failed logins per client address, for the per-IP lockout (SECURITY_LOGIN_IP_LIMIT_*).
+CREATE TABLE login_ip_failures (
+    ip TEXT PRIMARY KEY,
+    failed_count INTEGER NOT NULL DEFAULT 0 CHECK (failed_count >= 0),
+    date_first_failed INTEGER NOT NULL,
+    blocked_until INTEGER
+);
 
 -- Web sessions (session cookie; /audits/user-sessions/). key_hash is a hash of the cookie value.
 -- `data` holds per-session state such as the selected org and step-up confirmations.

@@ -1,0 +1,1 @@
+//! Store side of authentication (being written).
