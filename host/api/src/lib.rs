@@ -1,15 +1,23 @@
-//! The HTTP surface of Portcullis.
+//! The HTTP surface of Portcullis: the REST API under `/api/v1/`, compatible with JumpServer
+//! v4 (`shared/reference/jumpserver-api-v4.md`), and the health endpoint.
 //!
-//! Today: the health endpoint JumpServer clients and load balancers probe. The REST API
-//! (`/api/v1/…`, JumpServer-compatible), its OpenAPI document and the web UI mount here as they
-//! are built. Handlers translate HTTP to calls on the store and the core; they decide nothing
-//! about access themselves.
+//! Handlers translate HTTP to calls on the store, the auth service and the core; they make no
+//! access decision of their own beyond asking [`ctx::Caller::require`] for the permission
+//! each endpoint declares.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod ctx;
+pub mod error;
+pub mod fmt;
 mod health;
+pub mod list;
+mod routes;
 
 use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use portcullis_auth::Auth;
 use portcullis_store::Store;
 use std::sync::Arc;
 
@@ -21,14 +29,19 @@ pub struct AppState {
 
 struct Inner {
     store: Store,
+    auth: Auth,
     version: &'static str,
 }
 
 impl AppState {
-    /// Wires the state from an opened, migrated store.
-    pub fn new(store: Store, version: &'static str) -> Self {
+    /// Wires the state from an opened, migrated store and the auth service.
+    pub fn new(store: Store, auth: Auth, version: &'static str) -> Self {
         Self {
-            inner: Arc::new(Inner { store, version }),
+            inner: Arc::new(Inner {
+                store,
+                auth,
+                version,
+            }),
         }
     }
 
@@ -36,9 +49,40 @@ impl AppState {
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
+
+    /// Authentication.
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
 }
 
-/// The complete router.
+/// The `Host` header (for the absolute `next`/`previous` links of paginated lists).
+pub struct Host(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Host {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let host = parts
+            .headers
+            .get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost")
+            .to_owned();
+        Ok(Host(host))
+    }
+}
+
+/// The complete router. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so handlers see the client address.
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::routes()).with_state(state)
+    Router::new()
+        .merge(health::routes())
+        .merge(routes::all())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::NotFound("Resource")
 }

@@ -1,1 +1,136 @@
-//! Authentication (being written).
+//! Authentication for Portcullis: password logins with lockout and login ACLs, bearer and
+//! private tokens, access-key HTTP signatures, the login log, and a user's RBAC roles.
+//!
+//! The HTTP layer turns requests into the types here ([`LoginRequest`], [`SignedRequest`],
+//! a token string) and turns the answers into JumpServer's responses (`LoginFailure::code` is
+//! the `error` of `/authentication/auth/`, `SignatureError`'s text is the DRF `detail`). This
+//! crate decides; `portcullis_store::auth` loads and persists. Behaviour follows the reference
+//! (`jumpserver-api-v4.md` §2.2–2.4, §2.10); where Portcullis differs, the item says so.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod login;
+mod roles;
+mod settings;
+pub mod signature;
+mod tokens;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use portcullis_core::vault::{Vault, VaultError};
+use portcullis_store::{Store, StoreError};
+use thiserror::Error;
+
+pub use login::{LoginFailure, LoginRequest, LoginSuccess, LoginType, codes};
+pub use roles::{RoleGrant, UserRoles};
+pub use settings::{SETTING_NAMES, SecuritySettings};
+pub use signature::{SignatureError, SignedRequest};
+pub use tokens::{AccessKeyInfo, IssuedToken, MAX_ACCESS_KEYS_PER_USER, TokenKind};
+
+/// Settings names, for the settings API.
+pub mod setting_names {
+    pub use crate::settings::{
+        ADMIN_PASSWORD_MIN_LENGTH, LOGIN_IP_LIMIT_COUNT, LOGIN_IP_LIMIT_TIME, LOGIN_LIMIT_COUNT,
+        LOGIN_LIMIT_TIME, PASSWORD_LOWER_CASE, PASSWORD_MIN_LENGTH, PASSWORD_NUMBER,
+        PASSWORD_SPECIAL_CHAR, PASSWORD_UPPER_CASE, SIGNATURE_MAX_SKEW, TOKEN_EXPIRATION,
+        UNCOMMON_USERS_TTL,
+    };
+}
+
+/// Server-side failures of authentication (the database, the vault). A refused login or
+/// request is not an `AuthError`: it is a [`LoginFailure`] or a [`SignatureError`].
+#[derive(Debug, Error)]
+pub enum AuthError {
+    /// The database failed or returned something unexpected.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored access-key secret could not be opened (wrong master key, tampered row).
+    #[error("an access key secret cannot be opened: {0}")]
+    Vault(#[from] VaultError),
+    /// The user already holds the maximum number of access keys.
+    #[error("a user can have at most {0} access keys")]
+    TooManyAccessKeys(usize),
+    /// The password hash of a user cannot be checked (a corrupt row).
+    #[error("the stored password of user {user} cannot be checked: {cause}")]
+    PasswordHash {
+        /// The user whose row is corrupt.
+        user: uuid::Uuid,
+        /// What the hasher said.
+        cause: portcullis_core::password::PasswordError,
+    },
+    /// Input refused before anything was written (e.g. an `ip_group` entry that is not an
+    /// address, CIDR or range).
+    #[error("{0}")]
+    Invalid(String),
+    /// A blocking task (password hashing) did not finish.
+    #[error("a background task failed: {0}")]
+    Task(String),
+}
+
+/// Authentication service: cheap to clone, shared by every request handler.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    vault: Vault,
+    /// Failure counters for login names that do not exist (see `login.rs`).
+    phantoms: Mutex<HashMap<String, login::Phantom>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth").finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// An authentication service over `store`, opening access-key secrets with `vault`.
+    ///
+    /// Computes the dummy password hash used for unknown users now (one Argon2 hash), so that
+    /// the first failed login for an unknown name does not take visibly longer than others.
+    pub fn new(store: Store, vault: Vault) -> Self {
+        login::warm_up();
+        Auth {
+            inner: Arc::new(Inner {
+                store,
+                vault,
+                phantoms: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The security settings now in force (see [`SecuritySettings`] for names and defaults).
+    pub async fn security(&self) -> Result<SecuritySettings, AuthError> {
+        let values = self.inner.store.settings_named(SETTING_NAMES).await?;
+        Ok(SecuritySettings::from_values(&values))
+    }
+
+    /// The user's roles (system and per org) and what they grant.
+    pub async fn roles(&self, user_id: uuid::Uuid) -> Result<UserRoles, AuthError> {
+        let rows = self.inner.store.role_bindings_of(user_id).await?;
+        Ok(UserRoles::from_bindings(
+            rows.into_iter()
+                .map(|r| RoleGrant {
+                    role_id: r.role_id,
+                    name: r.name,
+                    display_name: r.display_name,
+                    org: r.org_id,
+                    permissions: r.permissions,
+                })
+                .collect(),
+        ))
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.store
+    }
+}
+
+/// Whether an account is past its `date_expired` (microseconds) at `now`.
+fn expired(date_expired: Option<i64>, now: i64) -> bool {
+    date_expired.is_some_and(|d| d <= now)
+}

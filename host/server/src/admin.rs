@@ -31,6 +31,13 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Create (or replace) the user's private API token and print it once
+    /// (`Authorization: Token <key>`).
+    CreateToken {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
     /// Set a new password for a user and unlock them.
     ResetPassword {
         /// Login name.
@@ -139,6 +146,16 @@ pub async fn run(common: &Overrides, action: AdminCommand) -> Result<()> {
             if generated {
                 println!("password: {}", password.expose());
             }
+        }
+        AdminCommand::CreateToken { username } => {
+            let user = store
+                .user_by_username(&username)
+                .await?
+                .with_context(|| format!("user `{username}` not found"))?;
+            let auth = portcullis_auth::Auth::new(store.clone(), opened.vault.clone());
+            let token = auth.create_private_token(user.id).await?;
+            println!("private token of {username} (shown once; it replaces any previous one):");
+            println!("{token}");
         }
         AdminCommand::ResetPassword {
             username,

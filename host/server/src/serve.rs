@@ -29,11 +29,19 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
         opened.config.http_addr
     );
 
-    let app = portcullis_api::router(portcullis_api::AppState::new(store.clone(), crate::VERSION));
-    axum::serve(http, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server stopped")?;
+    let auth = portcullis_auth::Auth::new(store.clone(), opened.vault.clone());
+    let app = portcullis_api::router(portcullis_api::AppState::new(
+        store.clone(),
+        auth,
+        crate::VERSION,
+    ));
+    axum::serve(
+        http,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the HTTP server stopped")?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -70,3 +70,16 @@ impl From<Flag> for bool {
 pub(crate) fn trusted(sql: impl Into<String>) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql.into())
 }
+
+/// Escapes `%`, `_` and the backslash so user input matches literally inside a `LIKE … ESCAPE`
+/// pattern.
+pub fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -16,6 +16,7 @@ pub mod codec;
 mod db;
 mod error;
 mod migrate;
+pub mod orgs;
 pub mod perms;
 pub mod secrets;
 pub mod seed;

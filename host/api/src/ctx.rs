@@ -1,0 +1,209 @@
+//! Who is calling, from where, in which org: resolved once per request by the [`Caller`]
+//! extractor, in the order the reference gives (§2.1): HTTP signature, private token, bearer
+//! token. The org comes from `oid=`, then `X-JMS-ORG`, then the `X-JMS-ORG` cookie (§2.6).
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use portcullis_auth::{SignedRequest, TokenKind, UserRoles};
+use portcullis_core::builtin::{DEFAULT_ORG_ID, ROOT_ORG_ID, SYSTEM_ORG_ID};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use uuid::Uuid;
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthVia {
+    /// Access key with an HTTP signature.
+    Signature,
+    /// `Authorization: Token …`.
+    PrivateToken,
+    /// `Authorization: Bearer …`.
+    Bearer,
+}
+
+/// An authenticated caller in an org context.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user.
+    pub user_id: Uuid,
+    /// What their roles grant.
+    pub roles: UserRoles,
+    /// The current org; `None` is the root (cross-org) view.
+    pub org: Option<Uuid>,
+    /// The client address.
+    pub ip: IpAddr,
+    /// The scheme used.
+    pub via: AuthVia,
+}
+
+impl Caller {
+    /// Refuses with 403 unless the caller's roles grant `codename` in the current org.
+    pub fn require(&self, codename: &str) -> Result<(), ApiError> {
+        if self.roles.grants(self.org, codename) {
+            Ok(())
+        } else {
+            Err(ApiError::PermissionDenied)
+        }
+    }
+
+    /// The org new org-scoped objects go to: the current org, or Default in the root view.
+    pub fn write_org(&self) -> Uuid {
+        self.org.unwrap_or(DEFAULT_ORG_ID)
+    }
+}
+
+/// The client's address as the socket saw it. `X-Forwarded-For` is not trusted: it would let
+/// any client step around access-key IP lists and login lockouts.
+pub fn client_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip())
+}
+
+/// The client address as an extractor, for handlers that do not need a [`Caller`].
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
+}
+
+fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn query_param<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The org the request asks for, as given (`None` when it names none).
+fn requested_org(parts: &Parts) -> Option<Result<Uuid, ()>> {
+    let raw = query_param(parts, "oid")
+        .or_else(|| header(parts, "x-jms-org"))
+        .or_else(|| cookie(parts, "X-JMS-ORG"))?;
+    Some(match raw.trim().to_ascii_lowercase().as_str() {
+        "" => return None,
+        "default" => Ok(DEFAULT_ORG_ID),
+        "root" => Ok(ROOT_ORG_ID),
+        "system" => Ok(SYSTEM_ORG_ID),
+        other => Uuid::parse_str(other).map_err(|_| ()),
+    })
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ip = client_ip(parts);
+        let auth = state.auth();
+        let authorization = header(parts, "authorization")
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let (scheme, value) = authorization
+            .split_once(' ')
+            .unwrap_or((authorization.as_str(), ""));
+        let (user_id, via) = match scheme.to_ascii_lowercase().as_str() {
+            "signature" => {
+                let headers: Vec<(String, String)> = parts
+                    .headers
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned()))
+                    })
+                    .collect();
+                let path_and_query = parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .to_owned();
+                let req = SignedRequest {
+                    method: parts.method.as_str(),
+                    path_and_query: &path_and_query,
+                    headers: &headers,
+                    authorization: &authorization,
+                    ip,
+                };
+                let user = auth
+                    .authenticate_signature(&req)
+                    .await
+                    .map_err(|e| ApiError::AuthenticationFailed(e.to_string()))?;
+                (user, AuthVia::Signature)
+            }
+            "token" => (
+                auth.authenticate_token(TokenKind::Private, value.trim())
+                    .await?
+                    .ok_or(ApiError::NotAuthenticated)?,
+                AuthVia::PrivateToken,
+            ),
+            "bearer" => {
+                if value.trim().is_empty() || value.trim().contains(' ') {
+                    return Err(ApiError::AuthenticationFailed(
+                        "Invalid token header. Token string should not contain spaces.".into(),
+                    ));
+                }
+                (
+                    auth.authenticate_token(TokenKind::Bearer, value.trim())
+                        .await?
+                        .ok_or(ApiError::NotAuthenticated)?,
+                    AuthVia::Bearer,
+                )
+            }
+            _ => return Err(ApiError::NotAuthenticated),
+        };
+        let roles = auth.roles(user_id).await?;
+        let org = resolve_org(state, &roles, requested_org(parts)).await?;
+        Ok(Caller {
+            user_id,
+            roles,
+            org,
+            ip,
+            via,
+        })
+    }
+}
+
+/// The org a caller works in: the root view needs a system-level role; an org needs a role
+/// in it (or a system-level one); anything else falls back to the caller's first org, then
+/// Default — the enterprise edition's behaviour.
+async fn resolve_org(
+    state: &AppState,
+    roles: &UserRoles,
+    requested: Option<Result<Uuid, ()>>,
+) -> Result<Option<Uuid>, ApiError> {
+    // System administrators and auditors see every org (and the root view).
+    let system_level = roles.grants(None, "orgs.view_rootorg");
+    let mine = roles.org_ids();
+    match requested {
+        Some(Ok(id)) if id == ROOT_ORG_ID && system_level => Ok(None),
+        Some(Ok(id))
+            if (system_level || mine.contains(&id)) && state.store().org_exists(id).await? =>
+        {
+            Ok(Some(id))
+        }
+        _ => Ok(Some(mine.first().copied().unwrap_or(DEFAULT_ORG_ID))),
+    }
+}

@@ -1,0 +1,553 @@
+//! `/api/v1/users/…`: users (§4.1) and the caller's profile.
+
+use crate::ctx::Caller;
+use crate::error::{ApiError, bad_json, ok_msg};
+use crate::fmt::{choice, datetime, opt_datetime, parse_datetime};
+use crate::list::ListQuery;
+use crate::{AppState, Host};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use portcullis_core::builtin::{self, ORG_USER_ROLE_ID, SYSTEM_ADMIN_ROLE_ID, SYSTEM_USER_ROLE_ID};
+use portcullis_core::secret::SecretString;
+use portcullis_store::users::{NewUser, UserPatch, UserQuery, UserRecord};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/users/users/", get(list).post(create))
+        .route(
+            "/api/v1/users/users/{key}/",
+            get(detail).patch(patch).put(patch).delete(remove),
+        )
+        .route("/api/v1/users/users/{key}/unblock/", put(unblock))
+        .route("/api/v1/users/profile/", get(profile))
+}
+
+fn mfa_label(level: i64) -> &'static str {
+    match level {
+        1 => "Enable",
+        2 => "Force enable",
+        _ => "Disable",
+    }
+}
+
+fn source_label(source: &str) -> String {
+    match source {
+        "local" => "Local".into(),
+        "ldap" => "LDAP/AD".into(),
+        "openid" => "OpenID".into(),
+        other => other.to_uppercase(),
+    }
+}
+
+/// The user serializer (§4.1).
+pub(crate) fn user_json(u: &UserRecord) -> Value {
+    let now = chrono::Utc::now();
+    let is_expired = u.date_expired.is_some_and(|d| d <= now);
+    let system_roles: Vec<Value> = u
+        .roles
+        .iter()
+        .filter(|r| r.scope == "system")
+        .map(|r| json!({"id": r.id, "display_name": r.display_name, "name": r.name}))
+        .collect();
+    let org_roles: Vec<Value> = u
+        .roles
+        .iter()
+        .filter(|r| r.scope == "org")
+        .map(|r| json!({"id": r.id, "display_name": r.display_name, "name": r.name, "org_id": r.org_id}))
+        .collect();
+    json!({
+        "id": u.id,
+        "name": u.name,
+        "username": u.username,
+        "email": u.email,
+        "wechat": u.wechat,
+        "phone": u.phone,
+        "mfa_level": choice(u.mfa_level, mfa_label(u.mfa_level)),
+        "source": choice(u.source.clone(), &source_label(&u.source)),
+        "groups": u.groups.iter().map(|(id, name)| json!({"id": id, "name": name})).collect::<Vec<_>>(),
+        "system_roles": system_roles,
+        "org_roles": org_roles,
+        "labels": [],
+        "is_superuser": u.roles.iter().any(|r| r.id == SYSTEM_ADMIN_ROLE_ID),
+        "is_org_admin": u.roles.iter().any(|r| r.id == builtin::ORG_ADMIN_ROLE_ID),
+        "is_service_account": u.is_service_account,
+        "is_valid": u.is_active && !is_expired,
+        "is_expired": is_expired,
+        "is_active": u.is_active,
+        "is_otp_secret_key_bound": u.otp_bound,
+        "can_public_key_auth": true,
+        "mfa_enabled": u.mfa_level > 0,
+        "mfa_force_enabled": u.mfa_level == 2,
+        "need_update_password": u.need_update_password,
+        "is_first_login": u.is_first_login,
+        "login_blocked": u.locked_until.is_some_and(|d| d > now),
+        "has_public_keys": u.public_keys > 0,
+        "date_expired": opt_datetime(u.date_expired),
+        "date_joined": datetime(u.date_joined),
+        "last_login": opt_datetime(u.last_login),
+        "date_api_key_last_used": opt_datetime(u.date_api_key_last_used),
+        "date_password_last_updated": opt_datetime(u.date_password_last_updated),
+        "date_updated": datetime(u.date_updated),
+        "avatar_url": u.avatar_url,
+        "comment": u.comment,
+        "created_by": u.created_by,
+    })
+}
+
+fn uuid_filter(q: &ListQuery, name: &str) -> Result<Option<Uuid>, ApiError> {
+    q.filters
+        .get(name)
+        .filter(|v| !v.is_empty())
+        .map(|v| Uuid::parse_str(v).map_err(|_| ApiError::field(name, "Must be a valid UUID.")))
+        .transpose()
+}
+
+async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    Host(host): Host,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("users.view_user")?;
+    let q = ListQuery::parse(&uri)?;
+    let (limit, offset) = q.window();
+    let ids = match q
+        .filters
+        .get("id")
+        .or_else(|| q.filters.get("ids"))
+        .or_else(|| q.filters.get("id__in"))
+    {
+        Some(v) if !v.is_empty() => Some(
+            v.split(',')
+                .map(|s| {
+                    Uuid::parse_str(s.trim())
+                        .map_err(|_| ApiError::field("id", "Must be a valid UUID."))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        _ => None,
+    };
+    let query = UserQuery {
+        org: caller.org,
+        search: q.search.clone(),
+        username: q.filters.get("username").cloned(),
+        email: q.filters.get("email").cloned(),
+        name: q.filters.get("name").cloned(),
+        source: q.filters.get("source").cloned(),
+        is_active: q.flag("is_active")?,
+        group_id: uuid_filter(&q, "group_id")?,
+        ids,
+        order: q.order.clone(),
+        limit,
+        offset,
+    };
+    let (count, users) = state.store().list_users(&query).await?;
+    let rows = users.iter().map(user_json).collect();
+    Ok(Json(q.respond(&uri, &host, count, rows)))
+}
+
+/// Finds a user visible in the caller's org (by id or username), or 404.
+async fn visible_user(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+) -> Result<UserRecord, ApiError> {
+    let user = state
+        .store()
+        .user_record(key)
+        .await?
+        .ok_or(ApiError::NotFound("User"))?;
+    let visible = match caller.org {
+        None => true,
+        Some(org) => user.roles.iter().any(|r| r.org_id == Some(org)) || user.id == caller.user_id,
+    };
+    if visible {
+        Ok(user)
+    } else {
+        Err(ApiError::NotFound("User"))
+    }
+}
+
+async fn detail(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("users.view_user")?;
+    Ok(Json(user_json(&visible_user(&state, &caller, &key).await?)))
+}
+
+async fn profile(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    caller.require("users.view_profile")?;
+    let user = state
+        .store()
+        .user_record(&caller.user_id.to_string())
+        .await?
+        .ok_or(ApiError::NotAuthenticated)?;
+    Ok(Json(user_json(&user)))
+}
+
+/// Known input fields; anything else is refused so a typo never silently does nothing.
+const WRITABLE: &[&str] = &[
+    "name",
+    "username",
+    "email",
+    "password",
+    "password_strategy",
+    "wechat",
+    "phone",
+    "mfa_level",
+    "is_active",
+    "date_expired",
+    "comment",
+    "need_update_password",
+    "system_roles",
+    "org_roles",
+    "groups",
+    "source",
+    "labels",
+    "public_key",
+    "id",
+];
+
+fn check_fields(body: &Map<String, Value>) -> Result<(), ApiError> {
+    let unknown: BTreeMap<String, Vec<String>> = body
+        .keys()
+        .filter(|k| !WRITABLE.contains(&k.as_str()))
+        .map(|k| (k.clone(), vec!["Unknown field.".to_owned()]))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Fields(unknown))
+    }
+}
+
+fn text(body: &Map<String, Value>, name: &str) -> Result<Option<String>, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
+        Some(_) => Err(ApiError::field(name, "Not a valid string.")),
+    }
+}
+
+fn flag(body: &Map<String, Value>, name: &str) -> Result<Option<bool>, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::field(name, "Must be a valid boolean.")),
+    }
+}
+
+fn patch_from(body: &Map<String, Value>) -> Result<UserPatch, ApiError> {
+    let mut p = UserPatch {
+        name: text(body, "name")?,
+        email: text(body, "email")?,
+        wechat: text(body, "wechat")?,
+        is_active: flag(body, "is_active")?,
+        need_update_password: flag(body, "need_update_password")?,
+        comment: text(body, "comment")?,
+        ..UserPatch::default()
+    };
+    if let Some(email) = &p.email
+        && !email.contains('@')
+    {
+        return Err(ApiError::field("email", "Enter a valid email address."));
+    }
+    if let Some(name) = &p.name
+        && name.is_empty()
+    {
+        return Err(ApiError::field("name", "This field may not be blank."));
+    }
+    match body.get("phone") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(o)) => p.phone = Some(Value::Object(o.clone())),
+        Some(Value::String(s)) => p.phone = Some(json!({"code": "+86", "phone": s})),
+        Some(_) => return Err(ApiError::field("phone", "Not a valid phone.")),
+    }
+    if let Some(v) = body.get("mfa_level").filter(|v| !v.is_null()) {
+        let level = crate::fmt::choice_input(v)
+            .and_then(|s| s.parse::<i64>().ok())
+            .filter(|l| (0..=2).contains(l))
+            .ok_or_else(|| ApiError::field("mfa_level", "\"x\" is not a valid choice."))?;
+        p.mfa_level = Some(level);
+    }
+    match body.get("date_expired") {
+        None => {}
+        Some(Value::Null) => p.date_expired = Some(None),
+        Some(Value::String(s)) => {
+            p.date_expired = Some(Some(parse_datetime(s).ok_or_else(|| {
+                ApiError::field("date_expired", "Datetime has wrong format.")
+            })?))
+        }
+        Some(_) => {
+            return Err(ApiError::field(
+                "date_expired",
+                "Datetime has wrong format.",
+            ));
+        }
+    }
+    Ok(p)
+}
+
+fn role_ids(body: &Map<String, Value>, name: &str) -> Result<Option<Vec<Uuid>>, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                crate::fmt::related_input(v)
+                    .and_then(|s| Uuid::parse_str(&s).ok())
+                    .ok_or_else(|| ApiError::field(name, "Invalid pk - object does not exist."))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(ApiError::field(name, "Expected a list of items.")),
+    }
+}
+
+async fn create(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require("users.add_user")?;
+    let Json(body) = body.map_err(|e| bad_json(&e))?;
+    let Value::Object(body) = body else {
+        return Err(ApiError::field(
+            "non_field_errors",
+            "Invalid data. Expected a dictionary.",
+        ));
+    };
+    check_fields(&body)?;
+    let mut missing = BTreeMap::new();
+    for f in ["name", "username", "email"] {
+        if text(&body, f)?.is_none_or(|s| s.is_empty()) {
+            missing.insert(f.to_owned(), vec!["This field is required.".to_owned()]);
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ApiError::Fields(missing));
+    }
+    // Validate every field before anything is written.
+    let patch = patch_from(&body)?;
+    let username = text(&body, "username")?.unwrap_or_default();
+    let email = text(&body, "email")?.unwrap_or_default();
+    let name = text(&body, "name")?.unwrap_or_default();
+    if !email.contains('@') {
+        return Err(ApiError::field("email", "Enter a valid email address."));
+    }
+    let (password, generated) = match text(&body, "password")? {
+        Some(p) if !p.is_empty() => {
+            let policy = state.auth().security().await?.password_policy;
+            policy
+                .check(&p, false)
+                .map_err(|e| ApiError::field("password", e.to_string()))?;
+            (SecretString::new(p), false)
+        }
+        _ => (SecretString::new(Uuid::new_v4().simple().to_string()), true),
+    };
+    let system_role = role_ids(&body, "system_roles")?
+        .and_then(|r| r.first().copied())
+        .unwrap_or(SYSTEM_USER_ROLE_ID);
+    let org_role = role_ids(&body, "org_roles")?
+        .and_then(|r| r.first().copied())
+        .unwrap_or(ORG_USER_ROLE_ID);
+    if system_role != SYSTEM_USER_ROLE_ID {
+        // Granting a system role is itself an RBAC-guarded act.
+        caller.require("rbac.add_systemrolebinding")?;
+    }
+    let id = state
+        .store()
+        .create_user(&NewUser {
+            username: username.clone(),
+            name,
+            email,
+            password,
+            system_role,
+            org_role: Some((org_role, caller.write_org())),
+            created_by: caller_name(&state, &caller).await,
+            need_update_password: generated,
+        })
+        .await
+        .map_err(|e| match e {
+            portcullis_store::StoreError::Conflict(_) => ApiError::field(
+                "username",
+                "user with this username or email already exists.",
+            ),
+            portcullis_store::StoreError::Invalid(msg) => ApiError::field("username", msg),
+            other => other.into(),
+        })?;
+    state.store().update_user(id, &patch, "").await?;
+    let user = state
+        .store()
+        .user_record(&id.to_string())
+        .await?
+        .ok_or(ApiError::NotFound("User"))?;
+    let shown = user_json(&user);
+    audit(
+        &state,
+        &caller,
+        "User",
+        "create",
+        &user.username,
+        &id.to_string(),
+        json!({"after": shown}),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(shown)))
+}
+
+async fn patch(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("users.change_user")?;
+    let Json(body) = body.map_err(|e| bad_json(&e))?;
+    let Value::Object(body) = body else {
+        return Err(ApiError::field(
+            "non_field_errors",
+            "Invalid data. Expected a dictionary.",
+        ));
+    };
+    check_fields(&body)?;
+    let before = visible_user(&state, &caller, &key).await?;
+    if text(&body, "username")?.is_some_and(|u| u != before.username) {
+        return Err(ApiError::field(
+            "username",
+            "The username cannot be changed.",
+        ));
+    }
+    let p = patch_from(&body)?;
+    state
+        .store()
+        .update_user(before.id, &p, &caller_name(&state, &caller).await)
+        .await
+        .map_err(|e| match e {
+            portcullis_store::StoreError::Conflict(_) => {
+                ApiError::field("email", "user with this email already exists.")
+            }
+            other => other.into(),
+        })?;
+    let after = state
+        .store()
+        .user_record(&before.id.to_string())
+        .await?
+        .ok_or(ApiError::NotFound("User"))?;
+    let (b, a) = (user_json(&before), user_json(&after));
+    audit(
+        &state,
+        &caller,
+        "User",
+        "update",
+        &after.username,
+        &after.id.to_string(),
+        diff(&b, &a),
+    )
+    .await;
+    Ok(Json(a))
+}
+
+async fn remove(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require("users.delete_user")?;
+    let user = visible_user(&state, &caller, &key).await?;
+    if user.id == caller.user_id {
+        return Err(ApiError::Refused("You cannot delete yourself".into()));
+    }
+    state.store().delete_user(user.id).await?;
+    audit(
+        &state,
+        &caller,
+        "User",
+        "delete",
+        &user.username,
+        &user.id.to_string(),
+        json!({"before": user_json(&user)}),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unblock(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("users.change_user")?;
+    let user = visible_user(&state, &caller, &key).await?;
+    state.store().unblock_user(user.id).await?;
+    audit(
+        &state,
+        &caller,
+        "User",
+        "update",
+        &user.username,
+        &user.id.to_string(),
+        json!({"unblock": true}),
+    )
+    .await;
+    Ok(Json(ok_msg()))
+}
+
+/// `Name(username)` of the caller, as JumpServer writes `created_by` and log actors.
+pub(crate) async fn caller_name(state: &AppState, caller: &Caller) -> String {
+    match state.store().user_record(&caller.user_id.to_string()).await {
+        Ok(Some(u)) => format!("{}({})", u.name, u.username),
+        _ => caller.user_id.to_string(),
+    }
+}
+
+/// Fields that differ between two serializations, as `{field: [before, after]}`.
+pub(crate) fn diff(before: &Value, after: &Value) -> Value {
+    let mut out = Map::new();
+    if let (Value::Object(b), Value::Object(a)) = (before, after) {
+        for (k, av) in a {
+            let bv = b.get(k).unwrap_or(&Value::Null);
+            if bv != av && k != "date_updated" {
+                out.insert(k.clone(), json!([bv, av]));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Writes the operation log; a failure to log is reported but does not undo the change.
+pub(crate) async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    resource_type: &str,
+    action: &str,
+    resource: &str,
+    id: &str,
+    diff: Value,
+) {
+    let actor = caller_name(state, caller).await;
+    if let Err(e) = state
+        .store()
+        .operate_log(
+            caller.write_org(),
+            &actor,
+            action,
+            resource_type,
+            resource,
+            id,
+            &caller.ip.to_string(),
+            &diff,
+        )
+        .await
+    {
+        tracing::error!(error = %e, "could not write the operation log");
+    }
+}

@@ -1,0 +1,522 @@
+//! Password logins: lockout per user and per client address, login ACLs, the login log.
+//!
+//! The order of checks follows JumpServer and is chosen so that the answer never tells a
+//! stranger whether a login name exists:
+//!
+//! 1. the client address is blocked → `block_global_ip_login` (before anything else);
+//! 2. the user is locked → `block_login` (before the password, so a locked account cannot be
+//!    probed for its password);
+//! 3. the password is verified — against a fixed dummy hash when the user does not exist, has
+//!    no local password, or is not a local user, so every wrong answer costs one Argon2
+//!    verification and the reply is the same `password_failed`;
+//! 4. only then are the disabled / expired / unused states reported, and login ACLs applied.
+//!
+//! Unknown names get the same failure counting and lockout as real users, through an in-memory
+//! counter (`Phantom`), so "locked after N tries" does not reveal existence either.
+//! Every attempt writes exactly one `login_logs` row.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Local, Utc};
+use portcullis_core::acl::{AttrMap, LoginAction, evaluate_login};
+use portcullis_core::password::{PasswordError, hash_password, verify_password};
+use portcullis_core::secret::SecretString;
+use portcullis_store::auth::{LoginLogEntry, LoginUser};
+use portcullis_store::codec::micros;
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::{Auth, AuthError, SecuritySettings, expired};
+
+/// The `error` codes of a failed login, as JumpServer names them.
+pub mod codes {
+    /// Wrong user name or password (the message says how many tries are left).
+    pub const PASSWORD_FAILED: &str = "password_failed";
+    /// The user is locked after too many wrong passwords.
+    pub const BLOCK_LOGIN: &str = "block_login";
+    /// The client address is blocked after too many failed logins.
+    pub const BLOCK_GLOBAL_IP_LOGIN: &str = "block_global_ip_login";
+    /// The user is disabled (or was disabled now for not being used).
+    pub const USER_INACTIVE: &str = "user_inactive";
+    /// The user's `date_expired` has passed.
+    pub const USER_EXPIRED: &str = "user_expired";
+    /// A login ACL rejected the login.
+    pub const ACL_NOT_ALLOW: &str = "acl_not_allow";
+    /// A login ACL requires a reviewer's approval.
+    pub const LOGIN_CONFIRM_WAIT: &str = "login_confirm_wait";
+    /// Portcullis' own code: the server could not process the login (database down, corrupt
+    /// row). The API should answer 500, not 400.
+    pub const INTERNAL_ERROR: &str = "internal_error";
+}
+
+/// Longest login name and user agent kept in the log (JumpServer's column sizes), so a client
+/// cannot make log rows arbitrarily large.
+const MAX_LOGGED_USERNAME: usize = 128;
+const MAX_LOGGED_USER_AGENT: usize = 254;
+/// Unknown login names tracked for lockout at most; beyond this the oldest are forgotten.
+const MAX_PHANTOMS: usize = 10_000;
+
+const MICROS_PER_MINUTE: i64 = 60_000_000;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// Where a login comes from, stored in the log as JumpServer's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LoginType {
+    /// Web.
+    #[default]
+    W,
+    /// Terminal (KoKo sends `X-JMS-LOGIN-TYPE: T`).
+    T,
+    /// Unknown.
+    U,
+}
+
+impl LoginType {
+    /// The stored letter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginType::W => "W",
+            LoginType::T => "T",
+            LoginType::U => "U",
+        }
+    }
+
+    /// From an `X-JMS-LOGIN-TYPE` header or a `login_type` field: `W`, `T`, anything else `U`.
+    pub fn from_code(code: &str) -> LoginType {
+        match code.trim() {
+            "W" | "w" => LoginType::W,
+            "T" | "t" => LoginType::T,
+            _ => LoginType::U,
+        }
+    }
+}
+
+/// A password login attempt.
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    /// The login name as typed.
+    pub username: String,
+    /// The password (already decrypted from the web UI's envelope, if it used one).
+    pub password: SecretString,
+    /// The client address.
+    pub ip: IpAddr,
+    /// The client's user agent, for the log.
+    pub user_agent: String,
+    /// Web, terminal or unknown, for the log.
+    pub login_type: LoginType,
+    /// The authentication backend, for the log (`password`).
+    pub backend: String,
+}
+
+/// A login that may proceed (to token issuance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginSuccess {
+    /// The user.
+    pub user_id: Uuid,
+    /// The user's login name.
+    pub username: String,
+    /// The user must change the password before doing anything else.
+    pub need_update_password: bool,
+    /// The `notice` login ACL that matched: the caller notifies its reviewers.
+    pub notice_acl: Option<Uuid>,
+}
+
+/// A refused login: `code` is the `error` field of JumpServer's answer, `msg` the `msg`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{code}: {msg}")]
+pub struct LoginFailure {
+    /// One of [`codes`].
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub msg: String,
+}
+
+impl LoginFailure {
+    /// Whether the server failed rather than the login being refused (answer 500).
+    pub fn is_internal(&self) -> bool {
+        self.code == codes::INTERNAL_ERROR
+    }
+
+    fn new(code: &'static str, msg: impl Into<String>) -> Self {
+        LoginFailure {
+            code,
+            msg: msg.into(),
+        }
+    }
+
+    fn password_failed(tries_left: i64, lock_minutes: u32) -> Self {
+        Self::new(
+            codes::PASSWORD_FAILED,
+            format!(
+                "The username or password you entered is incorrect, please enter it again. \
+                 You can also try {tries_left} times (The account will be temporarily locked \
+                 for {lock_minutes} minutes)"
+            ),
+        )
+    }
+
+    fn blocked_user(minutes: i64) -> Self {
+        Self::new(
+            codes::BLOCK_LOGIN,
+            format!(
+                "The account has been locked (please contact admin to unlock it or try again \
+                 after {minutes} minutes)"
+            ),
+        )
+    }
+
+    fn blocked_ip(minutes: i64) -> Self {
+        Self::new(
+            codes::BLOCK_GLOBAL_IP_LOGIN,
+            format!(
+                "The IP address has been locked (please contact admin to unlock it or try \
+                 again after {minutes} minutes)"
+            ),
+        )
+    }
+
+    fn internal() -> Self {
+        Self::new(
+            codes::INTERNAL_ERROR,
+            "The login could not be processed because of a server error; the administrator \
+             can find the cause in the server log.",
+        )
+    }
+}
+
+/// The hash unknown users' passwords are checked against, so that they cost the same Argon2
+/// verification as real ones. Made with the real hasher, so the parameters are the same.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    hash_password("portcullis: the password of a user that does not exist").unwrap_or_default()
+});
+
+/// Computes the dummy hash ahead of the first login.
+pub(crate) fn warm_up() {
+    LazyLock::force(&DUMMY_HASH);
+}
+
+/// Failure counting for a login name that does not exist, mirroring the user columns
+/// `failed_login_count` / `locked_until`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Phantom {
+    count: i64,
+    locked_until: Option<i64>,
+    last_failure: i64,
+}
+
+/// Whole minutes from `now` until `until`, at least 1.
+fn minutes_until(until: i64, now: i64) -> i64 {
+    ((until - now + MICROS_PER_MINUTE - 1) / MICROS_PER_MINUTE).max(1)
+}
+
+fn truncate(s: &str, max_chars: usize) -> &str {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+async fn verify(
+    password: &SecretString,
+    hash: String,
+) -> Result<Result<bool, PasswordError>, AuthError> {
+    let password = password.clone();
+    tokio::task::spawn_blocking(move || verify_password(password.expose(), &hash))
+        .await
+        .map_err(|e| AuthError::Task(e.to_string()))
+}
+
+type Outcome = Result<LoginSuccess, LoginFailure>;
+
+impl Auth {
+    /// Checks a password login and writes it to the login log. See the module docs for the
+    /// order of checks. On success the user's failure count and lock are cleared, `last_login`
+    /// is set and the client address's failures are forgotten; the caller then issues a token
+    /// ([`Auth::issue_bearer`]). Server faults come back as [`codes::INTERNAL_ERROR`].
+    pub async fn login(&self, req: &LoginRequest) -> Result<LoginSuccess, LoginFailure> {
+        let now = Utc::now();
+        let ip = req.ip.to_canonical();
+        let ip_text = ip.to_string();
+        let outcome = match self.try_login(req, ip, &ip_text, now).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(error = %e, "a login could not be processed");
+                Err(LoginFailure::internal())
+            }
+        };
+        let entry = LoginLogEntry {
+            username: truncate(&req.username, MAX_LOGGED_USERNAME),
+            login_type: req.login_type.as_str(),
+            ip: &ip_text,
+            user_agent: truncate(&req.user_agent, MAX_LOGGED_USER_AGENT),
+            mfa: 0,
+            reason: outcome.as_ref().err().map_or("", |f| f.code),
+            backend: &req.backend,
+            success: outcome.is_ok(),
+            datetime: micros(now),
+        };
+        if let Err(e) = self.store().insert_login_log(&entry).await {
+            tracing::error!(error = %e, "the login log could not be written");
+            // A login that cannot be audited does not happen.
+            if outcome.is_ok() {
+                return Err(LoginFailure::internal());
+            }
+        }
+        outcome
+    }
+
+    async fn try_login(
+        &self,
+        req: &LoginRequest,
+        ip: IpAddr,
+        ip_text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, AuthError> {
+        let settings = self.security().await?;
+        let now_us = micros(now);
+
+        if let Some(until) = self.store().login_ip_blocked_until(ip_text).await?
+            && until > now_us
+        {
+            return Ok(Err(LoginFailure::blocked_ip(minutes_until(until, now_us))));
+        }
+
+        let user = self.store().login_user(&req.username).await?;
+        let locked = match &user {
+            Some(u) => u.locked_until.filter(|&t| t > now_us),
+            None => self.phantom_locked(&req.username, now_us),
+        };
+        if let Some(until) = locked {
+            return Ok(Err(LoginFailure::blocked_user(minutes_until(
+                until, now_us,
+            ))));
+        }
+
+        let real_hash = user
+            .as_ref()
+            .filter(|u| u.source == "local")
+            .and_then(|u| u.password_hash.clone());
+        let has_real_hash = real_hash.is_some();
+        let verified = verify(
+            &req.password,
+            real_hash.unwrap_or_else(|| DUMMY_HASH.clone()),
+        )
+        .await?;
+        let password_ok = match (verified, &user) {
+            (Ok(ok), _) => ok && has_real_hash,
+            (Err(cause), Some(u)) if has_real_hash => {
+                return Err(AuthError::PasswordHash { user: u.id, cause });
+            }
+            (Err(_), _) => false,
+        };
+        let user = match user {
+            Some(u) if password_ok => u,
+            other => {
+                return self
+                    .wrong_password(&settings, &req.username, other.as_ref(), ip_text, now_us)
+                    .await;
+            }
+        };
+
+        if expired(user.date_expired, now_us) {
+            return Ok(Err(LoginFailure::new(
+                codes::USER_EXPIRED,
+                "This account is expired",
+            )));
+        }
+        if !user.is_active {
+            return Ok(Err(LoginFailure::new(
+                codes::USER_INACTIVE,
+                "This account is inactive.",
+            )));
+        }
+        if unused_for_too_long(&user, &settings, now_us) {
+            self.store().deactivate_user(user.id, now_us).await?;
+            tracing::info!(user = %user.id, days = settings.inactive_days, "disabled a user that had not been used");
+            return Ok(Err(LoginFailure::new(
+                codes::USER_INACTIVE,
+                format!(
+                    "This account is inactive. It was disabled because it had not been used \
+                     for {} days.",
+                    settings.inactive_days
+                ),
+            )));
+        }
+
+        let acls = self.store().active_login_acls().await?;
+        let attrs = AttrMap::new(
+            user.id,
+            [
+                ("username", user.username.as_str()),
+                ("name", user.name.as_str()),
+                ("email", user.email.as_str()),
+                ("source", user.source.as_str()),
+                ("comment", user.comment.as_str()),
+            ],
+        );
+        // Time windows are written in the server's local time, as JumpServer's are.
+        let decision = evaluate_login(&acls, &attrs, ip, now.with_timezone(&Local).naive_local());
+        let notice_acl = match decision.action {
+            LoginAction::Reject => {
+                return Ok(Err(LoginFailure::new(
+                    codes::ACL_NOT_ALLOW,
+                    "Login is not allowed from this IP address or at this time (login ACL).",
+                )));
+            }
+            LoginAction::Review => {
+                return Ok(Err(LoginFailure::new(
+                    codes::LOGIN_CONFIRM_WAIT,
+                    "This login must be approved by a reviewer (login ACL). Login review \
+                     tickets are not available yet, so the login cannot continue; ask an \
+                     administrator to change the ACL.",
+                )));
+            }
+            LoginAction::Notice => decision.acl_id,
+            LoginAction::Accept => None,
+        };
+
+        self.store()
+            .record_login_success(user.id, ip_text, now_us)
+            .await?;
+        Ok(Ok(LoginSuccess {
+            user_id: user.id,
+            username: user.username,
+            need_update_password: user.need_update_password,
+            notice_acl,
+        }))
+    }
+
+    /// Counts a wrong password (or unknown name) for the user and the address and answers.
+    async fn wrong_password(
+        &self,
+        settings: &SecuritySettings,
+        username: &str,
+        user: Option<&LoginUser>,
+        ip_text: &str,
+        now_us: i64,
+    ) -> Result<Outcome, AuthError> {
+        let limit = i64::from(settings.login_limit_count);
+        let lock_until = now_us + i64::from(settings.login_limit_time) * MICROS_PER_MINUTE;
+        let (count, locked_until) = match user {
+            Some(u) => {
+                let f = self
+                    .store()
+                    .record_user_login_failure(u.id, limit, lock_until)
+                    .await?;
+                (f.count, f.locked_until)
+            }
+            None => self.phantom_failure(username, limit, lock_until, now_us),
+        };
+        let window = i64::from(settings.login_ip_limit_time) * MICROS_PER_MINUTE;
+        let ip = self
+            .store()
+            .record_ip_login_failure(
+                ip_text,
+                now_us,
+                now_us - window,
+                i64::from(settings.login_ip_limit_count),
+                now_us + window,
+            )
+            .await?;
+        if locked_until.is_some_and(|t| t > now_us) {
+            return Ok(Err(LoginFailure::blocked_user(i64::from(
+                settings.login_limit_time,
+            ))));
+        }
+        if ip.blocked_until.is_some_and(|t| t > now_us) {
+            return Ok(Err(LoginFailure::blocked_ip(i64::from(
+                settings.login_ip_limit_time,
+            ))));
+        }
+        Ok(Err(LoginFailure::password_failed(
+            limit - count,
+            settings.login_limit_time,
+        )))
+    }
+
+    fn phantoms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Phantom>> {
+        // A panic while holding the lock cannot leave the map inconsistent (every update is a
+        // few field writes), so a poisoned lock is still usable.
+        self.inner
+            .phantoms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn phantom_locked(&self, username: &str, now_us: i64) -> Option<i64> {
+        let key = truncate(username, MAX_LOGGED_USERNAME);
+        self.phantoms()
+            .get(key)
+            .and_then(|p| p.locked_until)
+            .filter(|&t| t > now_us)
+    }
+
+    /// The unknown-name counterpart of `Store::record_user_login_failure`.
+    fn phantom_failure(
+        &self,
+        username: &str,
+        limit: i64,
+        lock_until: i64,
+        now_us: i64,
+    ) -> (i64, Option<i64>) {
+        let key = truncate(username, MAX_LOGGED_USERNAME);
+        let mut map = self.phantoms();
+        if !map.contains_key(key) && map.len() >= MAX_PHANTOMS {
+            // Forget the older half; an attacker flooding names is held by the per-address
+            // limit long before this matters.
+            let mut lasts: Vec<i64> = map
+                .values()
+                .map(|p| p.locked_until.unwrap_or(p.last_failure).max(p.last_failure))
+                .collect();
+            lasts.sort_unstable();
+            let cutoff = lasts[lasts.len() / 2];
+            map.retain(|_, p| {
+                p.locked_until.unwrap_or(p.last_failure).max(p.last_failure) > cutoff
+            });
+        }
+        let p = map.entry(key.to_owned()).or_default();
+        p.last_failure = now_us;
+        if p.count + 1 >= limit {
+            p.count = 0;
+            p.locked_until = Some(lock_until);
+        } else {
+            p.count += 1;
+        }
+        (p.count, p.locked_until)
+    }
+}
+
+/// JumpServer disables users that have not logged in or used an API key for
+/// `SECURITY_UNCOMMON_USERS_TTL` days (a daily task); Portcullis applies the same rule when
+/// such a user next tries to log in.
+fn unused_for_too_long(user: &LoginUser, settings: &SecuritySettings, now_us: i64) -> bool {
+    if settings.inactive_days == 0 {
+        return false;
+    }
+    let last_used = [user.last_login, user.date_api_key_last_used]
+        .into_iter()
+        .flatten()
+        .chain([user.date_joined])
+        .max()
+        .unwrap_or(user.date_joined);
+    last_used < now_us - i64::from(settings.inactive_days) * MICROS_PER_DAY
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(minutes_until(61 * 1_000_000, 0), 2);
+        assert_eq!(minutes_until(1, 0), 1);
+        assert_eq!(minutes_until(0, 10), 1);
+        assert_eq!(truncate("héllo", 2), "hé");
+        assert_eq!(truncate("ab", 5), "ab");
+        assert_eq!(LoginType::from_code("T"), LoginType::T);
+        assert_eq!(LoginType::from_code("x"), LoginType::U);
+        assert!(LoginFailure::internal().is_internal());
+    }
+}

@@ -1,0 +1,250 @@
+//! The security settings authentication obeys, read from the `settings` table under
+//! JumpServer's names so that the settings API and an imported JumpServer configuration mean
+//! the same thing here.
+
+use std::collections::HashMap;
+
+use portcullis_core::password::PasswordPolicy;
+use serde_json::Value;
+
+/// `SECURITY_LOGIN_LIMIT_COUNT`: wrong passwords before a user is locked.
+pub const LOGIN_LIMIT_COUNT: &str = "SECURITY_LOGIN_LIMIT_COUNT";
+/// `SECURITY_LOGIN_LIMIT_TIME`: minutes a locked user stays locked.
+pub const LOGIN_LIMIT_TIME: &str = "SECURITY_LOGIN_LIMIT_TIME";
+/// `SECURITY_LOGIN_IP_LIMIT_COUNT`: failed logins from one address before it is blocked.
+pub const LOGIN_IP_LIMIT_COUNT: &str = "SECURITY_LOGIN_IP_LIMIT_COUNT";
+/// `SECURITY_LOGIN_IP_LIMIT_TIME`: minutes of the per-address window and block.
+pub const LOGIN_IP_LIMIT_TIME: &str = "SECURITY_LOGIN_IP_LIMIT_TIME";
+/// `TOKEN_EXPIRATION`: seconds a bearer token lives.
+pub const TOKEN_EXPIRATION: &str = "TOKEN_EXPIRATION";
+/// `PORTCULLIS_SIGNATURE_MAX_SKEW`: seconds the `Date` of a signed request may differ from
+/// the server clock (Portcullis' own setting; JumpServer has no such check).
+pub const SIGNATURE_MAX_SKEW: &str = "PORTCULLIS_SIGNATURE_MAX_SKEW";
+/// `SECURITY_UNCOMMON_USERS_TTL`: days without a login or API-key use after which a user is
+/// disabled. JumpServer's default is 999, and it treats values <= 0 or >= 999 as "off".
+pub const UNCOMMON_USERS_TTL: &str = "SECURITY_UNCOMMON_USERS_TTL";
+/// `SECURITY_PASSWORD_MIN_LENGTH`.
+pub const PASSWORD_MIN_LENGTH: &str = "SECURITY_PASSWORD_MIN_LENGTH";
+/// `SECURITY_ADMIN_USER_PASSWORD_MIN_LENGTH`.
+pub const ADMIN_PASSWORD_MIN_LENGTH: &str = "SECURITY_ADMIN_USER_PASSWORD_MIN_LENGTH";
+/// `SECURITY_PASSWORD_UPPER_CASE`.
+pub const PASSWORD_UPPER_CASE: &str = "SECURITY_PASSWORD_UPPER_CASE";
+/// `SECURITY_PASSWORD_LOWER_CASE`.
+pub const PASSWORD_LOWER_CASE: &str = "SECURITY_PASSWORD_LOWER_CASE";
+/// `SECURITY_PASSWORD_NUMBER`.
+pub const PASSWORD_NUMBER: &str = "SECURITY_PASSWORD_NUMBER";
+/// `SECURITY_PASSWORD_SPECIAL_CHAR`.
+pub const PASSWORD_SPECIAL_CHAR: &str = "SECURITY_PASSWORD_SPECIAL_CHAR";
+
+/// Every setting [`SecuritySettings`] reads.
+pub const SETTING_NAMES: &[&str] = &[
+    LOGIN_LIMIT_COUNT,
+    LOGIN_LIMIT_TIME,
+    LOGIN_IP_LIMIT_COUNT,
+    LOGIN_IP_LIMIT_TIME,
+    TOKEN_EXPIRATION,
+    SIGNATURE_MAX_SKEW,
+    UNCOMMON_USERS_TTL,
+    PASSWORD_MIN_LENGTH,
+    ADMIN_PASSWORD_MIN_LENGTH,
+    PASSWORD_UPPER_CASE,
+    PASSWORD_LOWER_CASE,
+    PASSWORD_NUMBER,
+    PASSWORD_SPECIAL_CHAR,
+];
+
+/// The security settings that govern logins, tokens and signatures.
+///
+/// Missing or unreadable values fall back to JumpServer's defaults (a bad value is logged, not
+/// fatal: a typo in a setting must not stop every login).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecuritySettings {
+    /// Wrong passwords before the user is locked (`SECURITY_LOGIN_LIMIT_COUNT`, default 7).
+    pub login_limit_count: u32,
+    /// Minutes a user stays locked (`SECURITY_LOGIN_LIMIT_TIME`, default 30).
+    pub login_limit_time: u32,
+    /// Failed logins from one address before it is blocked (`SECURITY_LOGIN_IP_LIMIT_COUNT`,
+    /// default 50).
+    pub login_ip_limit_count: u32,
+    /// Minutes of the per-address counting window and of the block
+    /// (`SECURITY_LOGIN_IP_LIMIT_TIME`, default 30).
+    pub login_ip_limit_time: u32,
+    /// Seconds a bearer token lives (`TOKEN_EXPIRATION`, default 86400).
+    pub token_expiration: u64,
+    /// Seconds a signed request's `Date` may be off (`PORTCULLIS_SIGNATURE_MAX_SKEW`, default
+    /// 300; 0 turns the check off, as JumpServer behaves).
+    pub signature_max_skew: u64,
+    /// The password policy (`SECURITY_PASSWORD_*`), for the API's password changes.
+    pub password_policy: PasswordPolicy,
+    /// Days without a login or API-key use after which a user is disabled at their next login
+    /// (`SECURITY_UNCOMMON_USERS_TTL`; 0 = off, which is also what JumpServer's default 999
+    /// means).
+    pub inactive_days: u32,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        SecuritySettings {
+            login_limit_count: 7,
+            login_limit_time: 30,
+            login_ip_limit_count: 50,
+            login_ip_limit_time: 30,
+            token_expiration: 86_400,
+            signature_max_skew: 300,
+            password_policy: PasswordPolicy::default(),
+            inactive_days: 0,
+        }
+    }
+}
+
+/// A setting as an integer: JSON numbers, or strings holding one (forms post strings).
+fn integer(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn boolean(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_i64().map(|i| i != 0),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Some(true),
+            "false" | "0" | "no" | "off" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+struct Reader<'a>(&'a HashMap<String, Value>);
+
+impl Reader<'_> {
+    /// An integer in `min..=max`, or `default` (with a warning when present but unusable).
+    fn int(&self, name: &str, default: i64, min: i64, max: i64) -> i64 {
+        match self.0.get(name) {
+            None | Some(Value::Null) => default,
+            Some(v) => match integer(v) {
+                Some(i) if (min..=max).contains(&i) => i,
+                _ => {
+                    tracing::warn!(setting = name, value = %v, default, "ignoring unusable setting value");
+                    default
+                }
+            },
+        }
+    }
+
+    fn flag(&self, name: &str, default: bool) -> bool {
+        match self.0.get(name) {
+            None | Some(Value::Null) => default,
+            Some(v) => boolean(v).unwrap_or_else(|| {
+                tracing::warn!(setting = name, value = %v, default, "ignoring unusable setting value");
+                default
+            }),
+        }
+    }
+}
+
+impl SecuritySettings {
+    /// Builds the settings from stored values by name (see [`SETTING_NAMES`]).
+    pub fn from_values(values: &HashMap<String, Value>) -> SecuritySettings {
+        let r = Reader(values);
+        let d = SecuritySettings::default();
+        let dp = &d.password_policy;
+        let clamp_u32 = |i: i64| u32::try_from(i).unwrap_or(u32::MAX);
+        let clamp_u64 = |i: i64| u64::try_from(i).unwrap_or(0);
+        let ttl = r.int(UNCOMMON_USERS_TTL, 999, i64::MIN, i64::MAX);
+        SecuritySettings {
+            login_limit_count: clamp_u32(r.int(LOGIN_LIMIT_COUNT, 7, 1, 1_000_000)),
+            login_limit_time: clamp_u32(r.int(LOGIN_LIMIT_TIME, 30, 1, 10_000_000)),
+            login_ip_limit_count: clamp_u32(r.int(LOGIN_IP_LIMIT_COUNT, 50, 1, 1_000_000)),
+            login_ip_limit_time: clamp_u32(r.int(LOGIN_IP_LIMIT_TIME, 30, 1, 10_000_000)),
+            token_expiration: clamp_u64(r.int(TOKEN_EXPIRATION, 86_400, 1, 100 * 365 * 86_400)),
+            signature_max_skew: clamp_u64(r.int(SIGNATURE_MAX_SKEW, 300, 0, 365 * 86_400)),
+            password_policy: PasswordPolicy {
+                min_length: usize::try_from(r.int(
+                    PASSWORD_MIN_LENGTH,
+                    dp.min_length as i64,
+                    1,
+                    1024,
+                ))
+                .unwrap_or(dp.min_length),
+                admin_min_length: usize::try_from(r.int(
+                    ADMIN_PASSWORD_MIN_LENGTH,
+                    dp.admin_min_length as i64,
+                    1,
+                    1024,
+                ))
+                .unwrap_or(dp.admin_min_length),
+                upper_case: r.flag(PASSWORD_UPPER_CASE, dp.upper_case),
+                lower_case: r.flag(PASSWORD_LOWER_CASE, dp.lower_case),
+                number: r.flag(PASSWORD_NUMBER, dp.number),
+                special_char: r.flag(PASSWORD_SPECIAL_CHAR, dp.special_char),
+            },
+            inactive_days: if (1..999).contains(&ttl) {
+                clamp_u32(ttl)
+            } else {
+                0
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn values(pairs: &[(&str, Value)]) -> HashMap<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_stored() {
+        assert_eq!(
+            SecuritySettings::from_values(&HashMap::new()),
+            SecuritySettings::default()
+        );
+    }
+
+    #[test]
+    fn reads_numbers_strings_and_ignores_garbage() {
+        let s = SecuritySettings::from_values(&values(&[
+            (LOGIN_LIMIT_COUNT, json!(3)),
+            (LOGIN_LIMIT_TIME, json!("10")),
+            (LOGIN_IP_LIMIT_COUNT, json!("lots")),
+            (LOGIN_IP_LIMIT_TIME, json!(-5)),
+            (TOKEN_EXPIRATION, json!(3600.0)),
+            (SIGNATURE_MAX_SKEW, json!(0)),
+            (UNCOMMON_USERS_TTL, json!(90)),
+            (PASSWORD_UPPER_CASE, json!(true)),
+            (PASSWORD_NUMBER, json!("1")),
+            (PASSWORD_MIN_LENGTH, json!(12)),
+        ]));
+        assert_eq!(s.login_limit_count, 3);
+        assert_eq!(s.login_limit_time, 10);
+        assert_eq!(s.login_ip_limit_count, 50, "garbage falls back");
+        assert_eq!(s.login_ip_limit_time, 30, "out of range falls back");
+        assert_eq!(s.token_expiration, 3600);
+        assert_eq!(s.signature_max_skew, 0);
+        assert_eq!(s.inactive_days, 90);
+        assert!(s.password_policy.upper_case && s.password_policy.number);
+        assert_eq!(s.password_policy.min_length, 12);
+    }
+
+    #[test]
+    fn uncommon_users_ttl_off_values() {
+        for v in [json!(999), json!(0), json!(-1), json!(5000)] {
+            let s = SecuritySettings::from_values(&values(&[(UNCOMMON_USERS_TTL, v)]));
+            assert_eq!(s.inactive_days, 0);
+        }
+    }
+}
