@@ -1,73 +1,10 @@
 //! The REST API driven over HTTP the way a JumpServer script drives it.
 
 use crate::fixture::Fixture;
-use crate::support::{HttpResponse, Server, TestDb, http, portcullis, run, text};
+use crate::support::{Server, TestDb, http, portcullis, run, text};
 use serde_json::{Value, json};
 
-const ADMIN_PASSWORD: &str = "Adm1n-pass-for-tests";
-
-/// A server on `db` with a known admin password.
-fn start(db: &TestDb, data: &std::path::Path) -> Server {
-    let mut cmd = portcullis(data);
-    cmd.env("PORTCULLIS_DATABASE_URL", &db.url)
-        .env("PORTCULLIS_ADMIN_PASSWORD", ADMIN_PASSWORD);
-    Server::start(cmd)
-}
-
-fn login(server: &Server, username: &str, password: &str) -> HttpResponse {
-    http(
-        &server.base,
-        "POST",
-        "/api/v1/authentication/auth/",
-        &[],
-        Some(&json!({"username": username, "password": password})),
-    )
-    .unwrap()
-}
-
-fn token(server: &Server, username: &str, password: &str) -> String {
-    let r = login(server, username, password);
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.json()["token"].as_str().unwrap().to_owned()
-}
-
-fn get(server: &Server, token: &str, path: &str) -> HttpResponse {
-    let auth = format!("Bearer {token}");
-    http(&server.base, "GET", path, &[("Authorization", &auth)], None).unwrap()
-}
-
-fn send(server: &Server, token: &str, method: &str, path: &str, body: &Value) -> HttpResponse {
-    let auth = format!("Bearer {token}");
-    http(
-        &server.base,
-        method,
-        path,
-        &[("Authorization", &auth)],
-        Some(body),
-    )
-    .unwrap()
-}
-
-fn create_user(data: &std::path::Path, db: &TestDb, username: &str, role: &str) -> String {
-    let out = run(portcullis(data)
-        .env("PORTCULLIS_DATABASE_URL", &db.url)
-        .args([
-            "admin",
-            "create-user",
-            "--username",
-            username,
-            "--email",
-            &format!("{username}@example.com"),
-            "--role",
-            role,
-        ]));
-    assert!(out.status.success(), "{}", text(&out));
-    text(&out)
-        .lines()
-        .find_map(|l| l.strip_prefix("password: "))
-        .unwrap()
-        .to_owned()
-}
+use crate::client::*;
 
 #[tokio::test]
 async fn login_gives_a_bearer_token_that_authenticates_and_bad_credentials_reveal_nothing() {

@@ -2,7 +2,12 @@
 //! PostgreSQL databases. Run through `tests/run.sh`, which starts the PostgreSQL cluster.
 
 mod api;
+mod api_accounts;
+mod api_acls;
+mod api_assets;
+mod api_audits;
 mod cli;
+mod client;
 mod fixture;
 mod perms;
 mod store;

@@ -11,6 +11,10 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod accounts;
+pub mod acls;
+pub mod assets;
+pub mod audits;
 pub mod auth;
 pub mod codec;
 mod db;

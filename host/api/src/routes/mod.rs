@@ -1,6 +1,11 @@
 //! One module per JumpServer app (`/api/v1/<app>/…`).
 
+pub mod accounts;
+pub mod acls;
+pub mod assets;
+pub mod audits;
 pub mod authentication;
+pub(crate) mod common;
 pub mod orgs;
 pub mod perms;
 pub mod users;
@@ -11,6 +16,10 @@ use axum::Router;
 /// Every `/api/v1` route.
 pub fn all() -> Router<AppState> {
     Router::new()
+        .merge(accounts::routes())
+        .merge(acls::routes())
+        .merge(assets::routes())
+        .merge(audits::routes())
         .merge(authentication::routes())
         .merge(orgs::routes())
         .merge(perms::routes())

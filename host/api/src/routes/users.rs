@@ -1,7 +1,10 @@
 //! `/api/v1/users/…`: users (§4.1) and the caller's profile.
 
+use super::common::{
+    audit, caller_name, check_fields, diff, flag, object, require_fields, text, uuids,
+};
 use crate::ctx::Caller;
-use crate::error::{ApiError, bad_json, ok_msg};
+use crate::error::{ApiError, ok_msg};
 use crate::fmt::{choice, datetime, opt_datetime, parse_datetime};
 use crate::list::ListQuery;
 use crate::{AppState, Host};
@@ -14,7 +17,6 @@ use portcullis_core::builtin::{self, ORG_USER_ROLE_ID, SYSTEM_ADMIN_ROLE_ID, SYS
 use portcullis_core::secret::SecretString;
 use portcullis_store::users::{NewUser, UserPatch, UserQuery, UserRecord};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -216,35 +218,6 @@ const WRITABLE: &[&str] = &[
     "id",
 ];
 
-fn check_fields(body: &Map<String, Value>) -> Result<(), ApiError> {
-    let unknown: BTreeMap<String, Vec<String>> = body
-        .keys()
-        .filter(|k| !WRITABLE.contains(&k.as_str()))
-        .map(|k| (k.clone(), vec!["Unknown field.".to_owned()]))
-        .collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Fields(unknown))
-    }
-}
-
-fn text(body: &Map<String, Value>, name: &str) -> Result<Option<String>, ApiError> {
-    match body.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
-        Some(_) => Err(ApiError::field(name, "Not a valid string.")),
-    }
-}
-
-fn flag(body: &Map<String, Value>, name: &str) -> Result<Option<bool>, ApiError> {
-    match body.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(ApiError::field(name, "Must be a valid boolean.")),
-    }
-}
-
 fn patch_from(body: &Map<String, Value>) -> Result<UserPatch, ApiError> {
     let mut p = UserPatch {
         name: text(body, "name")?,
@@ -296,45 +269,15 @@ fn patch_from(body: &Map<String, Value>) -> Result<UserPatch, ApiError> {
     Ok(p)
 }
 
-fn role_ids(body: &Map<String, Value>, name: &str) -> Result<Option<Vec<Uuid>>, ApiError> {
-    match body.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                crate::fmt::related_input(v)
-                    .and_then(|s| Uuid::parse_str(&s).ok())
-                    .ok_or_else(|| ApiError::field(name, "Invalid pk - object does not exist."))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(ApiError::field(name, "Expected a list of items.")),
-    }
-}
-
 async fn create(
     caller: Caller,
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require("users.add_user")?;
-    let Json(body) = body.map_err(|e| bad_json(&e))?;
-    let Value::Object(body) = body else {
-        return Err(ApiError::field(
-            "non_field_errors",
-            "Invalid data. Expected a dictionary.",
-        ));
-    };
-    check_fields(&body)?;
-    let mut missing = BTreeMap::new();
-    for f in ["name", "username", "email"] {
-        if text(&body, f)?.is_none_or(|s| s.is_empty()) {
-            missing.insert(f.to_owned(), vec!["This field is required.".to_owned()]);
-        }
-    }
-    if !missing.is_empty() {
-        return Err(ApiError::Fields(missing));
-    }
+    let body = object(body)?;
+    check_fields(&body, WRITABLE)?;
+    require_fields(&body, &["name", "username", "email"])?;
     // Validate every field before anything is written.
     let patch = patch_from(&body)?;
     let username = text(&body, "username")?.unwrap_or_default();
@@ -353,10 +296,10 @@ async fn create(
         }
         _ => (SecretString::new(Uuid::new_v4().simple().to_string()), true),
     };
-    let system_role = role_ids(&body, "system_roles")?
+    let system_role = uuids(&body, "system_roles")?
         .and_then(|r| r.first().copied())
         .unwrap_or(SYSTEM_USER_ROLE_ID);
-    let org_role = role_ids(&body, "org_roles")?
+    let org_role = uuids(&body, "org_roles")?
         .and_then(|r| r.first().copied())
         .unwrap_or(ORG_USER_ROLE_ID);
     if system_role != SYSTEM_USER_ROLE_ID {
@@ -411,14 +354,8 @@ async fn patch(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("users.change_user")?;
-    let Json(body) = body.map_err(|e| bad_json(&e))?;
-    let Value::Object(body) = body else {
-        return Err(ApiError::field(
-            "non_field_errors",
-            "Invalid data. Expected a dictionary.",
-        ));
-    };
-    check_fields(&body)?;
+    let body = object(body)?;
+    check_fields(&body, WRITABLE)?;
     let before = visible_user(&state, &caller, &key).await?;
     if text(&body, "username")?.is_some_and(|u| u != before.username) {
         return Err(ApiError::field(
@@ -499,55 +436,4 @@ async fn unblock(
     )
     .await;
     Ok(Json(ok_msg()))
-}
-
-/// `Name(username)` of the caller, as JumpServer writes `created_by` and log actors.
-pub(crate) async fn caller_name(state: &AppState, caller: &Caller) -> String {
-    match state.store().user_record(&caller.user_id.to_string()).await {
-        Ok(Some(u)) => format!("{}({})", u.name, u.username),
-        _ => caller.user_id.to_string(),
-    }
-}
-
-/// Fields that differ between two serializations, as `{field: [before, after]}`.
-pub(crate) fn diff(before: &Value, after: &Value) -> Value {
-    let mut out = Map::new();
-    if let (Value::Object(b), Value::Object(a)) = (before, after) {
-        for (k, av) in a {
-            let bv = b.get(k).unwrap_or(&Value::Null);
-            if bv != av && k != "date_updated" {
-                out.insert(k.clone(), json!([bv, av]));
-            }
-        }
-    }
-    Value::Object(out)
-}
-
-/// Writes the operation log; a failure to log is reported but does not undo the change.
-pub(crate) async fn audit(
-    state: &AppState,
-    caller: &Caller,
-    resource_type: &str,
-    action: &str,
-    resource: &str,
-    id: &str,
-    diff: Value,
-) {
-    let actor = caller_name(state, caller).await;
-    if let Err(e) = state
-        .store()
-        .operate_log(
-            caller.write_org(),
-            &actor,
-            action,
-            resource_type,
-            resource,
-            id,
-            &caller.ip.to_string(),
-            &diff,
-        )
-        .await
-    {
-        tracing::error!(error = %e, "could not write the operation log");
-    }
 }
