@@ -54,6 +54,11 @@ impl AppState {
     pub fn auth(&self) -> &Auth {
         &self.inner.auth
     }
+
+    /// The keyring sealing stored secrets.
+    pub fn vault(&self) -> &portcullis_core::vault::Vault {
+        self.inner.auth.vault()
+    }
 }
 
 /// The `Host` header (for the absolute `next`/`previous` links of paginated lists).

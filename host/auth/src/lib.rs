@@ -103,6 +103,11 @@ impl Auth {
         }
     }
 
+    /// The keyring sealing stored secrets, for the handlers that write or reveal them.
+    pub fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+
     /// The security settings now in force (see [`SecuritySettings`] for names and defaults).
     pub async fn security(&self) -> Result<SecuritySettings, AuthError> {
         let values = self.inner.store.settings_named(SETTING_NAMES).await?;
