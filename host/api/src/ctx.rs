@@ -147,10 +147,13 @@ impl FromRequestParts<AppState> for Caller {
                     authorization: &authorization,
                     ip,
                 };
-                let user = auth
-                    .authenticate_signature(&req)
-                    .await
-                    .map_err(|e| ApiError::AuthenticationFailed(e.to_string()))?;
+                let user = auth.authenticate_signature(&req).await.map_err(|e| {
+                    if e.is_internal() {
+                        ApiError::Internal(e.to_string())
+                    } else {
+                        ApiError::AuthenticationFailed(e.to_string())
+                    }
+                })?;
                 (user, AuthVia::Signature)
             }
             "token" => (

@@ -70,9 +70,15 @@ async fn login(
             backend: "password".into(),
         })
         .await
-        .map_err(|f| ApiError::Login {
-            code: f.code,
-            msg: f.msg,
+        .map_err(|f| {
+            if f.is_internal() {
+                ApiError::Internal(f.msg)
+            } else {
+                ApiError::Login {
+                    code: f.code,
+                    msg: f.msg,
+                }
+            }
         })?;
     let issued = auth.issue_bearer(ok.user_id, &ip.to_string()).await?;
     let user = state
