@@ -593,3 +593,94 @@ async fn my_assets_come_from_the_permission_engine() {
         403
     );
 }
+
+#[tokio::test]
+async fn an_org_admin_cannot_reach_beyond_the_org() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&db, dir.path());
+    let admin = token(&server, "admin", ADMIN_PASSWORD);
+    let pw = create_user(dir.path(), &db, "orgboss", "user");
+    create_user(dir.path(), &db, "member", "user");
+    let boss_id = get(&server, &admin, "/api/v1/users/users/orgboss/").json()["id"].clone();
+    let r = send(
+        &server,
+        &admin,
+        "POST",
+        "/api/v1/rbac/org-role-bindings/",
+        &json!({"user": boss_id, "role": "00000000-0000-0000-0000-000000000005"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let boss = token(&server, "orgboss", &pw);
+
+    // Within the org: listing and changing a plain member works.
+    assert_eq!(get(&server, &boss, "/api/v1/users/users/").status, 200);
+    let r = send(
+        &server,
+        &boss,
+        "PATCH",
+        "/api/v1/users/users/member/",
+        &json!({"comment": "ok"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Beyond it: no system role for anyone, no touching the system admin, no global delete.
+    let escalate = send(
+        &server,
+        &boss,
+        "POST",
+        "/api/v1/users/users/",
+        &json!({"name": "E", "username": "evil", "email": "evil@example.com",
+                "system_roles": ["00000000-0000-0000-0000-000000000001"]}),
+    );
+    assert_eq!(escalate.status, 403, "{}", escalate.body);
+    assert_eq!(
+        get(&server, &admin, "/api/v1/users/users/?username=evil")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let r = send(
+        &server,
+        &boss,
+        "PATCH",
+        "/api/v1/users/users/admin/",
+        &json!({"is_active": false}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = http(
+        &server.base,
+        "DELETE",
+        "/api/v1/users/users/member/",
+        &[("Authorization", &format!("Bearer {boss}"))],
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // Removing from the org is the org admin's way; the user still exists for the system admin.
+    let r = send(
+        &server,
+        &boss,
+        "POST",
+        "/api/v1/users/users/member/remove/",
+        &json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        get(&server, &boss, "/api/v1/users/users/member/").status,
+        404
+    );
+    assert_eq!(
+        get(&server, &admin, "/api/v1/users/users/member/?oid=root").status,
+        200,
+        "the system admin still sees the user in the root view"
+    );
+    assert_eq!(
+        login(&server, "admin", ADMIN_PASSWORD).status,
+        201,
+        "the admin is still active"
+    );
+}

@@ -47,6 +47,17 @@ impl Caller {
         }
     }
 
+    /// Refuses with 403 unless a *system* role grants `codename`. For acts whose effect reaches
+    /// beyond one org (system roles, deleting a user, system-wide ACLs and settings): an org
+    /// admin's `*` covers their org only and must not pass here.
+    pub fn require_system(&self, codename: &str) -> Result<(), ApiError> {
+        if self.roles.grants(None, codename) {
+            Ok(())
+        } else {
+            Err(ApiError::PermissionDenied)
+        }
+    }
+
     /// The org new org-scoped objects go to: the current org, or Default in the root view.
     pub fn write_org(&self) -> Uuid {
         self.org.unwrap_or(DEFAULT_ORG_ID)

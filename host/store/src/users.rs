@@ -631,6 +631,16 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Drops a user's role bindings in one org (removing them from it).
+    pub async fn remove_user_from_org(&self, id: Uuid, org: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM role_bindings WHERE user_id = $1 AND org_id = $2")
+            .bind(id.to_string())
+            .bind(org.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Clears the failed-login lockout of a user.
     pub async fn unblock_user(&self, id: Uuid) -> Result<bool, StoreError> {
         let done = sqlx::query(

@@ -11,7 +11,7 @@ use crate::{AppState, Host};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use portcullis_core::builtin::{self, ORG_USER_ROLE_ID, SYSTEM_ADMIN_ROLE_ID, SYSTEM_USER_ROLE_ID};
 use portcullis_core::secret::SecretString;
@@ -27,6 +27,7 @@ pub(crate) fn routes() -> Router<AppState> {
             get(detail).patch(patch).put(patch).delete(remove),
         )
         .route("/api/v1/users/users/{key}/unblock/", put(unblock))
+        .route("/api/v1/users/users/{key}/remove/", post(remove_from_org))
         .route("/api/v1/users/profile/", get(profile))
 }
 
@@ -304,7 +305,7 @@ async fn create(
         .unwrap_or(ORG_USER_ROLE_ID);
     if system_role != SYSTEM_USER_ROLE_ID {
         // Granting a system role is itself an RBAC-guarded act.
-        caller.require("rbac.add_systemrolebinding")?;
+        caller.require_system("rbac.add_systemrolebinding")?;
     }
     let id = state
         .store()
@@ -357,6 +358,7 @@ async fn patch(
     let body = object(body)?;
     check_fields(&body, WRITABLE)?;
     let before = visible_user(&state, &caller, &key).await?;
+    guard_target(&caller, &before, "users.change_user")?;
     if text(&body, "username")?.is_some_and(|u| u != before.username) {
         return Err(ApiError::field(
             "username",
@@ -398,7 +400,9 @@ async fn remove(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("users.delete_user")?;
+    // Deleting removes the user from every org, so it is a system-level act; an org admin
+    // removes users from their org instead (`…/remove/`).
+    caller.require_system("users.delete_user")?;
     let user = visible_user(&state, &caller, &key).await?;
     if user.id == caller.user_id {
         return Err(ApiError::Refused("You cannot delete yourself".into()));
@@ -424,6 +428,7 @@ async fn unblock(
 ) -> Result<Json<Value>, ApiError> {
     caller.require("users.change_user")?;
     let user = visible_user(&state, &caller, &key).await?;
+    guard_target(&caller, &user, "users.change_user")?;
     state.store().unblock_user(user.id).await?;
     audit(
         &state,
@@ -433,6 +438,58 @@ async fn unblock(
         &user.username,
         &user.id.to_string(),
         json!({"unblock": true}),
+    )
+    .await;
+    Ok(Json(ok_msg()))
+}
+
+/// An org-level caller may change only users who are plain users and belong to no other org:
+/// otherwise an org admin could disable a system administrator, or reach into another tenant.
+fn guard_target(caller: &Caller, target: &UserRecord, codename: &str) -> Result<(), ApiError> {
+    if caller.roles.grants(None, codename) {
+        return Ok(());
+    }
+    let elevated = target
+        .roles
+        .iter()
+        .any(|r| r.scope == "system" && r.id != SYSTEM_USER_ROLE_ID);
+    let elsewhere = target
+        .roles
+        .iter()
+        .any(|r| r.scope == "org" && r.org_id != caller.org);
+    if elevated || elsewhere {
+        Err(ApiError::PermissionDenied)
+    } else {
+        Ok(())
+    }
+}
+
+/// `POST /users/users/<id>/remove/`: drops the user's role bindings in the current org (the
+/// org admin's way to take someone out of their tenant; the user itself remains).
+async fn remove_from_org(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("users.delete_user")?;
+    let Some(org) = caller.org else {
+        return Err(ApiError::Refused(
+            "Choose an organization to remove the user from".into(),
+        ));
+    };
+    let user = visible_user(&state, &caller, &key).await?;
+    if user.id == caller.user_id {
+        return Err(ApiError::Refused("You cannot remove yourself".into()));
+    }
+    state.store().remove_user_from_org(user.id, org).await?;
+    audit(
+        &state,
+        &caller,
+        "User",
+        "delete",
+        &user.username,
+        &user.id.to_string(),
+        json!({"removed_from_org": org}),
     )
     .await;
     Ok(Json(ok_msg()))
