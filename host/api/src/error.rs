@@ -25,6 +25,11 @@ pub enum ApiError {
     Fields(BTreeMap<String, Vec<String>>),
     /// 400 `{"error": …}`, the shape of view-specific refusals.
     Refused(String),
+    /// 403 `{"error": …}`, a view-specific refusal (e.g. deleting a node that holds assets).
+    Forbidden(String),
+    /// 400 with a body already in DRF's shape: a field map, or a list of them for a bulk
+    /// request (`{}` for the items that were fine).
+    Invalid(Value),
     /// 400 `{"error": code, "msg": text}`, the login endpoint's shape.
     Login { code: &'static str, msg: String },
     /// 412: a recent confirmation (password, MFA) is needed.
@@ -84,6 +89,10 @@ impl IntoResponse for ApiError {
             ApiError::Refused(text) => {
                 (StatusCode::BAD_REQUEST, axum::Json(json!({"error": text}))).into_response()
             }
+            ApiError::Forbidden(text) => {
+                (StatusCode::FORBIDDEN, axum::Json(json!({"error": text}))).into_response()
+            }
+            ApiError::Invalid(body) => (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
             ApiError::Login { code, msg } => (
                 StatusCode::BAD_REQUEST,
                 axum::Json(json!({"error": code, "msg": msg})),

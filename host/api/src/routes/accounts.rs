@@ -306,9 +306,8 @@ fn objects(
 }
 
 /// The 400 of a bulk request: one error dict per item, `{}` for items that were fine (§3.5).
-/// `ApiError` has no list shape yet, so this is the one body built here.
 fn bulk_errors(errors: Vec<Value>) -> Response {
-    (StatusCode::BAD_REQUEST, Json(Value::Array(errors))).into_response()
+    ApiError::Invalid(Value::Array(errors)).into_response()
 }
 
 /// The field map of a validation error, or the error itself when it is not one.
@@ -661,7 +660,7 @@ async fn create_accounts(
             bulk_errors(errors)
         } else {
             let first = errors.into_iter().next().unwrap_or_else(|| json!({}));
-            (StatusCode::BAD_REQUEST, Json(first)).into_response()
+            ApiError::Invalid(first).into_response()
         });
     }
     let fresh: Vec<NewAccount> = inputs
@@ -2060,7 +2059,7 @@ async fn relation_add(
             bulk_errors(errors)
         } else {
             let first = errors.into_iter().next().unwrap_or_else(|| json!({}));
-            (StatusCode::BAD_REQUEST, Json(first)).into_response()
+            ApiError::Invalid(first).into_response()
         });
     }
     state.store().add_perm_relations(kind, &pairs).await?;

@@ -80,7 +80,7 @@ pub(crate) fn routes() -> Router<AppState> {
 /// A view-specific refusal with 403 (`{"error": …}`), the shape JumpServer uses when a node
 /// cannot be deleted. `ApiError` has no 403 variant with that body, so it is built here.
 fn forbidden(text: &str) -> Response {
-    (StatusCode::FORBIDDEN, Json(json!({"error": text}))).into_response()
+    ApiError::Forbidden(text.to_owned()).into_response()
 }
 
 fn invalid_pk(field: &str, v: &impl std::fmt::Display) -> ApiError {
