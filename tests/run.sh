@@ -36,6 +36,17 @@ as_pg "'$PG_BIN/pg_ctl' -D '$PG_DIR/data' -l '$PG_DIR/log' -o \"-p $PG_PORT -k $
 export PORTCULLIS_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 echo "PostgreSQL test cluster on port $PG_PORT"
 
+# --- Python venv for the JumpServer-client compatibility test (tests/e2e/compat.rs) --------
+# examples/jumpserver_script.py is a real JumpServer-style client (requests + httpsig); it runs
+# from its own venv, made once and refreshed when examples/requirements.txt changes.
+PYENV="$PWD/target/pyenv"
+if [ ! -x "$PYENV/bin/python" ] || ! cmp -s examples/requirements.txt "$PYENV/requirements.txt"; then
+  python3 -m venv "$PYENV"
+  "$PYENV/bin/python" -m pip install -q --disable-pip-version-check -r examples/requirements.txt
+  cp examples/requirements.txt "$PYENV/requirements.txt"
+fi
+export PORTCULLIS_TEST_PYTHON="$PYENV/bin/python"
+
 # --- build once, then test ---------------------------------------------------------------
 cargo build --workspace --all-targets
 cargo test --workspace --no-fail-fast "$@"

@@ -1,12 +1,18 @@
 //! Who is calling, from where, in which org: resolved once per request by the [`Caller`]
 //! extractor, in the order the reference gives (§2.1): HTTP signature, private token, bearer
-//! token. The org comes from `oid=`, then `X-JMS-ORG`, then the `X-JMS-ORG` cookie (§2.6).
+//! token, then the session cookie (with the CSRF check on unsafe methods; a failed check makes
+//! the request anonymous, §2.5). The org comes from `oid=`, then `X-JMS-ORG`, then the
+//! `X-JMS-ORG` cookie (§2.6).
 
 use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use portcullis_auth::{SignedRequest, TokenKind, UserRoles};
+use axum::http::{HeaderMap, Method};
+use portcullis_auth::{
+    ActiveSession, CSRF_COOKIE, CSRF_HEADER, ConfirmKind, CsrfCheck, SESSION_COOKIE, SignedRequest,
+    TokenKind, UserRoles,
+};
 use portcullis_core::builtin::{DEFAULT_ORG_ID, ROOT_ORG_ID, SYSTEM_ORG_ID};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use uuid::Uuid;
@@ -20,6 +26,8 @@ pub enum AuthVia {
     PrivateToken,
     /// `Authorization: Bearer …`.
     Bearer,
+    /// The `jms_sessionid` cookie of a web login.
+    Session,
 }
 
 /// An authenticated caller in an org context.
@@ -35,6 +43,9 @@ pub struct Caller {
     pub ip: IpAddr,
     /// The scheme used.
     pub via: AuthVia,
+    /// The web session, when the caller came with the session cookie: handlers read its
+    /// step-up confirmations through [`Caller::confirmed_within`].
+    pub session: Option<ActiveSession>,
 }
 
 impl Caller {
@@ -56,6 +67,15 @@ impl Caller {
         } else {
             Err(ApiError::PermissionDenied)
         }
+    }
+
+    /// Whether the caller's session holds a step-up confirmation at least as strong as `kind`
+    /// from the last `seconds` (§2.8). Always `false` for token, key and signature callers:
+    /// they have no session to confirm in, as in JumpServer.
+    pub fn confirmed_within(&self, kind: ConfirmKind, seconds: u64) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.confirmed_within(kind, seconds))
     }
 
     /// The org new org-scoped objects go to: the current org, or Default in the root view.
@@ -88,9 +108,15 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+/// A cookie of the request (the first with that name).
+pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    request_cookie(&parts.headers, name)
+}
+
+/// A cookie from request headers (the first with that name), for handlers that take the
+/// headers rather than a [`Caller`] (the login steps).
+pub(crate) fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -186,18 +212,59 @@ impl FromRequestParts<AppState> for Caller {
                     AuthVia::Bearer,
                 )
             }
-            _ => return Err(ApiError::NotAuthenticated),
+            _ => {
+                let Some(session) = session_of(parts, state).await? else {
+                    return Err(ApiError::NotAuthenticated);
+                };
+                let user = session.user_id;
+                return finish(parts, state, user, AuthVia::Session, ip, Some(session)).await;
+            }
         };
-        let roles = auth.roles(user_id).await?;
-        let org = resolve_org(state, &roles, requested_org(parts)).await?;
-        Ok(Caller {
-            user_id,
-            roles,
-            org,
-            ip,
-            via,
-        })
+        finish(parts, state, user_id, via, ip, None).await
     }
+}
+
+/// Whether a method may change state, so that a session needs the CSRF header for it.
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// The logged-in session of the `jms_sessionid` cookie, checked against CSRF on unsafe
+/// methods; `None` (anonymous) when absent, unknown, expired, or the CSRF check fails.
+async fn session_of(parts: &Parts, state: &AppState) -> Result<Option<ActiveSession>, ApiError> {
+    let Some(key) = cookie(parts, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let check = CsrfCheck {
+        unsafe_method: is_unsafe(&parts.method),
+        header: header(parts, CSRF_HEADER),
+        cookie: cookie(parts, CSRF_COOKIE),
+    };
+    Ok(state.auth().authenticate_session(key, check).await?)
+}
+
+/// Loads the roles and resolves the org of an authenticated user.
+async fn finish(
+    parts: &Parts,
+    state: &AppState,
+    user_id: Uuid,
+    via: AuthVia,
+    ip: IpAddr,
+    session: Option<ActiveSession>,
+) -> Result<Caller, ApiError> {
+    let roles = state.auth().roles(user_id).await?;
+    let org = resolve_org(state, &roles, requested_org(parts)).await?;
+    Ok(Caller {
+        user_id,
+        roles,
+        org,
+        ip,
+        via,
+        session,
+    })
 }
 
 /// The org a caller works in: the root view needs a system-level role; an org needs a role

@@ -13,6 +13,7 @@ pub mod fmt;
 mod health;
 pub mod list;
 mod routes;
+mod transfer;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -78,6 +79,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Host {
     }
 }
 
+/// The largest request body accepted (imports included).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
 /// The complete router. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so handlers see the client address.
 pub fn router(state: AppState) -> Router {
@@ -85,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(routes::all())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(transfer::layer))
+        // Imports of large inventories arrive as one body; anything larger is refused (413)
+        // before it is read.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 

@@ -1,5 +1,6 @@
-//! Authentication for Portcullis: password logins with lockout and login ACLs, bearer and
-//! private tokens, access-key HTTP signatures, the login log, and a user's RBAC roles.
+//! Authentication for Portcullis: password logins with lockout and login ACLs, TOTP second
+//! factors, bearer and private tokens, web sessions with CSRF and step-up confirmations,
+//! access-key HTTP signatures, the login log, and a user's RBAC roles.
 //!
 //! The HTTP layer turns requests into the types here ([`LoginRequest`], [`SignedRequest`],
 //! a token string) and turns the answers into JumpServer's responses (`LoginFailure::code` is
@@ -10,10 +11,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod login;
+mod mfa;
 mod roles;
+mod sessions;
 mod settings;
 pub mod signature;
 mod tokens;
+pub mod totp;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,8 +26,15 @@ use portcullis_core::vault::{Vault, VaultError};
 use portcullis_store::{Store, StoreError};
 use thiserror::Error;
 
-pub use login::{LoginFailure, LoginRequest, LoginSuccess, LoginType, codes};
+pub use login::{
+    LoginFailure, LoginMeta, LoginRequest, LoginStep, LoginSuccess, LoginType, MfaPending, codes,
+};
+pub use mfa::MfaSetup;
 pub use roles::{RoleGrant, UserRoles};
+pub use sessions::{
+    ActiveSession, CONFIRM_TTL_SECS, CSRF_COOKIE, CSRF_HEADER, ConfirmKind, CsrfCheck,
+    IssuedSession, PendingLogin, SESSION_COOKIE,
+};
 pub use settings::{SETTING_NAMES, SecuritySettings};
 pub use signature::{SignatureError, SignedRequest};
 pub use tokens::{AccessKeyInfo, IssuedToken, MAX_ACCESS_KEYS_PER_USER, TokenKind};
@@ -31,9 +42,10 @@ pub use tokens::{AccessKeyInfo, IssuedToken, MAX_ACCESS_KEYS_PER_USER, TokenKind
 /// Settings names, for the settings API.
 pub mod setting_names {
     pub use crate::settings::{
-        ADMIN_PASSWORD_MIN_LENGTH, LOGIN_IP_LIMIT_COUNT, LOGIN_IP_LIMIT_TIME, LOGIN_LIMIT_COUNT,
-        LOGIN_LIMIT_TIME, PASSWORD_LOWER_CASE, PASSWORD_MIN_LENGTH, PASSWORD_NUMBER,
-        PASSWORD_SPECIAL_CHAR, PASSWORD_UPPER_CASE, SIGNATURE_MAX_SKEW, TOKEN_EXPIRATION,
+        ADMIN_PASSWORD_MIN_LENGTH, AUTH_EXPIRED_SECONDS, LOGIN_IP_LIMIT_COUNT, LOGIN_IP_LIMIT_TIME,
+        LOGIN_LIMIT_COUNT, LOGIN_LIMIT_TIME, MFA_AUTH, MFA_VERIFY_TTL, OTP_ISSUER_NAME,
+        PASSWORD_LOWER_CASE, PASSWORD_MIN_LENGTH, PASSWORD_NUMBER, PASSWORD_SPECIAL_CHAR,
+        PASSWORD_UPPER_CASE, SESSION_COOKIE_AGE, SIGNATURE_MAX_SKEW, TOKEN_EXPIRATION,
         UNCOMMON_USERS_TTL,
     };
 }
@@ -79,6 +91,10 @@ struct Inner {
     vault: Vault,
     /// Failure counters for login names that do not exist (see `login.rs`).
     phantoms: Mutex<HashMap<String, login::Phantom>>,
+    /// TOTP secrets handed out and not yet confirmed by a code (see `mfa.rs`).
+    pending_setups: Mutex<HashMap<uuid::Uuid, mfa::PendingSetup>>,
+    /// The last TOTP step accepted per user, so a code cannot be replayed (see `mfa.rs`).
+    used_otp_steps: Mutex<HashMap<uuid::Uuid, u64>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -99,6 +115,8 @@ impl Auth {
                 store,
                 vault,
                 phantoms: Mutex::new(HashMap::new()),
+                pending_setups: Mutex::new(HashMap::new()),
+                used_otp_steps: Mutex::new(HashMap::new()),
             }),
         }
     }

@@ -29,6 +29,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::{Auth, AuthError, SecuritySettings, expired};
+use portcullis_core::builtin::ORG_ADMIN_ROLE_ID;
 
 /// The `error` codes of a failed login, as JumpServer names them.
 pub mod codes {
@@ -46,6 +47,16 @@ pub mod codes {
     pub const ACL_NOT_ALLOW: &str = "acl_not_allow";
     /// A login ACL requires a reviewer's approval.
     pub const LOGIN_CONFIRM_WAIT: &str = "login_confirm_wait";
+    /// The password is right and a second factor is needed (not a failure for the API, which
+    /// answers 200 and continues with `/mfa/challenge/`; [`crate::Auth::login`] reports it as
+    /// one so that a caller unaware of MFA cannot hand out a token).
+    pub const MFA_REQUIRED: &str = "mfa_required";
+    /// MFA is required for the user but no second factor is bound.
+    pub const MFA_UNSET: &str = "mfa_unset";
+    /// A wrong one-time code.
+    pub const MFA_FAILED: &str = "mfa_failed";
+    /// The user is locked after too many wrong passwords or codes (answer of an MFA step).
+    pub const BLOCK_MFA: &str = "block_mfa";
     /// Portcullis' own code: the server could not process the login (database down, corrupt
     /// row). The API should answer 500, not 400.
     pub const INTERNAL_ERROR: &str = "internal_error";
@@ -53,12 +64,12 @@ pub mod codes {
 
 /// Longest login name and user agent kept in the log (JumpServer's column sizes), so a client
 /// cannot make log rows arbitrarily large.
-const MAX_LOGGED_USERNAME: usize = 128;
-const MAX_LOGGED_USER_AGENT: usize = 254;
+pub(crate) const MAX_LOGGED_USERNAME: usize = 128;
+pub(crate) const MAX_LOGGED_USER_AGENT: usize = 254;
 /// Unknown login names tracked for lockout at most; beyond this the oldest are forgotten.
 const MAX_PHANTOMS: usize = 10_000;
 
-const MICROS_PER_MINUTE: i64 = 60_000_000;
+pub(crate) const MICROS_PER_MINUTE: i64 = 60_000_000;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// Where a login comes from, stored in the log as JumpServer's `type`.
@@ -110,6 +121,19 @@ pub struct LoginRequest {
     pub backend: String,
 }
 
+impl LoginRequest {
+    /// The parts of the request the login log keeps.
+    pub fn meta(&self) -> LoginMeta {
+        LoginMeta {
+            username: self.username.clone(),
+            ip: self.ip,
+            user_agent: self.user_agent.clone(),
+            login_type: self.login_type,
+            backend: self.backend.clone(),
+        }
+    }
+}
+
 /// A login that may proceed (to token issuance).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginSuccess {
@@ -121,6 +145,43 @@ pub struct LoginSuccess {
     pub need_update_password: bool,
     /// The `notice` login ACL that matched: the caller notifies its reviewers.
     pub notice_acl: Option<Uuid>,
+}
+
+/// The result of a correct password: either the login is complete, or a second factor is
+/// needed first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginStep {
+    /// Logged in (the log is written, counters cleared): issue a token.
+    Done(LoginSuccess),
+    /// The password is right, MFA is required: nothing is logged or cleared yet. Continue
+    /// with [`Auth::mfa_login_attempt`] and [`Auth::finish_mfa_login`].
+    MfaRequired(MfaPending),
+}
+
+/// A login waiting for its second factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaPending {
+    /// The user.
+    pub user_id: Uuid,
+    /// The user's login name (for the log of the final step).
+    pub username: String,
+    /// The second factors the user can answer with (`otp`).
+    pub choices: Vec<&'static str>,
+}
+
+/// What the final step of an MFA login logs (the first step's request details).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginMeta {
+    /// The login name.
+    pub username: String,
+    /// The client address.
+    pub ip: IpAddr,
+    /// The client's user agent.
+    pub user_agent: String,
+    /// Web, terminal or unknown.
+    pub login_type: LoginType,
+    /// The authentication backend (`password`).
+    pub backend: String,
 }
 
 /// A refused login: `code` is the `error` field of JumpServer's answer, `msg` the `msg`.
@@ -139,7 +200,7 @@ impl LoginFailure {
         self.code == codes::INTERNAL_ERROR
     }
 
-    fn new(code: &'static str, msg: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, msg: impl Into<String>) -> Self {
         LoginFailure {
             code,
             msg: msg.into(),
@@ -167,7 +228,7 @@ impl LoginFailure {
         )
     }
 
-    fn blocked_ip(minutes: i64) -> Self {
+    pub(crate) fn blocked_ip(minutes: i64) -> Self {
         Self::new(
             codes::BLOCK_GLOBAL_IP_LOGIN,
             format!(
@@ -177,7 +238,29 @@ impl LoginFailure {
         )
     }
 
-    fn internal() -> Self {
+    /// A wrong one-time code, with the tries left before the account is locked.
+    pub(crate) fn mfa_failed(tries_left: i64, lock_minutes: u32) -> Self {
+        Self::new(
+            codes::MFA_FAILED,
+            format!(
+                "MFA verify code invalid, please try again. You can also try {tries_left} times \
+                 (The account will be temporarily locked for {lock_minutes} minutes)"
+            ),
+        )
+    }
+
+    /// The account is locked; said on an MFA step.
+    pub(crate) fn blocked_mfa(minutes: i64) -> Self {
+        Self::new(
+            codes::BLOCK_MFA,
+            format!(
+                "The account has been locked (please contact admin to unlock it or try again \
+                 after {minutes} minutes)"
+            ),
+        )
+    }
+
+    pub(crate) fn internal() -> Self {
         Self::new(
             codes::INTERNAL_ERROR,
             "The login could not be processed because of a server error; the administrator \
@@ -207,18 +290,18 @@ pub(crate) struct Phantom {
 }
 
 /// Whole minutes from `now` until `until`, at least 1.
-fn minutes_until(until: i64, now: i64) -> i64 {
+pub(crate) fn minutes_until(until: i64, now: i64) -> i64 {
     ((until - now + MICROS_PER_MINUTE - 1) / MICROS_PER_MINUTE).max(1)
 }
 
-fn truncate(s: &str, max_chars: usize) -> &str {
+pub(crate) fn truncate(s: &str, max_chars: usize) -> &str {
     match s.char_indices().nth(max_chars) {
         Some((i, _)) => &s[..i],
         None => s,
     }
 }
 
-async fn verify(
+pub(crate) async fn verify(
     password: &SecretString,
     hash: String,
 ) -> Result<Result<bool, PasswordError>, AuthError> {
@@ -228,14 +311,39 @@ async fn verify(
         .map_err(|e| AuthError::Task(e.to_string()))
 }
 
-type Outcome = Result<LoginSuccess, LoginFailure>;
+type Outcome = Result<LoginStep, LoginFailure>;
+
+/// What [`Auth::record_failure`] counted.
+pub(crate) struct Counted {
+    /// Failures of the user now (0 after this one locked the account).
+    pub count: i64,
+    /// The user is locked (now or still).
+    pub user_locked: bool,
+    /// The client address is blocked.
+    pub ip_blocked: bool,
+}
 
 impl Auth {
-    /// Checks a password login and writes it to the login log. See the module docs for the
-    /// order of checks. On success the user's failure count and lock are cleared, `last_login`
-    /// is set and the client address's failures are forgotten; the caller then issues a token
-    /// ([`Auth::issue_bearer`]). Server faults come back as [`codes::INTERNAL_ERROR`].
+    /// Checks a password login for a caller that cannot do MFA: a login that needs a second
+    /// factor is refused with [`codes::MFA_REQUIRED`], so no such caller hands out a token
+    /// on a password alone. See [`Auth::login_step`].
     pub async fn login(&self, req: &LoginRequest) -> Result<LoginSuccess, LoginFailure> {
+        match self.login_step(req).await? {
+            LoginStep::Done(ok) => Ok(ok),
+            LoginStep::MfaRequired(_) => {
+                Err(LoginFailure::new(codes::MFA_REQUIRED, "MFA required"))
+            }
+        }
+    }
+
+    /// Checks a password login. See the module docs for the order of checks. When the login is
+    /// complete it is written to the login log, the user's failure count and lock are cleared,
+    /// `last_login` is set and the client address's failures are forgotten; the caller then
+    /// issues a token ([`Auth::issue_bearer`]). When the user needs MFA (bound, `mfa_level` 2,
+    /// or `SECURITY_MFA_AUTH`) the answer is [`LoginStep::MfaRequired`] and nothing is logged
+    /// or cleared until [`Auth::finish_mfa_login`]: a correct password must not reset the
+    /// failures that wrong codes add up. Server faults come back as [`codes::INTERNAL_ERROR`].
+    pub async fn login_step(&self, req: &LoginRequest) -> Result<LoginStep, LoginFailure> {
         let now = Utc::now();
         let ip = req.ip.to_canonical();
         let ip_text = ip.to_string();
@@ -246,24 +354,11 @@ impl Auth {
                 Err(LoginFailure::internal())
             }
         };
-        let entry = LoginLogEntry {
-            username: truncate(&req.username, MAX_LOGGED_USERNAME),
-            login_type: req.login_type.as_str(),
-            ip: &ip_text,
-            user_agent: truncate(&req.user_agent, MAX_LOGGED_USER_AGENT),
-            mfa: 0,
-            reason: outcome.as_ref().err().map_or("", |f| f.code),
-            backend: &req.backend,
-            success: outcome.is_ok(),
-            datetime: micros(now),
-        };
-        if let Err(e) = self.store().insert_login_log(&entry).await {
-            tracing::error!(error = %e, "the login log could not be written");
-            // A login that cannot be audited does not happen.
-            if outcome.is_ok() {
-                return Err(LoginFailure::internal());
-            }
+        if matches!(outcome, Ok(LoginStep::MfaRequired(_))) {
+            return outcome;
         }
+        self.log_login(&req.meta(), &ip_text, 0, outcome.as_ref().err(), now)
+            .await?;
         outcome
     }
 
@@ -345,6 +440,71 @@ impl Auth {
             )));
         }
 
+        if let Err(refused) = self.apply_login_acls(&user, ip, now).await? {
+            return Ok(Err(refused));
+        }
+        let notice_acl = self.notice_acl(&user, ip, now).await?;
+
+        let forced = user.mfa_level == 2
+            || settings.mfa_auth == 1
+            || (settings.mfa_auth == 2 && self.is_admin(user.id).await?);
+        if forced || user.mfa_level > 0 || user.mfa_bound {
+            if !user.mfa_bound {
+                return Ok(Err(LoginFailure::new(
+                    codes::MFA_UNSET,
+                    "MFA unset, please set first",
+                )));
+            }
+            return Ok(Ok(LoginStep::MfaRequired(MfaPending {
+                user_id: user.id,
+                username: user.username,
+                choices: vec!["otp"],
+            })));
+        }
+
+        self.store()
+            .record_login_success(user.id, ip_text, now_us)
+            .await?;
+        Ok(Ok(LoginStep::Done(LoginSuccess {
+            user_id: user.id,
+            username: user.username,
+            need_update_password: user.need_update_password,
+            notice_acl,
+        })))
+    }
+
+    /// Whether the user holds an administrator role (system administrator, or org
+    /// administrator anywhere): `SECURITY_MFA_AUTH` = 2 forces MFA on them.
+    async fn is_admin(&self, user: Uuid) -> Result<bool, AuthError> {
+        let roles = self.roles(user).await?;
+        Ok(roles.is_superuser
+            || roles
+                .bindings
+                .iter()
+                .any(|b| b.org.is_some() && b.role_id == ORG_ADMIN_ROLE_ID))
+    }
+
+    /// The `notice` ACL matching this login, if any (the reject / review cases are handled
+    /// by [`Self::apply_login_acls`] first).
+    async fn notice_acl(
+        &self,
+        user: &LoginUser,
+        ip: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, AuthError> {
+        let decision = self.login_acl_decision(user, ip, now).await?;
+        Ok(match decision.action {
+            LoginAction::Notice => decision.acl_id,
+            _ => None,
+        })
+    }
+
+    async fn login_acl_decision(
+        &self,
+        user: &LoginUser,
+        ip: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<portcullis_core::acl::AclDecision<LoginAction>, AuthError> {
         let acls = self.store().active_login_acls().await?;
         let attrs = AttrMap::new(
             user.id,
@@ -357,26 +517,112 @@ impl Auth {
             ],
         );
         // Time windows are written in the server's local time, as JumpServer's are.
-        let decision = evaluate_login(&acls, &attrs, ip, now.with_timezone(&Local).naive_local());
-        let notice_acl = match decision.action {
-            LoginAction::Reject => {
-                return Ok(Err(LoginFailure::new(
-                    codes::ACL_NOT_ALLOW,
-                    "Login is not allowed from this IP address or at this time (login ACL).",
-                )));
-            }
-            LoginAction::Review => {
-                return Ok(Err(LoginFailure::new(
-                    codes::LOGIN_CONFIRM_WAIT,
-                    "This login must be approved by a reviewer (login ACL). Login review \
-                     tickets are not available yet, so the login cannot continue; ask an \
-                     administrator to change the ACL.",
-                )));
-            }
-            LoginAction::Notice => decision.acl_id,
-            LoginAction::Accept => None,
-        };
+        Ok(evaluate_login(
+            &acls,
+            &attrs,
+            ip,
+            now.with_timezone(&Local).naive_local(),
+        ))
+    }
 
+    /// Refuses the login when a login ACL rejects it or asks for a review. Applied at the
+    /// password step and again when an MFA login completes (the address or the time may have
+    /// changed in between).
+    async fn apply_login_acls(
+        &self,
+        user: &LoginUser,
+        ip: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), LoginFailure>, AuthError> {
+        let decision = self.login_acl_decision(user, ip, now).await?;
+        Ok(match decision.action {
+            LoginAction::Reject => Err(LoginFailure::new(
+                codes::ACL_NOT_ALLOW,
+                "Login is not allowed from this IP address or at this time (login ACL).",
+            )),
+            LoginAction::Review => Err(LoginFailure::new(
+                codes::LOGIN_CONFIRM_WAIT,
+                "This login must be approved by a reviewer (login ACL). Login review \
+                 tickets are not available yet, so the login cannot continue; ask an \
+                 administrator to change the ACL.",
+            )),
+            LoginAction::Notice | LoginAction::Accept => Ok(()),
+        })
+    }
+
+    /// Completes an MFA login whose code was accepted ([`Auth::mfa_login_attempt`]): checks
+    /// again what may have changed since the password step (the user disabled, expired or
+    /// locked, the address blocked, a login ACL), then clears the counters, sets `last_login`
+    /// and writes the login log with `mfa` = 1.
+    pub async fn finish_mfa_login(
+        &self,
+        user_id: Uuid,
+        meta: &LoginMeta,
+    ) -> Result<LoginSuccess, LoginFailure> {
+        let now = Utc::now();
+        let ip = meta.ip.to_canonical();
+        let ip_text = ip.to_string();
+        let outcome = match self
+            .try_finish_mfa_login(user_id, meta, ip, &ip_text, now)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(error = %e, "an MFA login could not be completed");
+                Err(LoginFailure::internal())
+            }
+        };
+        self.log_login(meta, &ip_text, 1, outcome.as_ref().err(), now)
+            .await?;
+        outcome
+    }
+
+    async fn try_finish_mfa_login(
+        &self,
+        user_id: Uuid,
+        meta: &LoginMeta,
+        ip: IpAddr,
+        ip_text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<LoginSuccess, LoginFailure>, AuthError> {
+        let now_us = micros(now);
+        if let Some(until) = self.store().login_ip_blocked_until(ip_text).await?
+            && until > now_us
+        {
+            return Ok(Err(LoginFailure::blocked_ip(minutes_until(until, now_us))));
+        }
+        let Some(user) = self
+            .store()
+            .login_user(&meta.username)
+            .await?
+            .filter(|u| u.id == user_id)
+        else {
+            return Ok(Err(LoginFailure::new(
+                codes::USER_INACTIVE,
+                "This account no longer exists.",
+            )));
+        };
+        if let Some(until) = user.locked_until.filter(|&t| t > now_us) {
+            return Ok(Err(LoginFailure::blocked_user(minutes_until(
+                until, now_us,
+            ))));
+        }
+        if expired(user.date_expired, now_us) {
+            return Ok(Err(LoginFailure::new(
+                codes::USER_EXPIRED,
+                "This account is expired",
+            )));
+        }
+        if !user.is_active {
+            return Ok(Err(LoginFailure::new(
+                codes::USER_INACTIVE,
+                "This account is inactive.",
+            )));
+        }
+        if let Err(refused) = self.apply_login_acls(&user, ip, now).await? {
+            return Ok(Err(refused));
+        }
+        let notice_acl = self.notice_acl(&user, ip, now).await?;
         self.store()
             .record_login_success(user.id, ip_text, now_us)
             .await?;
@@ -388,6 +634,36 @@ impl Auth {
         }))
     }
 
+    /// Writes one login-log row. A success that cannot be logged is turned into a failure:
+    /// a login that cannot be audited does not happen.
+    pub(crate) async fn log_login(
+        &self,
+        meta: &LoginMeta,
+        ip_text: &str,
+        mfa: i64,
+        failure: Option<&LoginFailure>,
+        now: DateTime<Utc>,
+    ) -> Result<(), LoginFailure> {
+        let entry = LoginLogEntry {
+            username: truncate(&meta.username, MAX_LOGGED_USERNAME),
+            login_type: meta.login_type.as_str(),
+            ip: ip_text,
+            user_agent: truncate(&meta.user_agent, MAX_LOGGED_USER_AGENT),
+            mfa,
+            reason: failure.map_or("", |f| f.code),
+            backend: &meta.backend,
+            success: failure.is_none(),
+            datetime: micros(now),
+        };
+        if let Err(e) = self.store().insert_login_log(&entry).await {
+            tracing::error!(error = %e, "the login log could not be written");
+            if failure.is_none() {
+                return Err(LoginFailure::internal());
+            }
+        }
+        Ok(())
+    }
+
     /// Counts a wrong password (or unknown name) for the user and the address and answers.
     async fn wrong_password(
         &self,
@@ -397,13 +673,43 @@ impl Auth {
         ip_text: &str,
         now_us: i64,
     ) -> Result<Outcome, AuthError> {
+        let counted = self
+            .record_failure(settings, username, user.map(|u| u.id), ip_text, now_us)
+            .await?;
+        if counted.user_locked {
+            return Ok(Err(LoginFailure::blocked_user(i64::from(
+                settings.login_limit_time,
+            ))));
+        }
+        if counted.ip_blocked {
+            return Ok(Err(LoginFailure::blocked_ip(i64::from(
+                settings.login_ip_limit_time,
+            ))));
+        }
+        Ok(Err(LoginFailure::password_failed(
+            i64::from(settings.login_limit_count) - counted.count,
+            settings.login_limit_time,
+        )))
+    }
+
+    /// Counts one failure (a wrong password or a wrong one-time code) against the user (or
+    /// the unknown name) and the client address, locking either at its limit. Passwords and
+    /// codes share the counters, so the limits bound every guess a stranger can make.
+    pub(crate) async fn record_failure(
+        &self,
+        settings: &SecuritySettings,
+        username: &str,
+        user: Option<Uuid>,
+        ip_text: &str,
+        now_us: i64,
+    ) -> Result<Counted, AuthError> {
         let limit = i64::from(settings.login_limit_count);
         let lock_until = now_us + i64::from(settings.login_limit_time) * MICROS_PER_MINUTE;
         let (count, locked_until) = match user {
-            Some(u) => {
+            Some(id) => {
                 let f = self
                     .store()
-                    .record_user_login_failure(u.id, limit, lock_until)
+                    .record_user_login_failure(id, limit, lock_until)
                     .await?;
                 (f.count, f.locked_until)
             }
@@ -420,20 +726,11 @@ impl Auth {
                 now_us + window,
             )
             .await?;
-        if locked_until.is_some_and(|t| t > now_us) {
-            return Ok(Err(LoginFailure::blocked_user(i64::from(
-                settings.login_limit_time,
-            ))));
-        }
-        if ip.blocked_until.is_some_and(|t| t > now_us) {
-            return Ok(Err(LoginFailure::blocked_ip(i64::from(
-                settings.login_ip_limit_time,
-            ))));
-        }
-        Ok(Err(LoginFailure::password_failed(
-            limit - count,
-            settings.login_limit_time,
-        )))
+        Ok(Counted {
+            count,
+            user_locked: locked_until.is_some_and(|t| t > now_us),
+            ip_blocked: ip.blocked_until.is_some_and(|t| t > now_us),
+        })
     }
 
     fn phantoms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Phantom>> {

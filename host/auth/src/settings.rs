@@ -36,6 +36,18 @@ pub const PASSWORD_NUMBER: &str = "SECURITY_PASSWORD_NUMBER";
 /// `SECURITY_PASSWORD_SPECIAL_CHAR`.
 pub const PASSWORD_SPECIAL_CHAR: &str = "SECURITY_PASSWORD_SPECIAL_CHAR";
 
+/// `SECURITY_MFA_AUTH`: MFA forced globally: 0 no, 1 for every user, 2 for administrators
+/// (system administrators and org administrators), as in JumpServer.
+pub const MFA_AUTH: &str = "SECURITY_MFA_AUTH";
+/// `SECURITY_MFA_VERIFY_TTL`: seconds an MFA step-up confirmation stays valid.
+pub const MFA_VERIFY_TTL: &str = "SECURITY_MFA_VERIFY_TTL";
+/// `AUTH_EXPIRED_SECONDS`: seconds a checked password waits for the second factor.
+pub const AUTH_EXPIRED_SECONDS: &str = "AUTH_EXPIRED_SECONDS";
+/// `SESSION_COOKIE_AGE`: seconds a web session lives.
+pub const SESSION_COOKIE_AGE: &str = "SESSION_COOKIE_AGE";
+/// `OTP_ISSUER_NAME`: the issuer shown by authenticator apps.
+pub const OTP_ISSUER_NAME: &str = "OTP_ISSUER_NAME";
+
 /// Every setting [`SecuritySettings`] reads.
 pub const SETTING_NAMES: &[&str] = &[
     LOGIN_LIMIT_COUNT,
@@ -51,6 +63,11 @@ pub const SETTING_NAMES: &[&str] = &[
     PASSWORD_LOWER_CASE,
     PASSWORD_NUMBER,
     PASSWORD_SPECIAL_CHAR,
+    MFA_AUTH,
+    MFA_VERIFY_TTL,
+    AUTH_EXPIRED_SECONDS,
+    SESSION_COOKIE_AGE,
+    OTP_ISSUER_NAME,
 ];
 
 /// The security settings that govern logins, tokens and signatures.
@@ -80,6 +97,18 @@ pub struct SecuritySettings {
     /// (`SECURITY_UNCOMMON_USERS_TTL`; 0 = off, which is also what JumpServer's default 999
     /// means).
     pub inactive_days: u32,
+    /// Who must use MFA whatever their own choice (`SECURITY_MFA_AUTH`: 0 nobody, 1 everyone,
+    /// 2 administrators; default 0).
+    pub mfa_auth: u8,
+    /// Seconds an MFA step-up confirmation is trusted (`SECURITY_MFA_VERIFY_TTL`, default 3600).
+    pub mfa_verify_ttl: u64,
+    /// Seconds a checked password waits for the second factor (`AUTH_EXPIRED_SECONDS`,
+    /// default 300).
+    pub auth_expired_seconds: u64,
+    /// Seconds a web session lives (`SESSION_COOKIE_AGE`, default 86400).
+    pub session_cookie_age: u64,
+    /// The issuer in `otpauth://` URIs (`OTP_ISSUER_NAME`, default `Portcullis`).
+    pub otp_issuer_name: String,
 }
 
 impl Default for SecuritySettings {
@@ -93,6 +122,11 @@ impl Default for SecuritySettings {
             signature_max_skew: 300,
             password_policy: PasswordPolicy::default(),
             inactive_days: 0,
+            mfa_auth: 0,
+            mfa_verify_ttl: 3600,
+            auth_expired_seconds: 300,
+            session_cookie_age: 86_400,
+            otp_issuer_name: "Portcullis".to_owned(),
         }
     }
 }
@@ -138,6 +172,20 @@ impl Reader<'_> {
         }
     }
 
+    /// A non-empty string of at most `max` characters, or `default`.
+    fn text(&self, name: &str, default: &str, max: usize) -> String {
+        match self.0.get(name) {
+            None | Some(Value::Null) => default.to_owned(),
+            Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= max => {
+                s.trim().to_owned()
+            }
+            Some(v) => {
+                tracing::warn!(setting = name, value = %v, default, "ignoring unusable setting value");
+                default.to_owned()
+            }
+        }
+    }
+
     fn flag(&self, name: &str, default: bool) -> bool {
         match self.0.get(name) {
             None | Some(Value::Null) => default,
@@ -158,6 +206,11 @@ impl SecuritySettings {
         let clamp_u32 = |i: i64| u32::try_from(i).unwrap_or(u32::MAX);
         let clamp_u64 = |i: i64| u64::try_from(i).unwrap_or(0);
         let ttl = r.int(UNCOMMON_USERS_TTL, 999, i64::MIN, i64::MAX);
+        // Old JumpServer versions stored SECURITY_MFA_AUTH as a boolean (true = everyone).
+        let mfa_auth = match values.get(MFA_AUTH) {
+            Some(Value::Bool(b)) => i64::from(*b),
+            _ => r.int(MFA_AUTH, 0, 0, 2),
+        };
         SecuritySettings {
             login_limit_count: clamp_u32(r.int(LOGIN_LIMIT_COUNT, 7, 1, 1_000_000)),
             login_limit_time: clamp_u32(r.int(LOGIN_LIMIT_TIME, 30, 1, 10_000_000)),
@@ -190,6 +243,11 @@ impl SecuritySettings {
             } else {
                 0
             },
+            mfa_auth: u8::try_from(mfa_auth).unwrap_or(0),
+            mfa_verify_ttl: clamp_u64(r.int(MFA_VERIFY_TTL, 3600, 1, 365 * 86_400)),
+            auth_expired_seconds: clamp_u64(r.int(AUTH_EXPIRED_SECONDS, 300, 10, 86_400)),
+            session_cookie_age: clamp_u64(r.int(SESSION_COOKIE_AGE, 86_400, 60, 10 * 365 * 86_400)),
+            otp_issuer_name: r.text(OTP_ISSUER_NAME, &d.otp_issuer_name, 64),
         }
     }
 }
@@ -238,6 +296,23 @@ mod tests {
         assert_eq!(s.inactive_days, 90);
         assert!(s.password_policy.upper_case && s.password_policy.number);
         assert_eq!(s.password_policy.min_length, 12);
+    }
+
+    #[test]
+    fn mfa_settings() {
+        let s = SecuritySettings::from_values(&values(&[
+            (MFA_AUTH, json!(true)),
+            (MFA_VERIFY_TTL, json!("600")),
+            (SESSION_COOKIE_AGE, json!(5)),
+            (OTP_ISSUER_NAME, json!("ACME")),
+        ]));
+        assert_eq!(s.mfa_auth, 1);
+        assert_eq!(s.mfa_verify_ttl, 600);
+        assert_eq!(s.session_cookie_age, 86_400, "out of range falls back");
+        assert_eq!(s.auth_expired_seconds, 300);
+        assert_eq!(s.otp_issuer_name, "ACME");
+        let s = SecuritySettings::from_values(&values(&[(MFA_AUTH, json!(2))]));
+        assert_eq!(s.mfa_auth, 2);
     }
 
     #[test]

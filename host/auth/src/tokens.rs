@@ -93,11 +93,11 @@ impl From<AccessKeyRow> for AccessKeyInfo {
 }
 
 /// The stored form of a token.
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn random_alphanumeric(len: usize) -> String {
+pub(crate) fn random_alphanumeric(len: usize) -> String {
     OsRng
         .sample_iter(&Alphanumeric)
         .take(len)

@@ -55,6 +55,10 @@ pub struct LoginUser {
     pub date_api_key_last_used: Option<i64>,
     /// Microseconds of account creation.
     pub date_joined: i64,
+    /// 0 MFA off, 1 on (the user bound a second factor), 2 forced by an administrator.
+    pub mfa_level: i64,
+    /// Whether an OTP secret is bound (`mfa_secret` is set); the secret itself is not loaded.
+    pub mfa_bound: bool,
 }
 
 impl std::fmt::Debug for LoginUser {
@@ -67,6 +71,8 @@ impl std::fmt::Debug for LoginUser {
             .field("date_expired", &self.date_expired)
             .field("locked_until", &self.locked_until)
             .field("failed_login_count", &self.failed_login_count)
+            .field("mfa_level", &self.mfa_level)
+            .field("mfa_bound", &self.mfa_bound)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +191,90 @@ pub struct RoleBindingRow {
     pub permissions: Vec<String>,
 }
 
+/// A user's second factor as MFA checks need it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserMfa {
+    /// Login name (the account label of the authenticator entry).
+    pub username: String,
+    /// 0 off, 1 on, 2 forced by an administrator.
+    pub mfa_level: i64,
+    /// The vault envelope of the OTP secret (sealed at `users.mfa_secret:<id>`), if bound.
+    pub sealed_secret: Option<String>,
+    /// `local`, `ldap`, …: only local users have a password this host can check.
+    pub source: String,
+    /// Argon2 PHC string; `None` for users without a local password.
+    pub password_hash: Option<String>,
+    /// Disabled users cannot log in.
+    pub is_active: bool,
+    /// Microseconds; the account stops working at this instant.
+    pub date_expired: Option<i64>,
+    /// Microseconds; logins (and MFA attempts) are refused until then.
+    pub locked_until: Option<i64>,
+}
+
+impl std::fmt::Debug for UserMfa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserMfa")
+            .field("username", &self.username)
+            .field("mfa_level", &self.mfa_level)
+            .field("bound", &self.sealed_secret.is_some())
+            .field("is_active", &self.is_active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new `user_sessions` row. Only the hash of the cookie value is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUserSession<'a> {
+    /// Primary key.
+    pub id: Uuid,
+    /// SHA-256 hex of the cookie value.
+    pub key_hash: &'a str,
+    /// The user the session belongs to.
+    pub user_id: Uuid,
+    /// Client address.
+    pub ip: &'a str,
+    /// Client user agent.
+    pub user_agent: &'a str,
+    /// `W`, `T` or `U`.
+    pub login_type: &'a str,
+    /// Authentication backend.
+    pub backend: &'a str,
+    /// `false` while the login is unfinished (password checked, MFA pending).
+    pub is_active: bool,
+    /// The per-session state, a JSON object.
+    pub data: &'a str,
+    /// Microseconds.
+    pub now: i64,
+    /// Microseconds; the session stops working at this instant.
+    pub expires: i64,
+}
+
+/// A `user_sessions` row with its user's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSessionRow {
+    /// Primary key.
+    pub id: Uuid,
+    /// The user.
+    pub user_id: Uuid,
+    /// `false` while the login is unfinished.
+    pub is_active: bool,
+    /// The per-session state, a JSON object.
+    pub data: String,
+    /// `W`, `T` or `U`.
+    pub login_type: String,
+    /// Authentication backend.
+    pub backend: String,
+    /// Microseconds.
+    pub date_created: i64,
+    /// Microseconds.
+    pub date_expired: i64,
+    /// The user's `is_active`.
+    pub user_is_active: bool,
+    /// The user's `date_expired`.
+    pub user_date_expired: Option<i64>,
+}
+
 fn get_uuid(row: &AnyRow, col: &str) -> Result<Uuid, StoreError> {
     let text: String = row.try_get(col)?;
     uuid(&text, col)
@@ -253,7 +343,8 @@ impl Store {
         let row = sqlx::query(
             "SELECT id, username, name, email, source, comment, password_hash, is_active,
                 date_expired, locked_until, failed_login_count, need_update_password, last_login,
-                date_api_key_last_used, date_joined
+                date_api_key_last_used, date_joined, mfa_level,
+                CAST(CASE WHEN mfa_secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS mfa_bound
              FROM users WHERE username = $1",
         )
         .bind(username)
@@ -276,6 +367,8 @@ impl Store {
                 last_login: r.try_get("last_login")?,
                 date_api_key_last_used: r.try_get("date_api_key_last_used")?,
                 date_joined: r.try_get("date_joined")?,
+                mfa_level: r.try_get("mfa_level")?,
+                mfa_bound: r.try_get::<i64, _>("mfa_bound")? != 0,
             })
         })
         .transpose()
@@ -717,6 +810,155 @@ impl Store {
         let done = sqlx::query("DELETE FROM access_keys WHERE id = $1 AND user_id = $2")
             .bind(id.to_string())
             .bind(user.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The user's second factor, password hash and state; `None` when the user does not exist.
+    pub async fn user_mfa(&self, user: Uuid) -> Result<Option<UserMfa>, StoreError> {
+        let row = sqlx::query(
+            "SELECT username, mfa_level, mfa_secret, source, password_hash, is_active,
+                date_expired, locked_until
+             FROM users WHERE id = $1",
+        )
+        .bind(user.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(UserMfa {
+                username: r.try_get("username")?,
+                mfa_level: r.try_get("mfa_level")?,
+                sealed_secret: r.try_get("mfa_secret")?,
+                source: r.try_get("source")?,
+                password_hash: r.try_get("password_hash")?,
+                is_active: r.try_get::<Flag, _>("is_active")?.0,
+                date_expired: r.try_get("date_expired")?,
+                locked_until: r.try_get("locked_until")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Binds (`Some`, a vault envelope sealed at `users.mfa_secret:<id>`) or unbinds (`None`)
+    /// the user's OTP secret. Binding turns MFA on (`mfa_level` 1) and unbinding off (0),
+    /// except that a level 2 set by an administrator stays. Returns whether the user exists.
+    pub async fn set_user_mfa_secret(
+        &self,
+        user: Uuid,
+        sealed_secret: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET mfa_secret = $2,
+                mfa_level = CASE WHEN mfa_level = 2 THEN 2 WHEN $3 THEN 1 ELSE 0 END,
+                date_updated = $4
+             WHERE id = $1",
+        )
+        .bind(user.to_string())
+        .bind(sealed_secret)
+        .bind(sealed_secret.is_some())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Stores a new session, and drops every session that has expired (nothing else deletes
+    /// them). One transaction.
+    pub async fn insert_user_session(&self, s: &NewUserSession<'_>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM user_sessions WHERE date_expired <= $1")
+            .bind(s.now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO user_sessions (id, key_hash, user_id, ip, user_agent, type, backend,
+                is_active, data, date_created, date_expired, date_last_seen)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)",
+        )
+        .bind(s.id.to_string())
+        .bind(s.key_hash)
+        .bind(s.user_id.to_string())
+        .bind(s.ip)
+        .bind(s.user_agent)
+        .bind(s.login_type)
+        .bind(s.backend)
+        .bind(s.is_active)
+        .bind(s.data)
+        .bind(s.now)
+        .bind(s.expires)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| user_fk(e, s.user_id))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The session whose cookie hashes to `key_hash`, with its user's state (expired rows
+    /// too: the caller decides).
+    pub async fn user_session(&self, key_hash: &str) -> Result<Option<UserSessionRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.id, s.user_id, s.is_active, s.data, s.type, s.backend, s.date_created,
+                s.date_expired,
+                u.is_active AS user_active, u.date_expired AS user_date_expired
+             FROM user_sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.key_hash = $1",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(UserSessionRow {
+                id: get_uuid(&r, "id")?,
+                user_id: get_uuid(&r, "user_id")?,
+                is_active: r.try_get::<Flag, _>("is_active")?.0,
+                data: r.try_get("data")?,
+                login_type: r.try_get("type")?,
+                backend: r.try_get("backend")?,
+                date_created: r.try_get("date_created")?,
+                date_expired: r.try_get("date_expired")?,
+                user_is_active: r.try_get::<Flag, _>("user_active")?.0,
+                user_date_expired: r.try_get("user_date_expired")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Replaces a session's state (a JSON object). Returns whether the session still exists.
+    pub async fn set_user_session_data(&self, id: Uuid, data: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE user_sessions SET data = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(data)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records that a session was used, at most once per `stale_before` (like tokens).
+    pub async fn touch_user_session(
+        &self,
+        id: Uuid,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE user_sessions SET date_last_seen = $2
+             WHERE id = $1 AND (date_last_seen IS NULL OR date_last_seen < $3)",
+        )
+        .bind(id.to_string())
+        .bind(now)
+        .bind(stale_before)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a session (logout, or an unfinished login replaced by the real session).
+    /// Returns whether it existed.
+    pub async fn delete_user_session(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM user_sessions WHERE id = $1")
+            .bind(id.to_string())
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)

@@ -54,6 +54,24 @@ pub struct PermittedAssetRow {
     pub type_: String,
     /// Comment.
     pub comment: String,
+    /// Platform name.
+    pub platform_name: String,
+    /// Org name.
+    pub org_name: String,
+    /// Zone `(id, name)`, if any.
+    pub zone: Option<(Uuid, String)>,
+    /// Connectivity state.
+    pub connectivity: String,
+    /// Active flag.
+    pub is_active: bool,
+    /// Creation time.
+    pub date_created: DateTime<Utc>,
+    /// Creator.
+    pub created_by: String,
+    /// Last verification.
+    pub date_verified: Option<DateTime<Utc>>,
+    /// Nodes `(id, value)` the asset sits in.
+    pub nodes: Vec<(Uuid, String)>,
 }
 
 /// A node of a user's permitted tree.
@@ -374,8 +392,12 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         let rows = sqlx::query(trusted(format!(
-            "SELECT a.id, a.org_id, a.name, a.address, a.platform_id, a.category, a.type, a.comment
+            "SELECT a.id, a.org_id, a.name, a.address, a.platform_id, a.category, a.type, a.comment,
+                    p.name AS platform_name, o.name AS org_name, a.zone_id, z.name AS zone_name,
+                    a.connectivity, a.is_active, a.date_created, a.created_by, a.date_verified
              FROM user_perm_assets g JOIN assets a ON a.id = g.asset_id
+             JOIN platforms p ON p.id = a.platform_id JOIN orgs o ON o.id = a.org_id
+             LEFT JOIN zones z ON z.id = a.zone_id
              WHERE g.user_id = $1 {org_clause}
              ORDER BY g.asset_name, g.asset_id LIMIT $3 OFFSET $4"
         )))
@@ -385,9 +407,10 @@ impl Store {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        let assets = rows
+        let mut assets = rows
             .iter()
             .map(|r| {
+                let zone: Option<String> = r.try_get("zone_id")?;
                 Ok(PermittedAssetRow {
                     id: get_uuid(r, "id")?,
                     org_id: get_uuid(r, "org_id")?,
@@ -397,9 +420,44 @@ impl Store {
                     category: r.try_get("category")?,
                     type_: r.try_get("type")?,
                     comment: r.try_get("comment")?,
+                    platform_name: r.try_get("platform_name")?,
+                    org_name: r.try_get("org_name")?,
+                    zone: match zone {
+                        Some(z) => Some((
+                            uuid(&z, "assets.zone_id")?,
+                            r.try_get::<Option<String>, _>("zone_name")?
+                                .unwrap_or_default(),
+                        )),
+                        None => None,
+                    },
+                    connectivity: r.try_get("connectivity")?,
+                    is_active: r.try_get::<Flag, _>("is_active")?.0,
+                    date_created: from_micros(r.try_get("date_created")?),
+                    created_by: r.try_get("created_by")?,
+                    date_verified: r
+                        .try_get::<Option<i64>, _>("date_verified")?
+                        .map(from_micros),
+                    nodes: Vec::new(),
                 })
             })
-            .collect::<Result<_, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // The page's node memberships in one query.
+        let ids: Vec<String> = assets.iter().map(|a| a.id.to_string()).collect();
+        let mut conn = self.pool.acquire().await?;
+        for r in fetch_in_chunks(
+            &mut conn,
+            "SELECT an.asset_id, n.id, n.value FROM asset_nodes an JOIN nodes n ON n.id = an.node_id WHERE an.asset_id IN ({in}) ORDER BY n.key",
+            &[],
+            &ids,
+        )
+        .await?
+        {
+            let asset = get_uuid(&r, "asset_id")?;
+            let node = (get_uuid(&r, "id")?, r.try_get::<String, _>("value")?);
+            if let Some(a) = assets.iter_mut().find(|a| a.id == asset) {
+                a.nodes.push(node);
+            }
+        }
         Ok(PermittedPage { count, assets })
     }
 

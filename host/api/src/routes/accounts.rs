@@ -1016,10 +1016,11 @@ async fn bulk_add_accounts(
 // Readable secrets
 // ---------------------------------------------------------------------------------------------
 
-/// The step-up check of §2.8. A confirmation would live in a web session, which this build
-/// does not have, so while `SECURITY_VIEW_AUTH_NEED_MFA` is on (the default) nobody can
-/// satisfy it and every caller gets the 412; an administrator who turns it off lets
-/// token-authenticated scripts read secrets, as JumpServer does.
+/// The step-up check of §2.8. While `SECURITY_VIEW_AUTH_NEED_MFA` is on (the default) the
+/// caller needs an MFA confirmation (`POST /authentication/confirm/`) younger than
+/// `SECURITY_MFA_VERIFY_TTL` in their web session; token, key and signature callers have no
+/// session and get the 412, as in JumpServer. An administrator who turns the setting off lets
+/// token-authenticated scripts read secrets.
 async fn secret_access(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     caller.require("accounts.view_accountsecret")?;
     let need_mfa = match state.store().setting("SECURITY_VIEW_AUTH_NEED_MFA").await? {
@@ -1032,10 +1033,14 @@ async fn secret_access(state: &AppState, caller: &Caller) -> Result<(), ApiError
         ),
         Some(_) => true,
     };
-    if need_mfa {
-        Err(ApiError::ConfirmRequired("mfa"))
-    } else {
+    if !need_mfa {
+        return Ok(());
+    }
+    let ttl = state.auth().security().await?.mfa_verify_ttl;
+    if caller.confirmed_within(portcullis_auth::ConfirmKind::Mfa, ttl) {
         Ok(())
+    } else {
+        Err(ApiError::ConfirmRequired("mfa"))
     }
 }
 

@@ -13,6 +13,7 @@ use crate::ctx::Caller;
 use crate::error::ApiError;
 use crate::fmt::{choice, choice_input, datetime, opt_datetime, related_input, stub};
 use crate::list::ListQuery;
+use crate::transfer::{bulk_created, bulk_invalid, bulk_items, item_error};
 use crate::{AppState, Host};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{OriginalUri, Path, State};
@@ -887,23 +888,18 @@ fn check_platform_kind(kind: Kind, p: &PlatformRecord) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn asset_create(
-    caller: Caller,
-    State(state): State<AppState>,
-    Path(kind): Path<String>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let kind = kind_of(&kind)?;
-    caller.require("assets.add_asset")?;
-    let Some(category) = kind.category else {
-        return Err(ApiError::Refused(
-            "Cannot create asset directly, you should create a host or other".into(),
-        ));
-    };
+/// Checks one asset of a create request without writing anything.
+async fn prepare_asset(
+    state: &AppState,
+    caller: &Caller,
+    kind: Kind,
+    category: &str,
+    body: &Map<String, Value>,
+    created_by: &str,
+) -> Result<NewAsset, ApiError> {
     let org = caller.write_org();
-    let body = object(body)?;
-    check_fields(&body, &known_fields(Some(category)))?;
-    unsupported_lists(&body)?;
+    check_fields(body, &known_fields(Some(category)))?;
+    unsupported_lists(body)?;
     let mut required = vec!["name", "address", "protocols"];
     if !kind.gateway {
         required.push("platform");
@@ -911,12 +907,11 @@ async fn asset_create(
     if category == "database" {
         required.push("db_name");
     }
-    require_fields(&body, &required)?;
-    // Validate everything before anything is written.
-    let name = text(&body, "name")?.unwrap_or_default();
-    let address = text(&body, "address")?.unwrap_or_default();
+    require_fields(body, &required)?;
+    let name = text(body, "name")?.unwrap_or_default();
+    let address = text(body, "address")?.unwrap_or_default();
     let platform = match body.get("platform").filter(|v| !v.is_null()) {
-        Some(v) => platform_input(&state, &caller, v).await?,
+        Some(v) => platform_input(state, caller, v).await?,
         None => state
             .store()
             .platform(caller.org, &GATEWAY_PLATFORM_ID.to_string())
@@ -925,63 +920,121 @@ async fn asset_create(
     };
     check_platform_kind(kind, &platform)?;
     let protocols = protocols_input(body.get("protocols").unwrap_or(&Value::Null), &platform)?;
-    let node_ids = node_ids_input(&state, org, &body)
+    let node_ids = node_ids_input(state, org, body).await?.unwrap_or_default();
+    let node_paths = node_paths_input(state, org, body)
         .await?
         .unwrap_or_default();
-    let node_paths = node_paths_input(&state, org, &body)
-        .await?
-        .unwrap_or_default();
-    let zone = zone_input(&state, org, &body).await?.flatten();
+    let zone = zone_input(state, org, body).await?.flatten();
     if kind.gateway && zone.is_none() {
         return Err(ApiError::field("zone", "This field is required."));
     }
     let mut spec = spec_defaults(category);
-    apply_spec(category, &body, &mut spec)?;
+    apply_spec(category, body, &mut spec)?;
     let custom_info = spec.remove("custom_info").unwrap_or_else(|| json!({}));
     if state.store().asset_name_taken(org, &name, None).await? {
         return Err(name_taken());
     }
+    Ok(NewAsset {
+        org,
+        name,
+        address,
+        platform_id: platform.id,
+        zone,
+        is_active: flag(body, "is_active")?.unwrap_or(true),
+        is_gateway: kind.gateway,
+        spec: Value::Object(spec),
+        custom_info,
+        comment: text(body, "comment")?.unwrap_or_default(),
+        protocols,
+        node_ids,
+        node_paths,
+        created_by: created_by.to_owned(),
+    })
+}
+
+/// Creates one asset or, given an array, many (§1.2): every item is checked first and
+/// nothing is written unless all are good; the 400 then lists one error dict per item.
+async fn asset_create(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let kind = kind_of(&kind)?;
+    caller.require("assets.add_asset")?;
+    let Some(category) = kind.category else {
+        return Err(ApiError::Refused(
+            "Cannot create asset directly, you should create a host or other".into(),
+        ));
+    };
+    let (items, bulk) = bulk_items(body)?;
     let by = caller_name(&state, &caller).await;
-    let id = state
-        .store()
-        .create_asset(&NewAsset {
-            org,
-            name,
-            address,
-            platform_id: platform.id,
-            zone,
-            is_active: flag(&body, "is_active")?.unwrap_or(true),
-            is_gateway: kind.gateway,
-            spec: Value::Object(spec),
-            custom_info,
-            comment: text(&body, "comment")?.unwrap_or_default(),
-            protocols,
-            node_ids,
-            node_paths,
-            created_by: by,
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => name_taken(),
-            other => other.into(),
-        })?;
-    let asset = state
-        .store()
-        .asset_record(Some(org), &id.to_string())
-        .await?
-        .ok_or(ApiError::NotFound("Asset"))?;
-    let shown = asset_json(&asset);
-    audit(
-        &state,
-        &caller,
-        "Asset",
-        "create",
-        &asset.name,
-        &id.to_string(),
-        json!({"after": shown}),
-    )
-    .await;
-    Ok((StatusCode::CREATED, Json(shown)))
+    let mut ready: Vec<NewAsset> = Vec::with_capacity(items.len());
+    let mut errors = Vec::with_capacity(items.len());
+    let mut failed = false;
+    for item in &items {
+        let mut checked = prepare_asset(&state, &caller, kind, category, item, &by).await;
+        // Names are unique in an org, also between the items of one request.
+        if let Ok(a) = &checked
+            && ready.iter().any(|r| r.name == a.name)
+        {
+            checked = Err(name_taken());
+        }
+        match checked {
+            Ok(a) => {
+                ready.push(a);
+                errors.push(json!({}));
+            }
+            Err(e) => {
+                failed = true;
+                errors.push(item_error(e)?);
+            }
+        }
+    }
+    if failed {
+        return Err(bulk_invalid(errors, bulk));
+    }
+    // One transaction per asset in the store; a write that still fails (a concurrent request
+    // took the name) deletes the assets this request already created. Nodes created for
+    // `nodes_display` paths stay, as an empty node is harmless.
+    let mut created: Vec<Uuid> = Vec::with_capacity(ready.len());
+    for a in &ready {
+        match state.store().create_asset(a).await {
+            Ok(id) => created.push(id),
+            Err(e) => {
+                for id in &created {
+                    if let Err(undo) = state.store().delete_asset(*id).await {
+                        tracing::error!(error = %undo, asset = %id, "could not undo a bulk asset create");
+                    }
+                }
+                return Err(match e {
+                    StoreError::Conflict(_) => name_taken(),
+                    other => other.into(),
+                });
+            }
+        }
+    }
+    let mut shown = Vec::with_capacity(created.len());
+    for (id, a) in created.into_iter().zip(&ready) {
+        let asset = state
+            .store()
+            .asset_record(Some(a.org), &id.to_string())
+            .await?
+            .ok_or(ApiError::NotFound("Asset"))?;
+        let after = asset_json(&asset);
+        audit(
+            &state,
+            &caller,
+            "Asset",
+            "create",
+            &asset.name,
+            &id.to_string(),
+            json!({"after": after}),
+        )
+        .await;
+        shown.push(after);
+    }
+    Ok(bulk_created(shown, bulk))
 }
 
 async fn asset_update(

@@ -11,10 +11,12 @@ use crate::ctx::Caller;
 use crate::error::{ApiError, ok_msg};
 use crate::fmt::{choice, choice_input, datetime, opt_datetime, parse_datetime, related_input};
 use crate::list::ListQuery;
+use crate::transfer::{bulk_created, bulk_invalid, bulk_items, item_error};
 use crate::{AppState, Host};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{StatusCode, Uri};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -338,43 +340,86 @@ fn group_store_error(e: StoreError) -> ApiError {
     }
 }
 
+/// Creates one group or, given an array, many (§1.2): every item is checked first and
+/// nothing is written unless all are good; the 400 then lists one error dict per item.
 async fn group_create(
     caller: Caller,
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     caller.require("users.add_usergroup")?;
-    let body = object(body)?;
-    check_fields(&body, &known_fields(&["name", "comment", "users"]))?;
-    require_fields(&body, &["name"])?;
+    let (items, bulk) = bulk_items(body)?;
     let org = caller.write_org();
-    let name = group_name(&body)?.unwrap_or_default();
-    let comment = text(&body, "comment")?.unwrap_or_default();
-    let users = group_users(&state, &body, org).await?.unwrap_or_default();
-    let id = state
-        .store()
-        .create_user_group(&NewUserGroup {
-            org,
-            name,
-            comment,
-            users,
-            created_by: caller_name(&state, &caller).await,
-        })
-        .await
-        .map_err(group_store_error)?;
-    let group = visible_group(&state, &caller, &id.to_string()).await?;
-    let shown = group_json(&group, true);
-    audit(
-        &state,
-        &caller,
-        "UserGroup",
-        "create",
-        &group.name,
-        &id.to_string(),
-        json!({"after": shown}),
-    )
-    .await;
-    Ok((StatusCode::CREATED, Json(shown)))
+    let by = caller_name(&state, &caller).await;
+    let mut ready: Vec<NewUserGroup> = Vec::with_capacity(items.len());
+    let mut errors = Vec::with_capacity(items.len());
+    let mut failed = false;
+    for item in &items {
+        let checked = async {
+            check_fields(item, &known_fields(&["name", "comment", "users"]))?;
+            require_fields(item, &["name"])?;
+            let name = group_name(item)?.unwrap_or_default();
+            let taken = ready.iter().any(|g| g.name == name)
+                || state.store().user_group(Some(org), &name).await?.is_some();
+            if taken {
+                return Err(group_store_error(StoreError::Conflict(name)));
+            }
+            Ok(NewUserGroup {
+                org,
+                name,
+                comment: text(item, "comment")?.unwrap_or_default(),
+                users: group_users(&state, item, org).await?.unwrap_or_default(),
+                created_by: by.clone(),
+            })
+        }
+        .await;
+        match checked {
+            Ok(g) => {
+                ready.push(g);
+                errors.push(json!({}));
+            }
+            Err(e) => {
+                failed = true;
+                errors.push(item_error(e)?);
+            }
+        }
+    }
+    if failed {
+        return Err(bulk_invalid(errors, bulk));
+    }
+    // One transaction per group in the store; a write that still fails (a concurrent request
+    // took the name) deletes the groups this request already created.
+    let mut created: Vec<Uuid> = Vec::with_capacity(ready.len());
+    for g in &ready {
+        match state.store().create_user_group(g).await {
+            Ok(id) => created.push(id),
+            Err(e) => {
+                for id in &created {
+                    if let Err(undo) = state.store().delete_user_group(*id).await {
+                        tracing::error!(error = %undo, group = %id, "could not undo a bulk group create");
+                    }
+                }
+                return Err(group_store_error(e));
+            }
+        }
+    }
+    let mut shown = Vec::with_capacity(created.len());
+    for id in created {
+        let group = visible_group(&state, &caller, &id.to_string()).await?;
+        let after = group_json(&group, true);
+        audit(
+            &state,
+            &caller,
+            "UserGroup",
+            "create",
+            &group.name,
+            &id.to_string(),
+            json!({"after": after}),
+        )
+        .await;
+        shown.push(after);
+    }
+    Ok(bulk_created(shown, bulk))
 }
 
 async fn group_patch(

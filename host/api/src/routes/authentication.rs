@@ -1,55 +1,197 @@
-//! `/api/v1/authentication/…`: password login for tokens (§2.2) and access keys (§2.4).
+//! `/api/v1/authentication/…`: password login with MFA for tokens and web sessions (§2.2,
+//! §2.5), TOTP binding, step-up confirmation (§2.8), logout, and access keys (§2.4).
+//!
+//! A completed login answers with the bearer token *and* the session cookies
+//! (`jms_sessionid`, `jms_csrftoken`), so scripts and browsers use the same endpoint. A login
+//! that needs a second factor answers 200 `mfa_required` with an unfinished-login cookie; the
+//! client posts the code to `/mfa/challenge/` and then calls `/auth/` again with that cookie.
+//!
+//! Logout: JumpServer's web logout is `/core/auth/logout/` (a Django view); Portcullis
+//! provides `POST`/`DELETE /api/v1/authentication/logout/` instead.
 
 use crate::AppState;
-use crate::ctx::{Caller, ClientIp};
-use crate::error::{ApiError, bad_json};
+use crate::ctx::{AuthVia, Caller, ClientIp, request_cookie};
+use crate::error::{ApiError, bad_json, ok_msg};
 use crate::fmt::datetime;
-use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::header::{CACHE_CONTROL, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use portcullis_auth::{LoginRequest, LoginType};
+use portcullis_auth::{
+    AuthError, CONFIRM_TTL_SECS, CSRF_COOKIE, ConfirmKind, IssuedSession, LoginFailure, LoginMeta,
+    LoginRequest, LoginStep, LoginType, PendingLogin, SESSION_COOKIE, codes, totp,
+};
 use portcullis_core::secret::SecretString;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use uuid::Uuid;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/authentication/auth/", post(login))
         .route("/api/v1/authentication/tokens/", post(login))
+        .route("/api/v1/authentication/mfa/challenge/", post(mfa_challenge))
+        .route("/api/v1/authentication/mfa/verify/", post(mfa_challenge))
+        .route(
+            "/api/v1/authentication/mfa/setup/",
+            get(mfa_setup_start).post(mfa_setup_finish),
+        )
+        .route("/api/v1/users/profile/mfa/reset/", post(mfa_reset_own))
+        .route(
+            "/api/v1/authentication/confirm/",
+            get(confirm_backends).post(confirm),
+        )
+        .route("/api/v1/authentication/confirm/check/", get(confirm_check))
+        .route(
+            "/api/v1/authentication/logout/",
+            post(logout).delete(logout),
+        )
         .route(
             "/api/v1/authentication/access-keys/",
             get(list_keys).post(create_key),
         )
 }
 
-/// `POST /authentication/auth/`: a bearer token for a username and password.
+// ---------------------------------------------------------------------------------------------
+// Cookies
+// ---------------------------------------------------------------------------------------------
+
+/// The session cookie: HttpOnly (scripts in the page never need it) and SameSite=Lax (not
+/// sent on cross-site POSTs). `Secure` is not set because the server cannot tell whether a
+/// TLS proxy is in front of it.
+fn session_cookie(value: &str, max_age: u64) -> (HeaderName, String) {
+    (
+        SET_COOKIE,
+        format!("{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"),
+    )
+}
+
+/// The CSRF cookie: readable by the page's scripts, which copy it into `X-CSRFToken`.
+fn csrf_cookie(value: &str, max_age: u64) -> (HeaderName, String) {
+    (
+        SET_COOKIE,
+        format!("{CSRF_COOKIE}={value}; Path=/; Max-Age={max_age}; SameSite=Lax"),
+    )
+}
+
+/// Cookies that make the browser forget the session (logout).
+fn cleared_cookies() -> Vec<(HeaderName, String)> {
+    vec![session_cookie("", 0), csrf_cookie("", 0)]
+}
+
+fn with_cookies(status: StatusCode, cookies: Vec<(HeaderName, String)>, body: Value) -> Response {
+    (status, AppendHeaders(cookies), Json(body)).into_response()
+}
+
+fn issued_cookies(issued: &IssuedSession) -> Vec<(HeaderName, String)> {
+    let mut cookies = vec![session_cookie(issued.key.expose(), issued.max_age)];
+    if let Some(csrf) = &issued.csrf_token {
+        cookies.push(csrf_cookie(csrf, issued.max_age));
+    }
+    cookies
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login
+// ---------------------------------------------------------------------------------------------
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+fn login_type_of(headers: &HeaderMap) -> LoginType {
+    match header(headers, "x-jms-login-type") {
+        "T" => LoginType::T,
+        "W" => LoginType::W,
+        _ => LoginType::U,
+    }
+}
+
+fn text_field(body: &Value, name: &str) -> String {
+    body.get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn login_error(f: LoginFailure) -> ApiError {
+    if f.is_internal() {
+        ApiError::Internal(f.msg)
+    } else if f.code == codes::MFA_UNSET {
+        // JumpServer's shape for this one case: `{"error": "MFA unset, please set first"}`.
+        ApiError::Refused(f.msg)
+    } else {
+        ApiError::Login {
+            code: f.code,
+            msg: f.msg,
+        }
+    }
+}
+
+/// The unfinished login of the request's session cookie, if any.
+async fn pending_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<PendingLogin>, ApiError> {
+    match request_cookie(headers, SESSION_COOKIE) {
+        Some(key) => Ok(state.auth().pending_login(key).await?),
+        None => Ok(None),
+    }
+}
+
+/// `POST /authentication/auth/`: a bearer token (and web session) for a username and
+/// password, in one or two steps (§2.2).
+///
+/// With the cookie of an unfinished login whose code was accepted, the credentials may be
+/// omitted and the login completes. With that of one still waiting for its code and no new
+/// password, the answer is `mfa_required` again. Credentials for another user start over.
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
+) -> Result<Response, ApiError> {
+    let user_agent = header(&headers, "user-agent").to_owned();
+    let pending = pending_of(&state, &headers).await?;
+    let body = match body {
+        Ok(Json(body)) => body,
+        // The second call of an MFA login may come without a body.
+        Err(_) if pending.is_some() => json!({}),
+        Err(e) => return Err(bad_json(&e)),
     };
-    let user_agent = header("user-agent").to_owned();
-    let login_type = match header("x-jms-login-type") {
-        "T" => LoginType::T,
-        "W" => LoginType::W,
-        _ => LoginType::U,
-    };
-    let Json(body) = body.map_err(|e| bad_json(&e))?;
-    let field = |name: &str| {
-        body.get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let (username, password) = (field("username"), field("password"));
+    let (username, password) = (text_field(&body, "username"), text_field(&body, "password"));
+    let auth = state.auth();
+
+    if let Some(p) = pending
+        .as_ref()
+        .filter(|p| username.is_empty() || username == p.username)
+    {
+        if p.mfa_verified {
+            let meta = LoginMeta {
+                username: p.username.clone(),
+                ip,
+                user_agent,
+                login_type: p.login_type,
+                backend: p.backend.clone(),
+            };
+            let ok = auth
+                .finish_mfa_login(p.user_id, &meta)
+                .await
+                .map_err(login_error)?;
+            auth.end_session(p.session_id).await?;
+            return complete_login(&state, ok.user_id, &meta).await;
+        }
+        if password.is_empty() {
+            return Ok(mfa_required(Vec::new(), &["otp"]));
+        }
+    }
+
     if username.is_empty() || password.is_empty() {
         let mut missing = std::collections::BTreeMap::new();
         for (k, v) in [("username", &username), ("password", &password)] {
@@ -59,43 +201,351 @@ async fn login(
         }
         return Err(ApiError::Fields(missing));
     }
+    let req = LoginRequest {
+        username,
+        password: SecretString::new(format!("{password}{}", text_field(&body, "challenge"))),
+        ip,
+        user_agent,
+        login_type: login_type_of(&headers),
+        backend: "password".into(),
+    };
+    let step = auth.login_step(&req).await.map_err(login_error)?;
+    // A new password login replaces whatever unfinished login the cookie pointed to.
+    if let Some(p) = &pending {
+        auth.end_session(p.session_id).await?;
+    }
+    match step {
+        LoginStep::Done(ok) => complete_login(&state, ok.user_id, &req.meta()).await,
+        LoginStep::MfaRequired(m) => {
+            let issued = auth.start_pending_login(m.user_id, &req.meta()).await?;
+            Ok(mfa_required(issued_cookies(&issued), &m.choices))
+        }
+    }
+}
+
+/// The 200 answer of a login that needs its second factor.
+fn mfa_required(cookies: Vec<(HeaderName, String)>, choices: &[&str]) -> Response {
+    with_cookies(
+        StatusCode::OK,
+        cookies,
+        json!({
+            "error": codes::MFA_REQUIRED,
+            "msg": "MFA required",
+            "data": {"choices": choices, "url": "/api/v1/authentication/mfa/challenge/"},
+        }),
+    )
+}
+
+/// Issues the bearer token and the web session of a completed login: 201 with the token,
+/// and the session and CSRF cookies.
+async fn complete_login(
+    state: &AppState,
+    user_id: Uuid,
+    meta: &LoginMeta,
+) -> Result<Response, ApiError> {
     let auth = state.auth();
-    let ok = auth
-        .login(&LoginRequest {
-            username,
-            password: SecretString::new(format!("{password}{}", field("challenge"))),
-            ip,
-            user_agent,
-            login_type,
-            backend: "password".into(),
-        })
-        .await
-        .map_err(|f| {
-            if f.is_internal() {
-                ApiError::Internal(f.msg)
-            } else {
-                ApiError::Login {
-                    code: f.code,
-                    msg: f.msg,
-                }
-            }
-        })?;
-    let issued = auth.issue_bearer(ok.user_id, &ip.to_string()).await?;
+    let issued = auth.issue_bearer(user_id, &meta.ip.to_string()).await?;
+    let session = auth.create_session(user_id, meta).await?;
     let user = state
         .store()
-        .user_record(&ok.user_id.to_string())
+        .user_record(&user_id.to_string())
         .await?
         .ok_or(ApiError::NotAuthenticated)?;
-    Ok((
+    Ok(with_cookies(
         StatusCode::CREATED,
-        Json(json!({
+        issued_cookies(&session),
+        json!({
             "token": issued.token.expose(),
             "keyword": "Bearer",
             "date_expired": datetime(issued.date_expired),
             "user": crate::routes::users::user_json(&user),
-        })),
+        }),
     ))
 }
+
+/// The `{"error", "msg"}` answer of a refused MFA step, with its status. Built here rather
+/// than as an [`ApiError`] because only this endpoint answers 401 in the login shape (§2.2).
+fn mfa_refused(status: StatusCode, f: LoginFailure) -> Response {
+    (status, Json(json!({"error": f.code, "msg": f.msg}))).into_response()
+}
+
+/// A one-time code from a JSON body: a string (an app shows leading zeros), or a number sent
+/// by a careless client, padded back to six digits.
+fn code_field(body: &Value, name: &str) -> String {
+    match body.get(name) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(|n| format!("{n:0width$}", width = totp::DIGITS as usize))
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// Refuses second-factor types other than `otp` (the only one Portcullis has).
+fn require_otp_type(kind: &str) -> Result<(), ApiError> {
+    if kind.is_empty() || kind == "otp" {
+        Ok(())
+    } else {
+        let shown: String = kind.chars().take(32).collect();
+        Err(ApiError::Refused(format!(
+            "MFA type \"{shown}\" is not available; choose one of: otp"
+        )))
+    }
+}
+
+/// `POST /authentication/mfa/challenge/` (alias `/mfa/verify/`) `{"type":"otp","code"}`:
+/// the second step of a login. 200 `{"msg":"ok"}`; 401 `{"error":"mfa_failed",…}` for a wrong
+/// code (counted toward the lockout); 401 `not_authenticated` without an unfinished login.
+async fn mfa_challenge(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Some(pending) = pending_of(&state, &headers).await? else {
+        return Err(ApiError::NotAuthenticated);
+    };
+    let Json(body) = body.map_err(|e| bad_json(&e))?;
+    require_otp_type(&text_field(&body, "type"))?;
+    if pending.mfa_verified {
+        return Ok(Json(ok_msg()).into_response());
+    }
+    let meta = LoginMeta {
+        username: pending.username.clone(),
+        ip,
+        user_agent: header(&headers, "user-agent").to_owned(),
+        login_type: pending.login_type,
+        backend: pending.backend.clone(),
+    };
+    let auth = state.auth();
+    match auth
+        .mfa_login_attempt(pending.user_id, &code_field(&body, "code"), &meta)
+        .await
+    {
+        Ok(()) => {
+            auth.mark_pending_mfa_ok(&pending).await?;
+            Ok(Json(ok_msg()).into_response())
+        }
+        Err(f) if f.is_internal() => Err(ApiError::Internal(f.msg)),
+        Err(f) => Ok(mfa_refused(StatusCode::UNAUTHORIZED, f)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binding and unbinding a TOTP secret
+// ---------------------------------------------------------------------------------------------
+
+fn refused_or_internal(e: AuthError) -> ApiError {
+    match e {
+        AuthError::Invalid(msg) => ApiError::Refused(msg),
+        other => other.into(),
+    }
+}
+
+/// `GET /authentication/mfa/setup/`: a new TOTP secret and its `otpauth://` URI for the
+/// caller, pending until `POST` proves it was scanned. 400 when a secret is already bound.
+/// The answer carries a secret, so it must not be cached.
+async fn mfa_setup_start(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    let setup = state
+        .auth()
+        .begin_mfa_setup(caller.user_id)
+        .await
+        .map_err(refused_or_internal)?;
+    Ok((
+        [(CACHE_CONTROL, "no-store")],
+        Json(json!({
+            "secret": setup.secret.expose(),
+            "otp_uri": setup.otpauth_uri.expose(),
+            "issuer": setup.issuer,
+            "algorithm": "SHA1",
+            "digits": totp::DIGITS,
+            "period": totp::PERIOD,
+        })),
+    )
+        .into_response())
+}
+
+/// `POST /authentication/mfa/setup/` `{"code"}`: binds the pending secret when the code was
+/// made from it; `mfa_level` becomes 1 (unless 2). 400 `mfa_failed` for a wrong code.
+async fn mfa_setup_finish(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body.map_err(|e| bad_json(&e))?;
+    let code = code_field(&body, "code");
+    if code.is_empty() {
+        return Err(ApiError::field("code", "This field is required."));
+    }
+    if state
+        .auth()
+        .finish_mfa_setup(caller.user_id, &code)
+        .await
+        .map_err(refused_or_internal)?
+    {
+        Ok(Json(ok_msg()))
+    } else {
+        Err(ApiError::Login {
+            code: codes::MFA_FAILED,
+            msg: "MFA verify code invalid, please try again.".into(),
+        })
+    }
+}
+
+/// `POST /users/profile/mfa/reset/` `{"code"}`: the caller unbinds their own secret with a
+/// current code from it (counted toward the lockout). The administrator's reset of another
+/// user (`/users/users/<id>/mfa/reset/`) belongs to the users routes.
+async fn mfa_reset_own(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body.map_err(|e| bad_json(&e))?;
+    let code = code_field(&body, "code");
+    if code.is_empty() {
+        return Err(ApiError::field("code", "This field is required."));
+    }
+    let auth = state.auth();
+    if !auth.mfa_bound(caller.user_id).await? {
+        return Err(ApiError::Refused("MFA is not set".into()));
+    }
+    auth.check_otp(caller.user_id, &code, caller.ip)
+        .await
+        .map_err(login_error)?;
+    auth.reset_mfa(caller.user_id).await?;
+    Ok(Json(ok_msg()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step-up confirmation (§2.8)
+// ---------------------------------------------------------------------------------------------
+
+fn confirm_kind(raw: Option<&str>) -> Result<ConfirmKind, ApiError> {
+    let raw = raw.unwrap_or_default();
+    if raw.is_empty() {
+        return Err(ApiError::field("confirm_type", "This field is required."));
+    }
+    ConfirmKind::parse(raw).ok_or_else(|| {
+        ApiError::field(
+            "confirm_type",
+            "\"x\" is not a valid choice; use relogin, password or mfa.",
+        )
+    })
+}
+
+/// `GET /authentication/confirm/?confirm_type=…`: the confirmation backends the caller can
+/// use for that type, `{confirm_type, content:[{name, display_name, disabled, msg,
+/// placeholder}]}`.
+async fn confirm_backends(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = confirm_kind(q.get("confirm_type").map(String::as_str))?;
+    let content = match kind {
+        ConfirmKind::Relogin => json!([]),
+        ConfirmKind::Password => {
+            let usable = state.auth().can_confirm_password(caller.user_id).await?;
+            json!([{
+                "name": "password",
+                "display_name": "Password",
+                "disabled": !usable,
+                "msg": if usable { "" } else { "The user has no local password" },
+                "placeholder": "Password",
+            }])
+        }
+        ConfirmKind::Mfa => {
+            let bound = state.auth().mfa_bound(caller.user_id).await?;
+            json!([{
+                "name": "otp",
+                "display_name": "OTP",
+                "disabled": !bound,
+                "msg": if bound { "" } else { "OTP not bound" },
+                "placeholder": "OTP verification code",
+            }])
+        }
+    };
+    Ok(Json(
+        json!({"confirm_type": kind.as_str(), "content": content}),
+    ))
+}
+
+/// `POST /authentication/confirm/` `{"confirm_type","mfa_type","secret_key"}`: confirms the
+/// caller again and records it in their web session. `"ok"`, or 400 `{"error"}`. Callers
+/// without a session (tokens, keys) cannot hold a confirmation and are refused up front.
+async fn confirm(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body.map_err(|e| bad_json(&e))?;
+    let kind = confirm_kind(body.get("confirm_type").and_then(Value::as_str))?;
+    let Some(session) = caller
+        .session
+        .as_ref()
+        .filter(|_| caller.via == AuthVia::Session)
+    else {
+        return Err(ApiError::Refused(
+            "A confirmation is kept in a web session; log in with the session cookie to \
+             confirm."
+                .into(),
+        ));
+    };
+    if kind == ConfirmKind::Mfa {
+        require_otp_type(&text_field(&body, "mfa_type"))?;
+    }
+    let secret = code_field(&body, "secret_key");
+    match state
+        .auth()
+        .confirm(session, kind, &secret, caller.ip)
+        .await?
+    {
+        Ok(()) => Ok(Json(Value::String("ok".into()))),
+        Err(f) => Err(ApiError::Refused(f.msg)),
+    }
+}
+
+/// `GET /authentication/confirm/check/?confirm_type=…`: 200 `{"msg":"ok"}` when the caller's
+/// session holds a recent enough confirmation (MFA: `SECURITY_MFA_VERIFY_TTL`; password and
+/// relogin: 300 s), else the 412 the protected endpoints answer.
+async fn confirm_check(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = confirm_kind(q.get("confirm_type").map(String::as_str))?;
+    let ttl = match kind {
+        ConfirmKind::Mfa => state.auth().security().await?.mfa_verify_ttl,
+        ConfirmKind::Password | ConfirmKind::Relogin => CONFIRM_TTL_SECS,
+    };
+    if caller.confirmed_within(kind, ttl) {
+        Ok(Json(ok_msg()))
+    } else {
+        Err(ApiError::ConfirmRequired(kind.as_str()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logout
+// ---------------------------------------------------------------------------------------------
+
+/// `POST`/`DELETE /authentication/logout/`: ends the caller's web session (the cookie stops
+/// working at once) and tells the browser to drop the cookies. A token caller gets the same
+/// answer; bearer tokens have no revocation in JumpServer and keep working until they expire.
+async fn logout(caller: Caller, State(state): State<AppState>) -> Result<Response, ApiError> {
+    if let Some(session) = &caller.session {
+        state.auth().end_session(session.id).await?;
+    }
+    Ok(with_cookies(StatusCode::OK, cleared_cookies(), ok_msg()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access keys
+// ---------------------------------------------------------------------------------------------
 
 async fn list_keys(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let keys = state.auth().access_keys(caller.user_id).await?;

@@ -56,11 +56,19 @@ async fn assets(
                 "name": a.name,
                 "address": a.address,
                 "comment": a.comment,
-                "platform": {"id": a.platform_id},
-                "category": crate::fmt::choice(a.category.clone(), &a.category),
-                "type": crate::fmt::choice(a.type_.clone(), &a.type_),
+                "platform": {"id": a.platform_id, "name": a.platform_name},
+                "zone": a.zone.as_ref().map(|(id, name)| crate::fmt::stub(*id, name)),
+                "nodes": a.nodes.iter().map(|(id, name)| crate::fmt::stub(*id, name)).collect::<Vec<_>>(),
+                "labels": [],
+                "category": crate::fmt::choice(a.category.clone(), &title(&a.category)),
+                "type": crate::fmt::choice(a.type_.clone(), &title(&a.type_)),
+                "connectivity": crate::fmt::choice(a.connectivity.clone(), &a.connectivity),
                 "org_id": a.org_id,
-                "is_active": true,
+                "org_name": a.org_name,
+                "is_active": a.is_active,
+                "date_verified": crate::fmt::opt_datetime(a.date_verified),
+                "date_created": crate::fmt::datetime(a.date_created),
+                "created_by": a.created_by,
             })
         })
         .collect();
@@ -115,6 +123,21 @@ async fn nodes(
 ) -> Result<Json<Value>, ApiError> {
     let user = subject(&caller, &user)?;
     let nodes = state.store().user_permitted_nodes(user, caller.org).await?;
+    // The tree holds every ancestor of a permitted node, so full paths come from it alone.
+    let values: std::collections::HashMap<(uuid::Uuid, &str), &str> = nodes
+        .iter()
+        .map(|n| ((n.org_id, n.key.as_str()), n.value.as_str()))
+        .collect();
+    let full_value = |org: uuid::Uuid, key: &str| {
+        let segments: Vec<&str> = key.split(':').collect();
+        let mut path = String::new();
+        for i in 1..=segments.len() {
+            let prefix = segments[..i].join(":");
+            path.push('/');
+            path.push_str(values.get(&(org, prefix.as_str())).copied().unwrap_or(""));
+        }
+        path
+    };
     Ok(Json(Value::Array(
         nodes
             .iter()
@@ -124,10 +147,20 @@ async fn nodes(
                     "name": n.value,
                     "key": n.key,
                     "value": n.value,
+                    "full_value": full_value(n.org_id, &n.key),
                     "org_id": n.org_id,
                     "assets_amount": n.assets_amount,
                 })
             })
             .collect(),
     )))
+}
+
+/// A label for a raw choice value (`linux` → `Linux`), as list views show it.
+fn title(value: &str) -> String {
+    let mut chars = value.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

@@ -7,10 +7,12 @@ use crate::ctx::Caller;
 use crate::error::{ApiError, ok_msg};
 use crate::fmt::{choice, datetime, opt_datetime, parse_datetime};
 use crate::list::ListQuery;
+use crate::transfer::{bulk_created, bulk_invalid, bulk_items, item_error};
 use crate::{AppState, Host};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use portcullis_core::builtin::{self, ORG_USER_ROLE_ID, SYSTEM_ADMIN_ROLE_ID, SYSTEM_USER_ROLE_ID};
@@ -270,26 +272,108 @@ fn patch_from(body: &Map<String, Value>) -> Result<UserPatch, ApiError> {
     Ok(p)
 }
 
-async fn create(
-    caller: Caller,
-    State(state): State<AppState>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("users.add_user")?;
-    let body = object(body)?;
-    check_fields(&body, WRITABLE)?;
-    require_fields(&body, &["name", "username", "email"])?;
-    // Validate every field before anything is written.
-    let patch = patch_from(&body)?;
-    let username = text(&body, "username")?.unwrap_or_default();
-    let email = text(&body, "email")?.unwrap_or_default();
-    let name = text(&body, "name")?.unwrap_or_default();
+/// Read-only fields of the serializer: accepted and ignored on create, as DRF does, so a
+/// list exported to a file imports back unchanged.
+const READ_ONLY: &[&str] = &[
+    "is_superuser",
+    "is_org_admin",
+    "is_service_account",
+    "is_valid",
+    "is_expired",
+    "is_otp_secret_key_bound",
+    "can_public_key_auth",
+    "mfa_enabled",
+    "mfa_force_enabled",
+    "is_first_login",
+    "login_blocked",
+    "has_public_keys",
+    "date_joined",
+    "last_login",
+    "date_api_key_last_used",
+    "date_password_last_updated",
+    "date_updated",
+    "avatar_url",
+    "created_by",
+];
+
+/// One user of a create request, checked and ready to write.
+struct Prepared {
+    new: NewUser,
+    patch: UserPatch,
+    groups: Vec<Uuid>,
+}
+
+/// The groups of a user body, each a group of `org` given by id, `{id, name}` or name (the
+/// name is what a spreadsheet carries into another database, where the ids differ).
+async fn groups_input(
+    state: &AppState,
+    org: Uuid,
+    body: &Map<String, Value>,
+) -> Result<Vec<Uuid>, ApiError> {
+    let items = match body.get("groups") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(ApiError::field("groups", "Expected a list of items.")),
+    };
+    let mut ids = Vec::with_capacity(items.len());
+    for item in items {
+        let id = crate::fmt::related_input(item);
+        let name = item.get("name").and_then(Value::as_str).map(str::to_owned);
+        let mut found = None;
+        for key in [id.clone(), name].into_iter().flatten() {
+            if let Some(g) = state.store().user_group(Some(org), &key).await? {
+                found = Some(g.id);
+                break;
+            }
+        }
+        let Some(g) = found else {
+            return Err(ApiError::field(
+                "groups",
+                format!(
+                    "Invalid pk \"{}\" - object does not exist.",
+                    id.unwrap_or_default()
+                ),
+            ));
+        };
+        if !ids.contains(&g) {
+            ids.push(g);
+        }
+    }
+    Ok(ids)
+}
+
+/// Checks one user of a create request without writing anything.
+async fn prepare(
+    state: &AppState,
+    caller: &Caller,
+    body: &Map<String, Value>,
+    policy: &portcullis_core::password::PasswordPolicy,
+    created_by: &str,
+) -> Result<Prepared, ApiError> {
+    let known: Vec<&str> = WRITABLE.iter().chain(READ_ONLY).copied().collect();
+    check_fields(body, &known)?;
+    require_fields(body, &["name", "username", "email"])?;
+    let patch = patch_from(body)?;
+    let username = text(body, "username")?.unwrap_or_default();
+    let email = text(body, "email")?.unwrap_or_default();
+    let name = text(body, "name")?.unwrap_or_default();
     if !email.contains('@') {
         return Err(ApiError::field("email", "Enter a valid email address."));
     }
-    let (password, generated) = match text(&body, "password")? {
+    // The store's rule, checked here too so that a bad name fails with the others, before
+    // anything of the request is written.
+    if username.chars().count() > 128
+        || !username
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(ApiError::field(
+            "username",
+            format!("username `{username}` must be 1-128 letters, digits, `.`, `_` or `-`"),
+        ));
+    }
+    let (password, generated) = match text(body, "password")? {
         Some(p) if !p.is_empty() => {
-            let policy = state.auth().security().await?.password_policy;
             policy
                 .check(&p, false)
                 .map_err(|e| ApiError::field("password", e.to_string()))?;
@@ -297,55 +381,146 @@ async fn create(
         }
         _ => (SecretString::new(Uuid::new_v4().simple().to_string()), true),
     };
-    let system_role = uuids(&body, "system_roles")?
+    let system_role = uuids(body, "system_roles")?
         .and_then(|r| r.first().copied())
         .unwrap_or(SYSTEM_USER_ROLE_ID);
-    let org_role = uuids(&body, "org_roles")?
+    let org_role = uuids(body, "org_roles")?
         .and_then(|r| r.first().copied())
         .unwrap_or(ORG_USER_ROLE_ID);
     if system_role != SYSTEM_USER_ROLE_ID {
         // Granting a system role is itself an RBAC-guarded act.
         caller.require_system("rbac.add_systemrolebinding")?;
     }
-    let id = state
-        .store()
-        .create_user(&NewUser {
-            username: username.clone(),
+    let groups = groups_input(state, caller.write_org(), body).await?;
+    let taken = || {
+        ApiError::field(
+            "username",
+            "user with this username or email already exists.",
+        )
+    };
+    if state.store().user_by_username(&username).await?.is_some() {
+        return Err(taken());
+    }
+    let by_email = UserQuery {
+        email: Some(email.clone()),
+        limit: 1,
+        ..UserQuery::default()
+    };
+    if state.store().list_users(&by_email).await?.0 > 0 {
+        return Err(taken());
+    }
+    Ok(Prepared {
+        new: NewUser {
+            username,
             name,
             email,
             password,
             system_role,
             org_role: Some((org_role, caller.write_org())),
-            created_by: caller_name(&state, &caller).await,
+            created_by: created_by.to_owned(),
             need_update_password: generated,
-        })
-        .await
-        .map_err(|e| match e {
-            portcullis_store::StoreError::Conflict(_) => ApiError::field(
+        },
+        patch,
+        groups,
+    })
+}
+
+/// Creates one user or, given an array, many (§1.2): every item is checked first, and
+/// nothing is written unless all are good; the 400 then lists one error dict per item.
+async fn create(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    caller.require("users.add_user")?;
+    let (items, bulk) = bulk_items(body)?;
+    let policy = state.auth().security().await?.password_policy;
+    let by = caller_name(&state, &caller).await;
+    let mut ready = Vec::with_capacity(items.len());
+    let mut errors = Vec::with_capacity(items.len());
+    let mut failed = false;
+    for item in &items {
+        let mut checked = prepare(&state, &caller, item, &policy, &by).await;
+        // Two items of one request must not claim the same username or email either.
+        if let Ok(p) = &checked
+            && ready.iter().any(|r: &Prepared| {
+                r.new.username.eq_ignore_ascii_case(&p.new.username)
+                    || r.new.email.eq_ignore_ascii_case(&p.new.email)
+            })
+        {
+            checked = Err(ApiError::field(
                 "username",
                 "user with this username or email already exists.",
-            ),
-            portcullis_store::StoreError::Invalid(msg) => ApiError::field("username", msg),
-            other => other.into(),
-        })?;
-    state.store().update_user(id, &patch, "").await?;
-    let user = state
-        .store()
-        .user_record(&id.to_string())
-        .await?
-        .ok_or(ApiError::NotFound("User"))?;
-    let shown = user_json(&user);
-    audit(
-        &state,
-        &caller,
-        "User",
-        "create",
-        &user.username,
-        &id.to_string(),
-        json!({"after": shown}),
-    )
-    .await;
-    Ok((StatusCode::CREATED, Json(shown)))
+            ));
+        }
+        match checked {
+            Ok(p) => {
+                ready.push(p);
+                errors.push(json!({}));
+            }
+            Err(e) => {
+                failed = true;
+                errors.push(item_error(e)?);
+            }
+        }
+    }
+    if failed {
+        return Err(bulk_invalid(errors, bulk));
+    }
+    // The store writes one user per transaction; should a write still fail (a concurrent
+    // request took a name), the users this request already created are deleted again.
+    let mut created: Vec<Uuid> = Vec::with_capacity(ready.len());
+    for p in &ready {
+        let written = async {
+            let id = state
+                .store()
+                .create_user(&p.new)
+                .await
+                .map_err(|e| match e {
+                    portcullis_store::StoreError::Conflict(_) => ApiError::field(
+                        "username",
+                        "user with this username or email already exists.",
+                    ),
+                    portcullis_store::StoreError::Invalid(msg) => ApiError::field("username", msg),
+                    other => other.into(),
+                })?;
+            created.push(id);
+            state.store().update_user(id, &p.patch, "").await?;
+            let pairs: Vec<(Uuid, Uuid)> = p.groups.iter().map(|g| (*g, id)).collect();
+            state.store().add_group_relations(&pairs).await?;
+            Ok::<(), ApiError>(())
+        }
+        .await;
+        if let Err(e) = written {
+            for id in &created {
+                if let Err(undo) = state.store().delete_user(*id).await {
+                    tracing::error!(error = %undo, user = %id, "could not undo a bulk user create");
+                }
+            }
+            return Err(e);
+        }
+    }
+    let mut shown = Vec::with_capacity(created.len());
+    for id in created {
+        let user = state
+            .store()
+            .user_record(&id.to_string())
+            .await?
+            .ok_or(ApiError::NotFound("User"))?;
+        let after = user_json(&user);
+        audit(
+            &state,
+            &caller,
+            "User",
+            "create",
+            &user.username,
+            &id.to_string(),
+            json!({"after": after}),
+        )
+        .await;
+        shown.push(after);
+    }
+    Ok(bulk_created(shown, bulk))
 }
 
 async fn patch(
