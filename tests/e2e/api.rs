@@ -349,7 +349,7 @@ async fn bad_input_gets_field_errors_and_writes_nothing() {
         ),
         (json!({"name": "x", "email": "x@example.com"}), "username"),
         (
-            json!({"name": "x", "username": "x", "email": "x@example.com", "is_active": "yes"}),
+            json!({"name": "x", "username": "x", "email": "x@example.com", "is_active": "maybe"}),
             "is_active",
         ),
         (
@@ -460,10 +460,30 @@ async fn access_keys_sign_requests_as_jumpserver_scripts_do() {
     for db in TestDb::both().await {
         let dir = tempfile::tempdir().unwrap();
         let server = start(&db, dir.path());
-        let admin = token(&server, "admin", ADMIN_PASSWORD);
-        let key = send(
+        let (admin, cookies) = login_with_cookies(&server, "admin", ADMIN_PASSWORD);
+        // A new key needs a fresh password confirmation, kept in the login's session.
+        let refused = send(
             &server,
             &admin,
+            "POST",
+            "/api/v1/authentication/access-keys/",
+            &json!({}),
+        );
+        assert_eq!(refused.status, 412, "{}", refused.body);
+        assert_eq!(refused.json()["code"], "password");
+        let ok = send_with_cookies(
+            &server,
+            &admin,
+            &cookies,
+            "POST",
+            "/api/v1/authentication/confirm/",
+            &json!({"confirm_type": "password", "secret_key": ADMIN_PASSWORD}),
+        );
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        let key = send_with_cookies(
+            &server,
+            &admin,
+            &cookies,
             "POST",
             "/api/v1/authentication/access-keys/",
             &json!({}),
@@ -533,9 +553,63 @@ async fn access_keys_sign_requests_as_jumpserver_scripts_do() {
             .status,
             401
         );
+        // Key management: deactivate, then delete.
+        let path_key = format!("/api/v1/authentication/access-keys/{id}/");
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            &path_key,
+            &json!({"is_active": false}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+        let sig = signature_header(&id, &secret, "GET", path, &date);
+        assert_eq!(
+            http(
+                &server.base,
+                "GET",
+                path,
+                &[("Authorization", &sig), ("Date", &date)],
+                None
+            )
+            .unwrap()
+            .status,
+            401,
+            "inactive key"
+        );
+        let r = http(
+            &server.base,
+            "DELETE",
+            &path_key,
+            &[("Authorization", &format!("Bearer {admin}"))],
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.status, 204, "{}", r.body);
+        assert_eq!(get(&server, &admin, &path_key).status, 404);
         drop(server);
         db.drop_db().await;
     }
+}
+
+#[tokio::test]
+async fn form_bodies_work_like_json_as_in_jumpserver_examples() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&db, dir.path());
+    let body = format!("username=admin&password={}", ADMIN_PASSWORD);
+    let raw = {
+        use std::io::{Read, Write};
+        let addr = server.base.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "POST /api/v1/authentication/auth/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert!(raw.starts_with("HTTP/1.1 201"), "{raw}");
+    assert!(raw.contains("\"keyword\":\"Bearer\""), "{raw}");
 }
 
 #[tokio::test]

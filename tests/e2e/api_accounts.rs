@@ -288,7 +288,7 @@ async fn account_secrets_are_sealed_write_only_and_readable_only_after_the_step_
                 "secret_type",
             ),
             (
-                json!({"asset": host, "username": "x", "privileged": "yes"}),
+                json!({"asset": host, "username": "x", "privileged": "maybe"}),
                 "privileged",
             ),
             (

@@ -334,7 +334,7 @@ async fn bad_asset_input_gets_field_errors_and_writes_nothing() {
                 with(json!({"protocols": [{"name": "sftp"}]})),
                 "protocols",
             ),
-            ("hosts", with(json!({"is_active": "yes"})), "is_active"),
+            ("hosts", with(json!({"is_active": "maybe"})), "is_active"),
             ("hosts", with(json!({"nodes": ["not-a-uuid"]})), "nodes"),
             ("hosts", with(json!({"nodes": [Uuid::new_v4()]})), "nodes"),
             (

@@ -512,6 +512,15 @@ async fn the_session_cookie_authenticates_and_unsafe_methods_need_the_csrf_heade
         )
         .unwrap();
         assert_eq!(tossed.status, 401, "{}", tossed.body);
+        // Creating a key also needs a fresh password confirmation in the session (§2.4).
+        let confirmed = jar.send(
+            &server,
+            "POST",
+            "/api/v1/authentication/confirm/",
+            Some(&json!({"confirm_type": "password", "secret_key": ADMIN_PASSWORD})),
+            true,
+        );
+        assert_eq!(confirmed.status, 200, "{}", confirmed.body);
         let with_csrf = jar.send(&server, "POST", keys, Some(&json!({})), true);
         assert_eq!(with_csrf.status, 201, "{}", with_csrf.body);
 

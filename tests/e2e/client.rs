@@ -67,3 +67,38 @@ pub fn create_user(data: &std::path::Path, db: &TestDb, username: &str, role: &s
         .unwrap()
         .to_owned()
 }
+
+/// Logs in and returns the bearer token with the `Cookie` header value of the session the
+/// login opened (what a `requests.Session` would keep).
+pub fn login_with_cookies(server: &Server, username: &str, password: &str) -> (String, String) {
+    let r = login(server, username, password);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cookies = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .filter_map(|(_, v)| v.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ");
+    (r.json()["token"].as_str().unwrap().to_owned(), cookies)
+}
+
+/// A bearer request that also carries the session cookies.
+pub fn send_with_cookies(
+    server: &Server,
+    token: &str,
+    cookies: &str,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> HttpResponse {
+    let auth = format!("Bearer {token}");
+    http(
+        &server.base,
+        method,
+        path,
+        &[("Authorization", &auth), ("Cookie", cookies)],
+        Some(body),
+    )
+    .unwrap()
+}

@@ -220,8 +220,35 @@ impl FromRequestParts<AppState> for Caller {
                 return finish(parts, state, user, AuthVia::Session, ip, Some(session)).await;
             }
         };
-        finish(parts, state, user_id, via, ip, None).await
+        // A script keeps the session cookie of its login beside the token (JumpServer keeps
+        // step-up confirmations in that session whatever authenticated the request). It is
+        // attached only as state, only when it belongs to the same user, and never
+        // authenticates: the header did.
+        let session = session_state(parts, state, user_id).await?;
+        finish(parts, state, user_id, via, ip, session).await
     }
+}
+
+/// The session cookie's session, for step-up state, when it belongs to `user_id`. No CSRF
+/// check: a request carrying an `Authorization` header was not forged by another site.
+async fn session_state(
+    parts: &Parts,
+    state: &AppState,
+    user_id: Uuid,
+) -> Result<Option<ActiveSession>, ApiError> {
+    let Some(key) = cookie(parts, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let check = CsrfCheck {
+        unsafe_method: false,
+        header: None,
+        cookie: None,
+    };
+    Ok(state
+        .auth()
+        .authenticate_session(key, check)
+        .await?
+        .filter(|s| s.user_id == user_id))
 }
 
 /// Whether a method may change state, so that a session needs the CSRF header for it.

@@ -122,6 +122,12 @@ pub async fn layer(req: Request, next: Next) -> Response {
             .await
             .unwrap_or_else(IntoResponse::into_response);
     }
+    let writes = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+    if writes && is_form(req.headers()) {
+        return form_to_json(req, next)
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+    }
     if req.method() == Method::POST
         && let Some(kind) = import_kind(req.headers())
     {
@@ -130,6 +136,60 @@ pub async fn layer(req: Request, next: Next) -> Response {
             .unwrap_or_else(IntoResponse::into_response);
     }
     next.run(req).await
+}
+
+/// Whether the body is an HTML form (`application/x-www-form-urlencoded`), which JumpServer
+/// accepts wherever it accepts JSON (its own Python examples post forms to `/auth/`).
+fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|e| {
+            e.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Turns form fields into a JSON object (a repeated field becomes a list) and hands it on as
+/// JSON, so handlers parse one format and apply the same validation.
+async fn form_to_json(req: Request, next: Next) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, FILE_LIMIT)
+        .await
+        .map_err(|_| ApiError::field("non_field_errors", "The request body is too large."))?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(run_as_json(parts, next, form_object(crate::list::form_pairs(&text))).await)
+}
+
+fn form_object(pairs: Vec<(String, String)>) -> Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in pairs {
+        match map.get_mut(&k) {
+            Some(Value::Array(list)) => list.push(Value::String(v)),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, Value::String(v)]);
+            }
+            None => {
+                map.insert(k, Value::String(v));
+            }
+        }
+    }
+    Value::Object(map)
+}
+
+async fn run_as_json(mut parts: axum::http::request::Parts, next: Next, body: Value) -> Response {
+    let json = body.to_string().into_bytes();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, json.len().into());
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    next.run(Request::from_parts(parts, Body::from(json))).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,6 +472,7 @@ async fn import(req: Request, next: Next, kind: Upload) -> Result<Response, ApiE
             let mut form = Multipart::from_request(req, &())
                 .await
                 .map_err(|e| file_error(e.body_text()))?;
+            let mut fields: Vec<(String, String)> = Vec::new();
             loop {
                 match form.next_field().await {
                     Ok(Some(field)) if field.name() == Some("file") => {
@@ -424,7 +485,15 @@ async fn import(req: Request, next: Next, kind: Upload) -> Result<Response, ApiE
                         let zip = data.starts_with(b"PK\x03\x04");
                         break (data, named_xlsx || zip);
                     }
-                    Ok(Some(_)) => {}
+                    Ok(Some(field)) => {
+                        let name = field.name().unwrap_or_default().to_owned();
+                        let text = field.text().await.map_err(|e| file_error(e.body_text()))?;
+                        fields.push((name, text));
+                    }
+                    // A multipart form without a file is an ordinary form (e.g. `curl -F`).
+                    Ok(None) if !fields.is_empty() => {
+                        return Ok(run_as_json(parts, next, form_object(fields)).await);
+                    }
                     Ok(None) => return Err(file_error("No file was submitted.")),
                     Err(e) => return Err(file_error(e.body_text())),
                 }

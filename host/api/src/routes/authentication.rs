@@ -10,7 +10,7 @@
 //! provides `POST`/`DELETE /api/v1/authentication/logout/` instead.
 
 use crate::AppState;
-use crate::ctx::{AuthVia, Caller, ClientIp, request_cookie};
+use crate::ctx::{Caller, ClientIp, request_cookie};
 use crate::error::{ApiError, bad_json, ok_msg};
 use crate::fmt::datetime;
 use axum::extract::rejection::JsonRejection;
@@ -52,6 +52,13 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/api/v1/authentication/access-keys/",
             get(list_keys).post(create_key),
+        )
+        .route(
+            "/api/v1/authentication/access-keys/{id}/",
+            get(key_detail)
+                .patch(update_key)
+                .put(update_key)
+                .delete(delete_key),
         )
 }
 
@@ -484,11 +491,7 @@ async fn confirm(
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body.map_err(|e| bad_json(&e))?;
     let kind = confirm_kind(body.get("confirm_type").and_then(Value::as_str))?;
-    let Some(session) = caller
-        .session
-        .as_ref()
-        .filter(|_| caller.via == AuthVia::Session)
-    else {
+    let Some(session) = caller.session.as_ref() else {
         return Err(ApiError::Refused(
             "A confirmation is kept in a web session; log in with the session cookie to \
              confirm."
@@ -564,10 +567,17 @@ async fn list_keys(caller: Caller, State(state): State<AppState>) -> Result<Json
     )))
 }
 
+/// How recent a password confirmation must be to create an access key (§2.4, §2.8).
+const ACCESS_KEY_CONFIRM_TTL: u64 = 300;
+
 async fn create_key(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // A new key is a long-lived credential: ask for the password again, as JumpServer does.
+    if !caller.confirmed_within(ConfirmKind::Password, ACCESS_KEY_CONFIRM_TTL) {
+        return Err(ApiError::ConfirmRequired("password"));
+    }
     let (id, secret) = state
         .auth()
         .create_access_key(caller.user_id)
@@ -577,4 +587,91 @@ async fn create_key(
         StatusCode::CREATED,
         Json(json!({"id": id, "secret": secret.expose(), "is_active": true, "ip_group": ["*"]})),
     ))
+}
+
+fn key_json(k: &portcullis_auth::AccessKeyInfo) -> Value {
+    json!({
+        "id": k.id,
+        "is_active": k.is_active,
+        "ip_group": k.ip_group,
+        "date_created": datetime(k.date_created),
+        "date_last_used": crate::fmt::opt_datetime(k.date_last_used),
+    })
+}
+
+fn key_id(id: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound("AccessKey"))
+}
+
+async fn key_detail(
+    caller: Caller,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = key_id(&id)?;
+    let keys = state.auth().access_keys(caller.user_id).await?;
+    let key = keys
+        .iter()
+        .find(|k| k.id == id)
+        .ok_or(ApiError::NotFound("AccessKey"))?;
+    Ok(Json(key_json(key)))
+}
+
+/// `PATCH/PUT …/access-keys/<id>/`: `is_active` and `ip_group` of one of the caller's keys.
+async fn update_key(
+    caller: Caller,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = key_id(&id)?;
+    let body = super::common::object(body)?;
+    super::common::check_fields(
+        &body,
+        &[
+            "is_active",
+            "ip_group",
+            "id",
+            "date_created",
+            "date_last_used",
+        ],
+    )?;
+    let is_active = super::common::flag(&body, "is_active")?;
+    let ip_group = match body.get("ip_group") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| ApiError::field("ip_group", "Not a valid string."))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => return Err(ApiError::field("ip_group", "Expected a list of items.")),
+    };
+    let key = state
+        .auth()
+        .update_access_key(caller.user_id, id, is_active, ip_group)
+        .await
+        .map_err(|e| match e {
+            portcullis_auth::AuthError::Invalid(msg) => ApiError::field("ip_group", msg),
+            other => other.into(),
+        })?
+        .ok_or(ApiError::NotFound("AccessKey"))?;
+    Ok(Json(key_json(&key)))
+}
+
+async fn delete_key(
+    caller: Caller,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = key_id(&id)?;
+    if state.auth().delete_access_key(caller.user_id, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("AccessKey"))
+    }
 }

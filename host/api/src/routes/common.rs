@@ -68,9 +68,17 @@ pub(crate) fn text(body: &Map<String, Value>, name: &str) -> Result<Option<Strin
 
 /// An optional boolean field.
 pub(crate) fn flag(body: &Map<String, Value>, name: &str) -> Result<Option<bool>, ApiError> {
+    // DRF's BooleanField: JSON booleans, 0/1, and the usual words (forms and CSV send text).
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::Number(n)) if n.as_i64() == Some(1) => Ok(Some(true)),
+        Some(Value::Number(n)) if n.as_i64() == Some(0) => Ok(Some(false)),
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "t" | "yes" | "y" | "on" | "1" => Ok(Some(true)),
+            "false" | "f" | "no" | "n" | "off" | "0" => Ok(Some(false)),
+            _ => Err(ApiError::field(name, "Must be a valid boolean.")),
+        },
         Some(_) => Err(ApiError::field(name, "Must be a valid boolean.")),
     }
 }
