@@ -155,15 +155,17 @@ const PERMS_SELF_SERVICE: &[&str] = &[
 ];
 
 /// Audit views: sessions, replays, commands and every audit log.
+/// Read-only: auditors watch and read, they never change what they audit.
 const PERMS_AUDIT: &[&str] = &[
     "rbac.view_audit",
-    "audits.*",
+    "audits.view_*",
     "terminal.view_commandstorage",
     "terminal.view_replaystorage",
     "terminal.view_sessionreplay",
     "terminal.download_sessionreplay",
-    "terminal.*_session",
-    "terminal.*_command",
+    "terminal.view_session",
+    "terminal.monitor_session",
+    "terminal.view_command",
 ];
 
 /// The system auditor also sees the root (cross-org) view.

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod codec;
 mod db;
 mod error;
+pub mod labels;
 mod migrate;
 pub mod orgs;
 pub mod perms;

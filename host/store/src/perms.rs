@@ -70,8 +70,12 @@ pub struct PermittedAssetRow {
     pub created_by: String,
     /// Last verification.
     pub date_verified: Option<DateTime<Utc>>,
-    /// Nodes `(id, value)` the asset sits in.
+    /// Nodes `(id, value)` the asset sits in, by key.
     pub nodes: Vec<(Uuid, String)>,
+    /// The keys of those nodes, in the same order.
+    pub node_keys: Vec<String>,
+    /// Protocol names (`ssh`, `sftp`, …).
+    pub protocols: Vec<String>,
 }
 
 /// A node of a user's permitted tree.
@@ -87,6 +91,43 @@ pub struct PermittedNodeRow {
     pub value: String,
     /// Permitted assets in this node and below.
     pub assets_amount: i64,
+}
+
+/// Which of a user's permitted assets a list view wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssetScope {
+    /// All of them.
+    All,
+    /// The directly granted ones (JumpServer's "ungrouped" assets).
+    Direct,
+    /// Those sitting directly in this node.
+    InNode(Uuid),
+    /// Those in the node with this key in this org, or anywhere below it.
+    UnderNode {
+        /// The node's org.
+        org: Uuid,
+        /// The node's key.
+        key: String,
+    },
+}
+
+/// A node named by id or by key, as the tree endpoints accept (`?id=` or `?key=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeRef {
+    /// By id.
+    Id(Uuid),
+    /// By materialized key (`1:3:2`).
+    Key(String),
+}
+
+fn node_row(r: &AnyRow) -> Result<PermittedNodeRow, StoreError> {
+    Ok(PermittedNodeRow {
+        id: get_uuid(r, "node_id")?,
+        org_id: get_uuid(r, "org_id")?,
+        key: r.try_get("node_key")?,
+        value: r.try_get("node_value")?,
+        assets_amount: r.try_get("assets_amount")?,
+    })
 }
 
 /// What a rebuild computed, for logs and the benchmark.
@@ -379,34 +420,79 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<PermittedPage, StoreError> {
+        self.user_permitted_assets_in(user_id, org, &AssetScope::All, offset, limit)
+            .await
+    }
+
+    /// A page of the user's permitted assets within `scope` (a node's subtree, one node, the
+    /// directly granted ones), ordered by name, with the total count. Every variant is an
+    /// indexed lookup on the materialized grant: the scope narrows the user's rows by a
+    /// subquery on `asset_nodes`/`nodes` (by node id, or by key range in one org), never by
+    /// loading the tree.
+    pub async fn user_permitted_assets_in(
+        &self,
+        user_id: Uuid,
+        org: Option<Uuid>,
+        scope: &AssetScope,
+        offset: i64,
+        limit: i64,
+    ) -> Result<PermittedPage, StoreError> {
         self.ensure_user_perms(user_id).await?;
         let (org_clause, org_arg) = match org {
             Some(o) => ("AND g.org_id = $2", o.to_string()),
             None => ("AND $2 = $2", String::new()),
         };
-        let count: i64 = sqlx::query_scalar(trusted(format!(
-            "SELECT COUNT(*) FROM user_perm_assets g WHERE g.user_id = $1 {org_clause}"
-        )))
-        .bind(user_id.to_string())
-        .bind(&org_arg)
-        .fetch_one(&self.pool)
-        .await?;
-        let rows = sqlx::query(trusted(format!(
+        // Scope parameters start at $3; LIMIT/OFFSET follow them.
+        let (scope_clause, scope_args): (&str, Vec<String>) = match scope {
+            AssetScope::All => ("", Vec::new()),
+            AssetScope::Direct => ("AND g.direct = TRUE", Vec::new()),
+            AssetScope::InNode(node) => (
+                "AND g.asset_id IN (SELECT an.asset_id FROM asset_nodes an WHERE an.node_id = $3)",
+                vec![node.to_string()],
+            ),
+            AssetScope::UnderNode { org, key } => {
+                let (lo, hi) = (format!("{key}:"), format!("{key};"));
+                (
+                    "AND g.asset_id IN (SELECT an.asset_id FROM nodes n
+                        JOIN asset_nodes an ON an.node_id = n.id
+                        WHERE n.org_id = $3 AND (n.key = $4 OR (n.key >= $5 AND n.key < $6)))",
+                    vec![org.to_string(), key.clone(), lo, hi],
+                )
+            }
+        };
+        let next = 3 + scope_args.len();
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM user_perm_assets g WHERE g.user_id = $1 {org_clause} {scope_clause}"
+        );
+        let mut count_q = sqlx::query_scalar(trusted(count_sql))
+            .bind(user_id.to_string())
+            .bind(org_arg.clone());
+        for a in &scope_args {
+            count_q = count_q.bind(a.clone());
+        }
+        let count: i64 = count_q.fetch_one(&self.pool).await?;
+        let rows_sql = format!(
             "SELECT a.id, a.org_id, a.name, a.address, a.platform_id, a.category, a.type, a.comment,
                     p.name AS platform_name, o.name AS org_name, a.zone_id, z.name AS zone_name,
                     a.connectivity, a.is_active, a.date_created, a.created_by, a.date_verified
              FROM user_perm_assets g JOIN assets a ON a.id = g.asset_id
              JOIN platforms p ON p.id = a.platform_id JOIN orgs o ON o.id = a.org_id
              LEFT JOIN zones z ON z.id = a.zone_id
-             WHERE g.user_id = $1 {org_clause}
-             ORDER BY g.asset_name, g.asset_id LIMIT $3 OFFSET $4"
-        )))
-        .bind(user_id.to_string())
-        .bind(&org_arg)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE g.user_id = $1 {org_clause} {scope_clause}
+             ORDER BY g.asset_name, g.asset_id LIMIT ${next} OFFSET ${}",
+            next + 1
+        );
+        let mut rows_q = sqlx::query(trusted(rows_sql))
+            .bind(user_id.to_string())
+            .bind(org_arg);
+        for a in &scope_args {
+            rows_q = rows_q.bind(a.clone());
+        }
+        let rows = rows_q
+            .bind(limit.max(0))
+            .bind(offset.max(0))
+            .fetch_all(&self.pool)
+            .await?;
         let mut assets = rows
             .iter()
             .map(|r| {
@@ -438,29 +524,153 @@ impl Store {
                         .try_get::<Option<i64>, _>("date_verified")?
                         .map(from_micros),
                     nodes: Vec::new(),
+                    node_keys: Vec::new(),
+                    protocols: Vec::new(),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        // The page's node memberships in one query.
+        // The page's node memberships and protocols, one query each.
         let ids: Vec<String> = assets.iter().map(|a| a.id.to_string()).collect();
         let mut conn = self.pool.acquire().await?;
+        let index: HashMap<Uuid, usize> =
+            assets.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
         for r in fetch_in_chunks(
             &mut conn,
-            "SELECT an.asset_id, n.id, n.value FROM asset_nodes an JOIN nodes n ON n.id = an.node_id WHERE an.asset_id IN ({in}) ORDER BY n.key",
+            "SELECT an.asset_id, n.id, n.key, n.value FROM asset_nodes an JOIN nodes n ON n.id = an.node_id WHERE an.asset_id IN ({in}) ORDER BY n.key",
             &[],
             &ids,
         )
         .await?
         {
             let asset = get_uuid(&r, "asset_id")?;
-            let node = (get_uuid(&r, "id")?, r.try_get::<String, _>("value")?);
-            if let Some(a) = assets.iter_mut().find(|a| a.id == asset) {
-                a.nodes.push(node);
+            if let Some(a) = index.get(&asset).and_then(|i| assets.get_mut(*i)) {
+                a.nodes.push((get_uuid(&r, "id")?, r.try_get::<String, _>("value")?));
+                a.node_keys.push(r.try_get::<String, _>("key")?);
+            }
+        }
+        for r in fetch_in_chunks(
+            &mut conn,
+            "SELECT asset_id, name FROM asset_protocols WHERE asset_id IN ({in}) ORDER BY name",
+            &[],
+            &ids,
+        )
+        .await?
+        {
+            let asset = get_uuid(&r, "asset_id")?;
+            if let Some(a) = index.get(&asset).and_then(|i| assets.get_mut(*i)) {
+                a.protocols.push(r.try_get::<String, _>("name")?);
             }
         }
         Ok(PermittedPage { count, assets })
     }
 
+    /// One node of the user's permitted tree, by key (in `org`, or in any org when `None`) or
+    /// by id. `None` when the node is not in the user's tree.
+    pub async fn user_permitted_node(
+        &self,
+        user_id: Uuid,
+        org: Option<Uuid>,
+        node: &NodeRef,
+    ) -> Result<Option<PermittedNodeRow>, StoreError> {
+        self.ensure_user_perms(user_id).await?;
+        let (org_clause, org_arg) = match org {
+            Some(o) => ("AND org_id = $2", o.to_string()),
+            None => ("AND $2 = $2", String::new()),
+        };
+        let (col, value) = match node {
+            NodeRef::Id(id) => ("node_id", id.to_string()),
+            NodeRef::Key(key) => ("node_sort", sort_key(key)),
+        };
+        let row = sqlx::query(trusted(format!(
+            "SELECT node_id, org_id, node_key, node_value, assets_amount FROM user_perm_nodes
+             WHERE user_id = $1 {org_clause} AND {col} = $3 ORDER BY org_id LIMIT 1"
+        )))
+        .bind(user_id.to_string())
+        .bind(org_arg)
+        .bind(value)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(node_row).transpose()
+    }
+
+    /// The children of `parent` in the user's permitted tree (the top-level nodes when
+    /// `None`), in tree order. Children are found by their sort key's range under the
+    /// parent (index `user_perm_nodes_org`), one level deep by the node's `parent_key`.
+    pub async fn user_permitted_children(
+        &self,
+        user_id: Uuid,
+        org: Option<Uuid>,
+        parent: Option<&PermittedNodeRow>,
+    ) -> Result<Vec<PermittedNodeRow>, StoreError> {
+        self.ensure_user_perms(user_id).await?;
+        let rows = match parent {
+            Some(p) => {
+                let sort = sort_key(&p.key);
+                sqlx::query(
+                    "SELECT g.node_id, g.org_id, g.node_key, g.node_value, g.assets_amount
+                     FROM user_perm_nodes g JOIN nodes n ON n.id = g.node_id
+                     WHERE g.user_id = $1 AND g.org_id = $2 AND g.node_sort > $3
+                       AND g.node_sort < $4 AND n.parent_key = $5
+                     ORDER BY g.node_sort",
+                )
+                .bind(user_id.to_string())
+                .bind(p.org_id.to_string())
+                .bind(format!("{sort}:"))
+                .bind(format!("{sort};"))
+                .bind(p.key.clone())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                let (org_clause, org_arg) = match org {
+                    Some(o) => ("AND g.org_id = $2", o.to_string()),
+                    None => ("AND $2 = $2", String::new()),
+                };
+                sqlx::query(trusted(format!(
+                    "SELECT g.node_id, g.org_id, g.node_key, g.node_value, g.assets_amount
+                     FROM user_perm_nodes g JOIN nodes n ON n.id = g.node_id
+                     WHERE g.user_id = $1 {org_clause} AND n.parent_key = ''
+                     ORDER BY g.node_sort, g.org_id"
+                )))
+                .bind(user_id.to_string())
+                .bind(org_arg)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(node_row).collect()
+    }
+
+    /// The `/`-joined display path of a node of the user's tree (`/Default/dev/web`), from
+    /// the materialized rows of its ancestors (the tree always holds them).
+    pub async fn user_permitted_full_value(
+        &self,
+        user_id: Uuid,
+        node: &PermittedNodeRow,
+    ) -> Result<String, StoreError> {
+        let key = NodeKey::parse(&node.key)
+            .map_err(|_| StoreError::Corrupt(format!("user_perm_nodes.node_key `{}`", node.key)))?;
+        let sorts: Vec<String> = key.ancestor_strs().map(sort_key).collect();
+        let mut values: HashMap<String, String> = HashMap::new();
+        let mut conn = self.pool.acquire().await?;
+        for r in fetch_in_chunks(
+            &mut conn,
+            "SELECT node_key, node_value FROM user_perm_nodes WHERE user_id = $1 AND org_id = $2 AND node_sort IN ({in})",
+            &[user_id.to_string(), node.org_id.to_string()],
+            &sorts,
+        )
+        .await?
+        {
+            values.insert(r.try_get("node_key")?, r.try_get("node_value")?);
+        }
+        let mut path: Vec<&str> = key
+            .ancestor_strs()
+            .map(|k| values.get(k).map_or("", String::as_str))
+            .collect();
+        path.reverse();
+        path.push(&node.value);
+        Ok(format!("/{}", path.join("/")))
+    }
     /// The user's permitted node tree, ordered by key, with asset counts.
     pub async fn user_permitted_nodes(
         &self,

@@ -2,7 +2,9 @@
 //!
 //! Idempotent: rows that exist are left alone, so an administrator's edits to a built-in
 //! platform's ports or automation settings survive restarts, and a new build's new built-ins
-//! appear on the next start. Runs in one transaction.
+//! appear on the next start. Built-in roles are the exception: they cannot be edited, and their
+//! permission sets follow the build, so a fix to a built-in role reaches existing installations.
+//! Runs in one transaction.
 
 use crate::codec::{now_micros, trusted};
 use crate::{Store, StoreError};
@@ -31,7 +33,9 @@ impl Store {
                 serde_json::to_string(&role.permissions()).unwrap_or_else(|_| "[]".into());
             sqlx::query(
                 "INSERT INTO roles (id, name, display_name, scope, builtin, permissions, created_by, date_created, date_updated)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'System', $7, $7) ON CONFLICT (id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, 'System', $7, $7)
+                 ON CONFLICT (id) DO UPDATE SET permissions = excluded.permissions,
+                     display_name = excluded.display_name",
             )
             .bind(role.id.to_string())
             .bind(role.name)

@@ -265,6 +265,8 @@ pub struct UserRecord {
     pub roles: Vec<RoleRef>,
     /// Number of stored SSH public keys.
     pub public_keys: i64,
+    /// Interface language.
+    pub lang: String,
 }
 
 /// A role bound to a user.
@@ -522,6 +524,7 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<UserRecord, StoreError> {
         groups: Vec::new(),
         roles: Vec::new(),
         public_keys: r.try_get("public_keys")?,
+        lang: r.try_get("lang")?,
     })
 }
 
@@ -546,6 +549,8 @@ pub struct UserPatch {
     pub need_update_password: Option<bool>,
     /// Comment.
     pub comment: Option<String>,
+    /// Interface language (`zh-hans`, `en`, …; free text as in JumpServer).
+    pub lang: Option<String>,
 }
 
 impl Store {
@@ -575,6 +580,9 @@ impl Store {
         }
         if let Some(v) = &p.comment {
             push_text("comment", Some(v.clone()), &mut sets, &mut text_args);
+        }
+        if let Some(v) = &p.lang {
+            push_text("lang", Some(v.clone()), &mut sets, &mut text_args);
         }
         if let Some(v) = p.is_active {
             sets.push(format!("is_active = {}", if v { "TRUE" } else { "FALSE" }));
@@ -683,5 +691,440 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+/// A password being set, by an administrator or by the user.
+#[derive(Debug)]
+pub struct PasswordChange<'a> {
+    /// The new plaintext, hashed here with Argon2id.
+    pub password: &'a portcullis_core::secret::SecretString,
+    /// Must change it again at the next login (an administrator's temporary password).
+    pub need_update: bool,
+    /// How many previous passwords may not be reused (`SECURITY_OLD_PASSWORD_COUNT`); the
+    /// current one counts among them. 0 turns the check off.
+    pub history: usize,
+    /// `Name(username)` of whoever changed it, for the password-change log.
+    pub changed_by: &'a str,
+    /// The client address, for the password-change log.
+    pub remote_addr: &'a str,
+}
+
+/// What [`Store::change_user_password`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordChanged {
+    /// Stored, logged, and the user's sessions and bearer tokens ended.
+    Done,
+    /// Refused: it matches the current or one of the last `history` passwords.
+    Reused,
+    /// No such user.
+    NoUser,
+}
+
+impl Store {
+    /// Sets a user's password, keeping the password history, writing the password-change log
+    /// and ending the user's web sessions and bearer tokens, all in one transaction. A reuse
+    /// of one of the last `history` passwords (the current one included) is refused before
+    /// anything is written. The policy is the caller's to check: it depends on who the user
+    /// is (administrators need longer passwords), which the API knows.
+    pub async fn change_user_password(
+        &self,
+        id: Uuid,
+        change: &PasswordChange<'_>,
+    ) -> Result<PasswordChanged, StoreError> {
+        use portcullis_core::password::verify_password;
+        let uid = id.to_string();
+        let Some(row) =
+            sqlx::query("SELECT username, name, password_hash FROM users WHERE id = $1")
+                .bind(&uid)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(PasswordChanged::NoUser);
+        };
+        let username: String = row.try_get("username")?;
+        let name: String = row.try_get("name")?;
+        let current: Option<String> = row.try_get("password_hash")?;
+        if change.history > 0 {
+            let limit = i64::try_from(change.history).unwrap_or(i64::MAX);
+            let old: Vec<String> = sqlx::query_scalar(
+                "SELECT password_hash FROM user_password_history WHERE user_id = $1
+                 ORDER BY date_created DESC, id LIMIT $2",
+            )
+            .bind(&uid)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            for hash in current.iter().chain(old.iter()) {
+                // A hash this build cannot read cannot match; it must not block the change.
+                if verify_password(change.password.expose(), hash).unwrap_or(false) {
+                    return Ok(PasswordChanged::Reused);
+                }
+            }
+        }
+        let hash = hash_password(change.password.expose())
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let now = now_micros();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE users SET password_hash = $1, need_update_password = $2,
+                date_password_last_updated = $3, failed_login_count = 0, locked_until = NULL,
+                date_updated = $3
+             WHERE id = $4",
+        )
+        .bind(&hash)
+        .bind(change.need_update)
+        .bind(now)
+        .bind(&uid)
+        .execute(&mut *tx)
+        .await?;
+        // The history holds the passwords set so far, newest first; only as many as the
+        // policy looks at are kept.
+        sqlx::query(
+            "INSERT INTO user_password_history (id, user_id, password_hash, date_created)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(&uid)
+        .bind(&hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let keep = i64::try_from(change.history.max(1)).unwrap_or(i64::MAX);
+        sqlx::query(
+            "DELETE FROM user_password_history WHERE user_id = $1 AND id NOT IN (
+                SELECT id FROM user_password_history WHERE user_id = $1
+                ORDER BY date_created DESC, id LIMIT $2)",
+        )
+        .bind(&uid)
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO password_change_logs (id, user_display, change_by, remote_addr, datetime)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(format!("{name}({username})"))
+        .bind(change.changed_by)
+        .bind(change.remote_addr)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        end_sessions_in(&mut tx, &uid).await?;
+        tx.commit().await?;
+        Ok(PasswordChanged::Done)
+    }
+
+    /// Ends every web session and bearer token of a user (after a password change or a
+    /// deactivation, so that whoever held the old credentials is out at once). Private tokens
+    /// and access keys are credentials the user manages separately and stay; they stop working
+    /// anyway while the user is inactive. Returns how many were ended.
+    pub async fn end_user_sessions(&self, id: Uuid) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = end_sessions_in(&mut tx, &id.to_string()).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Marks that the user must choose a new password at the next login.
+    pub async fn require_password_update(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET need_update_password = TRUE, date_updated = $1 WHERE id = $2",
+        )
+        .bind(now_micros())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The stored password hash of a user (`None` when the user has none or does not exist),
+    /// for checking an old password before a self-service change.
+    pub async fn user_password_hash(&self, id: Uuid) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT password_hash FROM users WHERE id = $1",
+            )
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten(),
+        )
+    }
+}
+
+async fn end_sessions_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    uid: &str,
+) -> Result<u64, StoreError> {
+    let sessions = sqlx::query("DELETE FROM user_sessions WHERE user_id = $1")
+        .bind(uid)
+        .execute(&mut **tx)
+        .await?;
+    let tokens = sqlx::query("DELETE FROM private_tokens WHERE user_id = $1 AND kind = 'bearer'")
+        .bind(uid)
+        .execute(&mut **tx)
+        .await?;
+    Ok(sessions.rows_affected() + tokens.rows_affected())
+}
+
+/// A user's SSH public key (`/authentication/ssh-key/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshKeyRecord {
+    /// Id.
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// The OpenSSH one-line form (`ssh-ed25519 AAAA… comment`).
+    pub public_key: String,
+    /// `SHA256:…`, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    /// Whether it may be used to log in.
+    pub is_active: bool,
+    /// Comment.
+    pub comment: String,
+    /// Creator.
+    pub created_by: String,
+    /// Created.
+    pub date_created: chrono::DateTime<chrono::Utc>,
+    /// Last change.
+    pub date_updated: chrono::DateTime<chrono::Utc>,
+    /// Last login with it.
+    pub date_last_used: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A key to store; the API has parsed and fingerprinted it.
+#[derive(Debug, Clone)]
+pub struct NewSshKey {
+    /// Owner.
+    pub user_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// OpenSSH one-line form.
+    pub public_key: String,
+    /// `SHA256:…`.
+    pub fingerprint: String,
+    /// Usable for logins.
+    pub is_active: bool,
+    /// Comment.
+    pub comment: String,
+    /// Creator.
+    pub created_by: String,
+}
+
+/// Changes to a key; the key material itself is fixed once stored (add another key instead).
+#[derive(Debug, Clone, Default)]
+pub struct SshKeyPatch {
+    /// Display name.
+    pub name: Option<String>,
+    /// Usable for logins.
+    pub is_active: Option<bool>,
+    /// Comment.
+    pub comment: Option<String>,
+}
+
+const SSH_KEY_COLUMNS: &str = "id, user_id, name, public_key, fingerprint, is_active, comment, created_by, date_created, date_updated, date_last_used";
+
+fn ssh_key_from_row(r: &sqlx::any::AnyRow) -> Result<SshKeyRecord, StoreError> {
+    use crate::codec::from_micros;
+    Ok(SshKeyRecord {
+        id: uuid(&r.try_get::<String, _>("id")?, "user_ssh_keys.id")?,
+        user_id: uuid(&r.try_get::<String, _>("user_id")?, "user_ssh_keys.user_id")?,
+        name: r.try_get("name")?,
+        public_key: r.try_get("public_key")?,
+        fingerprint: r.try_get("fingerprint")?,
+        is_active: r.try_get::<Flag, _>("is_active")?.0,
+        comment: r.try_get("comment")?,
+        created_by: r.try_get("created_by")?,
+        date_created: from_micros(r.try_get("date_created")?),
+        date_updated: from_micros(r.try_get("date_updated")?),
+        date_last_used: r
+            .try_get::<Option<i64>, _>("date_last_used")?
+            .map(from_micros),
+    })
+}
+
+impl Store {
+    /// A page of the user's SSH keys, oldest first, with the total count.
+    pub async fn list_ssh_keys(
+        &self,
+        user: Uuid,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(i64, Vec<SshKeyRecord>), StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM user_ssh_keys WHERE user_id = $1")
+                .bind(user.to_string())
+                .fetch_one(&self.pool)
+                .await?;
+        let rows = sqlx::query(crate::codec::trusted(format!(
+            "SELECT {SSH_KEY_COLUMNS} FROM user_ssh_keys WHERE user_id = $1
+             ORDER BY date_created, id LIMIT $2 OFFSET $3"
+        )))
+        .bind(user.to_string())
+        .bind(limit.max(0))
+        .bind(offset.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        let keys = rows
+            .iter()
+            .map(ssh_key_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok((count, keys))
+    }
+
+    /// One of the user's keys (another user's key is `None`, as if it did not exist).
+    pub async fn ssh_key(&self, user: Uuid, id: Uuid) -> Result<Option<SshKeyRecord>, StoreError> {
+        sqlx::query(crate::codec::trusted(format!(
+            "SELECT {SSH_KEY_COLUMNS} FROM user_ssh_keys WHERE user_id = $1 AND id = $2"
+        )))
+        .bind(user.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(ssh_key_from_row)
+        .transpose()
+    }
+
+    /// Stores a key. A key another user already registered is refused with `Conflict` too:
+    /// the SSH gateway finds the user by the key alone ([`Store::user_by_ssh_key`]), so one
+    /// key must name one user.
+    pub async fn insert_ssh_key(&self, k: &NewSshKey) -> Result<Uuid, StoreError> {
+        let taken: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM user_ssh_keys WHERE fingerprint = $1")
+                .bind(&k.fingerprint)
+                .fetch_one(&self.pool)
+                .await?;
+        if taken > 0 {
+            return Err(StoreError::Conflict("that public key".into()));
+        }
+        let id = Uuid::new_v4();
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO user_ssh_keys (id, user_id, name, public_key, fingerprint, is_active,
+                comment, created_by, updated_by, date_created, date_updated)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $9)",
+        )
+        .bind(id.to_string())
+        .bind(k.user_id.to_string())
+        .bind(&k.name)
+        .bind(&k.public_key)
+        .bind(&k.fingerprint)
+        .bind(k.is_active)
+        .bind(&k.comment)
+        .bind(&k.created_by)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::conflict_or(e, "that public key"))?;
+        Ok(id)
+    }
+
+    /// Applies a patch to one of the user's keys; false when there is no such key.
+    pub async fn update_ssh_key(
+        &self,
+        user: Uuid,
+        id: Uuid,
+        p: &SshKeyPatch,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE user_ssh_keys SET name = COALESCE($1, name), comment = COALESCE($2, comment),
+                is_active = CASE WHEN $3 = 1 THEN TRUE WHEN $3 = 0 THEN FALSE ELSE is_active END,
+                updated_by = $4, date_updated = $5
+             WHERE user_id = $6 AND id = $7",
+        )
+        .bind(p.name.clone())
+        .bind(p.comment.clone())
+        .bind(p.is_active.map_or(-1i64, i64::from))
+        .bind(by)
+        .bind(now_micros())
+        .bind(user.to_string())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes one of the user's keys; false when there is no such key.
+    pub async fn delete_ssh_key(&self, user: Uuid, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM user_ssh_keys WHERE user_id = $1 AND id = $2")
+            .bind(user.to_string())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes all of a user's keys (the administrator's "reset public key"); returns how many.
+    pub async fn delete_user_ssh_keys(&self, user: Uuid) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM user_ssh_keys WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The user an active key with this `SHA256:…` fingerprint belongs to, for the SSH
+    /// gateway's public-key login. It says only whose key it is: the gateway still runs the
+    /// login checks (user active and not expired, login ACLs) before letting anyone in. A key
+    /// held by several users (only possible through rows written outside the API) names
+    /// nobody, so it can never log in as the wrong user.
+    pub async fn user_by_ssh_key(&self, fingerprint: &str) -> Result<Option<Uuid>, StoreError> {
+        let owners: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT user_id FROM user_ssh_keys WHERE fingerprint = $1 AND is_active = TRUE",
+        )
+        .bind(fingerprint)
+        .fetch_all(&self.pool)
+        .await?;
+        match owners.as_slice() {
+            [one] => Ok(Some(uuid(one, "user_ssh_keys.user_id")?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Records a login with the key (for `date_last_used`).
+    pub async fn touch_ssh_key(&self, fingerprint: &str, user: Uuid) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE user_ssh_keys SET date_last_used = $1 WHERE fingerprint = $2 AND user_id = $3",
+        )
+        .bind(now_micros())
+        .bind(fingerprint)
+        .bind(user.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Users matching `search` (username, name or email substring) among `org`'s members,
+    /// at most `limit`, for pickers (`/users/users/suggestions/`).
+    pub async fn user_suggestions(
+        &self,
+        org: Option<Uuid>,
+        search: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<UserSummary>, StoreError> {
+        let q = UserQuery {
+            org,
+            search: search.map(str::to_owned),
+            limit,
+            ..UserQuery::default()
+        };
+        let (_, users) = self.list_users(&q).await?;
+        Ok(users
+            .into_iter()
+            .map(|u| UserSummary {
+                id: u.id,
+                username: u.username,
+                name: u.name,
+                email: u.email,
+                is_active: u.is_active,
+                source: u.source,
+            })
+            .collect())
     }
 }

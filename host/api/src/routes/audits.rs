@@ -115,6 +115,25 @@ fn require_system(caller: &Caller, codename: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Roles of system scope (and the generic `/rbac/roles/` list, which includes them) are
+/// visible to system-level callers only; `/rbac/org-roles/` to anyone granted `rbac.view_role`.
+fn require_role_view(caller: &Caller, uri: &Uri) -> Result<(), ApiError> {
+    match path_scope(uri) {
+        Some("system") => require_system(caller, "rbac.view_role"),
+        _ => caller.require("rbac.view_role"),
+    }
+}
+
+/// The scope a caller may see on the generic `/rbac/roles/` path: everything for system-level
+/// callers, org roles only for the others.
+fn visible_scope<'a>(caller: &Caller, uri: &'a Uri) -> Option<&'a str> {
+    match path_scope(uri) {
+        Some(s) => Some(s),
+        None if caller.roles.grants(None, "rbac.view_role") => None,
+        None => Some("org"),
+    }
+}
+
 /// How a query-string filter is parsed before it reaches the store.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -746,7 +765,7 @@ async fn role_list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("rbac.view_role")?;
+    require_role_view(&caller, &uri)?;
     let q = ListQuery::parse(&uri)?;
     let mut spec = list_spec(
         &q,
@@ -757,13 +776,11 @@ async fn role_list(
             ("id", Kind::Uuid),
         ],
     )?;
-    match path_scope(&uri) {
-        Some(s) => spec.filters.push(("scope", Cond::Text(s.to_owned()))),
-        None => {
-            if let Some(s) = q.filters.get("scope").filter(|s| !s.is_empty()) {
-                spec.filters.push(("scope", Cond::Text(s.clone())));
-            }
-        }
+    if let Some(s) = visible_scope(&caller, &uri) {
+        spec.filters.push(("scope", Cond::Text(s.to_owned())));
+    }
+    if let Some(s) = q.filters.get("scope").filter(|s| !s.is_empty()) {
+        spec.filters.push(("scope", Cond::Text(s.clone())));
     }
     let (count, roles) = state.store().list_roles(&spec).await?;
     let rows = roles.iter().map(role_json).collect();
@@ -778,7 +795,7 @@ async fn visible_role(
 ) -> Result<RoleRecord, ApiError> {
     state
         .store()
-        .role_record(key, path_scope(uri), caller.org)
+        .role_record(key, visible_scope(caller, uri), caller.org)
         .await?
         .ok_or(ApiError::NotFound("Role"))
 }
@@ -789,7 +806,7 @@ async fn role_detail(
     OriginalUri(uri): OriginalUri,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("rbac.view_role")?;
+    require_role_view(&caller, &uri)?;
     Ok(Json(role_json(
         &visible_role(&state, &caller, &uri, &key).await?,
     )))
@@ -1104,7 +1121,9 @@ async fn binding_list(
     let scope = path_scope(&uri);
     match scope {
         Some(s) => require_binding(&caller, "view", s)?,
-        None => caller.require("rbac.view_rolebinding")?,
+        // The generic path mixes system and org bindings: who is a system administrator is
+        // not an org admin's business.
+        None => require_system(&caller, "rbac.view_rolebinding")?,
     }
     let q = ListQuery::parse(&uri)?;
     let mut spec = list_spec(
@@ -1154,7 +1173,7 @@ async fn binding_detail(
 ) -> Result<Json<Value>, ApiError> {
     match path_scope(&uri) {
         Some(s) => require_binding(&caller, "view", s)?,
-        None => caller.require("rbac.view_rolebinding")?,
+        None => require_system(&caller, "rbac.view_rolebinding")?,
     }
     Ok(Json(binding_json(
         &visible_binding(&state, &caller, &uri, &id).await?,
@@ -1243,7 +1262,10 @@ async fn binding_delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let b = visible_binding(&state, &caller, &uri, &id).await?;
-    require_binding(&caller, "delete", &b.scope)?;
+    match path_scope(&uri) {
+        Some(_) => require_binding(&caller, "delete", &b.scope)?,
+        None => require_system(&caller, "rbac.delete_rolebinding")?,
+    }
     // Keep at least one system administrator: without one nobody can repair RBAC.
     if b.role_id == SYSTEM_ADMIN_ROLE_ID && state.store().role_binding_count(b.role_id).await? <= 1
     {

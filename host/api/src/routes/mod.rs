@@ -6,6 +6,7 @@ pub mod assets;
 pub mod audits;
 pub mod authentication;
 pub(crate) mod common;
+pub mod labels;
 pub mod orgs;
 pub mod perms;
 pub mod users;
@@ -21,6 +22,7 @@ pub fn all() -> Router<AppState> {
         .merge(assets::routes())
         .merge(audits::routes())
         .merge(authentication::routes())
+        .merge(labels::routes())
         .merge(orgs::routes())
         .merge(perms::routes())
         .merge(users::routes())
