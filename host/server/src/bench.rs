@@ -6,6 +6,13 @@
 //! rebuilding the user's materialized grant after a change, the first page of 100 permitted
 //! assets with the total count, and the permitted node tree. Prints a Markdown table and, with
 //! `--json FILE`, writes the figures for the benchmark report.
+//!
+//! `--populate-only` builds the same inventory in the data directory given with `--data-dir`
+//! (or the database given with `--database-url`), materializes the user's grant, makes the
+//! benchmark user `bench` an ordinary user of the Default org and creates the administrator
+//! `admin`, then exits and keeps everything: a data directory for `portcullis serve`, which
+//! `tests/bench/api.sh` drives with a load tool (tokens come from `portcullis admin
+//! create-token --username bench` / `--username admin`).
 
 use crate::config::{KeySource, ListenOverrides, Overrides};
 use anyhow::{Context, Result, bail};
@@ -37,7 +44,18 @@ pub struct BenchOptions {
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Only build the inventory (plus the users `bench` and `admin`) and keep it: in the
+    /// `--data-dir` given (which must not hold assets yet), else in a new temporary directory
+    /// whose path is printed. No timings. For `portcullis serve` benchmarks (`tests/bench/api.sh`).
+    #[arg(long)]
+    populate_only: bool,
+    /// Keep the data directory after the timed run and print its path.
+    #[arg(long)]
+    keep: bool,
 }
+
+/// Login name of the user the inventory grants every asset to.
+pub const BENCH_USERNAME: &str = "bench";
 
 struct Stats {
     median: Duration,
@@ -66,11 +84,15 @@ pub async fn run(common: &Overrides, o: BenchOptions) -> Result<()> {
             "--assets, --groups, --permissions and --iterations must be positive and --nodes at least 2"
         );
     }
-    let tmp = std::env::temp_dir().join(format!("portcullis-bench-{}", Uuid::new_v4().simple()));
+    let keep = o.keep || o.populate_only;
     let mut common = common.clone();
+    let tmp = match (&common.data_dir, keep) {
+        (Some(dir), true) => dir.clone(),
+        _ => std::env::temp_dir().join(format!("portcullis-bench-{}", Uuid::new_v4().simple())),
+    };
     if common.database_url.is_none() {
         common.data_dir = Some(tmp.clone());
-    } else {
+    } else if !keep {
         common.master_key = Some(
             portcullis_core::vault::MasterKey::generate()
                 .to_base64()
@@ -95,6 +117,34 @@ pub async fn run(common: &Overrides, o: BenchOptions) -> Result<()> {
         .await
         .context("building the synthetic inventory")?;
     let populate_time = t.elapsed();
+
+    if o.populate_only {
+        let t = Instant::now();
+        let report = store.rebuild_user_perms(user).await?;
+        if report.assets != o.assets {
+            bail!(
+                "expected {} permitted assets, the engine found {}",
+                o.assets,
+                report.assets
+            );
+        }
+        let admin_password = ensure_admin(&store).await?;
+        eprintln!(
+            "inventory built in {:.1} s, grant materialized in {:.1} s",
+            populate_time.as_secs_f64(),
+            t.elapsed().as_secs_f64()
+        );
+        store.close().await;
+        if common.database_url.is_none() {
+            println!("data_dir={}", tmp.display());
+        }
+        println!("bench_user={BENCH_USERNAME}");
+        println!("admin_user=admin");
+        if let Some(p) = admin_password {
+            println!("admin_password={}", p.expose());
+        }
+        return Ok(());
+    }
 
     let mut rebuild = Vec::new();
     let mut report = None;
@@ -131,10 +181,12 @@ pub async fn run(common: &Overrides, o: BenchOptions) -> Result<()> {
             .len();
         tree.push(t.elapsed());
     }
-    let sample: String =
-        sqlx::query_scalar("SELECT id FROM assets ORDER BY name LIMIT 1 OFFSET 4242")
-            .fetch_one(store.pool())
-            .await?;
+    let sample: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM assets ORDER BY name LIMIT 1 OFFSET {}",
+        4242.min(o.assets - 1)
+    )))
+    .fetch_one(store.pool())
+    .await?;
     let sample = Uuid::parse_str(&sample)?;
     let mut grant = Vec::new();
     for _ in 0..o.iterations {
@@ -192,10 +244,40 @@ pub async fn run(common: &Overrides, o: BenchOptions) -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     store.close().await;
-    if matches!(opened.config.key, KeySource::File(_)) && tmp.exists() {
+    if keep {
+        if common.database_url.is_none() {
+            println!();
+            println!("data directory kept: {}", tmp.display());
+        }
+    } else if matches!(opened.config.key, KeySource::File(_)) && tmp.exists() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     Ok(())
+}
+
+/// Creates the administrator `admin` (system admin, admin of the Default org) unless a user of
+/// that name exists — `serve` only does so in an empty database, and the inventory already
+/// holds `bench`. Returns the generated password when it created the user.
+async fn ensure_admin(store: &Store) -> Result<Option<portcullis_core::secret::SecretString>> {
+    use portcullis_core::builtin;
+    if store.user_by_username("admin").await?.is_some() {
+        return Ok(None);
+    }
+    let password = crate::admin::generate_password();
+    store
+        .create_user(&portcullis_store::users::NewUser {
+            name: "Administrator".into(),
+            username: "admin".into(),
+            email: "admin@example.com".into(),
+            password: password.clone(),
+            system_role: builtin::SYSTEM_ADMIN_ROLE_ID,
+            org_role: Some((builtin::ORG_ADMIN_ROLE_ID, builtin::DEFAULT_ORG_ID)),
+            created_by: "bench".into(),
+            need_update_password: false,
+        })
+        .await
+        .context("creating the administrator")?;
+    Ok(Some(password))
 }
 
 /// Multi-row INSERT: each row binds its text values as parameters and ends with `tail`, a
@@ -321,13 +403,37 @@ async fn populate(store: &Store, o: &BenchOptions) -> Result<Uuid> {
     )
     .await?;
 
-    // The user, in every group.
+    // The user, in every group: an ordinary user of the Default org, as the API sees one.
     let user = Uuid::new_v4();
-    sqlx::query("INSERT INTO users (id, name, username, email, date_joined, date_created, date_updated) VALUES ($1, 'bench', 'bench', 'bench@example.com', $2, $2, $2)")
+    sqlx::query("INSERT INTO users (id, name, username, email, date_joined, date_created, date_updated) VALUES ($1, $2, $2, 'bench@example.com', $3, $3, $3)")
         .bind(user.to_string())
+        .bind(BENCH_USERNAME)
         .bind(chrono::Utc::now().timestamp_micros())
         .execute(&mut *tx)
         .await?;
+    let bindings = [
+        (
+            portcullis_core::builtin::SYSTEM_USER_ROLE_ID,
+            "system",
+            None,
+        ),
+        (
+            portcullis_core::builtin::ORG_USER_ROLE_ID,
+            "org",
+            Some(org.clone()),
+        ),
+    ];
+    for (role, scope, role_org) in bindings {
+        sqlx::query("INSERT INTO role_bindings (id, user_id, role_id, scope, org_id, created_by, date_created, date_updated) VALUES ($1, $2, $3, $4, $5, 'bench', $6, $6)")
+            .bind(Uuid::new_v4().to_string())
+            .bind(user.to_string())
+            .bind(role.to_string())
+            .bind(scope)
+            .bind(role_org)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    }
     let groups: Vec<String> = (0..o.groups).map(|_| Uuid::new_v4().to_string()).collect();
     let group_rows: Vec<Vec<String>> = groups
         .iter()

@@ -1877,12 +1877,21 @@ impl Store {
         Ok(true)
     }
 
-    /// Deletes a permission (its relation rows cascade); false when absent.
+    /// Deletes a permission (its relation rows cascade) and its label bindings, in one
+    /// transaction; false when absent.
     pub async fn delete_asset_permission(&self, id: Uuid) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        crate::labels::delete_resource_labels_in(
+            &mut tx,
+            "perms.assetpermission",
+            &[id.to_string()],
+        )
+        .await?;
         let done = sqlx::query("DELETE FROM asset_permissions WHERE id = $1")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

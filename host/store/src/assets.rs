@@ -1530,12 +1530,23 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes an asset (its protocols, node links and accounts go with it).
+    /// Deletes an asset (its protocols, node links and accounts go with it) and the label
+    /// bindings of the asset and of those accounts, in one transaction.
     pub async fn delete_asset(&self, id: Uuid) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let accounts: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM accounts WHERE asset_id = $1")
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+        crate::labels::delete_resource_labels_in(&mut tx, "accounts.account", &accounts).await?;
+        crate::labels::delete_resource_labels_in(&mut tx, "assets.asset", &[id.to_string()])
+            .await?;
         let done = sqlx::query("DELETE FROM assets WHERE id = $1")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }

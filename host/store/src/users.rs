@@ -630,12 +630,16 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Deletes a user (their bindings, keys and tokens go with them); false when absent.
+    /// Deletes a user (their bindings, keys and tokens go with them, and the labels every org
+    /// put on them, in the same transaction); false when absent.
     pub async fn delete_user(&self, id: Uuid) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        crate::labels::delete_resource_labels_in(&mut tx, "users.user", &[id.to_string()]).await?;
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -10,6 +10,7 @@
 use super::common::{
     audit, caller_name, check_fields, diff, flag, object, require_fields, text, uuids,
 };
+use super::labels;
 use crate::ctx::Caller;
 use crate::error::ApiError;
 use crate::fmt::{choice, choice_input, datetime, opt_datetime, parse_datetime, related_input};
@@ -30,6 +31,7 @@ use portcullis_store::accounts::{
     PermissionFields, PermissionQuery, PermissionRecord, RefKind, RelationRow, TemplateFields,
     TemplateQuery, TemplateRecord,
 };
+use portcullis_store::labels::LabelRef;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -267,8 +269,8 @@ fn object_field(body: &Map<String, Value>, name: &str) -> Result<Option<Value>, 
     }
 }
 
-/// `labels` is accepted for compatibility but only empty: labels on accounts are not stored
-/// yet, and silently dropping them would be worse than saying so.
+/// `labels` of an account template is accepted for compatibility but only empty: labels on
+/// templates are not stored yet, and silently dropping them would be worse than saying so.
 fn check_labels(body: &Map<String, Value>) -> Result<(), ApiError> {
     match body.get("labels") {
         None | Some(Value::Null) => Ok(()),
@@ -417,10 +419,53 @@ const ACCOUNT_WRITABLE: &[&str] = &[
 
 const ON_INVALID: &[&str] = &["skip", "update", "error"];
 
-fn account_query(q: &ListQuery, org: Option<Uuid>) -> Result<AccountQuery, ApiError> {
+/// The label resource types of accounts and asset permissions.
+const ACCOUNT_TYPE: &str = "accounts.account";
+const PERMISSION_TYPE: &str = "perms.assetpermission";
+
+/// Serialized accounts with their labels (one label query for the page).
+async fn accounts_json(
+    state: &AppState,
+    caller: &Caller,
+    accounts: &[AccountRecord],
+) -> Result<Vec<Value>, ApiError> {
+    let mut rows: Vec<Value> = accounts.iter().map(account_json).collect();
+    labels::fill_labels(state, caller.org, ACCOUNT_TYPE, &mut rows).await?;
+    Ok(rows)
+}
+
+/// One serialized account with its labels.
+async fn account_full(
+    state: &AppState,
+    caller: &Caller,
+    a: &AccountRecord,
+) -> Result<Value, ApiError> {
+    labels::with_labels(state, caller.org, ACCOUNT_TYPE, account_json(a)).await
+}
+
+/// One serialized asset permission with its labels.
+async fn permission_full(
+    state: &AppState,
+    caller: &Caller,
+    p: &PermissionRecord,
+) -> Result<Value, ApiError> {
+    labels::with_labels(state, caller.org, PERMISSION_TYPE, permission_json(p)).await
+}
+
+/// The account filters of §4.9 (and `labels=`, §3.4) from the query string.
+async fn account_query(
+    state: &AppState,
+    caller: &Caller,
+    q: &ListQuery,
+) -> Result<AccountQuery, ApiError> {
     let (limit, offset) = q.window();
+    let mut ids = id_filter(q)?;
+    labels::narrow_ids(
+        &mut ids,
+        labels::filter_ids(state, caller, q, ACCOUNT_TYPE).await?,
+    );
     Ok(AccountQuery {
-        org,
+        org: caller.org,
         search: q.search.clone(),
         asset_id: uuid_filter(q, &["asset", "asset_id"])?,
         username: text_filter(q, "username"),
@@ -430,7 +475,7 @@ fn account_query(q: &ListQuery, org: Option<Uuid>) -> Result<AccountQuery, ApiEr
         secret_type: text_filter(q, "secret_type"),
         source: text_filter(q, "source"),
         has_secret: q.flag("has_secret")?,
-        ids: id_filter(q)?,
+        ids,
         order: q.order.clone(),
         limit,
         offset,
@@ -447,10 +492,10 @@ async fn list_accounts(
     let q = ListQuery::parse(&uri)?;
     let (count, rows) = state
         .store()
-        .list_accounts(&account_query(&q, caller.org)?)
+        .list_accounts(&account_query(&state, &caller, &q).await?)
         .await
         .map_err(|e| conflict_as_field(e, "order"))?;
-    let rows = rows.iter().map(account_json).collect();
+    let rows = accounts_json(&state, &caller, &rows).await?;
     Ok(Json(q.respond(&uri, &host, count, rows)))
 }
 
@@ -478,15 +523,16 @@ async fn account_detail(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("accounts.view_account")?;
-    Ok(Json(account_json(
-        &visible_account(&state, &caller, &id).await?,
-    )))
+    let account = visible_account(&state, &caller, &id).await?;
+    Ok(Json(account_full(&state, &caller, &account).await?))
 }
 
 /// A validated account to create, plus what to do when it collides with an existing one.
 struct AccountInput {
     new: NewAccount,
     on_invalid: String,
+    /// `None` when the body does not mention labels.
+    labels: Option<Vec<LabelRef>>,
 }
 
 /// Validates one create item against the org; nothing is written.
@@ -497,7 +543,7 @@ async fn account_input(
     by: &str,
 ) -> Result<AccountInput, ApiError> {
     check_fields(body, ACCOUNT_WRITABLE)?;
-    check_labels(body)?;
+    let labels = labels::labels_checked(state, org, body).await?;
     flag(body, "push_now")?;
     require_fields(body, &["asset"])?;
     let asset = related_field(body, "asset")?
@@ -589,6 +635,7 @@ async fn account_input(
             created_by: by.to_owned(),
         },
         on_invalid,
+        labels,
     })
 }
 
@@ -668,28 +715,64 @@ async fn create_accounts(
         .filter(|(_, c)| c.is_none())
         .map(|(i, _)| i.new.clone())
         .collect();
-    let mut created = state
+    let created_ids = state
         .store()
         .create_accounts(state.vault(), &fresh)
         .await
-        .map_err(|e| conflict_as_field(e, "non_field_errors"))?
-        .into_iter();
+        .map_err(|e| conflict_as_field(e, "non_field_errors"))?;
+    // The labels of the new accounts; should that still fail (a label deleted meanwhile), the
+    // accounts this request created are deleted again, with their labels.
+    let fresh_labels = inputs
+        .iter()
+        .filter(|(_, c)| c.is_none())
+        .map(|(i, _)| &i.labels);
+    for (id, refs) in created_ids.iter().zip(fresh_labels) {
+        let Some(refs) = refs.as_ref().filter(|r| !r.is_empty()) else {
+            continue;
+        };
+        let saved =
+            labels::save_org_labels(&state, &caller, org, ACCOUNT_TYPE, &id.to_string(), refs)
+                .await;
+        if let Err(e) = saved {
+            for id in &created_ids {
+                if let Err(undo) = state.store().delete_account(*id).await {
+                    tracing::error!(error = %undo, account = %id, "could not undo an account create");
+                }
+            }
+            return Err(e);
+        }
+    }
+    let mut created = created_ids.into_iter();
     let mut shown = Vec::with_capacity(inputs.len());
     for (input, conflict) in &inputs {
         let (id, action, before) = match conflict {
             None => (created.next(), "create", None),
             Some(existing) => {
-                let before = state.store().account(*existing).await?;
+                let before = match state.store().account(*existing).await? {
+                    Some(b) => Some((account_full(&state, &caller, &b).await?, b)),
+                    None => None,
+                };
                 if input.on_invalid == "update"
-                    && let Some(b) = &before
+                    && let Some((_, b)) = &before
                 {
                     state
                         .store()
                         .update_account(state.vault(), b.id, &update_from(b, &input.new), &by)
                         .await
                         .map_err(|e| conflict_as_field(e, "non_field_errors"))?;
+                    if let Some(refs) = &input.labels {
+                        labels::save_org_labels(
+                            &state,
+                            &caller,
+                            b.org_id,
+                            ACCOUNT_TYPE,
+                            &b.id.to_string(),
+                            refs,
+                        )
+                        .await?;
+                    }
                 }
-                (Some(*existing), "update", before)
+                (Some(*existing), "update", before.map(|(v, _)| v))
             }
         };
         let Some(account) = (match id {
@@ -698,10 +781,10 @@ async fn create_accounts(
         }) else {
             continue;
         };
-        let after = account_json(&account);
+        let after = account_full(&state, &caller, &account).await?;
         let log = match &before {
             None => Some(json!({"after": after})),
-            Some(b) if input.on_invalid == "update" => Some(diff(&account_json(b), &after)),
+            Some(b) if input.on_invalid == "update" => Some(diff(b, &after)),
             Some(_) => None,
         };
         if let Some(log) = log {
@@ -735,10 +818,10 @@ async fn update_account(
     caller.require("accounts.change_account")?;
     let body = object(body)?;
     check_fields(&body, ACCOUNT_WRITABLE)?;
-    check_labels(&body)?;
     flag(&body, "push_now")?;
     choice_field(&body, "on_invalid", ON_INVALID)?;
     let before = visible_account(&state, &caller, &id).await?;
+    let new_labels = labels::labels_checked(&state, before.org_id, &body).await?;
     if let Some(asset) = related_field(&body, "asset")?.flatten()
         && asset != before.asset.id
     {
@@ -794,18 +877,30 @@ async fn update_account(
         params: object_field(&body, "params")?.unwrap_or_else(|| before.params.clone()),
         comment: text(&body, "comment")?.unwrap_or_else(|| before.comment.clone()),
     };
+    let b = account_full(&state, &caller, &before).await?;
     let by = caller_name(&state, &caller).await;
     state
         .store()
         .update_account(state.vault(), before.id, &u, &by)
         .await
         .map_err(|e| conflict_as_field(e, "name"))?;
+    if let Some(refs) = &new_labels {
+        labels::save_org_labels(
+            &state,
+            &caller,
+            before.org_id,
+            ACCOUNT_TYPE,
+            &before.id.to_string(),
+            refs,
+        )
+        .await?;
+    }
     let after = state
         .store()
         .account(before.id)
         .await?
         .ok_or(ApiError::NotFound("Account"))?;
-    let (b, a) = (account_json(&before), account_json(&after));
+    let a = account_full(&state, &caller, &after).await?;
     audit(
         &state,
         &caller,
@@ -826,6 +921,8 @@ async fn delete_account(
 ) -> Result<StatusCode, ApiError> {
     caller.require("accounts.delete_account")?;
     let account = visible_account(&state, &caller, &id).await?;
+    let before = account_full(&state, &caller, &account).await?;
+    // The store removes the account's label bindings with it.
     state.store().delete_account(account.id).await?;
     audit(
         &state,
@@ -834,7 +931,7 @@ async fn delete_account(
         "delete",
         &account.name,
         &account.id.to_string(),
-        json!({"before": account_json(&account)}),
+        json!({"before": before}),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
@@ -1084,13 +1181,14 @@ async fn list_secrets(
     let q = ListQuery::parse(&uri)?;
     let (count, rows) = state
         .store()
-        .list_accounts(&account_query(&q, caller.org)?)
+        .list_accounts(&account_query(&state, &caller, &q).await?)
         .await
         .map_err(|e| conflict_as_field(e, "order"))?;
     let mut out = Vec::with_capacity(rows.len());
     for a in &rows {
         out.push(secret_json(&state, &caller, a).await?);
     }
+    labels::fill_labels(&state, caller.org, ACCOUNT_TYPE, &mut out).await?;
     Ok(Json(q.respond(&uri, &host, count, out)))
 }
 
@@ -1101,7 +1199,10 @@ async fn secret_detail(
 ) -> Result<Json<Value>, ApiError> {
     secret_access(&state, &caller).await?;
     let account = visible_account(&state, &caller, &id).await?;
-    Ok(Json(secret_json(&state, &caller, &account).await?))
+    let shown = secret_json(&state, &caller, &account).await?;
+    Ok(Json(
+        labels::with_labels(&state, caller.org, ACCOUNT_TYPE, shown).await?,
+    ))
 }
 
 async fn secret_histories(
@@ -1599,7 +1700,6 @@ async fn permission_fields(
     before: Option<&PermissionRecord>,
 ) -> Result<PermissionFields, ApiError> {
     check_fields(body, PERMISSION_WRITABLE)?;
-    check_labels(body)?;
     let name = match text(body, "name")? {
         Some(n) if n.is_empty() => {
             return Err(ApiError::field("name", "This field may not be blank."));
@@ -1695,6 +1795,11 @@ async fn list_permissions(
     caller.require("perms.view_assetpermission")?;
     let q = ListQuery::parse(&uri)?;
     let (limit, offset) = q.window();
+    let mut ids = id_filter(&q)?;
+    labels::narrow_ids(
+        &mut ids,
+        labels::filter_ids(&state, &caller, &q, PERMISSION_TYPE).await?,
+    );
     let query = PermissionQuery {
         org: caller.org,
         search: q.search.clone(),
@@ -1707,7 +1812,7 @@ async fn list_permissions(
         is_active: q.flag("is_active")?,
         is_valid: q.flag("is_valid")?,
         is_expired: q.flag("is_expired")?,
-        ids: id_filter(&q)?,
+        ids,
         order: q.order.clone(),
         limit,
         offset,
@@ -1717,7 +1822,8 @@ async fn list_permissions(
         .list_asset_permissions(&query)
         .await
         .map_err(|e| conflict_as_field(e, "order"))?;
-    let rows = rows.iter().map(permission_json).collect();
+    let mut rows: Vec<Value> = rows.iter().map(permission_json).collect();
+    labels::fill_labels(&state, caller.org, PERMISSION_TYPE, &mut rows).await?;
     Ok(Json(q.respond(&uri, &host, count, rows)))
 }
 
@@ -1739,9 +1845,8 @@ async fn permission_detail(
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("perms.view_assetpermission")?;
-    Ok(Json(permission_json(
-        &visible_permission(&state, &caller, &key).await?,
-    )))
+    let p = visible_permission(&state, &caller, &key).await?;
+    Ok(Json(permission_full(&state, &caller, &p).await?))
 }
 
 async fn create_permission(
@@ -1753,18 +1858,31 @@ async fn create_permission(
     let body = object(body)?;
     let org = caller.write_org();
     let fields = permission_fields(&state, org, &body, None).await?;
+    let new_labels = labels::labels_checked(&state, org, &body).await?;
     let by = caller_name(&state, &caller).await;
     let id = state
         .store()
         .create_asset_permission(org, &fields, &by)
         .await
         .map_err(|e| conflict_as_field(e, "name"))?;
+    if let Some(refs) = new_labels.as_ref().filter(|r| !r.is_empty()) {
+        let saved =
+            labels::save_org_labels(&state, &caller, org, PERMISSION_TYPE, &id.to_string(), refs)
+                .await;
+        if let Err(e) = saved {
+            // Nothing of a refused request stays: the permission goes again.
+            if let Err(undo) = state.store().delete_asset_permission(id).await {
+                tracing::error!(error = %undo, permission = %id, "could not undo a permission create");
+            }
+            return Err(e);
+        }
+    }
     let p = state
         .store()
         .asset_permission(&id.to_string(), None)
         .await?
         .ok_or(ApiError::NotFound("AssetPermission"))?;
-    let shown = permission_json(&p);
+    let shown = permission_full(&state, &caller, &p).await?;
     audit(
         &state,
         &caller,
@@ -1788,18 +1906,31 @@ async fn update_permission(
     let body = object(body)?;
     let before = visible_permission(&state, &caller, &key).await?;
     let fields = permission_fields(&state, before.org_id, &body, Some(&before)).await?;
+    let new_labels = labels::labels_checked(&state, before.org_id, &body).await?;
+    let b = permission_full(&state, &caller, &before).await?;
     let by = caller_name(&state, &caller).await;
     state
         .store()
         .update_asset_permission(before.id, &fields, &by)
         .await
         .map_err(|e| conflict_as_field(e, "name"))?;
+    if let Some(refs) = &new_labels {
+        labels::save_org_labels(
+            &state,
+            &caller,
+            before.org_id,
+            PERMISSION_TYPE,
+            &before.id.to_string(),
+            refs,
+        )
+        .await?;
+    }
     let after = state
         .store()
         .asset_permission(&before.id.to_string(), None)
         .await?
         .ok_or(ApiError::NotFound("AssetPermission"))?;
-    let (b, a) = (permission_json(&before), permission_json(&after));
+    let a = permission_full(&state, &caller, &after).await?;
     audit(
         &state,
         &caller,
@@ -1820,6 +1951,8 @@ async fn delete_permission(
 ) -> Result<StatusCode, ApiError> {
     caller.require("perms.delete_assetpermission")?;
     let p = visible_permission(&state, &caller, &key).await?;
+    let before = permission_full(&state, &caller, &p).await?;
+    // The store removes the permission's label bindings with it.
     state.store().delete_asset_permission(p.id).await?;
     audit(
         &state,
@@ -1828,7 +1961,7 @@ async fn delete_permission(
         "delete",
         &p.name,
         &p.id.to_string(),
-        json!({"before": permission_json(&p)}),
+        json!({"before": before}),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
@@ -1916,14 +2049,14 @@ async fn permission_accounts(
         .iter()
         .map(|a| a.id)
         .collect();
-    let rows = state
+    let accounts: Vec<AccountRecord> = state
         .store()
         .accounts_on_assets(&assets)
         .await?
-        .iter()
+        .into_iter()
         .filter(|a| selected(&specs, a))
-        .map(account_json)
         .collect();
+    let rows = accounts_json(&state, &caller, &accounts).await?;
     Ok(Json(respond_slice(&q, &uri, &host, rows)))
 }
 

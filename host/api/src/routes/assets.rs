@@ -9,6 +9,7 @@
 use super::common::{
     audit, caller_name, check_fields, diff, flag, object, require_fields, text, uuids,
 };
+use super::labels;
 use crate::ctx::Caller;
 use crate::error::ApiError;
 use crate::fmt::{choice, choice_input, datetime, opt_datetime, related_input, stub};
@@ -17,7 +18,7 @@ use crate::transfer::{bulk_created, bulk_invalid, bulk_items, item_error};
 use crate::{AppState, Host};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -28,6 +29,7 @@ use portcullis_store::assets::{
     AssetPatch, AssetQuery, AssetRecord, NewAsset, NodeAssetsOp, NodeQuery, NodeRecord,
     NodeRefusal, PlatformQuery, PlatformRecord, ZoneQuery, ZoneRecord,
 };
+use portcullis_store::labels::LabelRef;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -36,6 +38,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/assets/platforms/", get(platform_list))
         .route("/api/v1/assets/platforms/{key}/", get(platform_detail))
         .route("/api/v1/assets/nodes/", get(node_list).post(node_create))
+        .route("/api/v1/assets/nodes/suggestions/", get(node_suggestions))
         .route("/api/v1/assets/nodes/children/", get(node_children_query))
         .route("/api/v1/assets/nodes/children/tree/", get(node_tree))
         .route(
@@ -68,6 +71,8 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(zone_delete),
         )
         // Every other `/assets/<kind>/`: the generic list and the per-category endpoints.
+        // `/assets/<kind>/suggestions/` is served by the detail route's GET (see
+        // `asset_detail`), so it cannot shadow a category's `{key}` or be shadowed by it.
         .route("/api/v1/assets/{kind}/", get(asset_list).post(asset_create))
         .route(
             "/api/v1/assets/{kind}/{key}/",
@@ -587,7 +592,32 @@ async fn asset_query(
             Some("1" | "true" | "True" | "all")
         );
     }
+    let matched = labels::filter_ids(state, caller, q, ASSET_TYPE).await?;
+    labels::narrow_ids(&mut query.ids, matched);
     Ok(query)
+}
+
+/// The label resource type of assets.
+const ASSET_TYPE: &str = "assets.asset";
+
+/// Serialized assets with their labels (one label query for the page).
+async fn assets_json(
+    state: &AppState,
+    caller: &Caller,
+    assets: &[AssetRecord],
+) -> Result<Vec<Value>, ApiError> {
+    let mut rows: Vec<Value> = assets.iter().map(asset_json).collect();
+    labels::fill_labels(state, caller.org, ASSET_TYPE, &mut rows).await?;
+    Ok(rows)
+}
+
+/// One serialized asset with its labels.
+async fn asset_full(
+    state: &AppState,
+    caller: &Caller,
+    asset: &AssetRecord,
+) -> Result<Value, ApiError> {
+    labels::with_labels(state, caller.org, ASSET_TYPE, asset_json(asset)).await
 }
 
 async fn asset_list(
@@ -606,8 +636,34 @@ async fn asset_list(
         .list_assets(&query)
         .await
         .map_err(order_error)?;
-    let rows = assets.iter().map(asset_json).collect();
+    let rows = assets_json(&state, &caller, &assets).await?;
     Ok(Json(q.respond(&uri, &host, count, rows)))
+}
+
+/// `GET /assets/<kind>/suggestions/`: `{id, name, address}` of the first
+/// [`labels::SUGGESTION_LIMIT`] assets the list's filters match (JumpServer's
+/// `MiniAssetSerializer`), for pickers; needs `assets.match_asset`, not `view_asset`.
+async fn asset_suggestions(
+    state: &AppState,
+    caller: &Caller,
+    kind: Kind,
+    uri: &Uri,
+    host: &str,
+) -> Result<Value, ApiError> {
+    caller.require("assets.match_asset")?;
+    let q = ListQuery::parse(uri)?;
+    let mut query = asset_query(state, caller, &q, kind).await?;
+    (query.limit, query.offset) = labels::suggestion_window(&q);
+    let (count, assets) = state
+        .store()
+        .list_assets(&query)
+        .await
+        .map_err(order_error)?;
+    let rows = assets
+        .iter()
+        .map(|a| json!({"id": a.id, "name": a.name, "address": a.address}))
+        .collect();
+    Ok(labels::suggestions_respond(&q, uri, host, count, rows))
 }
 
 /// Finds an asset visible in the caller's org and served by this kind of endpoint, or 404.
@@ -632,12 +688,18 @@ async fn asset_detail(
     caller: Caller,
     State(state): State<AppState>,
     Path((kind, key)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
     let kind = kind_of(&kind)?;
+    if key == "suggestions" {
+        return Ok(Json(
+            asset_suggestions(&state, &caller, kind, &uri, &host).await?,
+        ));
+    }
     caller.require("assets.view_asset")?;
-    Ok(Json(asset_json(
-        &visible_asset(&state, &caller, kind, &key).await?,
-    )))
+    let asset = visible_asset(&state, &caller, kind, &key).await?;
+    Ok(Json(asset_full(&state, &caller, &asset).await?))
 }
 
 /// The platform named by the `platform` field, or a field error.
@@ -829,7 +891,7 @@ async fn zone_input(
 
 /// Related lists not handled here yet: accepted only when empty, so nothing is silently lost.
 fn unsupported_lists(body: &Map<String, Value>) -> Result<(), ApiError> {
-    for name in ["labels", "accounts", "directory_services"] {
+    for name in ["accounts", "directory_services"] {
         match body.get(name) {
             None | Some(Value::Null) => {}
             Some(Value::Array(a)) if a.is_empty() => {}
@@ -888,7 +950,7 @@ fn check_platform_kind(kind: Kind, p: &PlatformRecord) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Checks one asset of a create request without writing anything.
+/// Checks one asset of a create request, with its labels, without writing anything.
 async fn prepare_asset(
     state: &AppState,
     caller: &Caller,
@@ -896,10 +958,13 @@ async fn prepare_asset(
     category: &str,
     body: &Map<String, Value>,
     created_by: &str,
-) -> Result<NewAsset, ApiError> {
+) -> Result<(NewAsset, Vec<LabelRef>), ApiError> {
     let org = caller.write_org();
     check_fields(body, &known_fields(Some(category)))?;
     unsupported_lists(body)?;
+    let labels = labels::labels_checked(state, org, body)
+        .await?
+        .unwrap_or_default();
     let mut required = vec!["name", "address", "protocols"];
     if !kind.gateway {
         required.push("platform");
@@ -934,7 +999,7 @@ async fn prepare_asset(
     if state.store().asset_name_taken(org, &name, None).await? {
         return Err(name_taken());
     }
-    Ok(NewAsset {
+    let new = NewAsset {
         org,
         name,
         address,
@@ -949,7 +1014,8 @@ async fn prepare_asset(
         node_ids,
         node_paths,
         created_by: created_by.to_owned(),
-    })
+    };
+    Ok((new, labels))
 }
 
 /// Creates one asset or, given an array, many (§1.2): every item is checked first and
@@ -969,14 +1035,14 @@ async fn asset_create(
     };
     let (items, bulk) = bulk_items(body)?;
     let by = caller_name(&state, &caller).await;
-    let mut ready: Vec<NewAsset> = Vec::with_capacity(items.len());
+    let mut ready: Vec<(NewAsset, Vec<LabelRef>)> = Vec::with_capacity(items.len());
     let mut errors = Vec::with_capacity(items.len());
     let mut failed = false;
     for item in &items {
         let mut checked = prepare_asset(&state, &caller, kind, category, item, &by).await;
         // Names are unique in an org, also between the items of one request.
-        if let Ok(a) = &checked
-            && ready.iter().any(|r| r.name == a.name)
+        if let Ok((a, _)) = &checked
+            && ready.iter().any(|(r, _)| r.name == a.name)
         {
             checked = Err(name_taken());
         }
@@ -994,34 +1060,49 @@ async fn asset_create(
     if failed {
         return Err(bulk_invalid(errors, bulk));
     }
-    // One transaction per asset in the store; a write that still fails (a concurrent request
-    // took the name) deletes the assets this request already created. Nodes created for
-    // `nodes_display` paths stay, as an empty node is harmless.
+    // One transaction per asset in the store, then its labels; a write that still fails (a
+    // concurrent request took the name, or deleted a label) deletes the assets this request
+    // already created, with their labels. Nodes created for `nodes_display` paths stay, as an
+    // empty node is harmless.
     let mut created: Vec<Uuid> = Vec::with_capacity(ready.len());
-    for a in &ready {
-        match state.store().create_asset(a).await {
-            Ok(id) => created.push(id),
-            Err(e) => {
-                for id in &created {
-                    if let Err(undo) = state.store().delete_asset(*id).await {
-                        tracing::error!(error = %undo, asset = %id, "could not undo a bulk asset create");
-                    }
+    for (a, refs) in &ready {
+        let written = match state.store().create_asset(a).await {
+            Ok(id) => {
+                created.push(id);
+                if refs.is_empty() {
+                    Ok(())
+                } else {
+                    labels::save_org_labels(
+                        &state,
+                        &caller,
+                        a.org,
+                        ASSET_TYPE,
+                        &id.to_string(),
+                        refs,
+                    )
+                    .await
                 }
-                return Err(match e {
-                    StoreError::Conflict(_) => name_taken(),
-                    other => other.into(),
-                });
             }
+            Err(StoreError::Conflict(_)) => Err(name_taken()),
+            Err(other) => Err(other.into()),
+        };
+        if let Err(e) = written {
+            for id in &created {
+                if let Err(undo) = state.store().delete_asset(*id).await {
+                    tracing::error!(error = %undo, asset = %id, "could not undo a bulk asset create");
+                }
+            }
+            return Err(e);
         }
     }
     let mut shown = Vec::with_capacity(created.len());
-    for (id, a) in created.into_iter().zip(&ready) {
+    for (id, (a, _)) in created.into_iter().zip(&ready) {
         let asset = state
             .store()
             .asset_record(Some(a.org), &id.to_string())
             .await?
             .ok_or(ApiError::NotFound("Asset"))?;
-        let after = asset_json(&asset);
+        let after = asset_full(&state, &caller, &asset).await?;
         audit(
             &state,
             &caller,
@@ -1051,6 +1132,7 @@ async fn asset_update(
     let category = before.category.clone();
     check_fields(&body, &known_fields(Some(&category)))?;
     unsupported_lists(&body)?;
+    let new_labels = labels::labels_checked(&state, org, &body).await?;
     let mut patch = AssetPatch {
         address: text(&body, "address")?,
         comment: text(&body, "comment")?,
@@ -1139,6 +1221,7 @@ async fn asset_update(
         }
         patch.spec = Some(Value::Object(spec));
     }
+    let b = asset_full(&state, &caller, &before).await?;
     let by = caller_name(&state, &caller).await;
     state
         .store()
@@ -1148,12 +1231,23 @@ async fn asset_update(
             StoreError::Conflict(_) => name_taken(),
             other => other.into(),
         })?;
+    if let Some(refs) = &new_labels {
+        labels::save_org_labels(
+            &state,
+            &caller,
+            org,
+            ASSET_TYPE,
+            &before.id.to_string(),
+            refs,
+        )
+        .await?;
+    }
     let after = state
         .store()
         .asset_record(Some(org), &before.id.to_string())
         .await?
         .ok_or(ApiError::NotFound("Asset"))?;
-    let (b, a) = (asset_json(&before), asset_json(&after));
+    let a = asset_full(&state, &caller, &after).await?;
     audit(
         &state,
         &caller,
@@ -1175,6 +1269,8 @@ async fn asset_delete(
     let kind = kind_of(&kind)?;
     caller.require("assets.delete_asset")?;
     let asset = visible_asset(&state, &caller, kind, &key).await?;
+    let before = asset_full(&state, &caller, &asset).await?;
+    // The store removes the label bindings of the asset (and of its accounts) with it.
     state.store().delete_asset(asset.id).await?;
     audit(
         &state,
@@ -1183,7 +1279,7 @@ async fn asset_delete(
         "delete",
         &asset.name,
         &asset.id.to_string(),
-        json!({"before": asset_json(&asset)}),
+        json!({"before": before}),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
@@ -1248,6 +1344,36 @@ async fn node_list(
         &host,
         count,
         nodes.iter().map(node_json).collect(),
+    )))
+}
+
+/// `GET /assets/nodes/suggestions/`: the first [`labels::SUGGESTION_LIMIT`] nodes the list's
+/// filters match, for pickers; needs `assets.match_node`, not `view_node`.
+async fn node_suggestions(
+    caller: Caller,
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    Host(host): Host,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("assets.match_node")?;
+    let q = ListQuery::parse(&uri)?;
+    let (limit, offset) = labels::suggestion_window(&q);
+    let (count, nodes) = state
+        .store()
+        .list_nodes(&NodeQuery {
+            org: caller.org,
+            ids: id_filter(&q)?,
+            key: filter(&q, "key"),
+            value: filter(&q, "value"),
+            search: q.search.clone(),
+            limit,
+            offset,
+            ..NodeQuery::default()
+        })
+        .await?;
+    let rows = nodes.iter().map(node_json).collect();
+    Ok(Json(labels::suggestions_respond(
+        &q, &uri, &host, count, rows,
     )))
 }
 
@@ -1578,12 +1704,8 @@ async fn node_asset_list(
         .list_assets(&query)
         .await
         .map_err(order_error)?;
-    Ok(Json(q.respond(
-        &uri,
-        &host,
-        count,
-        assets.iter().map(asset_json).collect(),
-    )))
+    let rows = assets_json(&state, &caller, &assets).await?;
+    Ok(Json(q.respond(&uri, &host, count, rows)))
 }
 
 async fn node_assets(

@@ -1,11 +1,15 @@
 //! `/api/v1/labels/…`: labels (tags), their bindings to resources and the kinds of resource
 //! that can carry them (§4.14); `/api/v1/assets/labels/` is the same viewset.
 //!
-//! Also the helpers other resource handlers call to support labels on their own objects: the
-//! `labels` input field ([`labels_input`], [`save_labels`]), the `labels` output field
-//! ([`labels_of`], [`labels_value`]) and the `labels=` list filter ([`filter_ids`]) — plus the
-//! `suggestions/` mini-list window ([`suggestion_window`], [`suggestions_respond`]), which lives
-//! here only because the list module is shared and this one is not.
+//! Also the helpers other resource handlers (assets, users, accounts, asset permissions) call
+//! to support labels on their own objects: the `labels` input field ([`labels_input`], checked
+//! before any write by [`labels_checked`], written by [`save_labels`] / [`save_org_labels`]),
+//! the `labels` output field ([`labels_of`], [`labels_value`], one query per page through
+//! [`fill_labels`] / [`with_labels`]) and the `labels=` list filter ([`filter_ids`], merged into
+//! a list's id condition by [`narrow_ids`]) — plus the `suggestions/` mini-list window
+//! ([`suggestion_window`], [`suggestions_respond`]), which lives here only because the list
+//! module is shared and this one is not. Bindings of a deleted resource are removed by the
+//! store, in the transaction that deletes it.
 
 use super::common::{audit, caller_name, check_fields, diff, object, require_fields, text};
 use crate::ctx::Caller;
@@ -75,10 +79,6 @@ pub(crate) fn routes() -> Router<AppState> {
 ///
 /// A handler calls this while validating, then [`save_labels`] after writing the resource
 /// (or `portcullis_store::labels::set_resource_labels_in` inside its own transaction).
-#[allow(
-    dead_code,
-    reason = "API for the user, asset and node handlers, wired in by their owners"
-)]
 pub(crate) fn labels_input(body: &Map<String, Value>) -> Result<Option<Vec<LabelRef>>, ApiError> {
     let items = match body.get("labels") {
         None | Some(Value::Null) => return Ok(None),
@@ -135,10 +135,6 @@ pub(crate) fn labels_input(body: &Map<String, Value>) -> Result<Option<Vec<Label
 /// Replaces the labels the caller's org puts on one resource (creating labels given by an
 /// unknown name and value); an id of a label outside the org is a 400 on `labels`.
 /// `res_type` is the `app.model` code, e.g. `"assets.asset"`, `"users.user"`.
-#[allow(
-    dead_code,
-    reason = "API for the user, asset and node handlers, wired in by their owners"
-)]
 pub(crate) async fn save_labels(
     state: &AppState,
     caller: &Caller,
@@ -146,20 +142,53 @@ pub(crate) async fn save_labels(
     res_id: &str,
     labels: &[LabelRef],
 ) -> Result<(), ApiError> {
+    save_org_labels(state, caller, caller.write_org(), res_type, res_id, labels).await
+}
+
+/// [`save_labels`] for a resource of a given org (an org resource changed from the root
+/// view keeps its labels in its own org, not in the caller's write org).
+pub(crate) async fn save_org_labels(
+    state: &AppState,
+    caller: &Caller,
+    org: Uuid,
+    res_type: &str,
+    res_id: &str,
+    labels: &[LabelRef],
+) -> Result<(), ApiError> {
     let by = caller_name(state, caller).await;
     state
         .store()
-        .set_resource_labels(caller.write_org(), res_type, res_id, labels, &by)
+        .set_resource_labels(org, res_type, res_id, labels, &by)
         .await
         .map(|_| ())
         .map_err(labels_error)
 }
 
+/// [`labels_input`] checked against `org` before anything is written: an id must name a
+/// label of the org (a 400 on `labels` otherwise), so that [`save_org_labels`] after the
+/// resource's own write does not fail on input.
+pub(crate) async fn labels_checked(
+    state: &AppState,
+    org: Uuid,
+    body: &Map<String, Value>,
+) -> Result<Option<Vec<LabelRef>>, ApiError> {
+    let Some(refs) = labels_input(body)? else {
+        return Ok(None);
+    };
+    for r in &refs {
+        if let LabelRef::Id(id) = r
+            && state.store().label(Some(org), *id).await?.is_none()
+        {
+            return Err(ApiError::field(
+                "labels",
+                format!("Invalid pk \"{id}\" - object does not exist."),
+            ));
+        }
+    }
+    Ok(Some(refs))
+}
+
 /// Store errors of a label write, as DRF field errors on `labels`.
-#[allow(
-    dead_code,
-    reason = "API for the user, asset and node handlers, wired in by their owners"
-)]
 pub(crate) fn labels_error(e: StoreError) -> ApiError {
     match e {
         StoreError::Invalid(m) => ApiError::field("labels", m),
@@ -170,10 +199,6 @@ pub(crate) fn labels_error(e: StoreError) -> ApiError {
 
 /// The `labels` output field of many resources at once: `[{id, name, value, color}]` by
 /// resource id, for the labels of `org` (every org when `None`, the root view).
-#[allow(
-    dead_code,
-    reason = "API for the user, asset and node handlers, wired in by their owners"
-)]
 pub(crate) async fn labels_of(
     state: &AppState,
     org: Option<Uuid>,
@@ -197,21 +222,67 @@ pub(crate) async fn labels_of(
 }
 
 /// One resource's entry of a [`labels_of`] map (`[]` when it has none).
-#[allow(
-    dead_code,
-    reason = "API for the user, asset and node handlers, wired in by their owners"
-)]
 pub(crate) fn labels_value(map: &HashMap<String, Value>, res_id: &str) -> Value {
     map.get(res_id).cloned().unwrap_or_else(|| json!([]))
+}
+
+/// Sets the `labels` field of serialized rows (each with an `id`) from one [`labels_of`]
+/// query for the whole page.
+pub(crate) async fn fill_labels(
+    state: &AppState,
+    org: Option<Uuid>,
+    res_type: &str,
+    rows: &mut [Value],
+) -> Result<(), ApiError> {
+    let ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let map = labels_of(state, org, res_type, &ids).await?;
+    for row in rows {
+        let id = row.get("id").and_then(Value::as_str).map(str::to_owned);
+        if let (Some(id), Value::Object(m)) = (id, row) {
+            m.insert("labels".into(), labels_value(&map, &id));
+        }
+    }
+    Ok(())
+}
+
+/// One serialized resource with its `labels` filled (see [`fill_labels`]).
+pub(crate) async fn with_labels(
+    state: &AppState,
+    org: Option<Uuid>,
+    res_type: &str,
+    row: Value,
+) -> Result<Value, ApiError> {
+    let mut rows = [row];
+    fill_labels(state, org, res_type, &mut rows).await?;
+    let [row] = rows;
+    Ok(row)
+}
+
+/// Narrows a list's id condition by the ids a [`filter_ids`] matched (`None`: no `labels=`
+/// parameter, nothing to narrow); an empty result makes the list empty.
+pub(crate) fn narrow_ids(ids: &mut Option<Vec<Uuid>>, matched: Option<Vec<String>>) {
+    let Some(matched) = matched else {
+        return;
+    };
+    let matched: std::collections::HashSet<Uuid> = matched
+        .iter()
+        .filter_map(|s| Uuid::parse_str(s).ok())
+        .collect();
+    *ids = Some(match ids.take() {
+        None => matched.into_iter().collect(),
+        Some(given) => given.into_iter().filter(|i| matched.contains(i)).collect(),
+    });
 }
 
 /// The `labels=` list filter (§3.4) for resources of `res_type`: `None` when the parameter is
 /// absent, otherwise the ids of the matching resources (possibly none), to intersect with
 /// the list's other conditions. A malformed parameter is a 400 on `labels`.
-#[allow(
-    dead_code,
-    reason = "API for the user, asset and node handlers, wired in by their owners"
-)]
 pub(crate) async fn filter_ids(
     state: &AppState,
     caller: &Caller,
@@ -231,18 +302,10 @@ pub(crate) async fn filter_ids(
 }
 
 /// How many rows a `suggestions/` mini list returns at most (JumpServer's `SUGGESTION_LIMIT`).
-#[allow(
-    dead_code,
-    reason = "API for the user, asset and node handlers, wired in by their owners"
-)]
 pub(crate) const SUGGESTION_LIMIT: i64 = 10;
 
 /// The `(limit, offset)` a `suggestions/` handler fetches: the first [`SUGGESTION_LIMIT`]
 /// matches of the list's own filters, paginated within them when `limit` is given.
-#[allow(
-    dead_code,
-    reason = "API for the user, asset and node handlers, wired in by their owners"
-)]
 pub(crate) fn suggestion_window(q: &ListQuery) -> (i64, i64) {
     match q.limit {
         Some(limit) => (
@@ -254,10 +317,6 @@ pub(crate) fn suggestion_window(q: &ListQuery) -> (i64, i64) {
 }
 
 /// The answer of a `suggestions/` handler: `total` is the list's full count, capped here.
-#[allow(
-    dead_code,
-    reason = "API for the user, asset and node handlers, wired in by their owners"
-)]
 pub(crate) fn suggestions_respond(
     q: &ListQuery,
     uri: &Uri,

@@ -3,6 +3,7 @@
 use super::common::{
     audit, caller_name, check_fields, diff, flag, object, require_fields, text, uuids,
 };
+use super::labels;
 use crate::ctx::Caller;
 use crate::error::{ApiError, ok_msg};
 use crate::fmt::{choice, datetime, opt_datetime, parse_datetime};
@@ -17,6 +18,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use portcullis_core::builtin::{self, ORG_USER_ROLE_ID, SYSTEM_ADMIN_ROLE_ID, SYSTEM_USER_ROLE_ID};
 use portcullis_core::secret::SecretString;
+use portcullis_store::labels::LabelRef;
 use portcullis_store::users::{NewUser, UserPatch, UserQuery, UserRecord};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -138,16 +140,23 @@ fn uuid_filter(q: &ListQuery, name: &str) -> Result<Option<Uuid>, ApiError> {
         .transpose()
 }
 
-async fn list(
-    caller: Caller,
-    State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
-    Host(host): Host,
-) -> Result<Json<Value>, ApiError> {
-    caller.require("users.view_user")?;
-    let q = ListQuery::parse(&uri)?;
+/// The label resource type of users.
+const USER_TYPE: &str = "users.user";
+
+/// One serialized user with the labels the caller's org put on them.
+async fn user_full(state: &AppState, caller: &Caller, u: &UserRecord) -> Result<Value, ApiError> {
+    labels::with_labels(state, caller.org, USER_TYPE, user_json(u)).await
+}
+
+/// The user filters of §4.1 (and `labels=`, §3.4) from the query string, for the page `q`
+/// asks for.
+async fn user_query(
+    state: &AppState,
+    caller: &Caller,
+    q: &ListQuery,
+) -> Result<UserQuery, ApiError> {
     let (limit, offset) = q.window();
-    let ids = match q
+    let mut ids = match q
         .filters
         .get("id")
         .or_else(|| q.filters.get("ids"))
@@ -163,7 +172,11 @@ async fn list(
         ),
         _ => None,
     };
-    let query = UserQuery {
+    labels::narrow_ids(
+        &mut ids,
+        labels::filter_ids(state, caller, q, USER_TYPE).await?,
+    );
+    Ok(UserQuery {
         org: caller.org,
         search: q.search.clone(),
         username: q.filters.get("username").cloned(),
@@ -171,14 +184,26 @@ async fn list(
         name: q.filters.get("name").cloned(),
         source: q.filters.get("source").cloned(),
         is_active: q.flag("is_active")?,
-        group_id: uuid_filter(&q, "group_id")?,
+        group_id: uuid_filter(q, "group_id")?,
         ids,
         order: q.order.clone(),
         limit,
         offset,
-    };
+    })
+}
+
+async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    Host(host): Host,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("users.view_user")?;
+    let q = ListQuery::parse(&uri)?;
+    let query = user_query(&state, &caller, &q).await?;
     let (count, users) = state.store().list_users(&query).await?;
-    let rows = users.iter().map(user_json).collect();
+    let mut rows: Vec<Value> = users.iter().map(user_json).collect();
+    labels::fill_labels(&state, caller.org, USER_TYPE, &mut rows).await?;
     Ok(Json(q.respond(&uri, &host, count, rows)))
 }
 
@@ -210,7 +235,8 @@ async fn detail(
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("users.view_user")?;
-    Ok(Json(user_json(&visible_user(&state, &caller, &key).await?)))
+    let user = visible_user(&state, &caller, &key).await?;
+    Ok(Json(user_full(&state, &caller, &user).await?))
 }
 
 async fn profile(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -337,6 +363,7 @@ struct Prepared {
     new: NewUser,
     patch: UserPatch,
     groups: Vec<Uuid>,
+    labels: Vec<LabelRef>,
 }
 
 /// The groups of a user body, each a group of `org` given by id, `{id, name}` or name (the
@@ -428,6 +455,9 @@ async fn prepare(
         caller.require_system("rbac.add_systemrolebinding")?;
     }
     let groups = groups_input(state, caller.write_org(), body).await?;
+    let labels = labels::labels_checked(state, caller.write_org(), body)
+        .await?
+        .unwrap_or_default();
     let taken = || {
         ApiError::field(
             "username",
@@ -458,6 +488,7 @@ async fn prepare(
         },
         patch,
         groups,
+        labels,
     })
 }
 
@@ -524,6 +555,9 @@ async fn create(
             state.store().update_user(id, &p.patch, "").await?;
             let pairs: Vec<(Uuid, Uuid)> = p.groups.iter().map(|g| (*g, id)).collect();
             state.store().add_group_relations(&pairs).await?;
+            if !p.labels.is_empty() {
+                labels::save_labels(&state, &caller, USER_TYPE, &id.to_string(), &p.labels).await?;
+            }
             Ok::<(), ApiError>(())
         }
         .await;
@@ -543,7 +577,7 @@ async fn create(
             .user_record(&id.to_string())
             .await?
             .ok_or(ApiError::NotFound("User"))?;
-        let after = user_json(&user);
+        let after = user_full(&state, &caller, &user).await?;
         audit(
             &state,
             &caller,
@@ -577,6 +611,8 @@ async fn patch(
         ));
     }
     let p = patch_from(&body)?;
+    let new_labels = labels::labels_checked(&state, caller.write_org(), &body).await?;
+    let b = user_full(&state, &caller, &before).await?;
     // A password in the update body is set like `…/password/` sets it (policy, history,
     // log), before the other fields, so a refused password changes nothing.
     if let Some(password) = text(&body, "password")?.filter(|p| !p.is_empty()) {
@@ -592,6 +628,9 @@ async fn patch(
             }
             other => other.into(),
         })?;
+    if let Some(refs) = &new_labels {
+        labels::save_labels(&state, &caller, USER_TYPE, &before.id.to_string(), refs).await?;
+    }
     let after = state
         .store()
         .user_record(&before.id.to_string())
@@ -601,7 +640,7 @@ async fn patch(
         // A disabled user is out at once, not when their session would have expired.
         state.store().end_user_sessions(after.id).await?;
     }
-    let (b, a) = (user_json(&before), user_json(&after));
+    let a = user_full(&state, &caller, &after).await?;
     audit(
         &state,
         &caller,
@@ -627,6 +666,8 @@ async fn remove(
     if user.id == caller.user_id {
         return Err(ApiError::Refused("You cannot delete yourself".into()));
     }
+    let before = user_full(&state, &caller, &user).await?;
+    // The store removes the label bindings of the user (of every org) with them.
     state.store().delete_user(user.id).await?;
     audit(
         &state,
@@ -635,7 +676,7 @@ async fn remove(
         "delete",
         &user.username,
         &user.id.to_string(),
-        json!({"before": user_json(&user)}),
+        json!({"before": before}),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
@@ -933,27 +974,26 @@ async fn reset_mfa(
     Ok(Json(ok_msg()))
 }
 
-/// Users a picker offers: JumpServer's suggestion view answers at most 10.
-const SUGGESTION_LIMIT: i64 = 10;
-
-/// `GET /users/users/suggestions/?search=`: `{id, name, username}` of at most
-/// [`SUGGESTION_LIMIT`] users of the current org.
+/// `GET /users/users/suggestions/`: `{id, name, username}` (JumpServer's
+/// `MiniUserSerializer`) of the first [`labels::SUGGESTION_LIMIT`] users of the current org
+/// that the list's filters match.
 async fn suggestions(
     caller: Caller,
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
+    Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("users.match_user")?;
     let q = ListQuery::parse(&uri)?;
-    let users = state
-        .store()
-        .user_suggestions(caller.org, q.search.as_deref(), SUGGESTION_LIMIT)
-        .await?;
-    Ok(Json(Value::Array(
-        users
-            .iter()
-            .map(|u| json!({"id": u.id, "name": u.name, "username": u.username}))
-            .collect(),
+    let mut query = user_query(&state, &caller, &q).await?;
+    (query.limit, query.offset) = labels::suggestion_window(&q);
+    let (count, users) = state.store().list_users(&query).await?;
+    let rows = users
+        .iter()
+        .map(|u| json!({"id": u.id, "name": u.name, "username": u.username}))
+        .collect();
+    Ok(Json(labels::suggestions_respond(
+        &q, &uri, &host, count, rows,
     )))
 }
 
