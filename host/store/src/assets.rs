@@ -1118,6 +1118,17 @@ const ASSET_ORDER: &[(&str, &str)] = &[
     ("type", "a.type"),
 ];
 
+/// Whether `sql` refers to the table alias (`p.`), not merely contains the letters.
+fn uses_alias(sql: &str, alias: &str) -> bool {
+    sql.match_indices(alias).any(|(i, _)| {
+        i == 0
+            || !sql[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
 const ASSET_FROM: &str = "FROM assets a JOIN orgs o ON o.id = a.org_id
     JOIN platforms p ON p.id = a.platform_id LEFT JOIN zones z ON z.id = a.zone_id";
 
@@ -1258,9 +1269,19 @@ impl Store {
         }
         let (col, dir) = order_by(q.order.as_deref(), "name", ASSET_ORDER, "assets")?;
         let filter = where_clause(&c);
+        // The count joins only what the filter refers to: the joins of ASSET_FROM are for the
+        // page's display columns, and on 100,000 assets they triple the cost of counting.
+        let count_from = if ["o.", "p.", "z."]
+            .iter()
+            .any(|alias| uses_alias(&filter, alias))
+        {
+            ASSET_FROM
+        } else {
+            "FROM assets a"
+        };
         let count: i64 = args
             .bind(sqlx::query(trusted(format!(
-                "SELECT COUNT(*) {ASSET_FROM} {filter}"
+                "SELECT COUNT(*) {count_from} {filter}"
             ))))
             .fetch_one(&self.pool)
             .await?
@@ -1847,4 +1868,18 @@ async fn set_zone_assets(
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod alias_tests {
+    use super::uses_alias;
+
+    #[test]
+    fn aliases_are_found_only_as_aliases() {
+        assert!(uses_alias("WHERE p.name = $1", "p."));
+        assert!(uses_alias("(z.name = $2)", "z."));
+        assert!(!uses_alias("WHERE a.id IN (SELECT asset_id FROM asset_protocols ap.x)", "p."));
+        assert!(!uses_alias("WHERE a.org_id = $1", "o."));
+        assert!(!uses_alias("WHERE a.zone_id = $1 AND top.x = 1", "p."));
+    }
 }

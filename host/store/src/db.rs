@@ -40,6 +40,10 @@ impl Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// Totals of users' materialized grants, keyed by (user, org) and valid for one build of
+    /// the user's rows (`user_perm_state.date_built`): counting 100,000 rows on every list
+    /// request would dominate its cost.
+    pub(crate) perm_counts: std::sync::Arc<std::sync::Mutex<crate::perms::CountCache>>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -94,7 +98,11 @@ impl Store {
                     cause,
                 })?;
         }
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            perm_counts: std::sync::Arc::default(),
+        })
     }
 
     /// Which database this is.

@@ -23,6 +23,12 @@ use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
+/// Cached totals of materialized grants: (user, org) → (build marker, count).
+pub type CountCache = HashMap<(Uuid, Option<Uuid>), (i64, i64)>;
+
+/// Entries kept before the cache is emptied (a bound, not a tuning knob).
+const COUNT_CACHE_MAX: usize = 10_000;
+
 /// Bind parameters per `IN (…)` chunk: well under SQLite's and PostgreSQL's limits.
 const CHUNK: usize = 500;
 
@@ -209,23 +215,36 @@ impl Store {
 
     /// Rebuilds the user's materialized permitted assets and nodes if they are stale.
     pub async fn ensure_user_perms(&self, user_id: Uuid) -> Result<(), StoreError> {
+        self.ensure_user_perms_built(user_id).await.map(|_| ())
+    }
+
+    /// [`Store::ensure_user_perms`], returning when the rows in force were built (a marker
+    /// that changes with every rebuild).
+    async fn ensure_user_perms_built(&self, user_id: Uuid) -> Result<i64, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let generation = current_generation(&mut conn).await?;
-        let state =
-            sqlx::query("SELECT generation, valid_until FROM user_perm_state WHERE user_id = $1")
-                .bind(user_id.to_string())
-                .fetch_optional(&mut *conn)
-                .await?;
+        let state = sqlx::query(
+            "SELECT generation, valid_until, date_built FROM user_perm_state WHERE user_id = $1",
+        )
+        .bind(user_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
         let now = micros(Utc::now());
         if let Some(row) = state {
             let built: i64 = row.try_get("generation")?;
             let valid_until: Option<i64> = row.try_get("valid_until")?;
             if built == generation && valid_until.is_none_or(|v| now < v) {
-                return Ok(());
+                return Ok(row.try_get("date_built")?);
             }
         }
         drop(conn);
-        self.rebuild_user_perms(user_id).await.map(|_| ())
+        self.rebuild_user_perms(user_id).await?;
+        let built: Option<i64> =
+            sqlx::query_scalar("SELECT date_built FROM user_perm_state WHERE user_id = $1")
+                .bind(user_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(built.unwrap_or_default())
     }
 
     /// Recomputes the user's permitted assets and node tree with the core engine and stores
@@ -437,7 +456,7 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<PermittedPage, StoreError> {
-        self.ensure_user_perms(user_id).await?;
+        let built = self.ensure_user_perms_built(user_id).await?;
         let (org_clause, org_arg) = match org {
             Some(o) => ("AND g.org_id = $2", o.to_string()),
             None => ("AND $2 = $2", String::new()),
@@ -470,7 +489,29 @@ impl Store {
         for a in &scope_args {
             count_q = count_q.bind(a.clone());
         }
-        let count: i64 = count_q.fetch_one(&self.pool).await?;
+        let cacheable = matches!(scope, AssetScope::All);
+        let cached = if cacheable {
+            self.perm_counts.lock().ok().and_then(|c| {
+                c.get(&(user_id, org))
+                    .filter(|(b, _)| *b == built)
+                    .map(|(_, n)| *n)
+            })
+        } else {
+            None
+        };
+        let count: i64 = match cached {
+            Some(n) => n,
+            None => {
+                let n = count_q.fetch_one(&self.pool).await?;
+                if cacheable && let Ok(mut c) = self.perm_counts.lock() {
+                    if c.len() >= COUNT_CACHE_MAX {
+                        c.clear();
+                    }
+                    c.insert((user_id, org), (built, n));
+                }
+                n
+            }
+        };
         let rows_sql = format!(
             "SELECT a.id, a.org_id, a.name, a.address, a.platform_id, a.category, a.type, a.comment,
                     p.name AS platform_name, o.name AS org_name, a.zone_id, z.name AS zone_name,
