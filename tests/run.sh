@@ -49,4 +49,14 @@ export PORTCULLIS_TEST_PYTHON="$PYENV/bin/python"
 
 # --- build once, then test ---------------------------------------------------------------
 cargo build --workspace --all-targets
-cargo test --workspace --no-fail-fast "$@"
+LOG=$(mktemp /tmp/portcullis-tests.XXXXXX)
+set +e
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$LOG"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole suite (cargo prints one per test binary, the last of which
+# is often an empty doc-test run).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "suite: %d passed, %d failed\n", p, f }' "$LOG"
+rm -f "$LOG"
+exit "$status"
