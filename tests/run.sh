@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)
+command -v ssh-keygen >/dev/null || need_pkgs+=(openssh-client)
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
