@@ -1878,7 +1878,10 @@ mod alias_tests {
     fn aliases_are_found_only_as_aliases() {
         assert!(uses_alias("WHERE p.name = $1", "p."));
         assert!(uses_alias("(z.name = $2)", "z."));
-        assert!(!uses_alias("WHERE a.id IN (SELECT asset_id FROM asset_protocols ap.x)", "p."));
+        assert!(!uses_alias(
+            "WHERE a.id IN (SELECT asset_id FROM asset_protocols ap.x)",
+            "p."
+        ));
         assert!(!uses_alias("WHERE a.org_id = $1", "o."));
         assert!(!uses_alias("WHERE a.zone_id = $1 AND top.x = 1", "p."));
     }
