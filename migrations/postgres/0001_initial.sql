@@ -909,5 +909,5 @@ CREATE TRIGGER perm_gen_perm_nodes AFTER INSERT OR UPDATE OR DELETE ON perm_node
 CREATE TRIGGER perm_gen_user_group_members AFTER INSERT OR UPDATE OR DELETE ON user_group_members FOR EACH STATEMENT EXECUTE FUNCTION bump_perm_generation();
 CREATE TRIGGER perm_gen_asset_nodes AFTER INSERT OR UPDATE OR DELETE ON asset_nodes FOR EACH STATEMENT EXECUTE FUNCTION bump_perm_generation();
 CREATE TRIGGER perm_gen_nodes AFTER INSERT OR UPDATE OF org_id, key, value OR DELETE ON nodes FOR EACH STATEMENT EXECUTE FUNCTION bump_perm_generation();
-CREATE TRIGGER perm_gen_assets AFTER UPDATE OF org_id, name, is_active OR DELETE ON assets FOR EACH STATEMENT EXECUTE FUNCTION bump_perm_generation();
+CREATE TRIGGER perm_gen_assets AFTER INSERT OR UPDATE OF org_id, name, is_active OR DELETE ON assets FOR EACH STATEMENT EXECUTE FUNCTION bump_perm_generation();
 CREATE TRIGGER perm_gen_users AFTER UPDATE OF username, is_active, date_expired OR DELETE ON users FOR EACH STATEMENT EXECUTE FUNCTION bump_perm_generation();

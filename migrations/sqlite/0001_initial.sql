@@ -919,6 +919,7 @@ CREATE TRIGGER perm_gen_asset_nodes_del AFTER DELETE ON asset_nodes BEGIN UPDATE
 CREATE TRIGGER perm_gen_nodes_ins AFTER INSERT ON nodes BEGIN UPDATE perm_generation SET value = value + 1 WHERE id = 1; END;
 CREATE TRIGGER perm_gen_nodes_upd AFTER UPDATE OF org_id, key, value ON nodes BEGIN UPDATE perm_generation SET value = value + 1 WHERE id = 1; END;
 CREATE TRIGGER perm_gen_nodes_del AFTER DELETE ON nodes BEGIN UPDATE perm_generation SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER perm_gen_assets_ins AFTER INSERT ON assets BEGIN UPDATE perm_generation SET value = value + 1 WHERE id = 1; END;
 CREATE TRIGGER perm_gen_assets_upd AFTER UPDATE OF org_id, name, is_active ON assets BEGIN UPDATE perm_generation SET value = value + 1 WHERE id = 1; END;
 CREATE TRIGGER perm_gen_assets_del AFTER DELETE ON assets BEGIN UPDATE perm_generation SET value = value + 1 WHERE id = 1; END;
 CREATE TRIGGER perm_gen_users_upd AFTER UPDATE OF username, is_active, date_expired ON users BEGIN UPDATE perm_generation SET value = value + 1 WHERE id = 1; END;

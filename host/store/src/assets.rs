@@ -1118,6 +1118,30 @@ const ASSET_ORDER: &[(&str, &str)] = &[
     ("type", "a.type"),
 ];
 
+/// Cached asset totals: (org, category) → (permission generation, count).
+pub type AssetCountCache = std::collections::HashMap<(Option<Uuid>, Option<String>), (i64, i64)>;
+
+impl AssetQuery {
+    /// Whether only the org and the category narrow the list (the cacheable case: neither
+    /// changes for an existing asset without a generation bump).
+    fn unfiltered(&self) -> bool {
+        self.ids.is_none()
+            && self.search.is_none()
+            && self.name.is_none()
+            && self.address.is_none()
+            && self.comment.is_none()
+            && self.platform_id.is_none()
+            && self.platform_name.is_none()
+            && self.type_.is_none()
+            && self.is_active.is_none()
+            && self.is_gateway.is_none()
+            && self.zone_id.is_none()
+            && self.zone_name.is_none()
+            && self.node.is_none()
+            && self.protocols.is_none()
+    }
+}
+
 /// Whether `sql` refers to the table alias (`p.`), not merely contains the letters.
 fn uses_alias(sql: &str, alias: &str) -> bool {
     sql.match_indices(alias).any(|(i, _)| {
@@ -1279,13 +1303,47 @@ impl Store {
         } else {
             "FROM assets a"
         };
-        let count: i64 = args
-            .bind(sqlx::query(trusted(format!(
-                "SELECT COUNT(*) {count_from} {filter}"
-            ))))
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
+        // Unfiltered lists (an org, maybe a category) are what list views open with; their
+        // total is cached for one permission generation, which every insert, delete or move of
+        // an asset bumps.
+        let cache_key = q.unfiltered().then(|| (q.org, q.category.clone()));
+        let generation: Option<i64> = match &cache_key {
+            Some(_) => Some(
+                sqlx::query_scalar("SELECT value FROM perm_generation WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await?,
+            ),
+            None => None,
+        };
+        let cached = match (&cache_key, generation) {
+            (Some(k), Some(g)) => self
+                .asset_counts
+                .lock()
+                .ok()
+                .and_then(|c| c.get(k).filter(|(cg, _)| *cg == g).map(|(_, n)| *n)),
+            _ => None,
+        };
+        let count: i64 = match cached {
+            Some(n) => n,
+            None => {
+                let n: i64 = args
+                    .bind(sqlx::query(trusted(format!(
+                        "SELECT COUNT(*) {count_from} {filter}"
+                    ))))
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?;
+                if let (Some(k), Some(g)) = (cache_key, generation)
+                    && let Ok(mut c) = self.asset_counts.lock()
+                {
+                    if c.len() >= 1024 {
+                        c.clear();
+                    }
+                    c.insert(k, (g, n));
+                }
+                n
+            }
+        };
         let sql = format!(
             "SELECT a.*, o.name AS org_name, p.name AS platform_name, z.name AS zone_name,
                 (SELECT COUNT(*) FROM accounts c WHERE c.asset_id = a.id) AS accounts_amount

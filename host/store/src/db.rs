@@ -44,6 +44,9 @@ pub struct Store {
     /// the user's rows (`user_perm_state.date_built`): counting 100,000 rows on every list
     /// request would dominate its cost.
     pub(crate) perm_counts: std::sync::Arc<std::sync::Mutex<crate::perms::CountCache>>,
+    /// Totals of unfiltered asset lists per (org, category), valid for one value of
+    /// `perm_generation` (bumped by triggers on every insert, delete or move of an asset).
+    pub(crate) asset_counts: std::sync::Arc<std::sync::Mutex<crate::assets::AssetCountCache>>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -102,6 +105,7 @@ impl Store {
             pool,
             backend,
             perm_counts: std::sync::Arc::default(),
+            asset_counts: std::sync::Arc::default(),
         })
     }
 
