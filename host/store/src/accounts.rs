@@ -91,16 +91,8 @@ fn order_by(
     allowed: &[(&str, &str)],
     what: &str,
 ) -> Result<String, StoreError> {
-    let order = order.unwrap_or(default);
-    let (name, dir) = match order.strip_prefix('-') {
-        Some(c) => (c, "DESC"),
-        None => (order, "ASC"),
-    };
-    allowed
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, col)| format!("{col} {dir}"))
-        .ok_or_else(|| StoreError::Invalid(format!("cannot order {what} by `{name}`")))
+    let (col, dir) = crate::codec::order_column(order, default, allowed, what)?;
+    Ok(format!("{col} {dir}"))
 }
 
 /// Case-insensitive search: every whitespace-separated term must match one of `cols`.

@@ -82,26 +82,6 @@ fn where_clause(clauses: &[String]) -> String {
     }
 }
 
-/// `(column, direction)` for `order=[-]field`, refusing fields not in `allowed`
-/// (`(api field, column)` pairs).
-fn order_by<'a>(
-    order: Option<&str>,
-    default: &str,
-    allowed: &'a [(&str, &str)],
-    what: &str,
-) -> Result<(&'a str, &'static str), StoreError> {
-    let order = order.unwrap_or(default);
-    let (field, dir) = match order.strip_prefix('-') {
-        Some(f) => (f, "DESC"),
-        None => (order, "ASC"),
-    };
-    allowed
-        .iter()
-        .find(|(f, _)| *f == field)
-        .map(|(_, c)| (*c, dir))
-        .ok_or_else(|| StoreError::Invalid(format!("cannot order {what} by `{field}`")))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Platforms
 // ---------------------------------------------------------------------------------------------
@@ -1291,7 +1271,8 @@ impl Store {
                 ));
             }
         }
-        let (col, dir) = order_by(q.order.as_deref(), "name", ASSET_ORDER, "assets")?;
+        let (col, dir) =
+            crate::codec::order_column(q.order.as_deref(), "name", ASSET_ORDER, "assets")?;
         let filter = where_clause(&c);
         // The count joins only what the filter refers to: the joins of ASSET_FROM are for the
         // page's display columns, and on 100,000 assets they triple the cost of counting.
@@ -1758,7 +1739,8 @@ impl Store {
                 c.push(format!("LOWER(z.name) LIKE {p} ESCAPE '\\'"));
             }
         }
-        let (col, dir) = order_by(q.order.as_deref(), "name", ZONE_ORDER, "zones")?;
+        let (col, dir) =
+            crate::codec::order_column(q.order.as_deref(), "name", ZONE_ORDER, "zones")?;
         let filter = where_clause(&c);
         let count: i64 = args
             .bind(sqlx::query(trusted(format!(

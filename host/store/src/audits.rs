@@ -199,17 +199,8 @@ impl Table {
     }
 
     fn order_by(&self, order: Option<&str>) -> Result<String, StoreError> {
-        let order = order.unwrap_or(self.default_order);
-        let (name, dir) = match order.strip_prefix('-') {
-            Some(n) => (n, "DESC"),
-            None => (order, "ASC"),
-        };
-        let col = self
-            .order
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, c)| *c)
-            .ok_or_else(|| StoreError::Invalid(format!("cannot order by `{name}`")))?;
+        let (col, dir) =
+            crate::codec::order_column(order, self.default_order, self.order, "the list")?;
         Ok(format!("{col} {dir}, {} {dir}", self.id))
     }
 }

@@ -83,3 +83,24 @@ pub fn like_escape(text: &str) -> String {
     }
     out
 }
+
+/// Resolves a list's `order` parameter (`name` or `-name`) against the fields a resource may be
+/// ordered by, given as (API field, SQL column): the column and `ASC`/`DESC`. Unknown fields are
+/// refused, so the SQL never receives a name from input.
+pub(crate) fn order_column<'a>(
+    order: Option<&str>,
+    default: &str,
+    allowed: &'a [(&str, &str)],
+    what: &str,
+) -> Result<(&'a str, &'static str), crate::StoreError> {
+    let order = order.unwrap_or(default);
+    let (field, dir) = match order.strip_prefix('-') {
+        Some(f) => (f, "DESC"),
+        None => (order, "ASC"),
+    };
+    allowed
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map(|(_, c)| (*c, dir))
+        .ok_or_else(|| crate::StoreError::Invalid(format!("cannot order {what} by `{field}`")))
+}
