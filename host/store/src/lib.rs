@@ -19,6 +19,7 @@ pub mod auth;
 pub mod codec;
 mod db;
 mod error;
+pub mod host_keys;
 pub mod labels;
 mod migrate;
 pub mod orgs;
@@ -26,6 +27,7 @@ pub mod perms;
 pub mod secrets;
 pub mod seed;
 pub mod settings;
+pub mod terminal;
 pub mod users;
 
 pub use db::{Backend, Store};

@@ -6,9 +6,11 @@ pub mod assets;
 pub mod audits;
 pub mod authentication;
 pub(crate) mod common;
+pub mod host_keys;
 pub mod labels;
 pub mod orgs;
 pub mod perms;
+pub mod terminal;
 pub mod users;
 
 use crate::AppState;
@@ -22,8 +24,10 @@ pub fn all() -> Router<AppState> {
         .merge(assets::routes())
         .merge(audits::routes())
         .merge(authentication::routes())
+        .merge(host_keys::routes())
         .merge(labels::routes())
         .merge(orgs::routes())
         .merge(perms::routes())
+        .merge(terminal::routes())
         .merge(users::routes())
 }

@@ -1,0 +1,53 @@
+-- The SSH gateway and session engine: target host keys, connection tokens, terminal tasks.
+-- Kept aligned line by line with migrations/postgres/0002_gateway.sql.
+
+-- Host keys of assets (and gateways, which are assets) as first seen by the gateway: trust on
+-- first use, then every later connection must present the same key.
+CREATE TABLE asset_host_keys (
+    asset_id TEXT NOT NULL REFERENCES assets (id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+    algorithm TEXT NOT NULL CHECK (algorithm <> ''),
+    public_key TEXT NOT NULL CHECK (public_key <> ''),
+    fingerprint TEXT NOT NULL CHECK (fingerprint <> ''),
+    date_created INTEGER NOT NULL,
+    date_last_seen INTEGER NOT NULL,
+    PRIMARY KEY (asset_id, address, port)
+);
+
+-- Connection tokens: user + asset + account alias + protocol + connect method, redeemed by a
+-- front door (`JMS-<id>` as SSH user, `value` as password). The value is stored sealed.
+CREATE TABLE connection_tokens (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    asset_id TEXT NOT NULL REFERENCES assets (id) ON DELETE CASCADE,
+    account TEXT NOT NULL CHECK (account <> ''),
+    protocol TEXT NOT NULL CHECK (protocol <> ''),
+    connect_method TEXT NOT NULL DEFAULT '',
+    value TEXT NOT NULL,
+    input_username TEXT NOT NULL DEFAULT '',
+    input_secret TEXT NOT NULL DEFAULT '',
+    connect_options TEXT NOT NULL DEFAULT '{}',
+    is_active INTEGER NOT NULL DEFAULT TRUE CHECK (is_active IN (0, 1)),
+    is_reusable INTEGER NOT NULL DEFAULT FALSE CHECK (is_reusable IN (0, 1)),
+    remote_addr TEXT NOT NULL DEFAULT '',
+    date_expired INTEGER NOT NULL,
+    date_created INTEGER NOT NULL,
+    created_by TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX connection_tokens_user ON connection_tokens (user_id, date_expired);
+
+-- Tasks for the session engine (kill_session, lock_session, unlock_session), picked up by the
+-- host that runs the session; `is_finished` is set by that host.
+CREATE TABLE terminal_tasks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL CHECK (name IN ('kill_session', 'lock_session', 'unlock_session')),
+    args TEXT NOT NULL,
+    kwargs TEXT NOT NULL DEFAULT '{}',
+    is_finished INTEGER NOT NULL DEFAULT FALSE CHECK (is_finished IN (0, 1)),
+    date_created INTEGER NOT NULL,
+    date_finished INTEGER,
+    created_by TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX terminal_tasks_pending ON terminal_tasks (is_finished, date_created);
