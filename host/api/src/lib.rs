@@ -20,6 +20,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use portcullis_auth::Auth;
 use portcullis_store::Store;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What every handler can reach.
@@ -32,18 +33,26 @@ struct Inner {
     store: Store,
     auth: Auth,
     version: &'static str,
+    recordings: PathBuf,
 }
 
 impl AppState {
-    /// Wires the state from an opened, migrated store and the auth service.
-    pub fn new(store: Store, auth: Auth, version: &'static str) -> Self {
+    /// Wires the state from an opened, migrated store, the auth service and the directory the
+    /// session engine writes recordings to (replays are served from there).
+    pub fn new(store: Store, auth: Auth, version: &'static str, recordings: PathBuf) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 auth,
                 version,
+                recordings,
             }),
         }
+    }
+
+    /// Where session recordings live; a session's `replay_path` is relative to it.
+    pub fn recordings_dir(&self) -> &Path {
+        &self.inner.recordings
     }
 
     /// The database.

@@ -34,6 +34,7 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
         store.clone(),
         auth,
         crate::VERSION,
+        opened.config.data_dir.join("recordings"),
     ));
     axum::serve(
         http,
