@@ -16,7 +16,7 @@ CREATE TABLE asset_host_keys (
 );
 
 -- Connection tokens: user + asset + account alias + protocol + connect method, redeemed by a
--- front door (`JMS-<id>` as SSH user, `value` as password). The value is stored sealed.
+-- front door (`JMS-<id>` as SSH user, `value` as password). The value (column `secret`) and any input secret are stored sealed.
 CREATE TABLE connection_tokens (
     id TEXT PRIMARY KEY,
     org_id TEXT NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
@@ -25,9 +25,9 @@ CREATE TABLE connection_tokens (
     account TEXT NOT NULL CHECK (account <> ''),
     protocol TEXT NOT NULL CHECK (protocol <> ''),
     connect_method TEXT NOT NULL DEFAULT '',
-    value TEXT NOT NULL,
+    secret TEXT NOT NULL,
     input_username TEXT NOT NULL DEFAULT '',
-    input_secret TEXT NOT NULL DEFAULT '',
+    input_secret TEXT,
     connect_options TEXT NOT NULL DEFAULT '{}',
     is_active BOOLEAN NOT NULL DEFAULT TRUE,
     is_reusable BOOLEAN NOT NULL DEFAULT FALSE,

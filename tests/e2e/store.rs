@@ -210,7 +210,7 @@ async fn every_secret_column_is_known_to_key_rotation() {
         for c in cols {
             if matches!(
                 c.as_str(),
-                "secret" | "passphrase" | "mfa_secret" | "private_key"
+                "secret" | "passphrase" | "mfa_secret" | "private_key" | "input_secret"
             ) {
                 found.push((t.clone(), c));
             }

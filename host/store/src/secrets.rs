@@ -20,6 +20,14 @@ pub struct SecretColumn {
 /// Every column that stores a sealed secret.
 pub const SECRET_COLUMNS: &[SecretColumn] = &[
     SecretColumn {
+        table: "connection_tokens",
+        column: "secret",
+    },
+    SecretColumn {
+        table: "connection_tokens",
+        column: "input_secret",
+    },
+    SecretColumn {
         table: "users",
         column: "mfa_secret",
     },
