@@ -11,6 +11,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod hostkey;
+pub mod line;
 pub mod menu;
 pub mod server;
 pub mod sftp;
