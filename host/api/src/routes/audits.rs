@@ -136,7 +136,7 @@ fn visible_scope<'a>(caller: &Caller, uri: &'a Uri) -> Option<&'a str> {
 
 /// How a query-string filter is parsed before it reaches the store.
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     /// Exact text.
     Text,
     /// Case-insensitive substring.
@@ -167,7 +167,7 @@ fn date_param(q: &ListQuery, name: &str) -> Result<Option<DateTime<Utc>>, ApiErr
 }
 
 /// The list parameters of a request, with the filters `allowed` parsed by kind.
-fn list_spec(
+pub(crate) fn list_spec(
     q: &ListQuery,
     org: Option<Uuid>,
     allowed: &[(&'static str, Kind)],
@@ -1650,7 +1650,7 @@ fn error_reason_label(r: &str) -> &'static str {
 /// The component shown for sessions the built-in gateway ran (terminal id `''`).
 const BUILTIN_TERMINAL: &str = "portcullis";
 
-fn session_json(s: &SessionRecord) -> Value {
+pub(crate) fn session_json(s: &SessionRecord) -> Value {
     let end = s.date_end.unwrap_or_else(Utc::now);
     let terminal = if s.terminal.is_empty() {
         json!({"id": null, "name": BUILTIN_TERMINAL})
