@@ -313,6 +313,14 @@ pub(crate) async fn verify(
 
 type Outcome = Result<LoginStep, LoginFailure>;
 
+/// What proves the user's identity before the common checks.
+enum FirstFactor<'a> {
+    /// `LoginRequest::password` against the stored hash.
+    Password,
+    /// A key the client proved it holds (SSH), by SHA-256 fingerprint.
+    PublicKey { fingerprint: &'a str },
+}
+
 /// What [`Auth::record_failure`] counted.
 pub(crate) struct Counted {
     /// Failures of the user now (0 after this one locked the account).
@@ -347,7 +355,10 @@ impl Auth {
         let now = Utc::now();
         let ip = req.ip.to_canonical();
         let ip_text = ip.to_string();
-        let outcome = match self.try_login(req, ip, &ip_text, now).await {
+        let outcome = match self
+            .try_login(req, &FirstFactor::Password, ip, &ip_text, now)
+            .await
+        {
             Ok(outcome) => outcome,
             Err(e) => {
                 tracing::error!(error = %e, "a login could not be processed");
@@ -365,6 +376,7 @@ impl Auth {
     async fn try_login(
         &self,
         req: &LoginRequest,
+        factor: &FirstFactor<'_>,
         ip: IpAddr,
         ip_text: &str,
         now: DateTime<Utc>,
@@ -389,29 +401,56 @@ impl Auth {
             ))));
         }
 
-        let real_hash = user
-            .as_ref()
-            .filter(|u| u.source == "local")
-            .and_then(|u| u.password_hash.clone());
-        let has_real_hash = real_hash.is_some();
-        let verified = verify(
-            &req.password,
-            real_hash.unwrap_or_else(|| DUMMY_HASH.clone()),
-        )
-        .await?;
-        let password_ok = match (verified, &user) {
-            (Ok(ok), _) => ok && has_real_hash,
-            (Err(cause), Some(u)) if has_real_hash => {
-                return Err(AuthError::PasswordHash { user: u.id, cause });
+        let user = match factor {
+            FirstFactor::Password => {
+                let real_hash = user
+                    .as_ref()
+                    .filter(|u| u.source == "local")
+                    .and_then(|u| u.password_hash.clone());
+                let has_real_hash = real_hash.is_some();
+                let verified = verify(
+                    &req.password,
+                    real_hash.unwrap_or_else(|| DUMMY_HASH.clone()),
+                )
+                .await?;
+                let password_ok = match (verified, &user) {
+                    (Ok(ok), _) => ok && has_real_hash,
+                    (Err(cause), Some(u)) if has_real_hash => {
+                        return Err(AuthError::PasswordHash { user: u.id, cause });
+                    }
+                    (Err(_), _) => false,
+                };
+                match user {
+                    Some(u) if password_ok => u,
+                    other => {
+                        return self
+                            .wrong_password(
+                                &settings,
+                                &req.username,
+                                other.as_ref(),
+                                ip_text,
+                                now_us,
+                            )
+                            .await;
+                    }
+                }
             }
-            (Err(_), _) => false,
-        };
-        let user = match user {
-            Some(u) if password_ok => u,
-            other => {
-                return self
-                    .wrong_password(&settings, &req.username, other.as_ref(), ip_text, now_us)
-                    .await;
+            FirstFactor::PublicKey { fingerprint } => {
+                // SSH clients offer every key they hold, one after the other: an unknown key
+                // is not a failed login and counts nothing.
+                let known = match &user {
+                    Some(u) => self.store().use_ssh_key(u.id, fingerprint, now_us).await?,
+                    None => false,
+                };
+                match user {
+                    Some(u) if known => u,
+                    _ => {
+                        return Ok(Err(LoginFailure::new(
+                            codes::PASSWORD_FAILED,
+                            "This public key is not registered for the user",
+                        )));
+                    }
+                }
             }
         };
 
@@ -471,6 +510,39 @@ impl Auth {
             need_update_password: user.need_update_password,
             notice_acl,
         })))
+    }
+
+    /// Checks a public-key login (the SSH gateway, after the client proved it holds the key
+    /// with this SHA-256 `fingerprint`): the same checks as [`Auth::login_step`] after the
+    /// first factor — lockout, expiry, inactivity, login ACLs, MFA. A key that is not
+    /// registered (active) for the user is refused without counting a failure or writing the
+    /// log, because clients try all their keys in turn; everything else is logged.
+    pub async fn login_step_public_key(
+        &self,
+        req: &LoginRequest,
+        fingerprint: &str,
+    ) -> Result<LoginStep, LoginFailure> {
+        let now = Utc::now();
+        let ip = req.ip.to_canonical();
+        let ip_text = ip.to_string();
+        let outcome = match self
+            .try_login(req, &FirstFactor::PublicKey { fingerprint }, ip, &ip_text, now)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(error = %e, "a public-key login could not be processed");
+                Err(LoginFailure::internal())
+            }
+        };
+        match &outcome {
+            Ok(LoginStep::MfaRequired(_)) => return outcome,
+            Err(f) if f.code == codes::PASSWORD_FAILED => return outcome,
+            _ => {}
+        }
+        self.log_login(&req.meta(), &ip_text, 0, outcome.as_ref().err(), now)
+            .await?;
+        outcome
     }
 
     /// Whether the user holds an administrator role (system administrator, or org

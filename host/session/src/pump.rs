@@ -1,1 +1,507 @@
-//! (slot: being written)
+//! The byte pump between a front door (the user's SSH channel, later a websocket) and the
+//! target's SSH channel, with the recorder, command capture and filtering in the path.
+//!
+//! Back-pressure: every step awaits the next (reading from one side, writing to the other,
+//! handing bytes to the recorder's bounded queue), so a side that stops reading stops the
+//! other side's flow instead of filling memory.
+//!
+//! Commands are decided when the user presses Enter: the Enter is held, the echo of what was
+//! typed is let through (until the target has been quiet for [`ECHO_QUIET`], at most
+//! [`ECHO_MAX`]), the line is read from the emulated screen by [`CommandCapture`], and the
+//! core's decision is applied: the Enter is forwarded, or the line is discarded on the target
+//! (`Ctrl-E Ctrl-U` then Enter, as KoKo does) and the user told why.
+
+use crate::authorize::CommandPolicy;
+use crate::capture::CommandCapture;
+use crate::filter::{self, risk};
+use crate::live::{EndReason, LiveSession};
+use chrono::Utc;
+use russh::ChannelMsg;
+use russh::client::Msg;
+use std::io;
+use std::time::Duration;
+use tokio::time::{Instant, sleep_until, timeout};
+
+/// Output silence after which the echo of a typed line is taken as complete.
+pub const ECHO_QUIET: Duration = Duration::from_millis(30);
+/// The longest an Enter is held waiting for the echo.
+pub const ECHO_MAX: Duration = Duration::from_millis(500);
+
+/// What the front door delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrontEvent {
+    /// Bytes typed or sent by the user.
+    Data(Vec<u8>),
+    /// The user's terminal changed size.
+    Resize {
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+    /// The user sent EOF (no more input).
+    Eof,
+}
+
+/// The user's side of a session, as the pump sees it.
+pub trait Front: Send {
+    /// The next event; `None` when the user's channel is gone.
+    fn recv(&mut self) -> impl Future<Output = Option<FrontEvent>> + Send;
+    /// Output for the user (stdout).
+    fn send(&mut self, data: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+    /// Error output for the user (stderr); terminals merge it into [`Front::send`].
+    fn send_stderr(&mut self, data: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// Limits applied while a session runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// End after this long without user input.
+    pub idle: Option<Duration>,
+    /// End after this long in total.
+    pub max_duration: Option<Duration>,
+}
+
+/// How a pumped channel finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// Why.
+    pub reason: EndReason,
+    /// The target's exit status, if it sent one.
+    pub exit_status: Option<u32>,
+}
+
+/// Deadlines of the session: idle, maximum duration, permission expiry.
+struct Deadlines {
+    limits: Limits,
+    last_input: Instant,
+    hard: Option<(Instant, EndReason)>,
+}
+
+impl Deadlines {
+    fn new(session: &LiveSession, limits: Limits) -> Deadlines {
+        let now = Instant::now();
+        let expiry = (session.date_expired() - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let mut hard = Some((now + expiry, EndReason::PermissionExpired));
+        if let Some(max) = limits.max_duration
+            && max < expiry
+        {
+            hard = Some((now + max, EndReason::MaxDuration));
+        }
+        Deadlines {
+            limits,
+            last_input: now,
+            hard,
+        }
+    }
+
+    /// The next deadline and the reason it ends the session with.
+    fn next(&self) -> (Instant, EndReason) {
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        let mut best = (far, EndReason::Normal);
+        if let Some(idle) = self.limits.idle {
+            best = (
+                self.last_input + idle,
+                EndReason::Idle {
+                    minutes: idle.as_secs().div_ceil(60),
+                },
+            );
+        }
+        if let Some((at, reason)) = &self.hard
+            && *at < best.0
+        {
+            best = (*at, reason.clone());
+        }
+        best
+    }
+}
+
+/// Runs an interactive shell on the target (`pty` = term, cols, rows) until either side ends
+/// it or a limit, a kill or the permission's expiry does.
+pub async fn run_shell<F: Front>(
+    session: &mut LiveSession,
+    target: &mut russh::Channel<Msg>,
+    front: &mut F,
+    policy: &CommandPolicy,
+    pty: (&str, u16, u16),
+    limits: Limits,
+) -> Finished {
+    let (term, cols, rows) = pty;
+    if let Err(e) = async {
+        target
+            .request_pty(true, term, u32::from(cols), u32::from(rows), 0, 0, &[])
+            .await?;
+        target.request_shell(true).await
+    }
+    .await
+    {
+        return Finished {
+            reason: EndReason::ConnectFailed {
+                message: format!("The asset refused a terminal: {e}"),
+            },
+            exit_status: None,
+        };
+    }
+    let mut shell = Shell {
+        capture: CommandCapture::new(cols, rows),
+        pending: None,
+        exit_status: None,
+    };
+    let mut deadlines = Deadlines::new(session, limits);
+    let mut kill = session.kill_signal();
+    let reason = loop {
+        let (deadline, deadline_reason) = deadlines.next();
+        tokio::select! {
+            msg = target.wait() => match shell.on_target(session, front, msg).await {
+                Ok(true) => {}
+                Ok(false) => break EndReason::Normal,
+                Err(_) => break EndReason::Normal,
+            },
+            ev = front.recv() => match ev {
+                Some(FrontEvent::Data(data)) => {
+                    deadlines.last_input = Instant::now();
+                    if let Some(r) = session.recorder()
+                        && let Err(e) = r.input(&data).await
+                    {
+                        tracing::error!(session = %session.id, error = %e, "recording failed");
+                        break EndReason::Normal;
+                    }
+                    match shell.on_input(session, target, front, policy, &data).await {
+                        Ok(true) => {}
+                        Ok(false) | Err(_) => break EndReason::Normal,
+                    }
+                }
+                Some(FrontEvent::Resize { cols, rows }) => {
+                    shell.capture.resize(cols, rows);
+                    if let Some(r) = session.recorder() {
+                        let _ = r.resize(cols, rows).await;
+                    }
+                    let _ = target.window_change(u32::from(cols), u32::from(rows), 0, 0).await;
+                }
+                Some(FrontEvent::Eof) => {
+                    let _ = target.eof().await;
+                }
+                None => break EndReason::Normal,
+            },
+            changed = kill.changed() => {
+                if changed.is_ok()
+                    && let Some(reason) = kill.borrow().clone()
+                {
+                    break reason;
+                }
+            }
+            _ = sleep_until(deadline) => break deadline_reason,
+        }
+    };
+    shell.flush_pending(session).await;
+    if let Some(msg) = reason.message() {
+        let _ = front
+            .send(format!("\r\n\x1b[31m{msg}\x1b[0m\r\n").as_bytes())
+            .await;
+    }
+    let _ = target.close().await;
+    Finished {
+        reason,
+        exit_status: shell.exit_status,
+    }
+}
+
+struct Shell {
+    capture: CommandCapture,
+    /// The accepted command whose output is being collected, with its risk level.
+    pending: Option<(String, i64)>,
+    exit_status: Option<u32>,
+}
+
+impl Shell {
+    /// Handles one message from the target; `Ok(false)` when the target is done.
+    async fn on_target<F: Front>(
+        &mut self,
+        session: &mut LiveSession,
+        front: &mut F,
+        msg: Option<ChannelMsg>,
+    ) -> io::Result<bool> {
+        match msg {
+            Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
+                self.output(session, front, &data).await?;
+                Ok(true)
+            }
+            Some(ChannelMsg::ExitStatus { exit_status }) => {
+                self.exit_status = Some(exit_status);
+                Ok(true)
+            }
+            Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) | None => Ok(false),
+            Some(_) => Ok(true),
+        }
+    }
+
+    async fn output<F: Front>(
+        &mut self,
+        session: &mut LiveSession,
+        front: &mut F,
+        data: &[u8],
+    ) -> io::Result<()> {
+        if let Some(r) = session.recorder() {
+            r.output(data).await.map_err(io::Error::other)?;
+        }
+        self.capture.feed_output(data);
+        front.send(data).await
+    }
+
+    /// Handles user input: forwards everything but Enter at once, decides each Enter.
+    /// `Ok(false)` when the target channel is gone.
+    async fn on_input<F: Front>(
+        &mut self,
+        session: &mut LiveSession,
+        target: &mut russh::Channel<Msg>,
+        front: &mut F,
+        policy: &CommandPolicy,
+        data: &[u8],
+    ) -> io::Result<bool> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let Some(enter) = rest.iter().position(|&b| b == b'\r' || b == b'\n') else {
+                self.capture.feed_input(rest);
+                target.data_bytes(rest.to_vec()).await.map_err(io::Error::other)?;
+                break;
+            };
+            let (before, after) = rest.split_at(enter);
+            if !before.is_empty() {
+                self.capture.feed_input(before);
+                target
+                    .data_bytes(before.to_vec())
+                    .await
+                    .map_err(io::Error::other)?;
+            }
+            // `\r\n` from a paste is one Enter.
+            let enter_len = if after.starts_with(b"\r\n") { 2 } else { 1 };
+            let (enter_bytes, after) = after.split_at(enter_len);
+            rest = after;
+            if !self.let_echo_through(session, target, front).await? {
+                return Ok(false);
+            }
+            let line = if self.capture.in_alternate_screen() {
+                None
+            } else {
+                self.capture.line_at_enter()
+            };
+            let Some(line) = line else {
+                target
+                    .data_bytes(enter_bytes.to_vec())
+                    .await
+                    .map_err(io::Error::other)?;
+                continue;
+            };
+            self.flush_pending(session).await;
+            let verdict = filter::verdict(&policy.decide(&line), &line);
+            if verdict.run {
+                target
+                    .data_bytes(enter_bytes.to_vec())
+                    .await
+                    .map_err(io::Error::other)?;
+                self.capture.begin_output();
+                self.pending = Some((line, verdict.risk_level));
+            } else {
+                // Discard the typed line on the target and show a fresh prompt.
+                target
+                    .data_bytes(b"\x05\x15\r".to_vec())
+                    .await
+                    .map_err(io::Error::other)?;
+                if let Some(n) = &verdict.notice {
+                    let text = format!("\r\n\x1b[31m{n}\x1b[0m\r\n");
+                    if let Some(r) = session.recorder() {
+                        r.output(text.as_bytes()).await.map_err(io::Error::other)?;
+                    }
+                    front.send(text.as_bytes()).await?;
+                }
+                if let Err(e) = session.record_command(&line, "", verdict.risk_level).await {
+                    tracing::error!(session = %session.id, error = %e, "could not record a command");
+                }
+                // Whatever else was pasted after a refused line is dropped with it: it was
+                // written to follow that command.
+                if verdict.risk_level >= risk::REJECT {
+                    rest = &[];
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Relays target output until it has been quiet for [`ECHO_QUIET`] (at most
+    /// [`ECHO_MAX`]), so the screen shows what the user typed before it is read.
+    async fn let_echo_through<F: Front>(
+        &mut self,
+        session: &mut LiveSession,
+        target: &mut russh::Channel<Msg>,
+        front: &mut F,
+    ) -> io::Result<bool> {
+        let until = Instant::now() + ECHO_MAX;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(true);
+            }
+            match timeout(ECHO_QUIET.min(left), target.wait()).await {
+                Err(_) => return Ok(true),
+                Ok(msg) => {
+                    if !self.on_target(session, front, msg).await? {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the accepted command whose output was being collected.
+    async fn flush_pending(&mut self, session: &mut LiveSession) {
+        if let Some((line, level)) = self.pending.take() {
+            let output = self.capture.take_output();
+            if let Err(e) = session.record_command(&line, &output, level).await {
+                tracing::error!(session = %session.id, error = %e, "could not record a command");
+            }
+        }
+    }
+}
+
+/// Runs one command on the target without a terminal (`ssh bastion cmd`, `scp`), relaying
+/// stdin, stdout, stderr and the exit status. The command is decided by the filter first.
+pub async fn run_exec<F: Front>(
+    session: &mut LiveSession,
+    target: &mut russh::Channel<Msg>,
+    front: &mut F,
+    policy: &CommandPolicy,
+    command: &str,
+    limits: Limits,
+) -> Finished {
+    let verdict = filter::verdict(&policy.decide(command), command);
+    if !verdict.run {
+        if let Some(n) = &verdict.notice {
+            let _ = front.send_stderr(format!("{n}\r\n").as_bytes()).await;
+        }
+        if let Err(e) = session.record_command(command, "", verdict.risk_level).await {
+            tracing::error!(session = %session.id, error = %e, "could not record a command");
+        }
+        let _ = target.close().await;
+        return Finished {
+            reason: EndReason::Normal,
+            exit_status: Some(1),
+        };
+    }
+    if let Err(e) = target.exec(true, command.as_bytes()).await {
+        return Finished {
+            reason: EndReason::ConnectFailed {
+                message: format!("The asset refused the command: {e}"),
+            },
+            exit_status: None,
+        };
+    }
+    let mut excerpt = Excerpt::default();
+    let mut exit_status = None;
+    let mut deadlines = Deadlines::new(session, limits);
+    // Exec sessions carry no interactive typing: idleness is about traffic either way.
+    let mut kill = session.kill_signal();
+    let mut front_open = true;
+    let reason = loop {
+        let (deadline, deadline_reason) = deadlines.next();
+        tokio::select! {
+            msg = target.wait() => match msg {
+                Some(ChannelMsg::Data { data }) => {
+                    deadlines.last_input = Instant::now();
+                    if let Some(r) = session.recorder() {
+                        let _ = r.output(&data).await;
+                    }
+                    excerpt.push(&data);
+                    if front.send(&data).await.is_err() {
+                        break EndReason::Normal;
+                    }
+                }
+                Some(ChannelMsg::ExtendedData { data, .. }) => {
+                    deadlines.last_input = Instant::now();
+                    excerpt.push(&data);
+                    if front.send_stderr(&data).await.is_err() {
+                        break EndReason::Normal;
+                    }
+                }
+                Some(ChannelMsg::ExitStatus { exit_status: s }) => exit_status = Some(s),
+                Some(ChannelMsg::Eof) => {}
+                Some(ChannelMsg::Close) | None => break EndReason::Normal,
+                Some(_) => {}
+            },
+            ev = front.recv(), if front_open => match ev {
+                Some(FrontEvent::Data(data)) => {
+                    deadlines.last_input = Instant::now();
+                    if target.data_bytes(data).await.is_err() {
+                        break EndReason::Normal;
+                    }
+                }
+                Some(FrontEvent::Resize { .. }) => {}
+                Some(FrontEvent::Eof) => {
+                    let _ = target.eof().await;
+                }
+                None => {
+                    front_open = false;
+                    let _ = target.eof().await;
+                }
+            },
+            changed = kill.changed() => {
+                if changed.is_ok()
+                    && let Some(reason) = kill.borrow().clone()
+                {
+                    break reason;
+                }
+            }
+            _ = sleep_until(deadline) => break deadline_reason,
+        }
+    };
+    if let Some(msg) = reason.message() {
+        let _ = front.send_stderr(format!("{msg}\r\n").as_bytes()).await;
+    }
+    if let Err(e) = session
+        .record_command(command, &excerpt.text(), verdict.risk_level)
+        .await
+    {
+        tracing::error!(session = %session.id, error = %e, "could not record a command");
+    }
+    let _ = target.close().await;
+    Finished {
+        reason,
+        exit_status,
+    }
+}
+
+/// The first bytes of a command's output, for the command log.
+#[derive(Default)]
+struct Excerpt {
+    bytes: Vec<u8>,
+}
+
+impl Excerpt {
+    const MAX: usize = 1024;
+
+    fn push(&mut self, data: &[u8]) {
+        let room = Self::MAX.saturating_sub(self.bytes.len());
+        self.bytes.extend_from_slice(&data[..room.min(data.len())]);
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_keeps_only_the_start() {
+        let mut e = Excerpt::default();
+        e.push(&[b'a'; 1000]);
+        e.push(&[b'b'; 1000]);
+        let t = e.text();
+        assert_eq!(t.len(), Excerpt::MAX);
+        assert!(t.ends_with('b'));
+        assert!(t.starts_with('a'));
+    }
+}

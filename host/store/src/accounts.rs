@@ -772,6 +772,32 @@ impl Store {
             .transpose()
     }
 
+    /// The plaintext passphrase of an account's private key (`None` when none is stored).
+    /// The session engine reads it with the key to log in to the asset.
+    pub async fn account_passphrase(
+        &self,
+        vault: &Vault,
+        id: Uuid,
+    ) -> Result<Option<SecretString>, StoreError> {
+        let sealed: Option<Option<String>> =
+            sqlx::query_scalar("SELECT passphrase FROM accounts WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        sealed
+            .flatten()
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                open(
+                    vault,
+                    &e,
+                    &SealContext::new("accounts", "passphrase", id),
+                    format!("accounts.passphrase:{id}"),
+                )
+            })
+            .transpose()
+    }
+
     /// The previous secrets of an account, newest first, opened. Callers log the read.
     pub async fn account_secret_histories(
         &self,

@@ -1832,6 +1832,44 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Stores why a session ended (the lifecycle reason code).
+    pub async fn set_session_end_reason(&self, id: Uuid, reason: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET end_reason = $1 WHERE id = $2")
+            .bind(reason)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Points a live session at its recording (written as the session starts, so that the
+    /// replay of a session cut short by a crash is still found).
+    pub async fn set_session_replay_path(&self, id: Uuid, path: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET replay_path = $1 WHERE id = $2")
+            .bind(path)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Closes the sessions a gateway left online when its process stopped without ending them
+    /// (killed, crashed): they end now with reason `gateway_restart`. Their recordings stay
+    /// as far as they were flushed; `replay_path` was set at start, so they remain playable.
+    /// Returns how many were closed.
+    pub async fn close_orphan_sessions(&self, terminal: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET is_finished = TRUE, date_end = $1, end_reason = 'gateway_restart',
+                has_replay = (replay_path <> '')
+             WHERE terminal = $2 AND is_finished = FALSE",
+        )
+        .bind(now_micros())
+        .bind(terminal)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Appends a lifecycle event (`asset_connect_success`, `user_join_session`, …) to a session.
     pub async fn insert_session_lifecycle_log(
         &self,

@@ -994,6 +994,25 @@ impl Store {
         .transpose()
     }
 
+    /// Whether `fingerprint` is an active SSH key of the user; if so its last use is set to
+    /// `now_us`. The SSH gateway's public-key login.
+    pub async fn use_ssh_key(
+        &self,
+        user: Uuid,
+        fingerprint: &str,
+        now_us: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE user_ssh_keys SET date_last_used = $1 WHERE user_id = $2 AND fingerprint = $3 AND is_active = TRUE",
+        )
+        .bind(now_us)
+        .bind(user.to_string())
+        .bind(fingerprint)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Stores a key. A key another user already registered is refused with `Conflict` too:
     /// the SSH gateway finds the user by the key alone ([`Store::user_by_ssh_key`]), so one
     /// key must name one user.
