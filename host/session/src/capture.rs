@@ -1,1 +1,900 @@
-//! (slot: being written)
+//! Command capture: which command did the user run, decided from the screen.
+//!
+//! Command filtering and the command log need the command line the shell is about to execute.
+//! Reconstructing it from keystrokes is hopeless: line editing, cursor movement, history recall,
+//! tab completion, paste and quoting tricks all make the keys differ from the line. So the
+//! gateway keeps its own terminal emulator ([`vt100`]) fed with everything the target prints,
+//! sized like the client's pty, and reads the line off the emulated screen when the user presses
+//! Enter, the way an auditor looking over the user's shoulder would.
+//!
+//! # How it works
+//!
+//! - [`CommandCapture::feed_output`] runs the target's output through the emulator.
+//! - [`CommandCapture::feed_input`] is called with each user input chunk that is not the Enter
+//!   itself. The first one of a new line records where the cursor is: right after the prompt.
+//!   That anchor is kept as an absolute row (screen row plus the number of rows that have scrolled
+//!   off the top since), with the prompt text left of it, so a command that wraps past the bottom
+//!   row and scrolls the screen is still found; rows of the command that scroll off the top are
+//!   kept as text.
+//! - [`CommandCapture::line_at_enter`] (called before the Enter is forwarded, once the echo of the
+//!   preceding input has arrived) reads from the anchor to the end of the logical line, following
+//!   the emulator's soft-wrap flags across rows, and trims trailing blanks. When the line was
+//!   redrawn somewhere else (a completion listing, Ctrl-L, a window resize), it looks for the
+//!   recorded prompt at the start of the logical line holding the cursor instead. readline's
+//!   incremental-search prompt (`(reverse-i-search)`…`': `) is stripped.
+//! - Nothing is returned when nothing was typed, when the line on screen is empty (input that was
+//!   not echoed, such as a password, never becomes a "command"), or when a full-screen program
+//!   holds the alternate screen (an editor, pager or `top`: its keystrokes are not commands).
+//! - [`CommandCapture::begin_output`] / [`CommandCapture::take_output`] collect up to
+//!   [`OUTPUT_EXCERPT_BYTES`] of the accepted command's output as plain text (escape sequences
+//!   and alternate-screen drawing stripped) for the command log, ending when the user starts the
+//!   next line, with the next prompt removed.
+//!
+//! The captured line is the command *as displayed*: `r""m -rf /` comes back verbatim.
+//! Normalising shell quoting is the job of `acl::shell::normalize_command_line` in the core.
+//!
+//! # What this cannot see
+//!
+//! The screen shows a line being edited, not what the shell will execute. In particular:
+//!
+//! - **Multi-line constructs.** Each Enter is judged on its own: a backslash continuation
+//!   (`r\` then `m -rf /`), a heredoc body, an open quote or `for` loop continued on `PS2` lines,
+//!   or a bracketed paste containing newlines are seen line by line, never as the whole command.
+//! - **Commands that never appear on the shell line.** Aliases, functions, `PROMPT_COMMAND`,
+//!   traps, scripts and `eval`/variable expansion run things the line does not show; readline key
+//!   bindings (`bind -x`) run commands without an Enter; `edit-and-execute-command` (Ctrl-X
+//!   Ctrl-E, `v` in vi mode) and `fc` run what was typed inside an editor, which is on the
+//!   alternate screen and therefore not captured; commands typed inside any full-screen program
+//!   (vim's `:!`, a pager's `!`) are likewise not seen.
+//! - **Programs that draw the line themselves.** Shells or REPLs that redraw the whole screen,
+//!   right-side prompts (zsh `RPROMPT`, which then appears at the end of the captured line),
+//!   autosuggestion text drawn after the cursor, or a target that echoes control characters raw
+//!   (a non-readline reader with `stty -echoctl`) can make the screen differ from the line the
+//!   program receives. A hostile target can always draw whatever it likes: the capture is as
+//!   trustworthy as the target's echo.
+//! - **Type-ahead.** Input typed before the prompt is printed anchors at wherever output left
+//!   the cursor, so the captured line may include the prompt text (over-capture, not loss).
+//! - **Prompts from programs.** Any echoed line ended by Enter is reported, including answers to
+//!   a program's own questions (`Continue? [Y/n] y` gives `y`); input with echo off gives
+//!   nothing.
+//! - **Scroll regions.** Rows scrolled inside a restricted scroll region are not counted; the
+//!   prompt search then falls back to the logical line holding the cursor.
+//!
+//! When the anchor and the prompt cannot be found again, the whole logical line holding the
+//! cursor is returned: the capture errs towards showing more, never towards a silent `None` for
+//! text that is on the screen.
+
+use std::num::NonZeroU16;
+
+/// Most plain-text bytes of a command's output kept for the command log.
+pub const OUTPUT_EXCERPT_BYTES: usize = 1024;
+
+/// Most bytes kept of command-line rows that scrolled off the top of the screen (a command longer
+/// than the whole screen); more is cut.
+const SPILL_LIMIT: usize = 64 * 1024;
+
+/// Longest CSI parameter string the output stripper keeps (enough for `?1049`).
+const CSI_PARAMS_LIMIT: usize = 16;
+
+/// Where the current command line starts.
+#[derive(Debug, Clone)]
+struct Anchor {
+    /// Screen row at the time plus the rows scrolled off before it (see [`Tracker::scrolled`]).
+    abs_row: u64,
+    col: u16,
+    /// The screen text left of the anchor on its row: the prompt's last row.
+    prompt: String,
+}
+
+/// Rows of the current command line that scrolled off the top of the screen.
+#[derive(Debug, Default)]
+struct Spill {
+    from_abs: u64,
+    rows: Vec<String>,
+    bytes: usize,
+}
+
+/// Emulator callbacks: counts primary-screen rows leaving the top, and keeps the text of those
+/// that belong to the command line being typed.
+#[derive(Debug, Default)]
+struct Tracker {
+    scrolled: u64,
+    spill: Option<Spill>,
+}
+
+impl vt100::Callbacks for Tracker {
+    fn on_scroll(&mut self, contents: vt100::capture::RowContents<'_>, alternate_screen: bool) {
+        if alternate_screen {
+            return;
+        }
+        let abs = self.scrolled;
+        self.scrolled = self.scrolled.saturating_add(1);
+        let Some(spill) = self.spill.as_mut() else {
+            return;
+        };
+        if abs < spill.from_abs || spill.bytes >= SPILL_LIMIT {
+            return;
+        }
+        let mut formatted = String::new();
+        let mut state = vt100::capture::BasicFormattedCaptureState::new();
+        if contents
+            .write_formatted_basic(&mut formatted, &mut state)
+            .is_err()
+        {
+            return;
+        }
+        let plain: String = vt100::capture::basic_formatted_to_plain(&formatted).collect();
+        spill.bytes += plain.len();
+        spill.rows.push(plain);
+    }
+}
+
+/// Strips escape sequences from the output stream for the command log excerpt.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum StripState {
+    #[default]
+    Ground,
+    Esc,
+    EscIntermediate,
+    Csi,
+    /// OSC, DCS, SOS, PM, APC: skipped up to BEL or ST.
+    Str,
+    StrEsc,
+}
+
+/// The command output excerpt being collected.
+#[derive(Debug, Default)]
+struct Excerpt {
+    /// Between `begin_output` and `take_output`.
+    active: bool,
+    /// The user started typing the next line: the command's output is over.
+    frozen: bool,
+    /// The prompt seen when frozen; removed from the end of the excerpt.
+    prompt: Option<String>,
+    text: Vec<u8>,
+    state: StripState,
+    params: Vec<u8>,
+    /// The output switched to the alternate screen: its drawing is not text.
+    alternate: bool,
+}
+
+impl Excerpt {
+    fn collecting(&self) -> bool {
+        self.active && !self.frozen && self.text.len() < OUTPUT_EXCERPT_BYTES
+    }
+
+    fn feed(&mut self, data: &[u8]) {
+        for &b in data {
+            if self.text.len() >= OUTPUT_EXCERPT_BYTES {
+                return;
+            }
+            self.step(b);
+        }
+    }
+
+    fn step(&mut self, b: u8) {
+        match self.state {
+            StripState::Ground => match b {
+                0x1b => self.state = StripState::Esc,
+                b'\n' | b'\t' if !self.alternate => self.text.push(b),
+                0x00..=0x1f | 0x7f => {}
+                _ if !self.alternate => self.text.push(b),
+                _ => {}
+            },
+            StripState::Esc => match b {
+                b'[' => {
+                    self.params.clear();
+                    self.state = StripState::Csi;
+                }
+                b']' | b'P' | b'X' | b'^' | b'_' => self.state = StripState::Str,
+                0x20..=0x2f => self.state = StripState::EscIntermediate,
+                0x1b => {}
+                _ => self.state = StripState::Ground,
+            },
+            StripState::EscIntermediate => match b {
+                0x20..=0x2f => {}
+                0x1b => self.state = StripState::Esc,
+                _ => self.state = StripState::Ground,
+            },
+            StripState::Csi => match b {
+                0x30..=0x3f if self.params.len() < CSI_PARAMS_LIMIT => self.params.push(b),
+                0x40..=0x7e => {
+                    self.csi_final(b);
+                    self.state = StripState::Ground;
+                }
+                0x1b => self.state = StripState::Esc,
+                _ => {}
+            },
+            StripState::Str => match b {
+                0x07 => self.state = StripState::Ground,
+                0x1b => self.state = StripState::StrEsc,
+                _ => {}
+            },
+            StripState::StrEsc => {
+                if b == b'\\' {
+                    self.state = StripState::Ground;
+                } else {
+                    self.state = StripState::Esc;
+                    self.step(b);
+                }
+            }
+        }
+    }
+
+    /// Tracks alternate-screen switches (`CSI ? 47/1047/1049 h|l`).
+    fn csi_final(&mut self, b: u8) {
+        let Some(modes) = self.params.strip_prefix(b"?") else {
+            return;
+        };
+        let switches = modes
+            .split(|&c| c == b';')
+            .any(|m| matches!(m, b"47" | b"1047" | b"1049"));
+        if switches {
+            match b {
+                b'h' => self.alternate = true,
+                b'l' => self.alternate = false,
+                _ => {}
+            }
+        }
+    }
+
+    /// The excerpt as text: whole characters only, the echoed Enter and the next prompt removed.
+    fn take(&mut self) -> String {
+        let bytes = std::mem::take(&mut self.text);
+        let mut text = String::with_capacity(bytes.len());
+        let mut chunks = bytes.utf8_chunks().peekable();
+        while let Some(chunk) = chunks.next() {
+            text.push_str(chunk.valid());
+            // A sequence cut by the size limit is dropped; other invalid bytes are marked.
+            if !chunk.invalid().is_empty() && chunks.peek().is_some() {
+                text.push(char::REPLACEMENT_CHARACTER);
+            }
+        }
+        let mut text = text.strip_prefix('\n').map(str::to_owned).unwrap_or(text);
+        if let Some(prompt) = self.prompt.take() {
+            let prompt = prompt.trim_end();
+            let trimmed = text.trim_end();
+            if !prompt.is_empty() && trimmed.ends_with(prompt) {
+                let keep = trimmed.len() - prompt.len();
+                text.truncate(keep);
+            }
+        }
+        let len = text.trim_end().len();
+        text.truncate(len);
+        *self = Excerpt::default();
+        text
+    }
+}
+
+/// Reads command lines off an emulated copy of the user's terminal.
+///
+/// One per interactive session, owned by the pump. Not thread-safe by design (`&mut self`): the
+/// pump serialises output, input and Enter handling for a session, which is also what makes the
+/// "state of the screen when Enter was pressed" well defined.
+pub struct CommandCapture {
+    parser: vt100::Parser<Tracker>,
+    anchor: Option<Anchor>,
+    excerpt: Excerpt,
+}
+
+impl std::fmt::Debug for CommandCapture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandCapture")
+            .field("size", &self.parser.screen().size())
+            .field("anchor", &self.anchor)
+            .finish_non_exhaustive()
+    }
+}
+
+fn dim(n: u16) -> NonZeroU16 {
+    NonZeroU16::new(n).unwrap_or(NonZeroU16::MIN)
+}
+
+impl CommandCapture {
+    /// An emulator the size of the client's pty (zero sizes are taken as 1). No scrollback is
+    /// kept: only the visible screen (plus the rows of the line being typed) matter.
+    pub fn new(cols: u16, rows: u16) -> Self {
+        Self {
+            parser: vt100::Parser::new_with_callbacks(dim(rows), dim(cols), 0, Tracker::default()),
+            anchor: None,
+            excerpt: Excerpt::default(),
+        }
+    }
+
+    /// Follows a window change, so wrapping matches what the user's terminal does. The rows a
+    /// taller screen pulls in at the top shift the anchor down; the shell's redraw after
+    /// SIGWINCH is then found through the prompt search if the anchor no longer fits.
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        let alternate = self.in_alternate_screen();
+        let before = self.parser.screen().cursor_position().0;
+        self.parser.set_size(dim(rows), dim(cols));
+        let after = self.parser.screen().cursor_position().0;
+        if alternate {
+            // The primary screen's shift is not observable from here.
+            self.anchor = None;
+            self.parser.callbacks_mut().spill = None;
+        } else if after > before {
+            let tracker = self.parser.callbacks_mut();
+            tracker.scrolled = tracker.scrolled.saturating_sub(u64::from(after - before));
+        }
+    }
+
+    /// Every byte the target sends to the user, in order.
+    pub fn feed_output(&mut self, data: &[u8]) {
+        self.parser.process(data);
+        if self.excerpt.collecting() {
+            self.excerpt.feed(data);
+        }
+    }
+
+    /// User input other than the Enter, before it is forwarded. The first input of a line
+    /// anchors the line's start at the cursor (right after the prompt) and ends the previous
+    /// command's output excerpt.
+    pub fn feed_input(&mut self, data: &[u8]) {
+        if data.is_empty() || self.anchor.is_some() || self.in_alternate_screen() {
+            return;
+        }
+        let screen = self.parser.screen();
+        let (row, col) = screen.cursor_position();
+        let prompt = row_text(screen, row, 0, col);
+        let tracker = self.parser.callbacks_mut();
+        let abs_row = tracker.scrolled.saturating_add(u64::from(row));
+        tracker.spill = Some(Spill {
+            from_abs: abs_row,
+            ..Spill::default()
+        });
+        if self.excerpt.active && !self.excerpt.frozen {
+            self.excerpt.frozen = true;
+            self.excerpt.prompt = Some(prompt.clone());
+        }
+        self.anchor = Some(Anchor {
+            abs_row,
+            col,
+            prompt,
+        });
+    }
+
+    /// Whether input has been typed since the last Enter. When it has not, an Enter has no
+    /// command to wait for.
+    pub fn line_started(&self) -> bool {
+        self.anchor.is_some()
+    }
+
+    /// The command line as the screen shows it now, from the prompt's end to the end of the
+    /// (possibly wrapped) logical line, trailing blanks trimmed. `None` when nothing was typed,
+    /// the line shows nothing (e.g. echo off), or a full-screen program is active. Resets the
+    /// line state: the next input starts a new line.
+    pub fn line_at_enter(&mut self) -> Option<String> {
+        let anchor = self.anchor.take();
+        let spill = self.parser.callbacks_mut().spill.take();
+        if self.in_alternate_screen() {
+            return None;
+        }
+        let anchor = anchor?;
+        let line = self.locate(&anchor, spill.unwrap_or_default());
+        let line = strip_isearch(&line).trim_end();
+        (!line.trim_start().is_empty()).then(|| line.to_string())
+    }
+
+    /// Finds the command line on the screen; see the module docs for the order of attempts.
+    fn locate(&self, anchor: &Anchor, spill: Spill) -> String {
+        let screen = self.parser.screen();
+        let rows = screen.size().0.get();
+        let (cursor_row, _) = screen.cursor_position();
+        let scrolled = self.parser.callbacks().scrolled;
+        let anchor_row = anchor
+            .abs_row
+            .checked_sub(scrolled)
+            .and_then(|r| u16::try_from(r).ok())
+            .filter(|&r| r < rows);
+        let prompt_holds = |row: u16| row_text(screen, row, 0, anchor.col) == anchor.prompt;
+        let anchored = anchor_row.filter(|&r| prompt_holds(r));
+
+        // 1. The anchor is where it was and the cursor is on its line.
+        if let Some(row) = anchored {
+            let end = logical_end(screen, row);
+            if (row..=end).contains(&cursor_row) {
+                return span_text(screen, row, anchor.col, end);
+            }
+        }
+        // 2. The line was redrawn elsewhere after the same prompt (completion list, Ctrl-L).
+        let start = logical_start(screen, cursor_row);
+        if !anchor.prompt.trim().is_empty() && prompt_holds(start) {
+            return span_text(screen, start, anchor.col, logical_end(screen, start));
+        }
+        // 3. The start of the line scrolled off the top: its rows were kept as text.
+        if anchor_row.is_none() && !spill.rows.is_empty() {
+            let mut text = String::new();
+            for (i, row) in spill.rows.iter().enumerate() {
+                if i == 0 {
+                    text.push_str(strip_prompt(row, &anchor.prompt, anchor.col));
+                } else {
+                    text.push_str(row);
+                }
+            }
+            text.push_str(&span_text(screen, 0, 0, logical_end(screen, 0)));
+            return text;
+        }
+        // 4. The anchor is intact but the cursor moved away from it.
+        if let Some(row) = anchored {
+            return span_text(screen, row, anchor.col, logical_end(screen, row));
+        }
+        // 5. Nothing matches any more: the whole logical line holding the cursor.
+        span_text(screen, start, 0, logical_end(screen, start))
+    }
+
+    /// Whether a full-screen program (editor, pager, `top`) holds the alternate screen; no
+    /// command lines are read there.
+    pub fn in_alternate_screen(&self) -> bool {
+        self.parser.screen().alternate_screen()
+    }
+
+    /// Starts collecting the output excerpt of the command just accepted.
+    pub fn begin_output(&mut self) {
+        self.excerpt = Excerpt {
+            active: true,
+            ..Excerpt::default()
+        };
+    }
+
+    /// Up to [`OUTPUT_EXCERPT_BYTES`] of plain text the command printed (escape sequences,
+    /// carriage returns and full-screen drawing removed, the echoed Enter and the next prompt
+    /// trimmed). Empty when nothing was collected. Ends the collection.
+    pub fn take_output(&mut self) -> String {
+        if !self.excerpt.active {
+            return String::new();
+        }
+        self.excerpt.take()
+    }
+}
+
+/// Text of `row` between columns `from` (inclusive) and `to` (exclusive), blank cells as spaces,
+/// wide characters once.
+fn row_text(screen: &vt100::Screen, row: u16, from: u16, to: u16) -> String {
+    let mut text = String::new();
+    push_cells(screen, row, from, to, &mut text);
+    text
+}
+
+fn push_cells(screen: &vt100::Screen, row: u16, from: u16, to: u16, out: &mut String) {
+    for col in from..to {
+        let Some(cell) = screen.cell(row, col) else {
+            break;
+        };
+        if cell.is_wide_continuation() {
+            continue;
+        }
+        if cell.has_contents() {
+            out.push_str(cell.contents());
+        } else {
+            out.push(' ');
+        }
+    }
+}
+
+/// The text from (`row`, `col`) to the end of row `end`, rows joined without breaks (they are
+/// soft-wrapped parts of one line).
+fn span_text(screen: &vt100::Screen, row: u16, col: u16, end: u16) -> String {
+    let cols = screen.size().1.get();
+    let mut text = String::new();
+    for r in row..=end {
+        let from = if r == row { col } else { 0 };
+        push_cells(screen, r, from, cols, &mut text);
+    }
+    let len = text.trim_end().len();
+    text.truncate(len);
+    text
+}
+
+/// The last row of the logical line that includes `row`, following soft wraps down.
+fn logical_end(screen: &vt100::Screen, row: u16) -> u16 {
+    let rows = screen.size().0.get();
+    let mut end = row;
+    while end + 1 < rows && screen.row_wrapped(end) {
+        end += 1;
+    }
+    end
+}
+
+/// The first row of the logical line that includes `row`, following soft wraps up.
+fn logical_start(screen: &vt100::Screen, row: u16) -> u16 {
+    let mut start = row;
+    while start > 0 && screen.row_wrapped(start - 1) {
+        start -= 1;
+    }
+    start
+}
+
+/// Removes the prompt from a row that scrolled off: by its text when it is still there,
+/// otherwise by column count.
+fn strip_prompt<'a>(row: &'a str, prompt: &str, col: u16) -> &'a str {
+    if let Some(rest) = row.strip_prefix(prompt) {
+        return rest;
+    }
+    if let Some(rest) = row.strip_prefix(prompt.trim_end()) {
+        return rest.strip_prefix(' ').unwrap_or(rest);
+    }
+    match row.char_indices().nth(usize::from(col)) {
+        Some((i, _)) => &row[i..],
+        None => "",
+    }
+}
+
+/// readline's incremental search shows `(reverse-i-search)`pat': line` in place of the prompt;
+/// Enter accepts `line`.
+fn strip_isearch(line: &str) -> &str {
+    let trimmed = line.trim_start();
+    let is_search = [
+        "(reverse-i-search)`",
+        "(i-search)`",
+        "(failed reverse-i-search)`",
+        "(failed i-search)`",
+    ]
+    .iter()
+    .any(|p| trimmed.starts_with(p));
+    if is_search && let Some(i) = trimmed.find("': ") {
+        return &trimmed[i + 3..];
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROMPT: &str = "user@host:~$ ";
+
+    fn shell() -> CommandCapture {
+        let mut c = CommandCapture::new(80, 24);
+        c.feed_output(PROMPT.as_bytes());
+        c
+    }
+
+    /// Types `s` the way a terminal sends it, with readline echoing each character.
+    fn type_echoed(c: &mut CommandCapture, s: &str) {
+        for ch in s.chars() {
+            let mut buf = [0; 4];
+            let bytes = ch.encode_utf8(&mut buf).as_bytes();
+            c.feed_input(bytes);
+            c.feed_output(bytes);
+        }
+    }
+
+    /// Enter: read the line, then let the shell echo the newline and print a new prompt.
+    fn enter(c: &mut CommandCapture) -> Option<String> {
+        let line = c.line_at_enter();
+        c.feed_output(b"\r\n");
+        c.feed_output(PROMPT.as_bytes());
+        line
+    }
+
+    #[test]
+    fn plain_command() {
+        let mut c = shell();
+        assert!(!c.line_started());
+        type_echoed(&mut c, "ls -la /var/log");
+        assert!(c.line_started());
+        assert_eq!(enter(&mut c).as_deref(), Some("ls -la /var/log"));
+        assert!(!c.line_started());
+        type_echoed(&mut c, "whoami");
+        assert_eq!(enter(&mut c).as_deref(), Some("whoami"));
+    }
+
+    #[test]
+    fn empty_and_blank_enter_give_none() {
+        let mut c = shell();
+        assert_eq!(enter(&mut c), None);
+        type_echoed(&mut c, "   ");
+        assert_eq!(enter(&mut c), None);
+    }
+
+    #[test]
+    fn backspace_both_styles() {
+        let mut c = shell();
+        type_echoed(&mut c, "rmm");
+        c.feed_input(b"\x7f");
+        c.feed_output(b"\x08\x1b[K");
+        type_echoed(&mut c, " -rf /tmpp");
+        c.feed_input(b"\x7f");
+        c.feed_output(b"\x08 \x08");
+        assert_eq!(enter(&mut c).as_deref(), Some("rm -rf /tmp"));
+    }
+
+    #[test]
+    fn cursor_left_then_insert_in_the_middle() {
+        let mut c = shell();
+        type_echoed(&mut c, "echo world");
+        for _ in 0..5 {
+            c.feed_input(b"\x1b[D");
+            c.feed_output(b"\x08");
+        }
+        // readline inserts and redraws the rest of the line, then moves back.
+        let rest = "world";
+        for ch in "hello ".chars() {
+            c.feed_input(ch.to_string().as_bytes());
+            let redraw = format!("{ch}{rest}{}", "\x08".repeat(rest.len()));
+            c.feed_output(redraw.as_bytes());
+        }
+        assert_eq!(enter(&mut c).as_deref(), Some("echo hello world"));
+
+        // The same with the terminal's insert-character sequence.
+        type_echoed(&mut c, "cat /etc/shadow");
+        for _ in 0.."shadow".len() {
+            c.feed_input(b"\x1b[D");
+            c.feed_output(b"\x1b[D");
+        }
+        c.feed_input(b"g");
+        c.feed_output(b"\x1b[1@g");
+        assert_eq!(enter(&mut c).as_deref(), Some("cat /etc/gshadow"));
+    }
+
+    #[test]
+    fn ctrl_u_erases_the_typed_text() {
+        let mut c = shell();
+        type_echoed(&mut c, "rm -rf /srv/data");
+        c.feed_input(b"\x15");
+        c.feed_output(format!("{}\x1b[K", "\x08".repeat("rm -rf /srv/data".len())).as_bytes());
+        type_echoed(&mut c, "ls");
+        assert_eq!(enter(&mut c).as_deref(), Some("ls"));
+    }
+
+    #[test]
+    fn history_recall_redraws_the_line() {
+        let mut c = shell();
+        type_echoed(&mut c, "systemctl restart nginx");
+        assert!(enter(&mut c).is_some());
+        // Up: the empty line becomes the previous command.
+        c.feed_input(b"\x1b[A");
+        c.feed_output(b"systemctl restart nginx");
+        // Up again: readline redraws from the start of the row.
+        c.feed_input(b"\x1b[A");
+        c.feed_output(format!("\r\x1b[K{PROMPT}cat /etc/passwd").as_bytes());
+        assert_eq!(enter(&mut c).as_deref(), Some("cat /etc/passwd"));
+    }
+
+    #[test]
+    fn tab_completion_inline_and_after_a_listing() {
+        let mut c = shell();
+        type_echoed(&mut c, "cat /etc/pass");
+        c.feed_input(b"\t");
+        c.feed_output(b"wd ");
+        assert_eq!(enter(&mut c).as_deref(), Some("cat /etc/passwd"));
+
+        // Ambiguous: bell, then the listing and the prompt and line printed again below.
+        type_echoed(&mut c, "cd Do");
+        c.feed_input(b"\t");
+        c.feed_output(b"\x07");
+        c.feed_input(b"\t");
+        c.feed_output(format!("\r\nDocuments/  Downloads/\r\n{PROMPT}cd Do").as_bytes());
+        type_echoed(&mut c, "c");
+        c.feed_input(b"\t");
+        c.feed_output(b"uments/");
+        assert_eq!(enter(&mut c).as_deref(), Some("cd Documents/"));
+    }
+
+    #[test]
+    fn bracketed_paste() {
+        let mut c = shell();
+        c.feed_output(b"\x1b[?2004h");
+        c.feed_input(b"\x1b[200~sudo reboot\x1b[201~");
+        // bash 5.1+ echoes the pasted text highlighted as the active region.
+        c.feed_output(b"\x1b[7msudo reboot\x1b[27m");
+        assert_eq!(enter(&mut c).as_deref(), Some("sudo reboot"));
+    }
+
+    #[test]
+    fn quoting_trick_is_returned_verbatim() {
+        let mut c = shell();
+        type_echoed(&mut c, "r\"\"m -rf /");
+        assert_eq!(enter(&mut c).as_deref(), Some("r\"\"m -rf /"));
+        type_echoed(&mut c, "'r'm -rf / ");
+        assert_eq!(enter(&mut c).as_deref(), Some("'r'm -rf /"));
+    }
+
+    #[test]
+    fn long_command_wraps_across_rows() {
+        let mut c = shell();
+        let cmd = format!("echo {} && echo {}", "a".repeat(90), "b".repeat(60));
+        type_echoed(&mut c, &cmd);
+        assert_eq!(enter(&mut c).as_deref(), Some(cmd.as_str()));
+    }
+
+    #[test]
+    fn command_exactly_filling_the_row() {
+        let mut c = shell();
+        // 13 + 67 = 80: readline writes a space and a CR to force the wrap.
+        let cmd = format!("echo {}", "x".repeat(62));
+        type_echoed(&mut c, &cmd);
+        c.feed_output(b" \r");
+        assert_eq!(enter(&mut c).as_deref(), Some(cmd.as_str()));
+
+        // A space that lands in the last column is part of the command.
+        let cmd = format!("echo {} tail", "y".repeat(61));
+        type_echoed(&mut c, &cmd);
+        assert_eq!(enter(&mut c).as_deref(), Some(cmd.as_str()));
+    }
+
+    #[test]
+    fn wrapping_at_the_bottom_row_scrolls() {
+        let mut c = CommandCapture::new(80, 24);
+        for i in 0..30 {
+            c.feed_output(format!("line {i}\r\n").as_bytes());
+        }
+        c.feed_output(PROMPT.as_bytes());
+        assert_eq!(c.parser.screen().cursor_position().0, 23);
+        let cmd = format!(
+            "tar czf /tmp/out.tgz {}",
+            "/very/long/path ".repeat(12).trim_end()
+        );
+        type_echoed(&mut c, &cmd);
+        assert_eq!(c.parser.screen().cursor_position().0, 23);
+        let anchor = c.anchor.clone().unwrap();
+        let scrolled = c.parser.callbacks().scrolled;
+        assert_eq!(
+            anchor.abs_row - scrolled,
+            23 - 2,
+            "two rows scrolled since the prompt"
+        );
+        assert_eq!(enter(&mut c).as_deref(), Some(cmd.as_str()));
+    }
+
+    #[test]
+    fn command_longer_than_the_screen() {
+        let mut c = CommandCapture::new(40, 5);
+        c.feed_output(b"junk\r\njunk\r\njunk\r\n");
+        c.feed_output(PROMPT.as_bytes());
+        let cmd = format!(
+            "echo {}",
+            (0..60)
+                .map(|i| format!("w{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        assert!(cmd.len() > 40 * 5);
+        type_echoed(&mut c, &cmd);
+        assert!(
+            c.parser
+                .callbacks()
+                .spill
+                .as_ref()
+                .is_some_and(|s| s.rows.len() > 1)
+        );
+        assert_eq!(enter(&mut c).as_deref(), Some(cmd.as_str()));
+    }
+
+    #[test]
+    fn alternate_screen_is_not_captured() {
+        let mut c = shell();
+        type_echoed(&mut c, "vim /etc/hosts");
+        assert_eq!(enter(&mut c).as_deref(), Some("vim /etc/hosts"));
+        c.feed_output(b"\x1b[?1049h\x1b[22;0;0t\x1b[H\x1b[2J~\r\n~\r\n\x1b[24;1H");
+        assert!(c.in_alternate_screen());
+        c.feed_input(b":wq");
+        c.feed_output(b":wq");
+        assert_eq!(c.line_at_enter(), None);
+        c.feed_output(b"\x1b[?1049l");
+        assert!(!c.in_alternate_screen());
+        c.feed_output(b"\r\n");
+        c.feed_output(PROMPT.as_bytes());
+        type_echoed(&mut c, "ls");
+        assert_eq!(enter(&mut c).as_deref(), Some("ls"));
+    }
+
+    #[test]
+    fn password_with_echo_off_is_never_captured() {
+        let mut c = shell();
+        type_echoed(&mut c, "sudo -i");
+        c.line_at_enter();
+        c.feed_output(b"\r\n[sudo] password for user: ");
+        c.begin_output();
+        for b in b"hunter2" {
+            c.feed_input(&[*b]);
+        }
+        assert_eq!(c.line_at_enter(), None);
+        c.feed_output(b"\r\n");
+        assert!(!c.take_output().contains("hunter2"));
+    }
+
+    #[test]
+    fn multibyte_and_wide_characters() {
+        let mut c = shell();
+        type_echoed(&mut c, "echo héllo 世界 😀");
+        assert_eq!(enter(&mut c).as_deref(), Some("echo héllo 世界 😀"));
+        // Wide characters wrapping across the row boundary.
+        let cmd = format!("echo {}", "世".repeat(50));
+        type_echoed(&mut c, &cmd);
+        assert_eq!(enter(&mut c).as_deref(), Some(cmd.as_str()));
+    }
+
+    #[test]
+    fn ctrl_l_redraws_at_the_top() {
+        let mut c = CommandCapture::new(80, 24);
+        for i in 0..10 {
+            c.feed_output(format!("out {i}\r\n").as_bytes());
+        }
+        c.feed_output(PROMPT.as_bytes());
+        type_echoed(&mut c, "uptime");
+        c.feed_input(b"\x0c");
+        c.feed_output(format!("\x1b[H\x1b[2J{PROMPT}uptime").as_bytes());
+        assert_eq!(enter(&mut c).as_deref(), Some("uptime"));
+    }
+
+    #[test]
+    fn ctrl_c_then_a_new_line() {
+        let mut c = shell();
+        type_echoed(&mut c, "rm -rf /");
+        c.feed_input(b"\x03");
+        c.feed_output(format!("^C\r\n{PROMPT}").as_bytes());
+        assert_eq!(c.line_at_enter(), None);
+        let mut c = shell();
+        type_echoed(&mut c, "rm -rf /");
+        c.feed_input(b"\x03");
+        c.feed_output(format!("^C\r\n{PROMPT}").as_bytes());
+        type_echoed(&mut c, "id");
+        assert_eq!(enter(&mut c).as_deref(), Some("id"));
+    }
+
+    #[test]
+    fn reverse_search_accepts_the_found_line() {
+        let mut c = shell();
+        c.feed_input(b"\x12");
+        c.feed_output(b"\r\x1b[K(reverse-i-search)`': ");
+        c.feed_input(b"ls");
+        c.feed_output(b"\r\x1b[K(reverse-i-search)`ls': ls -la /root");
+        assert_eq!(enter(&mut c).as_deref(), Some("ls -la /root"));
+    }
+
+    #[test]
+    fn resize_then_readline_redraw() {
+        let mut c = shell();
+        type_echoed(&mut c, "echo abc");
+        c.resize(100, 30);
+        c.feed_output(format!("\r\x1b[K{PROMPT}echo abc").as_bytes());
+        type_echoed(&mut c, "d");
+        assert_eq!(enter(&mut c).as_deref(), Some("echo abcd"));
+
+        // A taller screen pulls rows in at the top: the anchor follows.
+        let mut c = CommandCapture::new(80, 5);
+        for i in 0..8 {
+            c.feed_output(format!("l{i}\r\n").as_bytes());
+        }
+        c.feed_output(PROMPT.as_bytes());
+        type_echoed(&mut c, "hostname");
+        c.resize(80, 10);
+        let anchor = c.anchor.clone().unwrap();
+        let row = anchor.abs_row - c.parser.callbacks().scrolled;
+        assert_eq!(row, u64::from(c.parser.screen().cursor_position().0));
+        type_echoed(&mut c, " -f");
+        assert_eq!(enter(&mut c).as_deref(), Some("hostname -f"));
+    }
+
+    #[test]
+    fn output_excerpt_is_plain_text_without_the_next_prompt() {
+        let mut c = shell();
+        type_echoed(&mut c, "ls --color");
+        assert_eq!(c.line_at_enter().as_deref(), Some("ls --color"));
+        c.begin_output();
+        c.feed_output(b"\r\n\x1b[0m\x1b[01;34mbin\x1b[0m  notes.txt\r\n\x1b]0;title\x07");
+        c.feed_output(b"r\xC3\xA9sum\xC3\xA9.pdf\r\n");
+        c.feed_output(PROMPT.as_bytes());
+        type_echoed(&mut c, "pwd");
+        // Output after the next line started is not part of the excerpt.
+        assert_eq!(c.take_output(), "bin  notes.txt\nrésumé.pdf");
+        assert_eq!(c.take_output(), "");
+    }
+
+    #[test]
+    fn output_excerpt_is_bounded_and_skips_full_screen_drawing() {
+        let mut c = shell();
+        c.begin_output();
+        c.feed_output(b"\r\nbefore\r\n\x1b[?1049h\x1b[Hdrawn in vim\x1b[?1049lafter\r\n");
+        assert_eq!(c.take_output(), "before\nafter");
+
+        c.begin_output();
+        let big = "é".repeat(3000);
+        c.feed_output(big.as_bytes());
+        let out = c.take_output();
+        assert!(out.len() <= OUTPUT_EXCERPT_BYTES && out.len() >= OUTPUT_EXCERPT_BYTES - 4);
+        assert!(out.chars().all(|ch| ch == 'é'));
+    }
+}
