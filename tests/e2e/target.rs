@@ -1,0 +1,742 @@
+//! The session engine's SSH client (`portcullis_session::target`) against real OpenSSH servers:
+//! password and key authentication, refusals, unreachable and silent hosts, host keys recorded
+//! on first use and refused when they change, legacy algorithms, and the hop through a gateway.
+//!
+//! Each server is a real `sshd` on a free loopback port with its own host key, run inside a
+//! private mount namespace whose `/etc/passwd`, `/etc/shadow` and `/etc/group` are copies with a
+//! test account added, so the machine's account files are never touched. The server is killed
+//! by its pid when the fixture drops.
+
+use crate::store::ready;
+use crate::support::{TestDb, free_port};
+use portcullis_core::builtin::DEFAULT_ORG_ID;
+use portcullis_core::secret::SecretString;
+use portcullis_session::target::{self, Credential, TargetError, TargetSpec};
+use portcullis_store::Store;
+use portcullis_store::assets::NewAsset;
+use portcullis_store::host_keys::{HostKeyCheck, PresentedHostKey};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use uuid::Uuid;
+
+const USER: &str = "pctarget";
+const UID: u32 = 61_017;
+const PASSWORD: &str = "Target-pw-61017";
+
+/// A real OpenSSH server with one test account (password and authorized keys).
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    extra: String,
+    child: Option<Child>,
+}
+
+fn sh(cmd: &mut Command) {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn keygen(path: &Path, kind: &str, extra: &[&str]) {
+    let _ = fs::remove_file(path);
+    let _ = fs::remove_file(path.with_extension("pub"));
+    sh(Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-N", "", "-C", "", "-f"])
+        .arg(path)
+        .args(extra));
+}
+
+impl Sshd {
+    /// Starts a server; `extra` is appended to its configuration.
+    fn start(extra: &str) -> Sshd {
+        fs::create_dir_all("/run/sshd").expect("/run/sshd");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        // The account's processes must reach their home inside the temp dir.
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let home = d.join("home");
+        fs::create_dir_all(home.join(".ssh")).expect("home");
+
+        let shadow_hash = Command::new("openssl")
+            .args(["passwd", "-6", PASSWORD])
+            .output()
+            .expect("openssl");
+        let shadow_hash = String::from_utf8_lossy(&shadow_hash.stdout)
+            .trim()
+            .to_owned();
+        let mut passwd = fs::read_to_string("/etc/passwd").expect("passwd");
+        passwd.push_str(&format!(
+            "{USER}:x:{UID}:{UID}::{}:/bin/bash\n",
+            home.display()
+        ));
+        let mut shadow = fs::read_to_string("/etc/shadow").expect("shadow");
+        shadow.push_str(&format!("{USER}:{shadow_hash}:19000:0:99999:7:::\n"));
+        let mut group = fs::read_to_string("/etc/group").expect("group");
+        group.push_str(&format!("{USER}:x:{UID}:\n"));
+        fs::write(d.join("passwd"), passwd).expect("write passwd");
+        fs::write(d.join("shadow"), shadow).expect("write shadow");
+        fs::set_permissions(d.join("shadow"), fs::Permissions::from_mode(0o640)).expect("chmod");
+        fs::write(d.join("group"), group).expect("write group");
+
+        keygen(&d.join("hostkey"), "ed25519", &[]);
+        keygen(&d.join("id_ed25519"), "ed25519", &[]);
+        keygen(&d.join("id_rsa"), "rsa", &["-b", "2048", "-m", "PEM"]);
+        let mut authorized = String::new();
+        for k in ["id_ed25519.pub", "id_rsa.pub"] {
+            authorized.push_str(&fs::read_to_string(d.join(k)).expect("pub"));
+        }
+        fs::write(home.join(".ssh/authorized_keys"), authorized).expect("authorized_keys");
+        for p in [
+            home.clone(),
+            home.join(".ssh"),
+            home.join(".ssh/authorized_keys"),
+        ] {
+            std::os::unix::fs::chown(&p, Some(UID), Some(UID)).expect("chown");
+        }
+
+        let mut sshd = Sshd {
+            dir,
+            port: free_port(),
+            extra: extra.to_owned(),
+            child: None,
+        };
+        sshd.run();
+        sshd
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&mut self) {
+        let d = self.dir.path();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/hostkey\nPasswordAuthentication yes\n\
+             KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile {d}/sshd.pid\n\
+             AllowTcpForwarding yes\nLogLevel DEBUG1\nMaxAuthTries 20\n\
+             Subsystem sftp internal-sftp\n{extra}\n",
+            port = self.port,
+            d = d.display(),
+            extra = self.extra,
+        );
+        fs::write(d.join("sshd_config"), config).expect("sshd_config");
+        let log = fs::File::create(d.join("sshd.log")).expect("log");
+        let script = format!(
+            "mount --bind {d}/passwd /etc/passwd && mount --bind {d}/shadow /etc/shadow && \
+             mount --bind {d}/group /etc/group && exec /usr/sbin/sshd -D -e -f {d}/sshd_config",
+            d = d.display()
+        );
+        let child = Command::new("unshare")
+            .args(["--mount", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains("Server listening") {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Restarts the server on the same port with a freshly generated host key.
+    fn new_host_key(&mut self) {
+        self.stop();
+        keygen(&self.path("hostkey"), "ed25519", &[]);
+        self.run();
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.path("sshd.log")).unwrap_or_default()
+    }
+
+    fn host_fingerprint(&self) -> String {
+        let out = Command::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f"])
+            .arg(self.path("hostkey.pub"))
+            .output()
+            .expect("ssh-keygen -l");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .expect("fingerprint")
+            .to_owned()
+    }
+
+    fn private_key(&self, name: &str) -> SecretString {
+        SecretString::new(fs::read_to_string(self.path(name)).expect("key"))
+    }
+
+    fn spec(&self, asset_id: Uuid, credential: Credential) -> TargetSpec {
+        TargetSpec {
+            asset_id,
+            asset_name: format!("sshd-{}", self.port),
+            address: "127.0.0.1".into(),
+            port: self.port,
+            username: USER.into(),
+            credential,
+            legacy_algorithms: false,
+            connect_timeout: Duration::from_secs(10),
+            keepalive: Some(Duration::from_secs(30)),
+            gateway: None,
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn password() -> Credential {
+    Credential::Password(SecretString::new(PASSWORD))
+}
+
+async fn asset(store: &Store, name: &str, port: u16) -> Uuid {
+    store
+        .create_asset(&NewAsset {
+            org: DEFAULT_ORG_ID,
+            name: format!("{name}-{}", Uuid::new_v4().simple()),
+            address: "127.0.0.1".into(),
+            platform_id: 1,
+            zone: None,
+            is_active: true,
+            is_gateway: false,
+            spec: serde_json::json!({}),
+            custom_info: serde_json::json!({}),
+            comment: String::new(),
+            protocols: vec![("ssh".into(), i64::from(port))],
+            node_ids: vec![],
+            node_paths: vec![],
+            created_by: "e2e".into(),
+        })
+        .await
+        .expect("create asset")
+}
+
+async fn exec(conn: &target::TargetConnection, command: &str) -> String {
+    let channel = conn.open_session().await.expect("session channel");
+    channel.exec(true, command).await.expect("exec");
+    let mut out = String::new();
+    channel
+        .into_stream()
+        .read_to_string(&mut out)
+        .await
+        .expect("read output");
+    out
+}
+
+async fn sqlite_store() -> (TestDb, Store) {
+    let db = TestDb::sqlite();
+    let store = ready(&db).await;
+    (db, store)
+}
+
+#[tokio::test]
+async fn host_key_store_trusts_on_first_use_on_both_databases() {
+    for db in TestDb::both().await {
+        let store = ready(&db).await;
+        let a = asset(&store, "hk", 22).await;
+        let key = PresentedHostKey {
+            asset_id: a,
+            address: "10.0.0.1",
+            port: 22,
+            algorithm: "ssh-ed25519",
+            public_key: "AAAAone",
+            fingerprint: "SHA256:one",
+        };
+        assert!(
+            store
+                .known_host_key(a, "10.0.0.1", 22)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let HostKeyCheck::New(first) = store.remember_host_key(&key).await.unwrap() else {
+            panic!("{}: first use must record", db.backend);
+        };
+        assert_eq!(first.port, 22);
+        assert_eq!(first.fingerprint, "SHA256:one");
+        let HostKeyCheck::Known(again) = store.remember_host_key(&key).await.unwrap() else {
+            panic!("{}: same key must be known", db.backend);
+        };
+        assert!(again.date_last_seen >= first.date_last_seen);
+        assert_eq!(again.date_created, first.date_created);
+        let other = PresentedHostKey {
+            public_key: "AAAAtwo",
+            fingerprint: "SHA256:two",
+            ..key.clone()
+        };
+        let HostKeyCheck::Changed(stored) = store.remember_host_key(&other).await.unwrap() else {
+            panic!("{}: a different key must be refused", db.backend);
+        };
+        assert_eq!(stored.fingerprint, "SHA256:one");
+        // Another port of the same asset is another place, with its own key.
+        let HostKeyCheck::New(_) = store
+            .remember_host_key(&PresentedHostKey {
+                port: 2222,
+                ..other.clone()
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("{}: another port is recorded separately", db.backend);
+        };
+        let listed = store.list_host_keys(a).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|k| k.port).collect::<Vec<_>>(),
+            vec![22, 2222]
+        );
+        assert_eq!(store.forget_host_keys(a).await.unwrap(), 2);
+        assert!(store.list_host_keys(a).await.unwrap().is_empty());
+        let HostKeyCheck::New(_) = store.remember_host_key(&other).await.unwrap() else {
+            panic!("{}: after forgetting, the new key is accepted", db.backend);
+        };
+        // Keys go with their asset.
+        assert!(store.delete_asset(a).await.unwrap());
+        assert!(store.list_host_keys(a).await.unwrap().is_empty());
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn password_login_runs_a_command_and_records_the_host_key() {
+    let sshd = Sshd::start("");
+    for db in TestDb::both().await {
+        let store = ready(&db).await;
+        let a = asset(&store, "pw", sshd.port).await;
+        let conn = target::connect(&store, &sshd.spec(a, password()))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", db.backend, sshd.log()));
+        assert_eq!(exec(&conn, "echo hi").await, "hi\n");
+        assert_eq!(exec(&conn, "id -un").await.trim(), USER);
+        assert_eq!(conn.host_key_fingerprint(), sshd.host_fingerprint());
+        conn.close().await;
+        let keys = store.list_host_keys(a).await.unwrap();
+        assert_eq!(keys.len(), 1, "{}", db.backend);
+        assert_eq!(keys[0].fingerprint, sshd.host_fingerprint());
+        assert_eq!(keys[0].algorithm, "ssh-ed25519");
+        assert_eq!(keys[0].address, "127.0.0.1");
+        assert_eq!(keys[0].port, sshd.port);
+        assert_eq!(
+            fs::read_to_string(sshd.path("hostkey.pub"))
+                .unwrap()
+                .split_whitespace()
+                .nth(1),
+            Some(keys[0].public_key.as_str())
+        );
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn key_login_with_ed25519_and_rsa() {
+    let sshd = Sshd::start("");
+    let (_db, store) = sqlite_store().await;
+    let a = asset(&store, "keys", sshd.port).await;
+    for key in ["id_ed25519", "id_rsa"] {
+        let spec = sshd.spec(
+            a,
+            Credential::PrivateKey {
+                pem: sshd.private_key(key),
+                passphrase: None,
+            },
+        );
+        let conn = target::connect(&store, &spec)
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}\n{}", sshd.log()));
+        assert_eq!(exec(&conn, "echo hi").await, "hi\n", "{key}");
+        conn.close().await;
+    }
+    // RSA signed with SHA-2, never with SHA-1 `ssh-rsa`.
+    let log = sshd.log();
+    assert!(
+        log.contains("Accepted publickey") && log.contains("RSA SHA256:"),
+        "{log}"
+    );
+    assert!(
+        log.contains("pkalg rsa-sha2-512 ") || log.contains("pkalg rsa-sha2-256 "),
+        "{log}"
+    );
+    assert!(!log.contains("pkalg ssh-rsa "), "{log}");
+}
+
+#[tokio::test]
+async fn encrypted_private_key_needs_its_passphrase() {
+    let sshd = Sshd::start("");
+    let (_db, store) = sqlite_store().await;
+    let a = asset(&store, "enc", sshd.port).await;
+    let path = sshd.path("id_enc");
+    sh(Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-a",
+            "2",
+            "-N",
+            "Key-pass-1",
+            "-C",
+            "",
+            "-f",
+        ])
+        .arg(&path));
+    let home_keys = sshd.path("home/.ssh/authorized_keys");
+    let mut authorized = fs::read_to_string(&home_keys).unwrap();
+    authorized.push_str(&fs::read_to_string(sshd.path("id_enc.pub")).unwrap());
+    fs::write(&home_keys, authorized).unwrap();
+
+    let with = |pass: Option<&str>| {
+        sshd.spec(
+            a,
+            Credential::PrivateKey {
+                pem: sshd.private_key("id_enc"),
+                passphrase: pass.map(SecretString::new),
+            },
+        )
+    };
+    let conn = target::connect(&store, &with(Some("Key-pass-1")))
+        .await
+        .expect("right passphrase");
+    assert_eq!(exec(&conn, "echo hi").await, "hi\n");
+    conn.close().await;
+    let err = target::connect(&store, &with(Some("wrong")))
+        .await
+        .expect_err("wrong passphrase");
+    assert!(matches!(err, TargetError::Credential { .. }), "{err:?}");
+    assert_eq!(err.reason_code(), "credential_invalid");
+    assert!(!err.to_string().contains("wrong"), "{err}");
+}
+
+#[tokio::test]
+async fn wrong_password_is_auth_failed() {
+    let sshd = Sshd::start("");
+    let (_db, store) = sqlite_store().await;
+    let a = asset(&store, "badpw", sshd.port).await;
+    let spec = sshd.spec(
+        a,
+        Credential::Password(SecretString::new("Not-the-password")),
+    );
+    let err = target::connect(&store, &spec).await.expect_err("refused");
+    assert!(matches!(err, TargetError::AuthFailed { .. }), "{err:?}");
+    assert_eq!(err.reason_code(), "auth_failed");
+    let message = err.user_message();
+    assert!(
+        message.contains(USER) && !message.contains("Not-the-password"),
+        "{message}"
+    );
+    assert!(sshd.log().contains("Failed password"), "{}", sshd.log());
+}
+
+#[tokio::test]
+async fn closed_port_is_unreachable_quickly() {
+    let (_db, store) = sqlite_store().await;
+    let port = free_port();
+    let a = asset(&store, "closed", port).await;
+    let spec = TargetSpec {
+        asset_id: a,
+        asset_name: "closed".into(),
+        address: "127.0.0.1".into(),
+        port,
+        username: USER.into(),
+        credential: password(),
+        legacy_algorithms: false,
+        connect_timeout: Duration::from_secs(10),
+        keepalive: None,
+        gateway: None,
+    };
+    let started = Instant::now();
+    let err = target::connect(&store, &spec).await.expect_err("closed");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(matches!(err, TargetError::Unreachable { .. }), "{err:?}");
+    assert_eq!(err.reason_code(), "connect_failed");
+    assert!(err.user_message().contains(&format!("127.0.0.1:{port}")));
+}
+
+#[tokio::test]
+async fn a_silent_host_times_out_within_the_connect_timeout() {
+    let (_db, store) = sqlite_store().await;
+    // Accepts TCP (through the kernel backlog) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let a = asset(&store, "silent", port).await;
+    let spec = TargetSpec {
+        asset_id: a,
+        asset_name: "silent".into(),
+        address: "127.0.0.1".into(),
+        port,
+        username: USER.into(),
+        credential: password(),
+        legacy_algorithms: false,
+        connect_timeout: Duration::from_millis(800),
+        keepalive: None,
+        gateway: None,
+    };
+    let started = Instant::now();
+    let err = target::connect(&store, &spec).await.expect_err("silent");
+    let took = started.elapsed();
+    assert!(matches!(err, TargetError::Timeout { .. }), "{err:?}");
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!(err.reason_code(), "timeout");
+    drop(silent);
+}
+
+#[tokio::test]
+async fn a_changed_host_key_is_refused_before_authentication_until_forgotten() {
+    let mut sshd = Sshd::start("");
+    for db in TestDb::both().await {
+        let store = ready(&db).await;
+        let a = asset(&store, "tofu", sshd.port).await;
+        let spec = sshd.spec(a, password());
+        let first_fp = sshd.host_fingerprint();
+        target::connect(&store, &spec)
+            .await
+            .expect("first")
+            .close()
+            .await;
+        let first = store.list_host_keys(a).await.unwrap();
+        assert_eq!(first.len(), 1);
+        target::connect(&store, &spec)
+            .await
+            .expect("second")
+            .close()
+            .await;
+        let second = store.list_host_keys(a).await.unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].fingerprint, first_fp);
+        assert!(second[0].date_last_seen >= first[0].date_last_seen);
+
+        sshd.new_host_key();
+        let new_fp = sshd.host_fingerprint();
+        assert_ne!(new_fp, first_fp);
+        let err = target::connect(&store, &spec).await.expect_err("changed");
+        match &err {
+            TargetError::HostKeyChanged {
+                expected,
+                presented,
+                port,
+                ..
+            } => {
+                assert_eq!(expected, &first_fp);
+                assert_eq!(presented, &new_fp);
+                assert_eq!(*port, sshd.port);
+            }
+            other => panic!("{}: {other:?}", db.backend),
+        }
+        assert_eq!(err.reason_code(), "host_key_changed");
+        // The new server never saw an authentication request, and the recorded key stands.
+        let log = sshd.log();
+        assert!(!log.contains("userauth-request"), "{log}");
+        assert!(
+            !log.contains("Accepted") && !log.contains("Failed password"),
+            "{log}"
+        );
+        let kept = store.list_host_keys(a).await.unwrap();
+        assert_eq!(kept[0].fingerprint, first_fp);
+
+        assert_eq!(store.forget_host_keys(a).await.unwrap(), 1);
+        let conn = target::connect(&store, &spec)
+            .await
+            .expect("after forgetting");
+        assert_eq!(conn.host_key_fingerprint(), new_fp);
+        assert_eq!(exec(&conn, "echo hi").await, "hi\n");
+        conn.close().await;
+        assert_eq!(
+            store.list_host_keys(a).await.unwrap()[0].fingerprint,
+            new_fp
+        );
+        db.drop_db().await;
+        // Next backend starts from the original key's situation: a fresh asset, first use.
+    }
+}
+
+#[tokio::test]
+async fn legacy_algorithms_reach_an_old_server_only_when_enabled() {
+    // A server that speaks only SHA-1 key exchange, CBC, HMAC-SHA1 and `ssh-rsa` host keys.
+    let mut sshd = Sshd::start(
+        "KexAlgorithms diffie-hellman-group14-sha1\nCiphers aes128-cbc\nMACs hmac-sha1\n\
+         HostKeyAlgorithms ssh-rsa",
+    );
+    sshd.stop();
+    keygen(&sshd.path("hostkey"), "rsa", &["-b", "2048"]);
+    sshd.run();
+    let (_db, store) = sqlite_store().await;
+    let a = asset(&store, "old", sshd.port).await;
+    let mut spec = sshd.spec(a, password());
+    let err = target::connect(&store, &spec)
+        .await
+        .expect_err("modern only");
+    assert!(matches!(err, TargetError::Protocol { .. }), "{err:?}");
+    assert!(
+        err.user_message().contains("old SSH version"),
+        "{}",
+        err.user_message()
+    );
+    assert!(store.list_host_keys(a).await.unwrap().is_empty());
+
+    spec.legacy_algorithms = true;
+    let conn = target::connect(&store, &spec)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log()));
+    assert_eq!(exec(&conn, "echo hi").await, "hi\n");
+    conn.close().await;
+    let keys = store.list_host_keys(a).await.unwrap();
+    assert_eq!(keys[0].algorithm, "ssh-rsa");
+    assert_eq!(keys[0].fingerprint, sshd.host_fingerprint());
+}
+
+#[tokio::test]
+async fn a_target_behind_a_gateway_is_reached_through_direct_tcpip() {
+    let gateway = Sshd::start("");
+    let target_sshd = Sshd::start("");
+    let (_db, store) = sqlite_store().await;
+    let gw_asset = asset(&store, "gw", gateway.port).await;
+    let target_asset = asset(&store, "behind", target_sshd.port).await;
+
+    let mut spec = target_sshd.spec(
+        target_asset,
+        Credential::PrivateKey {
+            pem: target_sshd.private_key("id_ed25519"),
+            passphrase: None,
+        },
+    );
+    spec.gateway = Some(Box::new(gateway.spec(gw_asset, password())));
+    let conn = target::connect(&store, &spec)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", gateway.log(), target_sshd.log()));
+    assert_eq!(exec(&conn, "echo hi").await, "hi\n");
+    assert_eq!(conn.host_key_fingerprint(), target_sshd.host_fingerprint());
+    conn.close().await;
+
+    // The gateway forwarded the connection, and each hop's key is under its own asset.
+    assert!(
+        gateway
+            .log()
+            .contains(&format!("127.0.0.1:{}", target_sshd.port))
+            || gateway.log().contains("direct-tcpip"),
+        "{}",
+        gateway.log()
+    );
+    let gw_keys = store.list_host_keys(gw_asset).await.unwrap();
+    assert_eq!(gw_keys.len(), 1);
+    assert_eq!(gw_keys[0].fingerprint, gateway.host_fingerprint());
+    assert_eq!(gw_keys[0].port, gateway.port);
+    let t_keys = store.list_host_keys(target_asset).await.unwrap();
+    assert_eq!(t_keys.len(), 1);
+    assert_eq!(t_keys[0].fingerprint, target_sshd.host_fingerprint());
+
+    // A refusal on the gateway hop says so.
+    let mut bad = spec.clone();
+    bad.gateway = Some(Box::new(gateway.spec(
+        gw_asset,
+        Credential::Password(SecretString::new("Wrong-gw-pw")),
+    )));
+    let err = target::connect(&store, &bad)
+        .await
+        .expect_err("gateway auth");
+    match &err {
+        TargetError::Gateway { source, .. } => {
+            assert!(
+                matches!(**source, TargetError::AuthFailed { .. }),
+                "{source:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.reason_code(), "gateway_auth_failed");
+    assert!(
+        err.user_message().starts_with("Through gateway "),
+        "{}",
+        err.user_message()
+    );
+
+    // A target the gateway cannot reach is unreachable, said by the gateway.
+    let mut closed = spec.clone();
+    closed.port = free_port();
+    let err = target::connect(&store, &closed)
+        .await
+        .expect_err("closed behind gateway");
+    assert!(matches!(err, TargetError::Unreachable { .. }), "{err:?}");
+    assert!(
+        err.user_message().contains("gateway"),
+        "{}",
+        err.user_message()
+    );
+}
+
+#[tokio::test]
+async fn host_keys_are_listed_and_forgotten_over_the_api() {
+    use crate::client::{ADMIN_PASSWORD, create_user, get, send, start, token};
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&db, dir.path());
+    let admin = token(&server, "admin", ADMIN_PASSWORD);
+    let pw = create_user(dir.path(), &db, "plainhk", "user");
+    let plain = token(&server, "plainhk", &pw);
+    let store = Store::connect(&db.url).await.unwrap();
+    let a = asset(&store, "api", 22).await;
+    store
+        .remember_host_key(&PresentedHostKey {
+            asset_id: a,
+            address: "127.0.0.1",
+            port: 22,
+            algorithm: "ssh-ed25519",
+            public_key: "AAAAapi",
+            fingerprint: "SHA256:api",
+        })
+        .await
+        .unwrap();
+    let path = format!("/api/v1/assets/assets/{a}/host-keys/");
+
+    let r = get(&server, &admin, &path);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let keys = r.json();
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "{keys}");
+    assert_eq!(keys[0]["fingerprint"], "SHA256:api");
+    assert_eq!(keys[0]["port"], 22);
+    assert_eq!(keys[0]["asset"], a.to_string());
+
+    assert_eq!(get(&server, &plain, &path).status, 403);
+    assert_eq!(
+        send(&server, &plain, "DELETE", &path, &serde_json::json!({})).status,
+        403
+    );
+    let missing = format!("/api/v1/assets/assets/{}/host-keys/", Uuid::new_v4());
+    assert_eq!(get(&server, &admin, &missing).status, 404);
+
+    let r = send(&server, &admin, "DELETE", &path, &serde_json::json!({}));
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert!(store.list_host_keys(a).await.unwrap().is_empty());
+    assert_eq!(get(&server, &admin, &path).json(), serde_json::json!([]));
+    let diff: String = sqlx::query_scalar(
+        "SELECT diff FROM operate_logs WHERE resource_type = 'Asset host key' AND action = 'delete'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(diff.contains("SHA256:api"), "{diff}");
+}
