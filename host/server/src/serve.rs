@@ -7,6 +7,9 @@ use portcullis_core::builtin;
 use portcullis_core::secret::SecretString;
 use portcullis_store::users::NewUser;
 
+/// The name this process's gateway writes into session rows (`terminal`).
+const TERMINAL_NAME: &str = "portcullis";
+
 /// Starts everything and runs until SIGINT or SIGTERM.
 pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
     let opened = setup::open(common, listen).await?;
@@ -22,19 +25,66 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
             )
         })?;
     tracing::info!(addr = %opened.config.http_addr, db = store.backend().name(), "HTTP API listening");
-    tracing::warn!(addr = %opened.config.ssh_addr, "the SSH gateway is not part of this build yet; --ssh-addr is reserved for it");
+    let ssh = tokio::net::TcpListener::bind(opened.config.ssh_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (in use? choose another with --ssh-addr)",
+                opened.config.ssh_addr
+            )
+        })?;
+    let host_keys = portcullis_ssh::hostkey::load_or_generate(&opened.config.data_dir)
+        .context("the SSH gateway has no host key")?;
+    tracing::info!(addr = %opened.config.ssh_addr, keys = ?portcullis_ssh::hostkey::fingerprints(&host_keys), "SSH gateway listening");
     println!(
-        "Portcullis {} is serving on http://{}",
+        "Portcullis {} is serving on http://{} and ssh://{}",
         crate::VERSION,
-        opened.config.http_addr
+        opened.config.http_addr,
+        opened.config.ssh_addr
     );
 
+    let recordings = opened.config.data_dir.join("recordings");
     let auth = portcullis_auth::Auth::new(store.clone(), opened.vault.clone());
+    let engine = portcullis_session::live::Engine::new(
+        store.clone(),
+        opened.vault.clone(),
+        portcullis_session::live::EngineConfig {
+            recordings_dir: recordings.clone(),
+            terminal_name: TERMINAL_NAME.into(),
+            task_poll: std::time::Duration::from_secs(1),
+        },
+    );
+    let orphans = store.close_orphan_sessions(TERMINAL_NAME).await?;
+    if orphans > 0 {
+        tracing::warn!(
+            count = orphans,
+            "closed sessions left online by a previous run"
+        );
+    }
+    let poller = tokio::spawn(engine.clone().run_task_poller());
+    let gateway = portcullis_ssh::server::Gateway::new(
+        engine,
+        auth.clone(),
+        portcullis_ssh::server::GatewayConfig {
+            host_keys,
+            idle: Some(std::time::Duration::from_secs(30 * 60)),
+            max_session: Some(std::time::Duration::from_secs(24 * 3600)),
+            connect_timeout: std::time::Duration::from_secs(10),
+            keepalive: Some(std::time::Duration::from_secs(30)),
+            title: "Welcome to Portcullis".into(),
+        },
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let ssh_task = tokio::spawn(gateway.serve(ssh, async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+    }));
+
     let app = portcullis_api::router(portcullis_api::AppState::new(
         store.clone(),
         auth,
         crate::VERSION,
-        opened.config.data_dir.join("recordings"),
+        recordings,
     ));
     axum::serve(
         http,
@@ -43,6 +93,13 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("the HTTP server stopped")?;
+    let _ = stop_tx.send(true);
+    match ssh_task.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "the SSH gateway stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "the SSH gateway task failed"),
+        Ok(Ok(())) => {}
+    }
+    poller.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

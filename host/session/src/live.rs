@@ -68,9 +68,9 @@ impl EndReason {
     pub fn message(&self) -> Option<String> {
         match self {
             EndReason::Normal => None,
-            EndReason::Idle { minutes } => {
-                Some(format!("Connect idle more than {minutes} minutes, disconnect"))
-            }
+            EndReason::Idle { minutes } => Some(format!(
+                "Connect idle more than {minutes} minutes, disconnect"
+            )),
             EndReason::MaxDuration => Some("Session max time reached, disconnect".into()),
             EndReason::PermissionExpired => Some("Permission has expired, disconnect".into()),
             EndReason::AdminTerminate { by } => Some(format!("Terminated by admin {by}")),
@@ -261,7 +261,12 @@ impl Engine {
         let (kill, kill_rx) = watch::channel(None);
         self.registry().insert(id, Registered { kill });
         let _ = store
-            .insert_session_lifecycle_log(id, "asset_connect_success", "", &auth.requester.display())
+            .insert_session_lifecycle_log(
+                id,
+                "asset_connect_success",
+                "",
+                &auth.requester.display(),
+            )
             .await;
         Ok(LiveSession {
             id,
@@ -494,10 +499,7 @@ impl LiveSession {
         if let Err(e) = store.finish_session(self.id, &end).await {
             tracing::error!(session = %self.id, error = %e, "could not write the end of a session");
         }
-        if let Err(e) = store
-            .set_session_end_reason(self.id, reason.code())
-            .await
-        {
+        if let Err(e) = store.set_session_end_reason(self.id, reason.code()).await {
             tracing::error!(session = %self.id, error = %e, "could not write a session's end reason");
         }
         let event = if success {

@@ -264,7 +264,10 @@ impl Shell {
         while !rest.is_empty() {
             let Some(enter) = rest.iter().position(|&b| b == b'\r' || b == b'\n') else {
                 self.capture.feed_input(rest);
-                target.data_bytes(rest.to_vec()).await.map_err(io::Error::other)?;
+                target
+                    .data_bytes(rest.to_vec())
+                    .await
+                    .map_err(io::Error::other)?;
                 break;
             };
             let (before, after) = rest.split_at(enter);
@@ -380,7 +383,10 @@ pub async fn run_exec<F: Front>(
         if let Some(n) = &verdict.notice {
             let _ = front.send_stderr(format!("{n}\r\n").as_bytes()).await;
         }
-        if let Err(e) = session.record_command(command, "", verdict.risk_level).await {
+        if let Err(e) = session
+            .record_command(command, "", verdict.risk_level)
+            .await
+        {
             tracing::error!(session = %session.id, error = %e, "could not record a command");
         }
         let _ = target.close().await;

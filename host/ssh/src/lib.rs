@@ -10,6 +10,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod connect;
 pub mod hostkey;
 pub mod line;
 pub mod menu;

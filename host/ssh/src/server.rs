@@ -1,1 +1,493 @@
-//! (slot: being written)
+//! The russh server: who the client is (password, public key, TOTP through
+//! keyboard-interactive, connection tokens), and what each channel does (a pty shell with the
+//! menu or a direct target, an exec request, the `sftp` subsystem).
+//!
+//! Authentication is the auth crate's (the same lockout, login ACLs and login log as the
+//! API); access to assets is the session engine's ([`portcullis_session::authorize`]). This
+//! module only speaks SSH.
+
+use crate::connect::{self, ConnCtx, User};
+use crate::target_name::LoginName;
+use portcullis_auth::Auth;
+use portcullis_auth::{LoginFailure, LoginMeta, LoginRequest, LoginStep, LoginType, MfaPending};
+use portcullis_core::secret::SecretString;
+use portcullis_session::live::Engine;
+use russh::keys::{HashAlg, PrivateKey};
+use russh::server::{self, Auth as SshAuth, ChannelOpenHandle, Msg, Response, Session};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+/// How the gateway behaves.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The host keys (ed25519 first).
+    pub host_keys: Vec<PrivateKey>,
+    /// End sessions (and the menu) after this long without input.
+    pub idle: Option<Duration>,
+    /// End sessions after this long.
+    pub max_session: Option<Duration>,
+    /// Outbound connect timeout.
+    pub connect_timeout: Duration,
+    /// Keepalive towards clients.
+    pub keepalive: Option<Duration>,
+    /// The menu's title.
+    pub title: String,
+}
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    pub engine: Engine,
+    pub auth: Auth,
+    pub config: GatewayConfig,
+}
+
+/// The SSH gateway.
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    /// A gateway over the session engine and the auth service.
+    pub fn new(engine: Engine, auth: Auth, config: GatewayConfig) -> Gateway {
+        Gateway {
+            shared: Arc::new(Shared {
+                engine,
+                auth,
+                config,
+            }),
+        }
+    }
+
+    fn russh_config(&self) -> server::Config {
+        let c = &self.shared.config;
+        server::Config {
+            server_id: russh::SshId::Standard("SSH-2.0-Portcullis".into()),
+            methods: MethodSet::from(
+                &[
+                    MethodKind::PublicKey,
+                    MethodKind::Password,
+                    MethodKind::KeyboardInteractive,
+                ][..],
+            ),
+            auth_rejection_time: Duration::from_millis(300),
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            keys: c.host_keys.clone(),
+            keepalive_interval: c.keepalive,
+            keepalive_max: 3,
+            max_auth_attempts: 10,
+            // Unauthenticated or silent connections must not pile up.
+            inactivity_timeout: Some(Duration::from_secs(3600)),
+            nodelay: true,
+            window_size: 2 * 1024 * 1024,
+            maximum_packet_size: 32768,
+            ..server::Config::default()
+        }
+    }
+
+    /// Serves SSH on `listener` until `shutdown` resolves; live sessions are then ended with
+    /// the reason `gateway_shutdown`.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        use russh::server::Server as _;
+        let config = Arc::new(self.russh_config());
+        let engine = self.shared.engine.clone();
+        let mut acceptor = Acceptor {
+            shared: self.shared.clone(),
+        };
+        let running = acceptor.run_on_socket(config, &listener);
+        let handle = running.handle();
+        tokio::select! {
+            r = running => r,
+            () = shutdown => {
+                engine.kill_all(portcullis_session::live::EndReason::Shutdown);
+                // Give sessions a moment to write their ends before the process goes.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                handle.shutdown("the gateway is shutting down".into());
+                Ok(())
+            }
+        }
+    }
+}
+
+struct Acceptor {
+    shared: Arc<Shared>,
+}
+
+impl server::Server for Acceptor {
+    type Handler = Conn;
+
+    fn new_client(&mut self, peer: Option<SocketAddr>) -> Conn {
+        Conn {
+            shared: self.shared.clone(),
+            peer: peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            user: None,
+            name: None,
+            mfa: None,
+            kbd_password: false,
+        }
+    }
+
+    fn handle_session_error(&mut self, error: russh::Error) {
+        tracing::debug!(error = %error, "an SSH connection ended with an error");
+    }
+}
+
+/// A second factor in progress.
+struct MfaState {
+    pending: MfaPending,
+    meta: LoginMeta,
+    name: LoginName,
+    tries: u32,
+}
+
+/// One client connection.
+pub(crate) struct Conn {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    user: Option<User>,
+    name: Option<LoginName>,
+    mfa: Option<MfaState>,
+    /// Keyboard-interactive is being used to ask for the password.
+    kbd_password: bool,
+}
+
+const MAX_MFA_TRIES: u32 = 3;
+
+fn reject() -> SshAuth {
+    SshAuth::Reject {
+        proceed_with_methods: None,
+        partial_success: false,
+    }
+}
+
+fn otp_prompt() -> SshAuth {
+    SshAuth::Partial {
+        name: Cow::Borrowed("MFA"),
+        instructions: Cow::Borrowed("Please Enter MFA Code."),
+        prompts: Cow::Owned(vec![(Cow::Borrowed("[OTP Code]: "), true)]),
+    }
+}
+
+impl Conn {
+    fn request(&self, username: &str, password: &str, backend: &str) -> LoginRequest {
+        LoginRequest {
+            username: username.to_owned(),
+            password: SecretString::new(password.to_owned()),
+            ip: self.peer.ip(),
+            user_agent: "SSH client".into(),
+            login_type: LoginType::T,
+            backend: backend.into(),
+        }
+    }
+
+    /// Applies a first-factor result: logged in, on to MFA, or refused.
+    async fn first_factor(
+        &mut self,
+        name: LoginName,
+        req: &LoginRequest,
+        step: Result<LoginStep, LoginFailure>,
+        kbd: bool,
+    ) -> SshAuth {
+        match step {
+            Ok(LoginStep::Done(ok)) => match connect::user(&self.shared, ok.user_id).await {
+                Some(user) => {
+                    self.user = Some(user);
+                    self.name = Some(name);
+                    SshAuth::Accept
+                }
+                None => reject(),
+            },
+            Ok(LoginStep::MfaRequired(pending)) => {
+                self.mfa = Some(MfaState {
+                    pending,
+                    meta: req.meta(),
+                    name,
+                    tries: 0,
+                });
+                if kbd {
+                    otp_prompt()
+                } else {
+                    SshAuth::Reject {
+                        proceed_with_methods: Some(MethodSet::from(
+                            &[MethodKind::KeyboardInteractive][..],
+                        )),
+                        partial_success: true,
+                    }
+                }
+            }
+            Err(failure) => {
+                tracing::info!(peer = %self.peer, user = %req.username, code = failure.code, "SSH login refused");
+                reject()
+            }
+        }
+    }
+
+    async fn password_login(&mut self, user: &str, password: &str, kbd: bool) -> SshAuth {
+        let Ok(name) = LoginName::parse(user) else {
+            return reject();
+        };
+        if let LoginName::Token { id } = name {
+            return match connect::redeem_token(&self.shared, id, password).await {
+                Some(user) => {
+                    self.user = Some(user);
+                    self.name = Some(name);
+                    SshAuth::Accept
+                }
+                None => reject(),
+            };
+        }
+        let Some(username) = name.user().map(str::to_owned) else {
+            return reject();
+        };
+        let req = self.request(&username, password, "password");
+        let step = self.shared.auth.login_step(&req).await;
+        self.first_factor(name, &req, step, kbd).await
+    }
+
+    async fn otp_answer(&mut self, code: &str) -> SshAuth {
+        let Some(mut state) = self.mfa.take() else {
+            return reject();
+        };
+        if code.trim().is_empty() {
+            self.mfa = Some(state);
+            return otp_prompt();
+        }
+        let auth = &self.shared.auth;
+        match auth
+            .mfa_login_attempt(state.pending.user_id, code.trim(), &state.meta)
+            .await
+        {
+            Ok(()) => match auth
+                .finish_mfa_login(state.pending.user_id, &state.meta)
+                .await
+            {
+                Ok(ok) => match connect::user(&self.shared, ok.user_id).await {
+                    Some(user) => {
+                        self.user = Some(user);
+                        self.name = Some(state.name);
+                        SshAuth::Accept
+                    }
+                    None => reject(),
+                },
+                Err(_) => reject(),
+            },
+            Err(failure) => {
+                state.tries += 1;
+                tracing::info!(peer = %self.peer, code = failure.code, "SSH MFA code refused");
+                if state.tries >= MAX_MFA_TRIES || failure.code != "mfa_failed" {
+                    reject()
+                } else {
+                    self.mfa = Some(state);
+                    otp_prompt()
+                }
+            }
+        }
+    }
+}
+
+impl server::Handler for Conn {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<SshAuth, Self::Error> {
+        Ok(reject())
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<SshAuth, Self::Error> {
+        Ok(self.password_login(user, password, false).await)
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        _user: &str,
+        _offer: server::PublicKeyOffer<'_>,
+    ) -> Result<SshAuth, Self::Error> {
+        // Whether the key belongs to the user is decided once the client proved it holds
+        // it; answering here would tell anyone which keys a user has.
+        Ok(SshAuth::Accept)
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: server::VerifiedPublicKey<'_>,
+    ) -> Result<SshAuth, Self::Error> {
+        let Ok(name) = LoginName::parse(user) else {
+            return Ok(reject());
+        };
+        let Some(username) = name.user().map(str::to_owned) else {
+            return Ok(reject());
+        };
+        let fingerprint = key.public_key.fingerprint(HashAlg::Sha256).to_string();
+        let req = self.request(&username, "", "publickey");
+        let step = self
+            .shared
+            .auth
+            .login_step_public_key(&req, &fingerprint)
+            .await;
+        Ok(self.first_factor(name, &req, step, false).await)
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<SshAuth, Self::Error> {
+        let answer = response.and_then(|mut r| r.next()).map(|b| {
+            let text = String::from_utf8_lossy(&b).into_owned();
+            SecretString::new(text)
+        });
+        if self.mfa.is_some() {
+            return Ok(match answer {
+                None => otp_prompt(),
+                Some(code) => self.otp_answer(code.expose()).await,
+            });
+        }
+        // Keyboard-interactive as a password prompt, for clients that prefer it.
+        match answer {
+            None => {
+                self.kbd_password = true;
+                Ok(SshAuth::Partial {
+                    name: Cow::Borrowed("Password"),
+                    instructions: Cow::Borrowed(""),
+                    prompts: Cow::Owned(vec![(Cow::Borrowed("Password: "), false)]),
+                })
+            }
+            Some(password) if self.kbd_password => {
+                self.kbd_password = false;
+                Ok(self.password_login(user, password.expose(), true).await)
+            }
+            Some(_) => Ok(reject()),
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let (Some(user), Some(name)) = (self.user.clone(), self.name.clone()) else {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        reply.accept().await;
+        let ctx = ConnCtx {
+            shared: self.shared.clone(),
+            user,
+            name,
+            peer: self.peer,
+        };
+        tokio::spawn(connect::run_channel(ctx, channel));
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host: &str,
+        port: u32,
+        originator: &str,
+        originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let (Some(user), Some(name)) = (self.user.clone(), self.name.clone()) else {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        let ctx = ConnCtx {
+            shared: self.shared.clone(),
+            user,
+            name,
+            peer: self.peer,
+        };
+        connect::open_tunnel(
+            ctx,
+            channel,
+            reply,
+            host.to_owned(),
+            port,
+            originator.to_owned(),
+            originator_port,
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _cols: u32,
+        _rows: u32,
+        _pw: u32,
+        _ph: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if name == "sftp" {
+            session.channel_success(channel)
+        } else {
+            session.channel_failure(channel)
+        }
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        _value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // Environment variables are not passed to assets.
+        session.channel_failure(channel)
+    }
+}
+
+/// For tests and logs: the id a connection-token login carries.
+pub fn token_id(name: &LoginName) -> Option<Uuid> {
+    match name {
+        LoginName::Token { id } => Some(*id),
+        _ => None,
+    }
+}

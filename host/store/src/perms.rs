@@ -84,6 +84,19 @@ pub struct PermittedAssetRow {
     pub protocols: Vec<String>,
 }
 
+/// A permitted asset found by name, address or id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedAsset {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// Comment.
+    pub comment: String,
+}
+
 /// A node of a user's permitted tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermittedNodeRow {
@@ -441,6 +454,38 @@ impl Store {
     ) -> Result<PermittedPage, StoreError> {
         self.user_permitted_assets_in(user_id, org, &AssetScope::All, offset, limit)
             .await
+    }
+
+    /// The user's permitted, active assets that a direct-connect target names: by id, or by
+    /// name or address (case-insensitive, exact), ordered by name, at most 100. The SSH
+    /// gateway's `user@account@<target>` lookup.
+    pub async fn user_permitted_assets_named(
+        &self,
+        user_id: Uuid,
+        target: &str,
+    ) -> Result<Vec<NamedAsset>, StoreError> {
+        self.ensure_user_perms_built(user_id).await?;
+        let rows = sqlx::query(
+            "SELECT a.id, a.name, a.address, a.comment FROM user_perm_assets g
+             JOIN assets a ON a.id = g.asset_id
+             WHERE g.user_id = $1 AND a.is_active = TRUE
+               AND (a.id = $2 OR LOWER(a.name) = LOWER($2) OR LOWER(a.address) = LOWER($2))
+             ORDER BY a.name, a.id LIMIT 100",
+        )
+        .bind(user_id.to_string())
+        .bind(target)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NamedAsset {
+                    id: get_uuid(r, "id")?,
+                    name: r.try_get("name")?,
+                    address: r.try_get("address")?,
+                    comment: r.try_get("comment")?,
+                })
+            })
+            .collect()
     }
 
     /// A page of the user's permitted assets within `scope` (a node's subtree, one node, the

@@ -1,0 +1,692 @@
+//! What an authenticated connection's channels do: a pty shell (the menu, or straight to a
+//! direct target), an exec request, the `sftp` subsystem, a `direct-tcpip` tunnel. Each ends
+//! with the session engine's record of it.
+
+use crate::line::{LineEditor, LineEvent};
+use crate::menu::{AccountChoice, Catalog, Menu, MenuAction, MenuConfig, StoreCatalog};
+use crate::server::Shared;
+use crate::target_name::LoginName;
+use portcullis_core::secret::SecretString;
+use portcullis_session::authorize::{
+    AccountRef, Authorized, ConnectRequest, InputCredentials, LoginFrom, Requester, TargetTimeouts,
+    authorize,
+};
+use portcullis_session::live::{EndReason, SessionKind};
+use portcullis_session::pump::{self, Front, FrontEvent, Limits};
+use portcullis_session::target;
+use russh::server::{ChannelOpenHandle, Msg};
+use russh::{Channel, ChannelMsg};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The authenticated user of a connection.
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub name: String,
+    /// Set by a connection-token login: the target the token names.
+    pub token: Option<TokenTarget>,
+}
+
+/// The target a connection token names.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenTarget {
+    pub asset_id: Uuid,
+    pub account: String,
+    pub protocol: String,
+    pub input_username: String,
+    pub input_secret: Option<SecretString>,
+}
+
+/// What a channel task knows.
+pub(crate) struct ConnCtx {
+    pub shared: Arc<Shared>,
+    pub user: User,
+    pub name: LoginName,
+    pub peer: SocketAddr,
+}
+
+impl ConnCtx {
+    fn requester(&self) -> Requester {
+        Requester {
+            user_id: self.user.id,
+            username: self.user.username.clone(),
+            name: self.user.name.clone(),
+            remote_addr: self.peer.ip(),
+            login_from: LoginFrom::SshTerminal,
+        }
+    }
+
+    fn timeouts(&self) -> TargetTimeouts {
+        TargetTimeouts {
+            connect: self.shared.config.connect_timeout,
+            ..TargetTimeouts::default()
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            idle: self.shared.config.idle,
+            max_duration: self.shared.config.max_session,
+        }
+    }
+}
+
+/// Loads a logged-in user's names.
+pub(crate) async fn user(shared: &Shared, id: Uuid) -> Option<User> {
+    match shared.engine.store().user_record(&id.to_string()).await {
+        Ok(Some(u)) => Some(User {
+            id: u.id,
+            username: u.username,
+            name: u.name,
+            token: None,
+        }),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "could not load a logged-in user");
+            None
+        }
+    }
+}
+
+/// Checks a connection-token login (`JMS-<id>`, the token value as password). One-time
+/// tokens are expired as they are used.
+pub(crate) async fn redeem_token(shared: &Shared, id: Uuid, value: &str) -> Option<User> {
+    let store = shared.engine.store();
+    let vault = shared.engine.vault();
+    let record = store.connection_token(id).await.ok().flatten()?;
+    if !record.is_active || record.is_expired(chrono::Utc::now()) {
+        return None;
+    }
+    let secret = store
+        .connection_token_secret(vault, id)
+        .await
+        .ok()
+        .flatten()?;
+    if !constant_time_eq(secret.expose().as_bytes(), value.as_bytes()) {
+        return None;
+    }
+    if !record.is_reusable {
+        let _ = store.expire_connection_token(id).await;
+    }
+    let input_secret = if record.has_input_secret {
+        store
+            .connection_token_input_secret(vault, id)
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    let mut u = user(shared, record.user_id).await?;
+    u.token = Some(TokenTarget {
+        asset_id: record.asset_id,
+        account: record.account,
+        protocol: record.protocol,
+        input_username: record.input_username,
+        input_secret,
+    });
+    Some(u)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The user's SSH channel as the pump's [`Front`].
+struct SshFront {
+    channel: Channel<Msg>,
+}
+
+impl Front for SshFront {
+    async fn recv(&mut self) -> Option<FrontEvent> {
+        loop {
+            match self.channel.wait().await? {
+                ChannelMsg::Data { data } => return Some(FrontEvent::Data(data.to_vec())),
+                ChannelMsg::WindowChange {
+                    col_width,
+                    row_height,
+                    ..
+                } => {
+                    return Some(FrontEvent::Resize {
+                        cols: clamp_u16(col_width),
+                        rows: clamp_u16(row_height),
+                    });
+                }
+                ChannelMsg::Eof => return Some(FrontEvent::Eof),
+                ChannelMsg::Close => return None,
+                _ => {}
+            }
+        }
+    }
+
+    async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.channel
+            .data_bytes(data.to_vec())
+            .await
+            .map_err(io::Error::other)
+    }
+
+    async fn send_stderr(&mut self, data: &[u8]) -> io::Result<()> {
+        self.channel
+            .extended_data_bytes(1, data.to_vec())
+            .await
+            .map_err(io::Error::other)
+    }
+}
+
+fn clamp_u16(v: u32) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX).max(1)
+}
+
+/// A pty's settings.
+#[derive(Debug, Clone)]
+struct Pty {
+    term: String,
+    cols: u16,
+    rows: u16,
+}
+
+/// Runs one session channel: waits for its request, then serves it.
+pub(crate) async fn run_channel(ctx: ConnCtx, channel: Channel<Msg>) {
+    let mut front = SshFront { channel };
+    let mut pty: Option<Pty> = None;
+    loop {
+        let Some(msg) = front.channel.wait().await else {
+            return;
+        };
+        match msg {
+            ChannelMsg::RequestPty {
+                term,
+                col_width,
+                row_height,
+                ..
+            } => {
+                pty = Some(Pty {
+                    term,
+                    cols: clamp_u16(col_width),
+                    rows: clamp_u16(row_height),
+                });
+            }
+            ChannelMsg::WindowChange {
+                col_width,
+                row_height,
+                ..
+            } => {
+                if let Some(p) = &mut pty {
+                    p.cols = clamp_u16(col_width);
+                    p.rows = clamp_u16(row_height);
+                }
+            }
+            ChannelMsg::RequestShell { .. } => {
+                let pty = pty.unwrap_or(Pty {
+                    term: "xterm".into(),
+                    cols: 80,
+                    rows: 24,
+                });
+                let status = shell(&ctx, &mut front, pty).await;
+                finish(front, status).await;
+                return;
+            }
+            ChannelMsg::Exec { command, .. } => {
+                let command = String::from_utf8_lossy(&command).into_owned();
+                let status = exec(&ctx, &mut front, &command).await;
+                finish(front, status).await;
+                return;
+            }
+            ChannelMsg::RequestSubsystem { name, .. } if name == "sftp" => {
+                crate::sftp::serve(&ctx, front.channel).await;
+                return;
+            }
+            ChannelMsg::Eof | ChannelMsg::Close => return,
+            _ => {}
+        }
+    }
+}
+
+async fn finish(front: SshFront, status: u32) {
+    let _ = front.channel.exit_status(status).await;
+    let _ = front.channel.eof().await;
+    let _ = front.channel.close().await;
+}
+
+/// What a direct-connect name or token asks for.
+pub(crate) struct DirectTarget {
+    pub asset: String,
+    pub account: AccountRef,
+    pub protocol: String,
+    pub input: InputCredentials,
+}
+
+pub(crate) fn direct_target(ctx: &ConnCtx) -> Option<DirectTarget> {
+    if let Some(t) = &ctx.user.token {
+        return Some(DirectTarget {
+            asset: t.asset_id.to_string(),
+            account: AccountRef::Alias(t.account.clone()),
+            protocol: t.protocol.clone(),
+            input: InputCredentials {
+                username: Some(t.input_username.clone()).filter(|u| !u.is_empty()),
+                password: t.input_secret.clone(),
+            },
+        });
+    }
+    match &ctx.name {
+        LoginName::Direct {
+            protocol,
+            account,
+            asset,
+            ..
+        } => Some(DirectTarget {
+            asset: asset.clone(),
+            account: AccountRef::Username(account.clone()),
+            protocol: protocol.clone().unwrap_or_else(|| "ssh".into()),
+            input: InputCredentials::default(),
+        }),
+        _ => None,
+    }
+}
+
+/// Resolves a direct target to one permitted asset, or says why not.
+pub(crate) async fn resolve_asset(ctx: &ConnCtx, target: &str) -> Result<Uuid, String> {
+    let found = ctx
+        .shared
+        .engine
+        .store()
+        .user_permitted_assets_named(ctx.user.id, target)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not look up a direct target");
+            "The gateway could not look up the asset; try again later".to_owned()
+        })?;
+    match found.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(format!("match asset failed: No found asset {target}")),
+        many => Err(format!(
+            "Must be unique asset for {target}; it matches: {}",
+            many.iter()
+                .map(|a| format!("{} ({}, id {})", a.name, a.address, a.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+async fn authorized_direct(ctx: &ConnCtx, t: &DirectTarget) -> Result<Authorized, String> {
+    let asset_id = match Uuid::parse_str(&t.asset) {
+        Ok(id) if ctx.user.token.is_some() => id,
+        _ => resolve_asset(ctx, &t.asset).await?,
+    };
+    let req = ConnectRequest {
+        asset_id,
+        protocol: t.protocol.clone(),
+        account: t.account.clone(),
+        input: t.input.clone(),
+    };
+    authorize(
+        ctx.shared.engine.store(),
+        ctx.shared.engine.vault(),
+        &ctx.requester(),
+        &req,
+        ctx.timeouts(),
+    )
+    .await
+    .map_err(|d| {
+        tracing::info!(user = %ctx.user.username, code = d.code(), "SSH connection refused: {d}");
+        d.to_string()
+    })
+}
+
+/// An interactive shell: the direct target, or the menu.
+async fn shell(ctx: &ConnCtx, front: &mut SshFront, pty: Pty) -> u32 {
+    if let Some(t) = direct_target(ctx) {
+        return match authorized_direct(ctx, &t).await {
+            Ok(auth) => {
+                let (status, _) = asset_shell(ctx, front, &auth, &pty).await;
+                status
+            }
+            Err(msg) => {
+                let _ = front.send(red(&msg).as_bytes()).await;
+                1
+            }
+        };
+    }
+    menu_loop(ctx, front, pty).await
+}
+
+fn red(msg: &str) -> String {
+    format!("\x1b[31m{msg}\x1b[0m\r\n")
+}
+
+/// Connects the authorized shell and pumps it; returns the exit status and the pty size at
+/// the end (the user may have resized meanwhile).
+async fn asset_shell(
+    ctx: &ConnCtx,
+    front: &mut SshFront,
+    auth: &Authorized,
+    pty: &Pty,
+) -> (u32, Pty) {
+    let engine = &ctx.shared.engine;
+    let _ = front
+        .send(
+            format!(
+                "Connecting to {}@{} ...\r\n",
+                auth.account.display(),
+                auth.asset.address
+            )
+            .as_bytes(),
+        )
+        .await;
+    let conn = match target::connect(engine.store(), &auth.target).await {
+        Ok(c) => c,
+        Err(e) => {
+            let message = e.user_message();
+            let _ = front.send(red(&message).as_bytes()).await;
+            let _ = engine
+                .record_failed(
+                    auth,
+                    SessionKind::Normal,
+                    &EndReason::ConnectFailed { message },
+                )
+                .await;
+            return (1, pty.clone());
+        }
+    };
+    let mut channel = match conn.open_session().await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = front.send(red(&e.user_message()).as_bytes()).await;
+            conn.close().await;
+            return (1, pty.clone());
+        }
+    };
+    let mut session = match engine
+        .start(
+            auth,
+            SessionKind::Normal,
+            Some((&pty.term, pty.cols, pty.rows)),
+        )
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "a session could not be started");
+            let _ = front
+                .send(red("The session cannot be recorded, so it was not started").as_bytes())
+                .await;
+            conn.close().await;
+            return (1, pty.clone());
+        }
+    };
+    let mut resized = ResizeTracker {
+        inner: front,
+        pty: pty.clone(),
+    };
+    let finished = pump::run_shell(
+        &mut session,
+        &mut channel,
+        &mut resized,
+        &auth.commands,
+        (&pty.term, pty.cols, pty.rows),
+        ctx.limits(),
+    )
+    .await;
+    let pty = resized.pty;
+    session.end(&finished.reason).await;
+    conn.close().await;
+    let status = match finished.reason {
+        EndReason::Normal => finished.exit_status.unwrap_or(0),
+        _ => 255,
+    };
+    (status, pty)
+}
+
+/// Passes events through, remembering the latest terminal size.
+struct ResizeTracker<'a> {
+    inner: &'a mut SshFront,
+    pty: Pty,
+}
+
+impl Front for ResizeTracker<'_> {
+    async fn recv(&mut self) -> Option<FrontEvent> {
+        let ev = self.inner.recv().await;
+        if let Some(FrontEvent::Resize { cols, rows }) = &ev {
+            self.pty.cols = *cols;
+            self.pty.rows = *rows;
+        }
+        ev
+    }
+
+    async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.inner.send(data).await
+    }
+
+    async fn send_stderr(&mut self, data: &[u8]) -> io::Result<()> {
+        self.inner.send_stderr(data).await
+    }
+}
+
+/// The interactive menu: lists, searches, picks, connects, and comes back.
+async fn menu_loop(ctx: &ConnCtx, front: &mut SshFront, mut pty: Pty) -> u32 {
+    let catalog = StoreCatalog::new(ctx.shared.engine.store().clone(), ctx.user.id)
+        .with_protocols(vec!["ssh".into()]);
+    let idle_minutes = ctx
+        .shared
+        .config
+        .idle
+        .map(|d| u32::try_from(d.as_secs().div_ceil(60)).unwrap_or(u32::MAX))
+        .unwrap_or(0);
+    let mut menu = Menu::new(MenuConfig {
+        user_display: ctx.user.name.clone(),
+        title: ctx.shared.config.title.clone(),
+        idle_minutes,
+        cols: usize::from(pty.cols),
+        rows: usize::from(pty.rows),
+        ..MenuConfig::default()
+    });
+    let mut editor = LineEditor::new();
+    let welcome = format!("{}{}", menu.welcome(), menu.prompt());
+    if front.send(welcome.as_bytes()).await.is_err() {
+        return 0;
+    }
+    loop {
+        let ev = match menu.idle_timeout() {
+            Some(idle) => match tokio::time::timeout(idle, front.recv()).await {
+                Ok(ev) => ev,
+                Err(_) => {
+                    let _ = front.send(red(&menu.idle_message()).as_bytes()).await;
+                    return 0;
+                }
+            },
+            None => front.recv().await,
+        };
+        let data = match ev {
+            Some(FrontEvent::Data(d)) => d,
+            Some(FrontEvent::Resize { cols, rows }) => {
+                pty.cols = cols;
+                pty.rows = rows;
+                menu.resize(usize::from(cols), usize::from(rows));
+                continue;
+            }
+            Some(FrontEvent::Eof) | None => return 0,
+        };
+        let mut rest: &[u8] = &data;
+        // A paste may hold several lines; the editor hands them back one at a time.
+        loop {
+            let (echo, event) = editor.feed(rest);
+            rest = &[];
+            if !echo.is_empty() && front.send(&echo).await.is_err() {
+                return 0;
+            }
+            let Some(event) = event else { break };
+            let step = match event {
+                LineEvent::Line(line) => menu.handle_line(&line, &catalog as &dyn Catalog).await,
+                LineEvent::Cancel => menu.cancel(),
+                LineEvent::Eof => return 0,
+            };
+            let _ = front.send(step.output.as_bytes()).await;
+            match step.action {
+                Some(MenuAction::Quit) => return 0,
+                Some(MenuAction::Connect(choice)) => {
+                    let (account, input) = match &choice.account {
+                        AccountChoice::Account { password, .. } => (
+                            choice.account.alias(),
+                            InputCredentials {
+                                username: None,
+                                password: password.clone(),
+                            },
+                        ),
+                        AccountChoice::Input { username, password } => (
+                            choice.account.alias(),
+                            InputCredentials {
+                                username: Some(username.clone()),
+                                password: Some(password.clone()),
+                            },
+                        ),
+                        AccountChoice::User { .. } => {
+                            (choice.account.alias(), InputCredentials::default())
+                        }
+                    };
+                    let req = ConnectRequest {
+                        asset_id: choice.asset_id,
+                        protocol: choice.protocol.clone(),
+                        account: AccountRef::Alias(account),
+                        input,
+                    };
+                    match authorize(
+                        ctx.shared.engine.store(),
+                        ctx.shared.engine.vault(),
+                        &ctx.requester(),
+                        &req,
+                        ctx.timeouts(),
+                    )
+                    .await
+                    {
+                        Ok(auth) => {
+                            let (_, after) = asset_shell(ctx, front, &auth, &pty).await;
+                            if after.cols != pty.cols || after.rows != pty.rows {
+                                menu.resize(usize::from(after.cols), usize::from(after.rows));
+                            }
+                            pty = after;
+                        }
+                        Err(d) => {
+                            let _ = front.send(red(&d.to_string()).as_bytes()).await;
+                        }
+                    }
+                    editor.reset();
+                    editor.set_echo(true);
+                    let back = menu.after_session();
+                    let _ = front
+                        .send(format!("{}{}", back.output, back.prompt).as_bytes())
+                        .await;
+                    editor.set_echo(back.echo);
+                }
+                None => {
+                    editor.set_echo(step.echo);
+                    let _ = front.send(step.prompt.as_bytes()).await;
+                }
+            }
+            if !editor.has_pending() {
+                break;
+            }
+        }
+    }
+}
+
+/// `ssh user@account@asset@gateway command`: runs the command on the asset.
+async fn exec(ctx: &ConnCtx, front: &mut SshFront, command: &str) -> u32 {
+    let Some(t) = direct_target(ctx) else {
+        let _ = front
+            .send_stderr(
+                b"A command needs a target: log in as user@account@asset to run it there\r\n",
+            )
+            .await;
+        return 1;
+    };
+    if t.protocol != "ssh" {
+        let _ = front.send_stderr(b"not ssh asset connection\r\n").await;
+        return 1;
+    }
+    let auth = match authorized_direct(ctx, &t).await {
+        Ok(a) => a,
+        Err(msg) => {
+            let _ = front.send_stderr(format!("{msg}\r\n").as_bytes()).await;
+            return 1;
+        }
+    };
+    let engine = &ctx.shared.engine;
+    let conn = match target::connect(engine.store(), &auth.target).await {
+        Ok(c) => c,
+        Err(e) => {
+            let message = e.user_message();
+            let _ = front.send_stderr(format!("{message}\r\n").as_bytes()).await;
+            let _ = engine
+                .record_failed(
+                    &auth,
+                    SessionKind::Command,
+                    &EndReason::ConnectFailed { message },
+                )
+                .await;
+            return 255;
+        }
+    };
+    let mut channel = match conn.open_session().await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = front
+                .send_stderr(format!("{}\r\n", e.user_message()).as_bytes())
+                .await;
+            conn.close().await;
+            return 255;
+        }
+    };
+    let mut session = match engine
+        .start(&auth, SessionKind::Command, Some(("exec", 80, 24)))
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "a session could not be started");
+            let _ = front
+                .send_stderr(b"The session cannot be recorded, so it was not started\r\n")
+                .await;
+            conn.close().await;
+            return 255;
+        }
+    };
+    let finished = pump::run_exec(
+        &mut session,
+        &mut channel,
+        front,
+        &auth.commands,
+        command,
+        ctx.limits(),
+    )
+    .await;
+    session.end(&finished.reason).await;
+    conn.close().await;
+    match finished.reason {
+        EndReason::Normal => finished.exit_status.unwrap_or(0),
+        _ => 255,
+    }
+}
+
+/// `direct-tcpip` (ssh -L): refused here until tunnels are permitted per asset; answered
+/// with a clear failure so the client reports it.
+pub(crate) async fn open_tunnel(
+    ctx: ConnCtx,
+    channel: Channel<Msg>,
+    reply: ChannelOpenHandle,
+    host: String,
+    port: u32,
+    _originator: String,
+    _originator_port: u32,
+) {
+    drop(channel);
+    tracing::info!(user = %ctx.user.username, %host, port, "port forwarding refused: not permitted");
+    reply
+        .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+        .await;
+}
