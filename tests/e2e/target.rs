@@ -740,3 +740,49 @@ async fn host_keys_are_listed_and_forgotten_over_the_api() {
     .unwrap();
     assert!(diff.contains("SHA256:api"), "{diff}");
 }
+
+#[tokio::test]
+async fn a_changed_gateway_host_key_stops_before_the_target_is_contacted() {
+    let mut gateway = Sshd::start("");
+    let target_sshd = Sshd::start("");
+    let (_db, store) = sqlite_store().await;
+    let gw_asset = asset(&store, "gw2", gateway.port).await;
+    let target_asset = asset(&store, "behind2", target_sshd.port).await;
+    let mut spec = target_sshd.spec(target_asset, password());
+    spec.gateway = Some(Box::new(gateway.spec(gw_asset, password())));
+    target::connect(&store, &spec)
+        .await
+        .expect("first use")
+        .close()
+        .await;
+    let recorded = gateway.host_fingerprint();
+
+    gateway.new_host_key();
+    let connections = || target_sshd.log().matches("Connection from").count();
+    let before = connections();
+    let err = target::connect(&store, &spec)
+        .await
+        .expect_err("gateway key changed");
+    assert_eq!(err.reason_code(), "gateway_host_key_changed", "{err:?}");
+    match &err {
+        TargetError::Gateway { source, .. } => match &**source {
+            TargetError::HostKeyChanged {
+                expected,
+                presented,
+                ..
+            } => {
+                assert_eq!(expected, &recorded);
+                assert_eq!(presented, &gateway.host_fingerprint());
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !gateway.log().contains("userauth-request"),
+        "{}",
+        gateway.log()
+    );
+    // The target was not even contacted.
+    assert_eq!(connections(), before);
+}
