@@ -19,3 +19,4 @@ mod fixture;
 mod perms;
 mod store;
 mod support;
+mod target;
