@@ -9,6 +9,7 @@ mod api_audits;
 mod api_labels;
 mod api_labels_wired;
 mod api_mfa;
+mod api_terminal;
 mod api_transfer;
 mod api_users;
 mod authz;
