@@ -19,7 +19,8 @@
 //!                     Some(Connect(c)) => { run the session; step = menu.after_session(); … }
 //!                     Some(Quit) => close,
 //!                 }
-//! Ctrl-C: menu.cancel();  idle: menu.idle_timeout() / menu.idle_message()
+//! Ctrl-C: menu.cancel();  Ctrl-D: menu.eof();  window change: menu.resize(cols, rows)
+//! idle: menu.idle_timeout() / menu.idle_message()
 //! ```
 //!
 //! Every line written ends with `\r\n` (the pty is in raw mode, so a bare `\n` would not
@@ -848,6 +849,15 @@ impl Menu {
         self.step(String::new())
     }
 
+    /// Ctrl-D on an empty line: leaves from the home prompt; at a selection or password
+    /// prompt it goes back like Ctrl-C (a stray Ctrl-D there should not end the session).
+    pub fn eof(&mut self) -> MenuStep {
+        match std::mem::replace(&mut self.mode, Mode::Home) {
+            Mode::Home => quit(),
+            _ => self.step(String::new()),
+        }
+    }
+
     /// The asset session ended (or failed to start): back to the prompt of the list.
     pub fn after_session(&mut self) -> MenuStep {
         self.mode = Mode::Home;
@@ -923,14 +933,7 @@ impl Menu {
                     Some(_) => self.turn_page(true, catalog).await,
                 };
             }
-            "q" | "exit" | "quit" => {
-                return MenuStep {
-                    output: "Bye.\r\n".to_owned(),
-                    prompt: String::new(),
-                    echo: true,
-                    action: Some(MenuAction::Quit),
-                };
-            }
+            "q" | "exit" | "quit" => return quit(),
             "?" => return self.step(self.help()),
             "p" => return self.show_new(Category::All, catalog).await,
             "h" => return self.show_new(Category::Host, catalog).await,
@@ -1449,6 +1452,16 @@ fn password_prompt(asset: &AssetItem, account: &GrantAccount, username: &str) ->
             clean(&account.name),
             clean(&account.username)
         ),
+    }
+}
+
+/// The step that ends the menu.
+fn quit() -> MenuStep {
+    MenuStep {
+        output: "Bye.\r\n".to_owned(),
+        prompt: String::new(),
+        echo: true,
+        action: Some(MenuAction::Quit),
     }
 }
 
@@ -2323,6 +2336,20 @@ mod tests {
             let s = send(&mut m, &c, q).await;
             assert_eq!(s.action, Some(MenuAction::Quit), "{q}");
         }
+        assert_eq!(m.eof().action, Some(MenuAction::Quit));
+        // Ctrl-D at a selection prompt only goes back.
+        let mut c2 = Fake::default();
+        c2.add(
+            asset("two", "10.8.0.1"),
+            &["1"],
+            Grant {
+                protocols: vec!["ssh".into(), "telnet".into()],
+                accounts: vec![real("root", "root")],
+            },
+        );
+        assert_eq!(send(&mut m, &c2, "two").await.prompt, "ID> ");
+        let s = m.eof();
+        assert_eq!((s.action, s.prompt.as_str()), (None, "Opt> "));
         let s = send(&mut m, &c, "r").await;
         assert_eq!(plain(&s.output), "Refresh done\r\n");
         assert_eq!(c.refreshed.load(Ordering::SeqCst), 1);
@@ -2463,5 +2490,207 @@ mod tests {
         let (order, lines) = tree_lines(vec![node("1:5", "orphan"), node("2", "two")]);
         assert_eq!(order.len(), 2);
         assert_eq!(lines, vec!["├── 1.orphan(0)", "└── 2.two(0)"]);
+    }
+
+    /// The store-backed catalog against a real (SQLite) database.
+    #[tokio::test]
+    async fn store_catalog() {
+        use chrono::Utc;
+        use portcullis_core::builtin::{DEFAULT_ORG_ID, ORG_USER_ROLE_ID, SYSTEM_USER_ROLE_ID};
+        use portcullis_core::vault::{MasterKey, Vault};
+        use portcullis_store::accounts::{NewAccount, PermissionFields};
+        use portcullis_store::assets::NewAsset;
+        use portcullis_store::users::NewUser;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        store.seed_builtins().await.unwrap();
+        let vault = Vault::new(MasterKey::generate(), vec![]);
+        let user = |name: &str| NewUser {
+            username: name.into(),
+            name: name.into(),
+            email: format!("{name}@example.com"),
+            password: SecretString::new("Passw0rd!Passw0rd"),
+            system_role: SYSTEM_USER_ROLE_ID,
+            org_role: Some((ORG_USER_ROLE_ID, DEFAULT_ORG_ID)),
+            created_by: "test".into(),
+            need_update_password: false,
+        };
+        let alice = store.create_user(&user("alice")).await.unwrap();
+        let bob = store.create_user(&user("bob")).await.unwrap();
+        let new_asset = |name: &str, address: &str, node: &str, comment: &str| NewAsset {
+            org: DEFAULT_ORG_ID,
+            name: name.into(),
+            address: address.into(),
+            platform_id: 1,
+            zone: None,
+            is_active: true,
+            is_gateway: false,
+            spec: serde_json::json!({}),
+            custom_info: serde_json::json!({}),
+            comment: comment.into(),
+            protocols: vec![("ssh".into(), 22), ("sftp".into(), 22)],
+            node_ids: vec![],
+            node_paths: vec![vec![node.into()]],
+            created_by: "test".into(),
+        };
+        let web = store
+            .create_asset(&new_asset("web", "10.0.0.9", "dev", "front end"))
+            .await
+            .unwrap();
+        let db = store
+            .create_asset(&new_asset("db", "10.0.0.1", "ops", ""))
+            .await
+            .unwrap();
+        store
+            .create_accounts(
+                &vault,
+                &[NewAccount {
+                    org_id: DEFAULT_ORG_ID,
+                    asset_id: web,
+                    name: "root".into(),
+                    username: Some("root".into()),
+                    secret_type: "password".into(),
+                    secret: Some(SecretString::new("s3cret")),
+                    passphrase: None,
+                    privileged: true,
+                    is_active: true,
+                    source: "local".into(),
+                    source_id: None,
+                    template_id: None,
+                    su_from: None,
+                    params: serde_json::json!({}),
+                    comment: String::new(),
+                    created_by: "test".into(),
+                }],
+            )
+            .await
+            .unwrap();
+        store
+            .create_asset_permission(
+                DEFAULT_ORG_ID,
+                &PermissionFields {
+                    name: "p".into(),
+                    accounts: vec!["@ALL".into(), "@INPUT".into(), "@ANON".into()],
+                    protocols: vec!["all".into()],
+                    actions: i64::from(Actions::all().bits()),
+                    date_start: Utc::now() - chrono::Duration::days(1),
+                    date_expired: Utc::now() + chrono::Duration::days(1),
+                    is_active: true,
+                    comment: String::new(),
+                    users: Some(vec![alice]),
+                    user_groups: None,
+                    assets: Some(vec![web, db]),
+                    nodes: None,
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+
+        let cat = StoreCatalog::new(store.clone(), alice);
+        assert_eq!(cat.user_id(), alice);
+        let q = |f: &dyn Fn(&mut AssetQuery)| {
+            let mut q = AssetQuery {
+                limit: 10,
+                active_only: true,
+                ..AssetQuery::default()
+            };
+            f(&mut q);
+            q
+        };
+        // Unfiltered: paged by the store, by name.
+        let page = cat.assets(&q(&|_| {})).await.unwrap();
+        assert_eq!(page.total, 2);
+        let names: Vec<&str> = page.items.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["db", "web"]);
+        assert_eq!(page.items[1].platform, "Linux");
+        assert_eq!(page.items[1].org_name, "Default");
+        assert_eq!(page.items[1].protocols, ["sftp", "ssh"]);
+        let page = cat.assets(&q(&|q| q.offset = 1)).await.unwrap();
+        assert_eq!((page.total, page.items.len()), (2, 1));
+        // Filtered: from the snapshot.
+        let page = cat
+            .assets(&q(&|q| q.order = AssetOrder::Address))
+            .await
+            .unwrap();
+        let names: Vec<&str> = page.items.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["db", "web"]);
+        let page = cat
+            .assets(&q(&|q| q.keywords = vec!["FRONT".into()]))
+            .await
+            .unwrap();
+        assert_eq!(page.total, 1);
+        let page = cat
+            .assets(&q(&|q| q.exact = Some("10.0.0.9".into())))
+            .await
+            .unwrap();
+        assert_eq!(page.items[0].id, web);
+        let page = cat
+            .assets(&q(&|q| q.category = Category::Database))
+            .await
+            .unwrap();
+        assert_eq!(page.total, 0);
+        // The tree and a node's assets.
+        let nodes = cat.nodes().await.unwrap();
+        let dev = nodes.iter().find(|n| n.name == "dev").unwrap();
+        assert_eq!(dev.assets_amount, 1);
+        assert!(nodes.iter().any(|n| n.name == "Default"));
+        let page = cat.assets(&q(&|q| q.node = Some(dev.id))).await.unwrap();
+        assert_eq!(page.items.iter().map(|a| a.id).collect::<Vec<_>>(), [web]);
+        let page = cat
+            .assets(&q(&|q| {
+                q.node = Some(dev.id);
+                q.keywords = vec!["nothing".into()];
+            }))
+            .await
+            .unwrap();
+        assert_eq!(page.total, 0);
+        let page = cat
+            .assets(&q(&|q| q.node = Some(Uuid::new_v4())))
+            .await
+            .unwrap();
+        assert_eq!(page.total, 0);
+        // The grant: terminal protocols only, no anonymous account.
+        let grant = cat.grant(web).await.unwrap().unwrap();
+        assert_eq!(grant.protocols, ["ssh"]);
+        let kinds: Vec<(AccountKind, &str)> = grant
+            .accounts
+            .iter()
+            .map(|a| (a.kind, a.username.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [(AccountKind::Real, "root"), (AccountKind::Input, "")]
+        );
+        assert!(grant.accounts[0].has_secret && grant.accounts[0].id.is_some());
+        assert_eq!(grant.accounts[1].alias, "@INPUT");
+        let grant = StoreCatalog::new(store.clone(), alice)
+            .with_protocols(vec!["sftp".into(), "ssh".into()])
+            .grant(web)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(grant.protocols, ["sftp", "ssh"]);
+        assert_eq!(cat.grant(Uuid::new_v4()).await.unwrap(), None);
+        cat.refresh().await.unwrap();
+        // Someone else sees nothing.
+        let other = StoreCatalog::new(store, bob);
+        assert_eq!(other.assets(&q(&|_| {})).await.unwrap().total, 0);
+        assert_eq!(other.grant(web).await.unwrap(), None);
+
+        // And the menu over it, end to end.
+        let mut m = menu(10);
+        let s = m.handle_line("web", &cat).await;
+        assert_eq!(s.prompt, "ID> ");
+        assert!(plain(&s.output).contains("Tips: Enter asset[web(10.0.0.9)] account ID"));
+        let s = m.handle_line("2", &cat).await;
+        let choice = connect(&s);
+        assert_eq!(choice.asset_id, web);
+        assert_eq!(choice.protocol, "ssh");
+        assert_eq!(plain(&s.output), "Connecting to root(root)@10.0.0.9\r\n");
     }
 }
