@@ -18,6 +18,7 @@ mod client;
 mod compat;
 mod fixture;
 mod perms;
+mod sshd;
 mod store;
 mod support;
 mod target;

@@ -2,11 +2,9 @@
 //! password and key authentication, refusals, unreachable and silent hosts, host keys recorded
 //! on first use and refused when they change, legacy algorithms, and the hop through a gateway.
 //!
-//! Each server is a real `sshd` on a free loopback port with its own host key, run inside a
-//! private mount namespace whose `/etc/passwd`, `/etc/shadow` and `/etc/group` are copies with a
-//! test account added, so the machine's account files are never touched. The server is killed
-//! by its pid when the fixture drops.
+//! Each server is a real `sshd` on a free loopback port ([`crate::sshd::Sshd`]).
 
+use crate::sshd::{PASSWORD, Sshd, USER, keygen, sh};
 use crate::store::ready;
 use crate::support::{TestDb, free_port};
 use portcullis_core::builtin::DEFAULT_ORG_ID;
@@ -16,196 +14,35 @@ use portcullis_store::Store;
 use portcullis_store::assets::NewAsset;
 use portcullis_store::host_keys::{HostKeyCheck, PresentedHostKey};
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
-const USER: &str = "pctarget";
-const UID: u32 = 61_017;
-const PASSWORD: &str = "Target-pw-61017";
-
-/// A real OpenSSH server with one test account (password and authorized keys).
-struct Sshd {
-    dir: tempfile::TempDir,
-    port: u16,
-    extra: String,
-    child: Option<Child>,
+/// What the session engine's client needs to reach a fixture server.
+trait TargetOf {
+    fn private_key(&self, name: &str) -> SecretString;
+    fn spec(&self, asset_id: Uuid, credential: Credential) -> TargetSpec;
 }
 
-fn sh(cmd: &mut Command) {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn keygen(path: &Path, kind: &str, extra: &[&str]) {
-    let _ = fs::remove_file(path);
-    let _ = fs::remove_file(path.with_extension("pub"));
-    sh(Command::new("ssh-keygen")
-        .args(["-q", "-t", kind, "-N", "", "-C", "", "-f"])
-        .arg(path)
-        .args(extra));
-}
-
-impl Sshd {
-    /// Starts a server; `extra` is appended to its configuration.
-    fn start(extra: &str) -> Sshd {
-        fs::create_dir_all("/run/sshd").expect("/run/sshd");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path();
-        // The account's processes must reach their home inside the temp dir.
-        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).expect("chmod");
-        let home = d.join("home");
-        fs::create_dir_all(home.join(".ssh")).expect("home");
-
-        let shadow_hash = Command::new("openssl")
-            .args(["passwd", "-6", PASSWORD])
-            .output()
-            .expect("openssl");
-        let shadow_hash = String::from_utf8_lossy(&shadow_hash.stdout)
-            .trim()
-            .to_owned();
-        let mut passwd = fs::read_to_string("/etc/passwd").expect("passwd");
-        passwd.push_str(&format!(
-            "{USER}:x:{UID}:{UID}::{}:/bin/bash\n",
-            home.display()
-        ));
-        let mut shadow = fs::read_to_string("/etc/shadow").expect("shadow");
-        shadow.push_str(&format!("{USER}:{shadow_hash}:19000:0:99999:7:::\n"));
-        let mut group = fs::read_to_string("/etc/group").expect("group");
-        group.push_str(&format!("{USER}:x:{UID}:\n"));
-        fs::write(d.join("passwd"), passwd).expect("write passwd");
-        fs::write(d.join("shadow"), shadow).expect("write shadow");
-        fs::set_permissions(d.join("shadow"), fs::Permissions::from_mode(0o640)).expect("chmod");
-        fs::write(d.join("group"), group).expect("write group");
-
-        keygen(&d.join("hostkey"), "ed25519", &[]);
-        keygen(&d.join("id_ed25519"), "ed25519", &[]);
-        keygen(&d.join("id_rsa"), "rsa", &["-b", "2048", "-m", "PEM"]);
-        let mut authorized = String::new();
-        for k in ["id_ed25519.pub", "id_rsa.pub"] {
-            authorized.push_str(&fs::read_to_string(d.join(k)).expect("pub"));
-        }
-        fs::write(home.join(".ssh/authorized_keys"), authorized).expect("authorized_keys");
-        for p in [
-            home.clone(),
-            home.join(".ssh"),
-            home.join(".ssh/authorized_keys"),
-        ] {
-            std::os::unix::fs::chown(&p, Some(UID), Some(UID)).expect("chown");
-        }
-
-        let mut sshd = Sshd {
-            dir,
-            port: free_port(),
-            extra: extra.to_owned(),
-            child: None,
-        };
-        sshd.run();
-        sshd
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&mut self) {
-        let d = self.dir.path();
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/hostkey\nPasswordAuthentication yes\n\
-             KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile {d}/sshd.pid\n\
-             AllowTcpForwarding yes\nLogLevel DEBUG1\nMaxAuthTries 20\n\
-             Subsystem sftp internal-sftp\n{extra}\n",
-            port = self.port,
-            d = d.display(),
-            extra = self.extra,
-        );
-        fs::write(d.join("sshd_config"), config).expect("sshd_config");
-        let log = fs::File::create(d.join("sshd.log")).expect("log");
-        let script = format!(
-            "mount --bind {d}/passwd /etc/passwd && mount --bind {d}/shadow /etc/shadow && \
-             mount --bind {d}/group /etc/group && exec /usr/sbin/sshd -D -e -f {d}/sshd_config",
-            d = d.display()
-        );
-        let child = Command::new("unshare")
-            .args(["--mount", "sh", "-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start sshd");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.log().contains("Server listening") {
-            assert!(
-                Instant::now() < deadline,
-                "sshd did not start: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Restarts the server on the same port with a freshly generated host key.
-    fn new_host_key(&mut self) {
-        self.stop();
-        keygen(&self.path("hostkey"), "ed25519", &[]);
-        self.run();
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.path("sshd.log")).unwrap_or_default()
-    }
-
-    fn host_fingerprint(&self) -> String {
-        let out = Command::new("ssh-keygen")
-            .args(["-l", "-E", "sha256", "-f"])
-            .arg(self.path("hostkey.pub"))
-            .output()
-            .expect("ssh-keygen -l");
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .nth(1)
-            .expect("fingerprint")
-            .to_owned()
-    }
-
+impl TargetOf for Sshd {
     fn private_key(&self, name: &str) -> SecretString {
-        SecretString::new(fs::read_to_string(self.path(name)).expect("key"))
+        SecretString::new(self.private_key_text(name))
     }
 
     fn spec(&self, asset_id: Uuid, credential: Credential) -> TargetSpec {
         TargetSpec {
             asset_id,
-            asset_name: format!("sshd-{}", self.port),
+            asset_name: format!("sshd-{}", self.port()),
             address: "127.0.0.1".into(),
-            port: self.port,
-            username: USER.into(),
+            port: self.port(),
+            username: self.user().into(),
             credential,
             legacy_algorithms: false,
             connect_timeout: Duration::from_secs(10),
             keepalive: Some(Duration::from_secs(30)),
             gateway: None,
         }
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -325,7 +162,7 @@ async fn password_login_runs_a_command_and_records_the_host_key() {
     let sshd = Sshd::start("");
     for db in TestDb::both().await {
         let store = ready(&db).await;
-        let a = asset(&store, "pw", sshd.port).await;
+        let a = asset(&store, "pw", sshd.port()).await;
         let conn = target::connect(&store, &sshd.spec(a, password()))
             .await
             .unwrap_or_else(|e| panic!("{}: {e}\n{}", db.backend, sshd.log()));
@@ -338,7 +175,7 @@ async fn password_login_runs_a_command_and_records_the_host_key() {
         assert_eq!(keys[0].fingerprint, sshd.host_fingerprint());
         assert_eq!(keys[0].algorithm, "ssh-ed25519");
         assert_eq!(keys[0].address, "127.0.0.1");
-        assert_eq!(keys[0].port, sshd.port);
+        assert_eq!(keys[0].port, sshd.port());
         assert_eq!(
             fs::read_to_string(sshd.path("hostkey.pub"))
                 .unwrap()
@@ -354,7 +191,7 @@ async fn password_login_runs_a_command_and_records_the_host_key() {
 async fn key_login_with_ed25519_and_rsa() {
     let sshd = Sshd::start("");
     let (_db, store) = sqlite_store().await;
-    let a = asset(&store, "keys", sshd.port).await;
+    let a = asset(&store, "keys", sshd.port()).await;
     for key in ["id_ed25519", "id_rsa"] {
         let spec = sshd.spec(
             a,
@@ -386,7 +223,7 @@ async fn key_login_with_ed25519_and_rsa() {
 async fn encrypted_private_key_needs_its_passphrase() {
     let sshd = Sshd::start("");
     let (_db, store) = sqlite_store().await;
-    let a = asset(&store, "enc", sshd.port).await;
+    let a = asset(&store, "enc", sshd.port()).await;
     let path = sshd.path("id_enc");
     sh(Command::new("ssh-keygen")
         .args([
@@ -433,7 +270,7 @@ async fn encrypted_private_key_needs_its_passphrase() {
 async fn wrong_password_is_auth_failed() {
     let sshd = Sshd::start("");
     let (_db, store) = sqlite_store().await;
-    let a = asset(&store, "badpw", sshd.port).await;
+    let a = asset(&store, "badpw", sshd.port()).await;
     let spec = sshd.spec(
         a,
         Credential::Password(SecretString::new("Not-the-password")),
@@ -510,7 +347,7 @@ async fn a_changed_host_key_is_refused_before_authentication_until_forgotten() {
     let mut sshd = Sshd::start("");
     for db in TestDb::both().await {
         let store = ready(&db).await;
-        let a = asset(&store, "tofu", sshd.port).await;
+        let a = asset(&store, "tofu", sshd.port()).await;
         let spec = sshd.spec(a, password());
         let first_fp = sshd.host_fingerprint();
         target::connect(&store, &spec)
@@ -543,7 +380,7 @@ async fn a_changed_host_key_is_refused_before_authentication_until_forgotten() {
             } => {
                 assert_eq!(expected, &first_fp);
                 assert_eq!(presented, &new_fp);
-                assert_eq!(*port, sshd.port);
+                assert_eq!(*port, sshd.port());
             }
             other => panic!("{}: {other:?}", db.backend),
         }
@@ -583,9 +420,9 @@ async fn legacy_algorithms_reach_an_old_server_only_when_enabled() {
     );
     sshd.stop();
     keygen(&sshd.path("hostkey"), "rsa", &["-b", "2048"]);
-    sshd.run();
+    sshd.restart();
     let (_db, store) = sqlite_store().await;
-    let a = asset(&store, "old", sshd.port).await;
+    let a = asset(&store, "old", sshd.port()).await;
     let mut spec = sshd.spec(a, password());
     let err = target::connect(&store, &spec)
         .await
@@ -614,8 +451,8 @@ async fn a_target_behind_a_gateway_is_reached_through_direct_tcpip() {
     let gateway = Sshd::start("");
     let target_sshd = Sshd::start("");
     let (_db, store) = sqlite_store().await;
-    let gw_asset = asset(&store, "gw", gateway.port).await;
-    let target_asset = asset(&store, "behind", target_sshd.port).await;
+    let gw_asset = asset(&store, "gw", gateway.port()).await;
+    let target_asset = asset(&store, "behind", target_sshd.port()).await;
 
     let mut spec = target_sshd.spec(
         target_asset,
@@ -636,7 +473,7 @@ async fn a_target_behind_a_gateway_is_reached_through_direct_tcpip() {
     assert!(
         gateway
             .log()
-            .contains(&format!("127.0.0.1:{}", target_sshd.port))
+            .contains(&format!("127.0.0.1:{}", target_sshd.port()))
             || gateway.log().contains("direct-tcpip"),
         "{}",
         gateway.log()
@@ -644,7 +481,7 @@ async fn a_target_behind_a_gateway_is_reached_through_direct_tcpip() {
     let gw_keys = store.list_host_keys(gw_asset).await.unwrap();
     assert_eq!(gw_keys.len(), 1);
     assert_eq!(gw_keys[0].fingerprint, gateway.host_fingerprint());
-    assert_eq!(gw_keys[0].port, gateway.port);
+    assert_eq!(gw_keys[0].port, gateway.port());
     let t_keys = store.list_host_keys(target_asset).await.unwrap();
     assert_eq!(t_keys.len(), 1);
     assert_eq!(t_keys[0].fingerprint, target_sshd.host_fingerprint());
@@ -746,8 +583,8 @@ async fn a_changed_gateway_host_key_stops_before_the_target_is_contacted() {
     let mut gateway = Sshd::start("");
     let target_sshd = Sshd::start("");
     let (_db, store) = sqlite_store().await;
-    let gw_asset = asset(&store, "gw2", gateway.port).await;
-    let target_asset = asset(&store, "behind2", target_sshd.port).await;
+    let gw_asset = asset(&store, "gw2", gateway.port()).await;
+    let target_asset = asset(&store, "behind2", target_sshd.port()).await;
     let mut spec = target_sshd.spec(target_asset, password());
     spec.gateway = Some(Box::new(gateway.spec(gw_asset, password())));
     target::connect(&store, &spec)
