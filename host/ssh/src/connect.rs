@@ -152,8 +152,8 @@ impl Front for SshFront {
                     ..
                 } => {
                     return Some(FrontEvent::Resize {
-                        cols: clamp_u16(col_width),
-                        rows: clamp_u16(row_height),
+                        cols: dimension(col_width, 80),
+                        rows: dimension(row_height, 24),
                     });
                 }
                 ChannelMsg::Eof => return Some(FrontEvent::Eof),
@@ -178,8 +178,13 @@ impl Front for SshFront {
     }
 }
 
-fn clamp_u16(v: u32) -> u16 {
-    u16::try_from(v).unwrap_or(u16::MAX).max(1)
+/// A terminal dimension from the client; 0 (unknown, as some clients send) becomes `default`.
+fn dimension(v: u32, default: u16) -> u16 {
+    match u16::try_from(v) {
+        Ok(0) => default,
+        Ok(v) => v,
+        Err(_) => u16::MAX,
+    }
 }
 
 /// A pty's settings.
@@ -207,8 +212,8 @@ pub(crate) async fn run_channel(ctx: ConnCtx, channel: Channel<Msg>) {
             } => {
                 pty = Some(Pty {
                     term,
-                    cols: clamp_u16(col_width),
-                    rows: clamp_u16(row_height),
+                    cols: dimension(col_width, 80),
+                    rows: dimension(row_height, 24),
                 });
             }
             ChannelMsg::WindowChange {
@@ -217,8 +222,8 @@ pub(crate) async fn run_channel(ctx: ConnCtx, channel: Channel<Msg>) {
                 ..
             } => {
                 if let Some(p) = &mut pty {
-                    p.cols = clamp_u16(col_width);
-                    p.rows = clamp_u16(row_height);
+                    p.cols = dimension(col_width, 80);
+                    p.rows = dimension(row_height, 24);
                 }
             }
             ChannelMsg::RequestShell { .. } => {
@@ -344,6 +349,12 @@ async fn shell(ctx: &ConnCtx, front: &mut SshFront, pty: Pty) -> u32 {
     if let Some(t) = direct_target(ctx) {
         return match authorized_direct(ctx, &t).await {
             Ok(auth) => {
+                let hello = format!(
+                    "Connecting to {}@{}\r\n",
+                    auth.account.display(),
+                    auth.asset.address
+                );
+                let _ = front.send(hello.as_bytes()).await;
                 let (status, _) = asset_shell(ctx, front, &auth, &pty).await;
                 status
             }
@@ -369,16 +380,6 @@ async fn asset_shell(
     pty: &Pty,
 ) -> (u32, Pty) {
     let engine = &ctx.shared.engine;
-    let _ = front
-        .send(
-            format!(
-                "Connecting to {}@{} ...\r\n",
-                auth.account.display(),
-                auth.asset.address
-            )
-            .as_bytes(),
-        )
-        .await;
     let conn = match target::connect(engine.store(), &auth.target).await {
         Ok(c) => c,
         Err(e) => {
