@@ -9,15 +9,32 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)
-command -v ssh-keygen >/dev/null || need_pkgs+=(openssh-client)
+command -v ssh-keygen >/dev/null && command -v ssh >/dev/null || need_pkgs+=(openssh-client)
+# The SSH gateway tests (tests/e2e/gateway.rs, target.rs): real sshd targets, the OpenSSH
+# client with sshpass, expect for the interactive menu, asciinema to play recordings back.
+[ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
+command -v sshpass >/dev/null || need_pkgs+=(sshpass)
+command -v expect >/dev/null || need_pkgs+=(expect)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
+command -v unshare >/dev/null || need_pkgs+=(util-linux)
+want_asciinema=0
+command -v asciinema >/dev/null || want_asciinema=1
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || need_pkgs+=(postgresql)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  echo "installing: ${need_pkgs[*]}"
+if [ ${#need_pkgs[@]} -gt 0 ] || [ "$want_asciinema" = 1 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  # Debian has asciinema; where the archive does not, it comes from PyPI into the venv below.
+  if [ "$want_asciinema" = 1 ] && apt-cache policy asciinema 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    need_pkgs+=(asciinema)
+  fi
+  if [ ${#need_pkgs[@]} -gt 0 ]; then
+    echo "installing: ${need_pkgs[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  fi
   PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 fi
+# sshd's privilege-separation directory (no systemd to make it).
+mkdir -p /run/sshd
 
 # --- throwaway PostgreSQL --------------------------------------------------------------
 PG_DIR=$(mktemp -d /tmp/portcullis-pg.XXXXXX)
@@ -39,7 +56,8 @@ echo "PostgreSQL test cluster on port $PG_PORT"
 
 # --- Python venv for the JumpServer-client compatibility test (tests/e2e/compat.rs) --------
 # examples/jumpserver_script.py is a real JumpServer-style client (requests + httpsig); it runs
-# from its own venv, made once and refreshed when examples/requirements.txt changes.
+# from its own venv, made once and refreshed when examples/requirements.txt changes. The
+# gateway tests take paramiko (a second SSH client) from the same venv.
 PYENV="$PWD/target/pyenv"
 if [ ! -x "$PYENV/bin/python" ] || ! cmp -s examples/requirements.txt "$PYENV/requirements.txt"; then
   python3 -m venv "$PYENV"
@@ -47,6 +65,13 @@ if [ ! -x "$PYENV/bin/python" ] || ! cmp -s examples/requirements.txt "$PYENV/re
   cp examples/requirements.txt "$PYENV/requirements.txt"
 fi
 export PORTCULLIS_TEST_PYTHON="$PYENV/bin/python"
+if command -v asciinema >/dev/null; then
+  PORTCULLIS_TEST_ASCIINEMA=$(command -v asciinema)
+else
+  [ -x "$PYENV/bin/asciinema" ] || "$PYENV/bin/python" -m pip install -q --disable-pip-version-check asciinema
+  PORTCULLIS_TEST_ASCIINEMA="$PYENV/bin/asciinema"
+fi
+export PORTCULLIS_TEST_ASCIINEMA
 
 # --- build once, then test ---------------------------------------------------------------
 cargo build --workspace --all-targets
