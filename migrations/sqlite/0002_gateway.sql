@@ -51,3 +51,36 @@ CREATE TABLE terminal_tasks (
     created_by TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX terminal_tasks_pending ON terminal_tasks (is_finished, date_created);
+
+-- Tickets (reviews): a login, a connection or a command held until one of the ticket's
+-- reviewers approves or rejects it, or the applicant withdraws it. `serial_num` is JumpServer's
+-- human-friendly number (YYYYMMDD + a per-day counter); `status` (open/closed) is derived from
+-- `state` (open iff pending), so it is not stored. `meta` is what the reviewer is shown (the
+-- command, the asset, the account …), JumpServer's rel_snapshot. A deleted user's tickets go
+-- with them; the processor is kept by display name when they are deleted.
+CREATE TABLE tickets (
+    id TEXT PRIMARY KEY,
+    serial_num TEXT NOT NULL UNIQUE CHECK (serial_num <> ''),
+    org_id TEXT NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    type TEXT NOT NULL CHECK (type IN ('general', 'apply_asset', 'login_confirm', 'command_confirm', 'login_asset_confirm')),
+    title TEXT NOT NULL CHECK (title <> ''),
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'approved', 'rejected', 'closed')),
+    applicant_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    applicant_display TEXT NOT NULL DEFAULT '',
+    meta TEXT NOT NULL DEFAULT '{}' CHECK (json_type(meta) = 'object'),
+    processor_id TEXT REFERENCES users (id) ON DELETE SET NULL,
+    processor_display TEXT NOT NULL DEFAULT '',
+    comment TEXT NOT NULL DEFAULT '',
+    date_created INTEGER NOT NULL,
+    date_updated INTEGER NOT NULL
+);
+CREATE INDEX tickets_org ON tickets (org_id, date_created);
+CREATE INDEX tickets_applicant ON tickets (applicant_id, date_created);
+
+-- Who may approve or reject a ticket (JumpServer's one-level assignees).
+CREATE TABLE ticket_reviewers (
+    ticket_id TEXT NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    PRIMARY KEY (ticket_id, user_id)
+);
+CREATE INDEX ticket_reviewers_user ON ticket_reviewers (user_id);

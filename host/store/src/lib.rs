@@ -28,6 +28,7 @@ pub mod secrets;
 pub mod seed;
 pub mod settings;
 pub mod terminal;
+pub mod tickets;
 pub mod users;
 
 pub use db::{Backend, Store};
