@@ -150,11 +150,10 @@ const PERMS_SELF_SERVICE: &[&str] = &[
     "authentication.*_accesskey",
     "authentication.*_passkey",
     "authentication.*_sshkey",
-    "tickets.view_ticket",
     "orgs.view_alljoinedorg",
 ];
 
-/// Audit views: sessions, replays, commands and every audit log.
+/// Audit views: sessions, replays, commands, every audit log and the org's tickets.
 /// Read-only: auditors watch and read, they never change what they audit.
 const PERMS_AUDIT: &[&str] = &[
     "rbac.view_audit",
@@ -166,6 +165,9 @@ const PERMS_AUDIT: &[&str] = &[
     "terminal.view_session",
     "terminal.monitor_session",
     "terminal.view_command",
+    // Every ticket of the org, read-only. A user's own tickets (applied for, or to review)
+    // need no permission, so this is not self-service: there it would show everyone's.
+    "tickets.view_ticket",
 ];
 
 /// The system auditor also sees the root (cross-org) view.

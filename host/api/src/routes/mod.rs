@@ -11,6 +11,7 @@ pub mod labels;
 pub mod orgs;
 pub mod perms;
 pub mod terminal;
+pub mod tickets;
 pub mod users;
 
 use crate::AppState;
@@ -29,5 +30,6 @@ pub fn all() -> Router<AppState> {
         .merge(orgs::routes())
         .merge(perms::routes())
         .merge(terminal::routes())
+        .merge(tickets::routes())
         .merge(users::routes())
 }
