@@ -1,10 +1,1843 @@
-//! (slot: being written) The `sftp` subsystem.
+//! The `sftp` subsystem: a virtual tree of the user's permitted assets, with each asset's real
+//! filesystem proxied to the asset's own SFTP server.
+//!
+//! # The tree (reference §5.8)
+//!
+//! ```text
+//! /                          top-level nodes of the user's permitted tree
+//! /Default/                  child nodes, then the permitted assets that have the sftp protocol
+//! /Default/web-1/            one directory per permitted account (by account name) …
+//! /Default/web-1/root/…      … below which is the asset's filesystem, rooted at `sftp_home`
+//! ```
+//!
+//! - With exactly one usable account the account level is skipped: the asset directory is the
+//!   remote root. Virtual accounts (`@INPUT`, `@USER`, `@ANON`) are not offered, since SFTP
+//!   has nowhere to type a password; accounts without the `connect` action are not offered.
+//! - Names: `/` becomes `_` (and control characters too, so a name cannot drive a terminal),
+//!   `.`/`..`/empty get a `_` prefix, and later duplicates get `_` suffixes until unique.
+//!   A directory's listing is kept for the SFTP session once read, so names stay stable
+//!   while the user works in it (re-listing the directory refreshes it).
+//! - Assets that belong to no node are not reachable through the tree (JumpServer puts every
+//!   asset in a node); they stay reachable with direct SFTP.
+//! - Direct SFTP (`user@account@asset` or a connection token): the root *is* that asset and
+//!   account's remote root.
+//!
+//! # Remote side
+//!
+//! The first time a path reaches an (asset, account) pair, the connection is decided by the
+//! session engine ([`authorize`] with protocol `sftp`), made with the engine's SSH client,
+//! and the asset's `sftp` subsystem is opened on it. The connection, its session row
+//! (`type` sftp) and the remote root live until the SFTP channel closes. The remote root is
+//! the platform's `sftp_home` (`home`, `~` or empty: the account's home; `${ACCOUNT}`,
+//! `${USER}` and `${HOME}` substituted; a relative setting is taken from the home).
+//!
+//! Requests are proxied one for one (the server loop of `russh-sftp` handles one request at a
+//! time): a read or write of at most [`MAX_IO`] bytes becomes one remote read or write, so
+//! memory stays bounded whatever the file size. Remote failures come back as the remote's
+//! own status and message; local failures as `Failure` with a message.
+//!
+//! # Permissions (the grant's actions for that account)
+//!
+//! | request | needs |
+//! |---|---|
+//! | open for reading | `download` |
+//! | open for writing, creating, truncating or appending | `upload` |
+//! | mkdir, setstat/fsetstat, symlink | `upload` |
+//! | remove, rmdir | `delete` |
+//! | rename | `upload` and `delete`: it creates the new name and removes the old one |
+//!
+//! Anything that would write at a virtual level (the root, a node, an asset with several
+//! accounts) is refused with `PermissionDenied`.
+//!
+//! # Audit
+//!
+//! Each operation on an asset is written to the FTP log (`mkdir`, `rmdir`, `delete`,
+//! `upload`, `rename`, `rename_dir`, `symlink`, `download`) with the path as the user sees it
+//! below the asset (`/` is the remote root), linked to the session; refused and failed
+//! operations have `is_success` false. Transfers are logged when their handle is closed (or
+//! when the channel ends with the handle still open, as failed), with the byte count and the
+//! SHA-256 of the content that passed. The digest is computed incrementally: data arriving
+//! at the next expected offset is hashed at once; data ahead of it is held (up to
+//! [`PENDING_LIMIT`] bytes) until the gap is filled, which covers clients that pipeline and
+//! retry short reads. A transfer that overlaps itself, leaves gaps or outruns that buffer has
+//! no digest: the hash then would not describe the file, so none is given.
+//! Operations that never reach an asset (refused at a virtual level, or the asset refused)
+//! are not logged: the log row needs the asset's org, and no session exists.
+//!
+//! # Ending
+//!
+//! Each session ends normally when the SFTP channel closes. An administrator's kill, the
+//! permission's expiry or the maximum session time end it at once (its connection is then
+//! refused for the rest of the SFTP session); idle time is not applied to SFTP.
 
-use crate::connect::ConnCtx;
-use russh::Channel;
+use crate::connect::{ConnCtx, DirectTarget, direct_target, resolve_asset};
+use crate::server::Shared;
+use chrono::{DateTime, Utc};
+use portcullis_core::perm::Actions;
+use portcullis_session::authorize::{
+    AccountRef, Authorized, ConnectRequest, LoginFrom, Requester, TargetTimeouts, authorize,
+};
+use portcullis_session::live::{EndReason, LiveSession, SessionKind};
+use portcullis_session::target::{self, TargetConnection};
+use portcullis_store::audits::NewFtpLog;
+use portcullis_store::perms::{AssetScope, PermittedNodeRow};
 use russh::server::Msg;
+use russh::{Channel, ChannelMsg};
+use russh_sftp::client::RawSftpSession;
+use russh_sftp::client::error::Error as RemoteError;
+use russh_sftp::protocol::{
+    Attrs, Data, File, FileAttributes, Handle, Name, OpenFlags, Packet, Status, StatusCode, Version,
+};
+use russh_sftp::server::{Handler, StatusReply};
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
 
-/// Serves SFTP on `channel`.
-pub(crate) async fn serve(_ctx: &ConnCtx, channel: Channel<Msg>) {
-    let _ = channel.close().await;
+/// The largest read or write proxied in one request (clients ask for 32–256 KiB).
+const MAX_IO: u32 = 256 * 1024;
+/// Out-of-order transfer data held for the digest, per direction of a handle.
+const PENDING_LIMIT: usize = 8 * 1024 * 1024;
+/// Open handles per SFTP session.
+const HANDLE_LIMIT: usize = 512;
+/// Entries per `readdir` answer for a virtual directory (keeps packets small).
+const READDIR_BATCH: usize = 200;
+/// Assets loaded per store page when listing a node.
+const PAGE: i64 = 500;
+/// How long the asset's SFTP server may take to answer one request.
+const REMOTE_TIMEOUT_SECS: u64 = 120;
+/// Sessions running longer than this are not timed (no timer is armed beyond it).
+const LONGEST_TIMER: Duration = Duration::from_secs(366 * 24 * 3600);
+
+// ------------------------------------------------------------------------------------------
+// Errors
+// ------------------------------------------------------------------------------------------
+
+/// Why a request failed; becomes the SFTP status the client sees.
+#[derive(Debug, Error)]
+enum SftpError {
+    /// Refused by the grant or by the tree.
+    #[error("{0}")]
+    Denied(String),
+    /// No such virtual entry.
+    #[error("{0}")]
+    NotFound(String),
+    /// A local failure.
+    #[error("{0}")]
+    Failure(String),
+    /// End of file or of a directory listing.
+    #[error("end of file")]
+    Eof,
+    /// Not supported by the gateway.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The asset's SFTP server answered with this status.
+    #[error("{}", .0.error_message)]
+    Remote(Status),
+}
+
+impl From<SftpError> for StatusReply {
+    fn from(e: SftpError) -> StatusReply {
+        let (code, message) = match e {
+            SftpError::Denied(m) => (StatusCode::PermissionDenied, m),
+            SftpError::NotFound(m) => (StatusCode::NoSuchFile, m),
+            SftpError::Failure(m) => (StatusCode::Failure, m),
+            SftpError::Eof => (StatusCode::Eof, "End of file".to_owned()),
+            SftpError::Unsupported(m) => (StatusCode::OpUnsupported, m),
+            SftpError::Remote(s) => {
+                // Servers must not send the client-side pseudo codes; keep the message.
+                let code = match s.status_code {
+                    StatusCode::NoConnection | StatusCode::ConnectionLost => StatusCode::Failure,
+                    c => c,
+                };
+                (code, s.error_message)
+            }
+        };
+        StatusReply::new(code).with_message(message)
+    }
+}
+
+impl From<RemoteError> for SftpError {
+    fn from(e: RemoteError) -> SftpError {
+        match e {
+            RemoteError::Status(s) if s.status_code == StatusCode::Eof => SftpError::Eof,
+            RemoteError::Status(s) => SftpError::Remote(s),
+            RemoteError::Timeout => {
+                SftpError::Failure("The asset's SFTP server did not answer in time".to_owned())
+            }
+            other => SftpError::Failure(format!("The asset's SFTP server failed: {other}")),
+        }
+    }
+}
+
+fn denied_virtual() -> SftpError {
+    SftpError::Denied(
+        "Permission denied: this is a virtual directory; choose an asset (and account) first"
+            .to_owned(),
+    )
+}
+
+// ------------------------------------------------------------------------------------------
+// Pure rules: paths, names, permissions, digests
+// ------------------------------------------------------------------------------------------
+
+/// The components of a client path, with `.` and `..` applied. Every path is taken from the
+/// virtual root (the client's working directory starts there), and `..` stops at it, so no
+/// path can reach above the root — nor, below an asset, above the asset's remote root.
+fn components(path: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            p => out.push(p.to_owned()),
+        }
+    }
+    out
+}
+
+/// `/a/b` for components `[a, b]`; `/` for none.
+fn display(comps: &[String]) -> String {
+    format!("/{}", comps.join("/"))
+}
+
+/// A tree name as a single path component: `/` and control characters become `_`; empty,
+/// `.` and `..` get a `_` prefix (they would otherwise mean something else in a path).
+fn clean_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c == '/' || c.is_control() { '_' } else { c })
+        .collect();
+    if s.is_empty() || s == "." || s == ".." {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
+/// Cleans names and makes them unique in order: a later duplicate gets `_` suffixes until
+/// it differs from every name given so far.
+fn unique_names<I: IntoIterator<Item = String>>(names: I) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for n in names {
+        let mut name = clean_name(&n);
+        while !seen.insert(name.clone()) {
+            name.push('_');
+        }
+        out.push(name);
+    }
+    out
+}
+
+/// The remote root from the platform's `sftp_home` setting. `home` is the account's home on
+/// the asset, `account` the username there, `user` the Portcullis user name.
+fn sftp_root(setting: &str, home: &str, account: &str, user: &str) -> String {
+    let s = setting.trim();
+    if s.is_empty() || s == "home" || s == "~" {
+        return home.to_owned();
+    }
+    let s = s
+        .replace("${ACCOUNT}", account)
+        .replace("${USER}", user)
+        .replace("${HOME}", home);
+    let s = match s.strip_prefix("~/") {
+        Some(rest) => format!("{}/{rest}", home.trim_end_matches('/')),
+        None => s,
+    };
+    if s.starts_with('/') {
+        s
+    } else {
+        format!("{}/{s}", home.trim_end_matches('/'))
+    }
+}
+
+/// The remote path of `rel` below `root`.
+fn remote_path(root: &str, rel: &[String]) -> String {
+    if rel.is_empty() {
+        return root.to_owned();
+    }
+    format!("{}/{}", root.trim_end_matches('/'), rel.join("/"))
+}
+
+/// What a request does, for the permission check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Read,
+    Write,
+    Mkdir,
+    SetStat,
+    Symlink,
+    Remove,
+    Rmdir,
+    Rename,
+}
+
+/// The actions `op` needs (see the module docs for why rename needs two).
+fn needs(op: Op) -> Actions {
+    match op {
+        Op::Read => Actions::DOWNLOAD,
+        Op::Write | Op::Mkdir | Op::SetStat | Op::Symlink => Actions::UPLOAD,
+        Op::Remove | Op::Rmdir => Actions::DELETE,
+        Op::Rename => Actions::UPLOAD | Actions::DELETE,
+    }
+}
+
+/// Whether `actions` allow `op`; the refusal names what is missing.
+fn check(actions: Actions, op: Op) -> Result<(), SftpError> {
+    let need = needs(op);
+    if actions.contains(need) {
+        return Ok(());
+    }
+    let missing: Vec<&str> = [
+        (Actions::UPLOAD, "upload"),
+        (Actions::DOWNLOAD, "download"),
+        (Actions::DELETE, "delete"),
+    ]
+    .into_iter()
+    .filter(|(a, _)| need.contains(*a) && !actions.contains(*a))
+    .map(|(_, n)| n)
+    .collect();
+    Err(SftpError::Denied(format!(
+        "Permission denied: the {} permission is not granted on this asset",
+        missing.join(" and ")
+    )))
+}
+
+/// Whether open flags write to the file.
+fn writes(flags: OpenFlags) -> bool {
+    flags.intersects(OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE)
+}
+
+/// The incremental SHA-256 of one direction of a transfer (see the module docs).
+#[derive(Default)]
+struct Digest {
+    hasher: Sha256,
+    /// The next offset the hash expects.
+    next: u64,
+    /// Data ahead of `next`, by offset.
+    pending: BTreeMap<u64, Vec<u8>>,
+    pending_bytes: usize,
+    /// The content is no longer one sequential stream.
+    broken: bool,
+    /// Bytes that passed, in total.
+    total: u64,
+}
+
+impl Digest {
+    fn feed(&mut self, offset: u64, data: &[u8]) {
+        self.total = self.total.saturating_add(data.len() as u64);
+        if self.broken || data.is_empty() {
+            return;
+        }
+        if offset == self.next {
+            self.take(data);
+            self.drain();
+        } else if offset < self.next {
+            // Re-sent or overlapping data: the stream is not a plain sequence any more.
+            self.break_off();
+        } else if self.pending_bytes.saturating_add(data.len()) > PENDING_LIMIT
+            || self.pending.contains_key(&offset)
+        {
+            self.break_off();
+        } else {
+            self.pending_bytes += data.len();
+            self.pending.insert(offset, data.to_vec());
+        }
+    }
+
+    fn take(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        self.next = self.next.saturating_add(data.len() as u64);
+    }
+
+    fn drain(&mut self) {
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() != self.next {
+                if *entry.key() < self.next {
+                    // Overlaps what is already hashed.
+                    self.break_off();
+                }
+                return;
+            }
+            let data = entry.remove();
+            self.pending_bytes -= data.len();
+            self.take(&data);
+        }
+    }
+
+    fn break_off(&mut self) {
+        self.broken = true;
+        self.pending.clear();
+        self.pending_bytes = 0;
+    }
+
+    /// The hex digest, when the content passed as one gap-free sequence from offset 0.
+    fn finish(self) -> Option<String> {
+        if self.broken || !self.pending.is_empty() {
+            return None;
+        }
+        Some(hex::encode(self.hasher.finalize()))
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The virtual tree
+// ------------------------------------------------------------------------------------------
+
+/// One (asset, account) pair, or the direct target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TargetKey {
+    Direct,
+    Account { asset: Uuid, alias: String },
+}
+
+/// A virtual directory.
+#[derive(Debug, Clone)]
+enum VDir {
+    Root,
+    Node(PermittedNodeRow),
+    Asset(Uuid),
+}
+
+/// An entry of a virtual directory.
+#[derive(Debug, Clone)]
+enum VEntry {
+    Node(PermittedNodeRow),
+    Asset(Uuid),
+    Account { asset: Uuid, alias: String },
+}
+
+/// Where a path leads.
+#[derive(Debug, Clone)]
+enum Place {
+    Virtual(VDir),
+    Remote { key: TargetKey, rel: Vec<String> },
+}
+
+fn dir_attrs() -> FileAttributes {
+    FileAttributes {
+        size: Some(0),
+        uid: Some(0),
+        gid: Some(0),
+        permissions: Some(0o040_555),
+        atime: Some(0),
+        mtime: Some(0),
+        ..FileAttributes::default()
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Connections to assets
+// ------------------------------------------------------------------------------------------
+
+/// A session's state, shared with its watcher (which ends it on a kill or a deadline).
+enum Slot {
+    Live(Box<LiveSession>),
+    Ended(EndReason),
+}
+
+/// A live connection to one asset as one account.
+struct Target {
+    auth: Authorized,
+    sftp: RawSftpSession,
+    conn: TargetConnection,
+    root: String,
+    slot: Arc<Mutex<Slot>>,
+    session_id: Uuid,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Target {
+    fn ended(&self) -> Option<EndReason> {
+        match &*self.slot.lock().unwrap_or_else(PoisonError::into_inner) {
+            Slot::Live(_) => None,
+            Slot::Ended(r) => Some(r.clone()),
+        }
+    }
+
+    fn path(&self, rel: &[String]) -> String {
+        remote_path(&self.root, rel)
+    }
+
+    /// Ends the session normally (unless the watcher already ended it) and disconnects.
+    async fn close(self) {
+        self.watcher.abort();
+        let live = {
+            let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+            match std::mem::replace(&mut *slot, Slot::Ended(EndReason::Normal)) {
+                Slot::Live(s) => Some(s),
+                Slot::Ended(_) => None,
+            }
+        };
+        if let Some(s) = live {
+            s.end(&EndReason::Normal).await;
+        }
+        let _ = self.sftp.close_session();
+        self.conn.close().await;
+    }
+}
+
+/// Ends the session when it is killed, its permission expires or it runs too long.
+async fn watch_session(
+    slot: Arc<Mutex<Slot>>,
+    mut kill: watch::Receiver<Option<EndReason>>,
+    expires: Option<Duration>,
+    max: Option<Duration>,
+) {
+    let sleep_or_never = |d: Option<Duration>| async move {
+        match d.filter(|d| *d < LONGEST_TIMER) {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let killed = async {
+        loop {
+            if let Some(r) = kill.borrow_and_update().clone() {
+                return Some(r);
+            }
+            if kill.changed().await.is_err() {
+                return None;
+            }
+        }
+    };
+    let reason = tokio::select! {
+        r = killed => r,
+        () = sleep_or_never(expires) => Some(EndReason::PermissionExpired),
+        () = sleep_or_never(max) => Some(EndReason::MaxDuration),
+    };
+    let Some(reason) = reason else {
+        // The session was ended elsewhere (its registration is gone).
+        return;
+    };
+    let live = {
+        let mut s = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        match std::mem::replace(&mut *s, Slot::Ended(reason.clone())) {
+            Slot::Live(l) => Some(l),
+            Slot::Ended(_) => None,
+        }
+    };
+    if let Some(l) = live {
+        l.end(&reason).await;
+    }
+}
+
+/// What every request needs to know about the user.
+struct Env {
+    shared: Arc<Shared>,
+    requester: Requester,
+    timeouts: TargetTimeouts,
+    /// Direct SFTP: the connect request, or why it cannot be made.
+    direct: Option<Result<ConnectRequest, String>>,
+}
+
+/// The connections of one SFTP session.
+#[derive(Default)]
+struct Targets {
+    live: HashMap<TargetKey, Target>,
+    /// Targets whose session was ended (kill, expiry): refused from then on, with the reason.
+    dead: HashMap<TargetKey, String>,
+}
+
+impl Targets {
+    /// The connection for `key`, made on first use.
+    async fn get(&mut self, env: &Env, key: &TargetKey) -> Result<&Target, SftpError> {
+        if let Some(msg) = self.dead.get(key) {
+            return Err(SftpError::Failure(msg.clone()));
+        }
+        if let Some(reason) = self.live.get(key).and_then(Target::ended) {
+            let msg = reason
+                .message()
+                .unwrap_or_else(|| "The session has ended".to_owned());
+            if let Some(t) = self.live.remove(key) {
+                t.close().await;
+            }
+            self.dead.insert(key.clone(), msg.clone());
+            return Err(SftpError::Failure(msg));
+        }
+        if !self.live.contains_key(key) {
+            let t = connect_target(env, key).await?;
+            self.live.insert(key.clone(), t);
+        }
+        self.live
+            .get(key)
+            .ok_or_else(|| SftpError::Failure("The connection to the asset is gone".to_owned()))
+    }
+}
+
+/// Authorizes, connects, opens the asset's SFTP subsystem and starts the session.
+async fn connect_target(env: &Env, key: &TargetKey) -> Result<Target, SftpError> {
+    let req = match key {
+        TargetKey::Direct => match &env.direct {
+            Some(Ok(r)) => r.clone(),
+            Some(Err(msg)) => return Err(SftpError::Denied(msg.clone())),
+            None => return Err(denied_virtual()),
+        },
+        TargetKey::Account { asset, alias } => ConnectRequest {
+            asset_id: *asset,
+            protocol: "sftp".into(),
+            account: AccountRef::Alias(alias.clone()),
+            input: Default::default(),
+        },
+    };
+    let engine = &env.shared.engine;
+    let auth = authorize(
+        engine.store(),
+        engine.vault(),
+        &env.requester,
+        &req,
+        env.timeouts,
+    )
+    .await
+    .map_err(|d| {
+        tracing::info!(user = %env.requester.username, code = d.code(), "SFTP connection refused: {d}");
+        SftpError::Denied(d.to_string())
+    })?;
+    let failed = |message: String| {
+        let auth = auth.clone();
+        async move {
+            let _ = engine
+                .record_failed(
+                    &auth,
+                    SessionKind::Sftp,
+                    &EndReason::ConnectFailed {
+                        message: message.clone(),
+                    },
+                )
+                .await;
+            SftpError::Failure(message)
+        }
+    };
+    let conn = match target::connect(engine.store(), &auth.target).await {
+        Ok(c) => c,
+        Err(e) => return Err(failed(e.user_message()).await),
+    };
+    let (sftp, home) = match open_remote_sftp(&conn).await {
+        Ok(x) => x,
+        Err(message) => {
+            conn.close().await;
+            return Err(failed(message).await);
+        }
+    };
+    let root = sftp_root(
+        &auth.sftp_home,
+        &home,
+        &auth.account.username,
+        &env.requester.username,
+    );
+    let session = match engine.start(&auth, SessionKind::Sftp, None).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "an SFTP session could not be started");
+            let _ = sftp.close_session();
+            conn.close().await;
+            return Err(SftpError::Failure(
+                "The session cannot be recorded, so it was not started".to_owned(),
+            ));
+        }
+    };
+    let session_id = session.id;
+    let expires = (auth.date_expired - Utc::now()).to_std().ok();
+    let kill = session.kill_signal();
+    let slot = Arc::new(Mutex::new(Slot::Live(Box::new(session))));
+    let watcher = tokio::spawn(watch_session(
+        Arc::clone(&slot),
+        kill,
+        Some(expires.unwrap_or_default()),
+        env.shared.config.max_session,
+    ));
+    Ok(Target {
+        auth,
+        sftp,
+        conn,
+        root,
+        slot,
+        session_id,
+        watcher,
+    })
+}
+
+/// Opens the `sftp` subsystem on the asset; returns the session and the account's home.
+async fn open_remote_sftp(conn: &TargetConnection) -> Result<(RawSftpSession, String), String> {
+    let mut channel = conn.open_session().await.map_err(|e| e.user_message())?;
+    channel
+        .request_subsystem(true, "sftp")
+        .await
+        .map_err(|e| format!("The asset refused the SFTP subsystem: {e}"))?;
+    let answer = tokio::time::timeout(Duration::from_secs(REMOTE_TIMEOUT_SECS), async {
+        loop {
+            match channel.wait().await {
+                Some(ChannelMsg::Success) => return Ok(()),
+                Some(ChannelMsg::Failure) | None => {
+                    return Err("The asset has no SFTP subsystem".to_owned());
+                }
+                Some(_) => {}
+            }
+        }
+    })
+    .await
+    .map_err(|_| "The asset did not answer the SFTP subsystem request".to_owned())?;
+    answer?;
+    let sftp = RawSftpSession::new(channel.into_stream());
+    sftp.set_timeout(REMOTE_TIMEOUT_SECS);
+    sftp.init()
+        .await
+        .map_err(|e| format!("The asset's SFTP server did not start: {e}"))?;
+    let home = sftp
+        .realpath(".")
+        .await
+        .ok()
+        .and_then(|n| n.files.into_iter().next())
+        .map(|f| f.filename)
+        .filter(|h| h.starts_with('/'))
+        .unwrap_or_else(|| "/".to_owned());
+    Ok((sftp, home))
+}
+
+// ------------------------------------------------------------------------------------------
+// Handles and the FTP log
+// ------------------------------------------------------------------------------------------
+
+/// An open file on an asset.
+struct FileHandle {
+    key: TargetKey,
+    remote: String,
+    /// The path as the user sees it below the asset.
+    path: String,
+    read: bool,
+    write: bool,
+    down: Digest,
+    up: Digest,
+    /// A write failed on the asset.
+    write_failed: bool,
+    opened: DateTime<Utc>,
+}
+
+enum OpenHandle {
+    VirtualDir { entries: Vec<File> },
+    RemoteDir { key: TargetKey, remote: String },
+    RemoteFile(Box<FileHandle>),
+}
+
+/// One FTP log row to write.
+struct FtpEvent<'a> {
+    operate: &'static str,
+    path: String,
+    size: Option<u64>,
+    sha256: Option<String>,
+    ok: bool,
+    at: DateTime<Utc>,
+    target: &'a Target,
+}
+
+async fn log_ftp(shared: &Shared, e: FtpEvent<'_>) {
+    let auth = &e.target.auth;
+    // The store's `NewFtpLog` has no digest field yet (the `ftp_logs.sha256` column exists);
+    // until it does, the digest goes to the service log with the row's id.
+    let row = NewFtpLog {
+        org: auth.asset.org_id,
+        user: auth.requester.display(),
+        remote_addr: auth.requester.remote_addr.to_canonical().to_string(),
+        asset: auth.asset.name.clone(),
+        account: auth.account.display(),
+        operate: e.operate.to_owned(),
+        filename: e.path,
+        size: e.size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+        is_success: e.ok,
+        has_file: false,
+        session_id: Some(e.target.session_id),
+        date_start: e.at,
+    };
+    match shared.engine.store().insert_ftp_log(&row).await {
+        Ok(id) => tracing::info!(
+            ftp_log = %id,
+            operate = e.operate,
+            file = %row.filename,
+            size = ?row.size,
+            sha256 = e.sha256.as_deref().unwrap_or(""),
+            ok = e.ok,
+            "sftp"
+        ),
+        Err(err) => tracing::error!(error = %err, "could not write an FTP log row"),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The server
+// ------------------------------------------------------------------------------------------
+
+/// What is left when the client goes: open handles and connections, closed by [`serve`].
+struct Leftovers {
+    shared: Arc<Shared>,
+    targets: Targets,
+    handles: HashMap<String, OpenHandle>,
+}
+
+/// The SFTP server of one channel.
+struct SftpServer {
+    env: Env,
+    targets: Targets,
+    handles: HashMap<String, OpenHandle>,
+    next_handle: u64,
+    /// Virtual directory listings by path, kept so names stay stable.
+    listings: HashMap<Vec<String>, Arc<Vec<(String, VEntry)>>>,
+    /// Usable accounts per asset: `(name, alias)`.
+    accounts: HashMap<Uuid, Arc<Vec<(String, String)>>>,
+    done: Option<oneshot::Sender<Leftovers>>,
+}
+
+impl Drop for SftpServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.done.take() {
+            let _ = tx.send(Leftovers {
+                shared: Arc::clone(&self.env.shared),
+                targets: std::mem::take(&mut self.targets),
+                handles: std::mem::take(&mut self.handles),
+            });
+        }
+    }
+}
+
+impl Leftovers {
+    /// Logs transfers cut off by the disconnect, then ends every session and connection.
+    async fn finish(mut self) {
+        for (_, h) in self.handles.drain() {
+            if let OpenHandle::RemoteFile(f) = h
+                && let Some(t) = self.targets.live.get(&f.key)
+            {
+                let _ = t.sftp.close(f.remote.clone()).await;
+                log_transfer(&self.shared, t, *f, false).await;
+            }
+        }
+        for (_, t) in self.targets.live.drain() {
+            t.close().await;
+        }
+    }
+}
+
+/// Logs the directions a file handle was used in.
+async fn log_transfer(shared: &Shared, t: &Target, f: FileHandle, closed_ok: bool) {
+    let read_bytes = f.down.total;
+    if f.write {
+        let ok = closed_ok && !f.write_failed;
+        let size = f.up.total;
+        log_ftp(
+            shared,
+            FtpEvent {
+                operate: "upload",
+                path: f.path.clone(),
+                size: Some(size),
+                sha256: f.up.finish(),
+                ok,
+                at: f.opened,
+                target: t,
+            },
+        )
+        .await;
+    }
+    if f.read && (!f.write || read_bytes > 0) {
+        log_ftp(
+            shared,
+            FtpEvent {
+                operate: "download",
+                path: f.path,
+                size: Some(read_bytes),
+                sha256: f.down.finish(),
+                ok: closed_ok,
+                at: f.opened,
+                target: t,
+            },
+        )
+        .await;
+    }
+}
+
+/// Serves SFTP on `channel` until the client closes it, then ends the sessions it opened.
+pub(crate) async fn serve(ctx: &ConnCtx, channel: Channel<Msg>) {
+    let direct = match direct_target(ctx) {
+        Some(t) => Some(direct_request(ctx, t).await),
+        None => None,
+    };
+    let (done, finished) = oneshot::channel();
+    let server = SftpServer {
+        env: Env {
+            shared: Arc::clone(&ctx.shared),
+            requester: requester(ctx),
+            timeouts: TargetTimeouts {
+                connect: ctx.shared.config.connect_timeout,
+                ..TargetTimeouts::default()
+            },
+            direct,
+        },
+        targets: Targets::default(),
+        handles: HashMap::new(),
+        next_handle: 0,
+        listings: HashMap::new(),
+        accounts: HashMap::new(),
+        done: Some(done),
+    };
+    russh_sftp::server::run(channel.into_stream(), server).await;
+    if let Ok(left) = finished.await {
+        left.finish().await;
+    }
+}
+
+/// The user as the connect decision sees them (as the terminal paths build it).
+fn requester(ctx: &ConnCtx) -> Requester {
+    Requester {
+        user_id: ctx.user.id,
+        username: ctx.user.username.clone(),
+        name: ctx.user.name.clone(),
+        remote_addr: ctx.peer.ip(),
+        login_from: LoginFrom::SshTerminal,
+    }
+}
+
+/// The connect request of a direct SFTP login (always protocol `sftp`, whatever the name
+/// spelled), or why there is none.
+async fn direct_request(ctx: &ConnCtx, t: DirectTarget) -> Result<ConnectRequest, String> {
+    let asset_id = match Uuid::parse_str(&t.asset) {
+        Ok(id) if ctx.user.token.is_some() => id,
+        _ => resolve_asset(ctx, &t.asset).await?,
+    };
+    Ok(ConnectRequest {
+        asset_id,
+        protocol: "sftp".into(),
+        account: t.account,
+        input: t.input,
+    })
+}
+
+impl SftpServer {
+    fn store(&self) -> &portcullis_store::Store {
+        self.env.shared.engine.store()
+    }
+
+    fn user_id(&self) -> Uuid {
+        self.env.requester.user_id
+    }
+
+    fn new_handle(&mut self, h: OpenHandle) -> Result<String, SftpError> {
+        if self.handles.len() >= HANDLE_LIMIT {
+            return Err(SftpError::Failure(format!(
+                "Too many open files (at most {HANDLE_LIMIT})"
+            )));
+        }
+        self.next_handle += 1;
+        let id = self.next_handle.to_string();
+        self.handles.insert(id.clone(), h);
+        Ok(id)
+    }
+
+    /// The usable accounts of an asset: real accounts with `connect`, when sftp is granted.
+    async fn asset_accounts(
+        &mut self,
+        asset: Uuid,
+    ) -> Result<Arc<Vec<(String, String)>>, SftpError> {
+        if let Some(a) = self.accounts.get(&asset) {
+            return Ok(Arc::clone(a));
+        }
+        let grant = self
+            .store()
+            .user_asset_grant(self.user_id(), asset)
+            .await
+            .map_err(store_failure)?;
+        let list: Vec<(String, String)> = match grant {
+            Some(g) if g.protocol("sftp").is_some() => g
+                .accounts
+                .iter()
+                .filter(|a| a.virtual_kind.is_none() && a.actions.contains(Actions::CONNECT))
+                .map(|a| (a.name.clone(), a.alias.clone()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let names = unique_names(list.iter().map(|(n, _)| n.clone()));
+        let list = Arc::new(
+            names
+                .into_iter()
+                .zip(list)
+                .map(|(n, (_, alias))| (n, alias))
+                .collect::<Vec<_>>(),
+        );
+        self.accounts.insert(asset, Arc::clone(&list));
+        Ok(list)
+    }
+
+    /// The entries of a virtual directory, from the cache unless `fresh`.
+    async fn listing(
+        &mut self,
+        path: &[String],
+        dir: &VDir,
+        fresh: bool,
+    ) -> Result<Arc<Vec<(String, VEntry)>>, SftpError> {
+        if !fresh && let Some(l) = self.listings.get(path) {
+            return Ok(Arc::clone(l));
+        }
+        let user = self.user_id();
+        let mut raw: Vec<(String, VEntry)> = Vec::new();
+        match dir {
+            VDir::Root => {
+                for n in self
+                    .store()
+                    .user_permitted_children(user, None, None)
+                    .await
+                    .map_err(store_failure)?
+                {
+                    raw.push((n.value.clone(), VEntry::Node(n)));
+                }
+            }
+            VDir::Node(node) => {
+                for n in self
+                    .store()
+                    .user_permitted_children(user, None, Some(node))
+                    .await
+                    .map_err(store_failure)?
+                {
+                    raw.push((n.value.clone(), VEntry::Node(n)));
+                }
+                let mut offset = 0;
+                loop {
+                    let page = self
+                        .store()
+                        .user_permitted_assets_in(
+                            user,
+                            None,
+                            &AssetScope::InNode(node.id),
+                            offset,
+                            PAGE,
+                        )
+                        .await
+                        .map_err(store_failure)?;
+                    let got = i64::try_from(page.assets.len()).unwrap_or(PAGE);
+                    for a in page.assets {
+                        if a.is_active && a.protocols.iter().any(|p| p == "sftp") {
+                            raw.push((a.name.clone(), VEntry::Asset(a.id)));
+                        }
+                    }
+                    offset += got;
+                    if got < PAGE || offset >= page.count {
+                        break;
+                    }
+                }
+            }
+            VDir::Asset(asset) => {
+                for (name, alias) in self.asset_accounts(*asset).await?.iter() {
+                    raw.push((
+                        name.clone(),
+                        VEntry::Account {
+                            asset: *asset,
+                            alias: alias.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        // Asset names were cleaned and deduplicated already for accounts; doing it again is
+        // a no-op for them.
+        let names = unique_names(raw.iter().map(|(n, _)| n.clone()));
+        let list = Arc::new(
+            names
+                .into_iter()
+                .zip(raw)
+                .map(|(n, (_, e))| (n, e))
+                .collect::<Vec<_>>(),
+        );
+        self.listings.insert(path.to_vec(), Arc::clone(&list));
+        Ok(list)
+    }
+
+    /// Where a path leads (see the module docs).
+    async fn resolve(&mut self, path: &str) -> Result<Place, SftpError> {
+        let comps = components(path);
+        if self.env.direct.is_some() {
+            return Ok(Place::Remote {
+                key: TargetKey::Direct,
+                rel: comps,
+            });
+        }
+        let mut dir = VDir::Root;
+        for i in 0..comps.len() {
+            let listing = self.listing(&comps[..i], &dir, false).await?;
+            let Some((_, entry)) = listing.iter().find(|(n, _)| *n == comps[i]) else {
+                return Err(SftpError::NotFound(format!(
+                    "No such file or directory: {}",
+                    display(&comps[..=i])
+                )));
+            };
+            dir = match entry.clone() {
+                VEntry::Node(n) => VDir::Node(n),
+                VEntry::Asset(asset) => {
+                    let accounts = self.asset_accounts(asset).await?;
+                    match accounts.as_slice() {
+                        [(_, alias)] => {
+                            return Ok(Place::Remote {
+                                key: TargetKey::Account {
+                                    asset,
+                                    alias: alias.clone(),
+                                },
+                                rel: comps[i + 1..].to_vec(),
+                            });
+                        }
+                        [] => {
+                            return Err(SftpError::Denied(format!(
+                                "No account permitted for SFTP on {}",
+                                display(&comps[..=i])
+                            )));
+                        }
+                        _ => VDir::Asset(asset),
+                    }
+                }
+                VEntry::Account { asset, alias } => {
+                    return Ok(Place::Remote {
+                        key: TargetKey::Account { asset, alias },
+                        rel: comps[i + 1..].to_vec(),
+                    });
+                }
+            };
+        }
+        Ok(Place::Virtual(dir))
+    }
+
+    /// Resolves a path some request will change: virtual places and missing virtual
+    /// entries are refused.
+    async fn resolve_remote(&mut self, path: &str) -> Result<(TargetKey, Vec<String>), SftpError> {
+        match self.resolve(path).await {
+            Ok(Place::Remote { key, rel }) => Ok((key, rel)),
+            Ok(Place::Virtual(_)) | Err(SftpError::NotFound(_)) => Err(denied_virtual()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Checks `op` against the target's grant; a refusal of a logged operation is logged.
+    async fn permit(
+        &mut self,
+        key: &TargetKey,
+        op: Op,
+        logged: Option<(&'static str, String)>,
+    ) -> Result<(), SftpError> {
+        let t = self.targets.get(&self.env, key).await?;
+        let result = check(t.auth.actions, op);
+        if result.is_err()
+            && let Some((operate, path)) = logged
+        {
+            log_ftp(
+                &self.env.shared,
+                FtpEvent {
+                    operate,
+                    path,
+                    size: None,
+                    sha256: None,
+                    ok: false,
+                    at: Utc::now(),
+                    target: t,
+                },
+            )
+            .await;
+        }
+        result
+    }
+
+    /// Runs a change on the asset and logs it.
+    async fn logged_change(
+        &mut self,
+        key: &TargetKey,
+        operate: &'static str,
+        path: String,
+        change: impl FnOnce(&Target) -> Change,
+    ) -> Result<Status, SftpError> {
+        let at = Utc::now();
+        let t = self.targets.get(&self.env, key).await?;
+        let result = change(t).apply(&t.sftp).await;
+        log_ftp(
+            &self.env.shared,
+            FtpEvent {
+                operate,
+                path,
+                size: None,
+                sha256: None,
+                ok: result.is_ok(),
+                at,
+                target: t,
+            },
+        )
+        .await;
+        result.map_err(SftpError::from)
+    }
+}
+
+/// A change to an asset's filesystem, with remote paths.
+enum Change {
+    Remove(String),
+    Mkdir(String, FileAttributes),
+    Rmdir(String),
+    Rename(String, String),
+    /// The two fields in the order they go on the wire.
+    Symlink(String, String),
+}
+
+impl Change {
+    async fn apply(self, s: &RawSftpSession) -> Result<Status, RemoteError> {
+        match self {
+            Change::Remove(p) => s.remove(p).await,
+            Change::Mkdir(p, a) => s.mkdir(p, a).await,
+            Change::Rmdir(p) => s.rmdir(p).await,
+            Change::Rename(a, b) => s.rename(a, b).await,
+            Change::Symlink(a, b) => s.symlink(a, b).await,
+        }
+    }
+}
+
+fn store_failure(e: portcullis_store::StoreError) -> SftpError {
+    tracing::error!(error = %e, "the SFTP tree could not be read");
+    SftpError::Failure("The gateway could not read your permissions; try again later".to_owned())
+}
+
+fn ok_status(id: u32) -> Status {
+    Status {
+        id,
+        status_code: StatusCode::Ok,
+        error_message: "Ok".to_owned(),
+        language_tag: "en-US".to_owned(),
+    }
+}
+
+impl Handler for SftpServer {
+    type Error = SftpError;
+
+    fn unimplemented(&self) -> SftpError {
+        SftpError::Unsupported("Not supported by the gateway".to_owned())
+    }
+
+    async fn init(
+        &mut self,
+        _version: u32,
+        _extensions: HashMap<String, String>,
+    ) -> Result<Version, SftpError> {
+        Ok(Version::new())
+    }
+
+    async fn realpath(&mut self, id: u32, path: String) -> Result<Name, SftpError> {
+        Ok(Name {
+            id,
+            files: vec![File::dummy(display(&components(&path)))],
+        })
+    }
+
+    async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, SftpError> {
+        match self.resolve(&path).await? {
+            Place::Virtual(_) => Ok(Attrs {
+                id,
+                attrs: dir_attrs(),
+            }),
+            Place::Remote { key, rel } => {
+                let t = self.targets.get(&self.env, &key).await?;
+                let a = t.sftp.stat(t.path(&rel)).await?;
+                Ok(Attrs { id, attrs: a.attrs })
+            }
+        }
+    }
+
+    async fn lstat(&mut self, id: u32, path: String) -> Result<Attrs, SftpError> {
+        match self.resolve(&path).await? {
+            Place::Virtual(_) => Ok(Attrs {
+                id,
+                attrs: dir_attrs(),
+            }),
+            Place::Remote { key, rel } => {
+                let t = self.targets.get(&self.env, &key).await?;
+                // The remote root itself is shown as what it leads to.
+                let a = if rel.is_empty() {
+                    t.sftp.stat(t.path(&rel)).await?
+                } else {
+                    t.sftp.lstat(t.path(&rel)).await?
+                };
+                Ok(Attrs { id, attrs: a.attrs })
+            }
+        }
+    }
+
+    async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, SftpError> {
+        let (key, remote) = match self.handles.get(&handle) {
+            None => return Err(bad_handle()),
+            Some(OpenHandle::VirtualDir { .. }) => {
+                return Ok(Attrs {
+                    id,
+                    attrs: dir_attrs(),
+                });
+            }
+            Some(OpenHandle::RemoteDir { key, remote }) => (key.clone(), remote.clone()),
+            Some(OpenHandle::RemoteFile(f)) => (f.key.clone(), f.remote.clone()),
+        };
+        let t = self.targets.get(&self.env, &key).await?;
+        let a = t.sftp.fstat(remote).await?;
+        Ok(Attrs { id, attrs: a.attrs })
+    }
+
+    async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, SftpError> {
+        match self.resolve(&path).await? {
+            Place::Virtual(dir) => {
+                let comps = components(&path);
+                let listing = self.listing(&comps, &dir, true).await?;
+                let entries = listing
+                    .iter()
+                    .map(|(n, _)| File::new(n.clone(), dir_attrs()))
+                    .collect();
+                let handle = self.new_handle(OpenHandle::VirtualDir { entries })?;
+                Ok(Handle { id, handle })
+            }
+            Place::Remote { key, rel } => {
+                let t = self.targets.get(&self.env, &key).await?;
+                let remote = t.sftp.opendir(t.path(&rel)).await?.handle;
+                match self.new_handle(OpenHandle::RemoteDir {
+                    key: key.clone(),
+                    remote: remote.clone(),
+                }) {
+                    Ok(handle) => Ok(Handle { id, handle }),
+                    Err(e) => {
+                        if let Some(t) = self.targets.live.get(&key) {
+                            let _ = t.sftp.close(remote).await;
+                        }
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    async fn readdir(&mut self, id: u32, handle: String) -> Result<Name, SftpError> {
+        let (key, remote) = match self.handles.get_mut(&handle) {
+            None => return Err(bad_handle()),
+            Some(OpenHandle::VirtualDir { entries }) => {
+                if entries.is_empty() {
+                    return Err(SftpError::Eof);
+                }
+                let n = entries.len().min(READDIR_BATCH);
+                let files = entries.drain(..n).collect();
+                return Ok(Name { id, files });
+            }
+            Some(OpenHandle::RemoteDir { key, remote }) => (key.clone(), remote.clone()),
+            Some(OpenHandle::RemoteFile(_)) => {
+                return Err(SftpError::Failure("Not a directory handle".to_owned()));
+            }
+        };
+        let t = self.targets.get(&self.env, &key).await?;
+        let name = t.sftp.readdir(remote).await?;
+        Ok(Name {
+            id,
+            files: name.files,
+        })
+    }
+
+    async fn open(
+        &mut self,
+        id: u32,
+        filename: String,
+        pflags: OpenFlags,
+        attrs: FileAttributes,
+    ) -> Result<Handle, SftpError> {
+        let write = writes(pflags);
+        let read = pflags.contains(OpenFlags::READ) || !write;
+        let (key, rel) = match self.resolve(&filename).await {
+            Ok(Place::Remote { key, rel }) => (key, rel),
+            Ok(Place::Virtual(_)) if !write => {
+                return Err(SftpError::Failure(format!(
+                    "{} is a directory",
+                    display(&components(&filename))
+                )));
+            }
+            Ok(Place::Virtual(_)) | Err(SftpError::NotFound(_)) if write => {
+                return Err(denied_virtual());
+            }
+            Ok(Place::Virtual(_)) => return Err(denied_virtual()),
+            Err(e) => return Err(e),
+        };
+        let path = display(&rel);
+        if write {
+            self.permit(&key, Op::Write, Some(("upload", path.clone())))
+                .await?;
+        }
+        if read {
+            self.permit(&key, Op::Read, Some(("download", path.clone())))
+                .await?;
+        }
+        let opened = Utc::now();
+        let t = self.targets.get(&self.env, &key).await?;
+        let remote = match t.sftp.open(t.path(&rel), pflags, attrs).await {
+            Ok(h) => h.handle,
+            Err(e) => {
+                let operate = if write { "upload" } else { "download" };
+                log_ftp(
+                    &self.env.shared,
+                    FtpEvent {
+                        operate,
+                        path,
+                        size: None,
+                        sha256: None,
+                        ok: false,
+                        at: opened,
+                        target: t,
+                    },
+                )
+                .await;
+                return Err(e.into());
+            }
+        };
+        let file = FileHandle {
+            key: key.clone(),
+            remote: remote.clone(),
+            path,
+            read,
+            write,
+            down: Digest::default(),
+            up: Digest::default(),
+            write_failed: false,
+            opened,
+        };
+        match self.new_handle(OpenHandle::RemoteFile(Box::new(file))) {
+            Ok(handle) => Ok(Handle { id, handle }),
+            Err(e) => {
+                if let Some(t) = self.targets.live.get(&key) {
+                    let _ = t.sftp.close(remote).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn read(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        len: u32,
+    ) -> Result<Data, SftpError> {
+        let Some(OpenHandle::RemoteFile(f)) = self.handles.get(&handle) else {
+            return Err(bad_handle());
+        };
+        if !f.read {
+            return Err(SftpError::Denied(
+                "Permission denied: the file was not opened for reading".to_owned(),
+            ));
+        }
+        let (key, remote) = (f.key.clone(), f.remote.clone());
+        let t = self.targets.get(&self.env, &key).await?;
+        let data = t.sftp.read(remote, offset, len.min(MAX_IO)).await?.data;
+        if let Some(OpenHandle::RemoteFile(f)) = self.handles.get_mut(&handle) {
+            f.down.feed(offset, &data);
+        }
+        Ok(Data { id, data })
+    }
+
+    async fn write(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<Status, SftpError> {
+        let Some(OpenHandle::RemoteFile(f)) = self.handles.get(&handle) else {
+            return Err(bad_handle());
+        };
+        if !f.write {
+            return Err(SftpError::Denied(
+                "Permission denied: the file was not opened for writing".to_owned(),
+            ));
+        }
+        if data.len() > MAX_IO as usize {
+            return Err(SftpError::Failure(format!(
+                "Write too large (at most {MAX_IO} bytes per request)"
+            )));
+        }
+        let (key, remote) = (f.key.clone(), f.remote.clone());
+        let t = self.targets.get(&self.env, &key).await?;
+        // The digest is fed before the data moves on, so the buffer is not copied; a failed
+        // write fails the whole upload, so feeding first is harmless.
+        if let Some(OpenHandle::RemoteFile(f)) = self.handles.get_mut(&handle) {
+            f.up.feed(offset, &data);
+        }
+        let result = t.sftp.write(remote, offset, data).await;
+        match result {
+            Ok(_) => Ok(ok_status(id)),
+            Err(e) => {
+                if let Some(OpenHandle::RemoteFile(f)) = self.handles.get_mut(&handle) {
+                    f.write_failed = true;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn close(&mut self, id: u32, handle: String) -> Result<Status, SftpError> {
+        match self.handles.remove(&handle) {
+            None => Err(bad_handle()),
+            Some(OpenHandle::VirtualDir { .. }) => Ok(ok_status(id)),
+            Some(OpenHandle::RemoteDir { key, remote }) => {
+                let t = self.targets.get(&self.env, &key).await?;
+                t.sftp.close(remote).await?;
+                Ok(ok_status(id))
+            }
+            Some(OpenHandle::RemoteFile(f)) => {
+                let t = self.targets.get(&self.env, &f.key).await?;
+                let closed = t.sftp.close(f.remote.clone()).await;
+                log_transfer(&self.env.shared, t, *f, closed.is_ok()).await;
+                closed?;
+                Ok(ok_status(id))
+            }
+        }
+    }
+
+    async fn setstat(
+        &mut self,
+        id: u32,
+        path: String,
+        attrs: FileAttributes,
+    ) -> Result<Status, SftpError> {
+        let (key, rel) = self.resolve_remote(&path).await?;
+        self.permit(&key, Op::SetStat, None).await?;
+        let t = self.targets.get(&self.env, &key).await?;
+        t.sftp.setstat(t.path(&rel), attrs).await?;
+        Ok(ok_status(id))
+    }
+
+    async fn fsetstat(
+        &mut self,
+        id: u32,
+        handle: String,
+        attrs: FileAttributes,
+    ) -> Result<Status, SftpError> {
+        let (key, remote) = match self.handles.get(&handle) {
+            None => return Err(bad_handle()),
+            Some(OpenHandle::VirtualDir { .. }) => return Err(denied_virtual()),
+            Some(OpenHandle::RemoteDir { key, remote }) => (key.clone(), remote.clone()),
+            Some(OpenHandle::RemoteFile(f)) => (f.key.clone(), f.remote.clone()),
+        };
+        self.permit(&key, Op::SetStat, None).await?;
+        let t = self.targets.get(&self.env, &key).await?;
+        t.sftp.fsetstat(remote, attrs).await?;
+        Ok(ok_status(id))
+    }
+
+    async fn remove(&mut self, id: u32, filename: String) -> Result<Status, SftpError> {
+        let (key, rel) = self.resolve_remote(&filename).await?;
+        let path = display(&rel);
+        self.permit(&key, Op::Remove, Some(("delete", path.clone())))
+            .await?;
+        self.logged_change(&key, "delete", path, |t| Change::Remove(t.path(&rel)))
+            .await?;
+        Ok(ok_status(id))
+    }
+
+    async fn mkdir(
+        &mut self,
+        id: u32,
+        path: String,
+        attrs: FileAttributes,
+    ) -> Result<Status, SftpError> {
+        let (key, rel) = self.resolve_remote(&path).await?;
+        let shown = display(&rel);
+        self.permit(&key, Op::Mkdir, Some(("mkdir", shown.clone())))
+            .await?;
+        self.logged_change(&key, "mkdir", shown, |t| Change::Mkdir(t.path(&rel), attrs))
+            .await?;
+        Ok(ok_status(id))
+    }
+
+    async fn rmdir(&mut self, id: u32, path: String) -> Result<Status, SftpError> {
+        let (key, rel) = self.resolve_remote(&path).await?;
+        if rel.is_empty() {
+            return Err(SftpError::Denied(
+                "Permission denied: the asset's root cannot be removed".to_owned(),
+            ));
+        }
+        let shown = display(&rel);
+        self.permit(&key, Op::Rmdir, Some(("rmdir", shown.clone())))
+            .await?;
+        self.logged_change(&key, "rmdir", shown, |t| Change::Rmdir(t.path(&rel)))
+            .await?;
+        Ok(ok_status(id))
+    }
+
+    async fn rename(
+        &mut self,
+        id: u32,
+        oldpath: String,
+        newpath: String,
+    ) -> Result<Status, SftpError> {
+        let (key, old) = self.resolve_remote(&oldpath).await?;
+        let (new_key, new) = self.resolve_remote(&newpath).await?;
+        if key != new_key {
+            return Err(SftpError::Failure(
+                "Cannot move files between assets or accounts".to_owned(),
+            ));
+        }
+        if old.is_empty() || new.is_empty() {
+            return Err(SftpError::Denied(
+                "Permission denied: the asset's root cannot be renamed".to_owned(),
+            ));
+        }
+        let shown = format!("{}=>{}", display(&old), display(&new));
+        let is_dir = {
+            let t = self.targets.get(&self.env, &key).await?;
+            t.sftp
+                .lstat(t.path(&old))
+                .await
+                .map(|a| a.attrs.is_dir())
+                .unwrap_or(false)
+        };
+        let operate = if is_dir { "rename_dir" } else { "rename" };
+        self.permit(&key, Op::Rename, Some((operate, shown.clone())))
+            .await?;
+        self.logged_change(&key, operate, shown, |t| {
+            Change::Rename(t.path(&old), t.path(&new))
+        })
+        .await?;
+        Ok(ok_status(id))
+    }
+
+    async fn readlink(&mut self, id: u32, path: String) -> Result<Name, SftpError> {
+        let (key, rel) = match self.resolve(&path).await? {
+            Place::Remote { key, rel } => (key, rel),
+            Place::Virtual(_) => {
+                return Err(SftpError::Failure("Not a symbolic link".to_owned()));
+            }
+        };
+        let t = self.targets.get(&self.env, &key).await?;
+        let name = t.sftp.readlink(t.path(&rel)).await?;
+        Ok(Name {
+            id,
+            files: name.files,
+        })
+    }
+
+    /// SSH_FXP_SYMLINK. OpenSSH sends (and its server reads) the fields in the reverse of
+    /// the draft's order: the first is the link's target, the second the new link. The
+    /// fields are forwarded in the order received; the second is mapped as the link's place,
+    /// the first is mapped when absolute (a relative target is relative to the link).
+    async fn symlink(
+        &mut self,
+        id: u32,
+        linkpath: String,
+        targetpath: String,
+    ) -> Result<Status, SftpError> {
+        let (key, link) = self.resolve_remote(&targetpath).await?;
+        let contents = if linkpath.starts_with('/') {
+            let (k, rel) = self.resolve_remote(&linkpath).await?;
+            if k != key {
+                return Err(SftpError::Failure(
+                    "A link cannot point to another asset or account".to_owned(),
+                ));
+            }
+            Some(rel)
+        } else {
+            None
+        };
+        let shown = display(&link);
+        self.permit(&key, Op::Symlink, Some(("symlink", shown.clone())))
+            .await?;
+        self.logged_change(&key, "symlink", shown, |t| {
+            let first = match &contents {
+                Some(rel) => t.path(rel),
+                None => linkpath.clone(),
+            };
+            Change::Symlink(first, t.path(&link))
+        })
+        .await?;
+        Ok(ok_status(id))
+    }
+
+    async fn extended(
+        &mut self,
+        _id: u32,
+        request: String,
+        _data: Vec<u8>,
+    ) -> Result<Packet, SftpError> {
+        Err(SftpError::Unsupported(format!(
+            "The extension {request} is not supported by the gateway"
+        )))
+    }
+}
+
+fn bad_handle() -> SftpError {
+    SftpError::Failure("Invalid handle".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comps(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn paths_are_taken_from_the_root_and_cannot_climb_above_it() {
+        assert_eq!(components("/"), Vec::<String>::new());
+        assert_eq!(components("."), Vec::<String>::new());
+        assert_eq!(components(""), Vec::<String>::new());
+        assert_eq!(components("/a/./b//c/"), comps(&["a", "b", "c"]));
+        assert_eq!(components("a/b/../c"), comps(&["a", "c"]));
+        assert_eq!(components("/../../etc/passwd"), comps(&["etc", "passwd"]));
+        assert_eq!(components("a/../../.."), Vec::<String>::new());
+        assert_eq!(display(&components("x/../y/z")), "/y/z");
+        assert_eq!(display(&[]), "/");
+    }
+
+    #[test]
+    fn names_are_single_components_and_unique() {
+        assert_eq!(clean_name("web/1"), "web_1");
+        assert_eq!(clean_name("a\x1b[31mb"), "a_[31mb");
+        assert_eq!(clean_name(""), "_");
+        assert_eq!(clean_name("."), "_.");
+        assert_eq!(clean_name(".."), "_..");
+        assert_eq!(
+            unique_names(["web", "db", "web", "web", "web_", "a/b", "a_b"].map(String::from)),
+            ["web", "db", "web_", "web__", "web___", "a_b", "a_b_"]
+        );
+    }
+
+    #[test]
+    fn the_remote_root_follows_sftp_home() {
+        let root = |s| sftp_root(s, "/home/app", "app", "alice");
+        assert_eq!(root(""), "/home/app");
+        assert_eq!(root("home"), "/home/app");
+        assert_eq!(root("~"), "/home/app");
+        assert_eq!(root(" /tmp "), "/tmp");
+        assert_eq!(root("/data/${USER}/${ACCOUNT}"), "/data/alice/app");
+        assert_eq!(root("${HOME}/up"), "/home/app/up");
+        assert_eq!(root("~/up"), "/home/app/up");
+        assert_eq!(root("rel/dir"), "/home/app/rel/dir");
+        assert_eq!(remote_path("/tmp", &[]), "/tmp");
+        assert_eq!(remote_path("/", &comps(&["a", "b"])), "/a/b");
+        assert_eq!(remote_path("/tmp/", &comps(&["a"])), "/tmp/a");
+    }
+
+    #[test]
+    fn each_operation_needs_its_action() {
+        let all = Actions::CONNECT | Actions::UPLOAD | Actions::DOWNLOAD | Actions::DELETE;
+        for op in [
+            Op::Read,
+            Op::Write,
+            Op::Mkdir,
+            Op::SetStat,
+            Op::Symlink,
+            Op::Remove,
+            Op::Rmdir,
+            Op::Rename,
+        ] {
+            assert!(check(all, op).is_ok(), "{op:?}");
+            assert!(check(Actions::CONNECT, op).is_err(), "{op:?}");
+        }
+        let up = Actions::CONNECT | Actions::UPLOAD;
+        assert!(check(up, Op::Write).is_ok());
+        assert!(check(up, Op::Mkdir).is_ok());
+        assert!(check(up, Op::Read).is_err());
+        assert!(check(up, Op::Remove).is_err());
+        let Err(SftpError::Denied(msg)) = check(up, Op::Rename) else {
+            panic!("rename needs delete too");
+        };
+        assert!(msg.contains("delete") && !msg.contains("upload"), "{msg}");
+        let down = Actions::CONNECT | Actions::DOWNLOAD;
+        assert!(check(down, Op::Read).is_ok());
+        let Err(SftpError::Denied(msg)) = check(down, Op::Write) else {
+            panic!("writing needs upload");
+        };
+        assert!(msg.contains("upload"), "{msg}");
+        assert!(check(Actions::DELETE, Op::Rmdir).is_ok());
+    }
+
+    #[test]
+    fn open_flags_that_change_the_file_are_writes() {
+        assert!(!writes(OpenFlags::READ));
+        assert!(writes(OpenFlags::WRITE));
+        assert!(writes(OpenFlags::READ | OpenFlags::APPEND));
+        assert!(writes(OpenFlags::CREATE));
+        assert!(writes(OpenFlags::TRUNCATE));
+    }
+
+    fn sha(data: &[u8]) -> String {
+        hex::encode(Sha256::digest(data))
+    }
+
+    #[test]
+    fn the_digest_covers_sequential_and_reordered_transfers() {
+        let data: Vec<u8> = (0..100u8).collect();
+        let mut d = Digest::default();
+        for (i, chunk) in data.chunks(7).enumerate() {
+            d.feed((i * 7) as u64, chunk);
+        }
+        d.feed(100, &[]);
+        assert_eq!(d.total, 100);
+        assert_eq!(d.finish(), Some(sha(&data)));
+
+        // A short read answered later: the later chunks wait for the gap.
+        let mut d = Digest::default();
+        d.feed(0, &data[..10]);
+        d.feed(20, &data[20..30]);
+        d.feed(30, &data[30..]);
+        d.feed(10, &data[10..20]);
+        assert_eq!(d.finish(), Some(sha(&data)));
+
+        // A gap that is never filled: no digest.
+        let mut d = Digest::default();
+        d.feed(0, &data[..10]);
+        d.feed(20, &data[20..]);
+        assert_eq!(d.total, 90);
+        assert_eq!(d.finish(), None);
+
+        // Overlap (a rewrite): no digest.
+        let mut d = Digest::default();
+        d.feed(0, &data[..10]);
+        d.feed(5, &data[5..20]);
+        assert_eq!(d.finish(), None);
+
+        // Pending data that overlaps once the gap is filled: no digest.
+        let mut d = Digest::default();
+        d.feed(15, &data[15..20]);
+        d.feed(0, &data[..20]);
+        assert_eq!(d.finish(), None);
+
+        // Nothing at all is the empty file.
+        assert_eq!(Digest::default().finish(), Some(sha(b"")));
+    }
+
+    #[test]
+    fn out_of_order_data_is_bounded() {
+        let mut d = Digest::default();
+        let big = vec![0u8; 1024 * 1024];
+        for i in 1..=9u64 {
+            d.feed(i * big.len() as u64, &big);
+        }
+        assert!(d.broken);
+        assert_eq!(d.pending_bytes, 0);
+        assert!(d.pending.is_empty());
+        assert_eq!(d.finish(), None);
+    }
+
+    #[test]
+    fn statuses_carry_codes_and_messages() {
+        let r: StatusReply = SftpError::Denied("no".into()).into();
+        assert_eq!(r.status_code, StatusCode::PermissionDenied);
+        assert_eq!(r.error_message.as_deref(), Some("no"));
+        let r: StatusReply = SftpError::Remote(Status {
+            id: 1,
+            status_code: StatusCode::ConnectionLost,
+            error_message: "gone".into(),
+            language_tag: "en".into(),
+        })
+        .into();
+        assert_eq!(r.status_code, StatusCode::Failure);
+        let e: SftpError = RemoteError::Status(Status {
+            id: 1,
+            status_code: StatusCode::Eof,
+            error_message: String::new(),
+            language_tag: String::new(),
+        })
+        .into();
+        assert!(matches!(e, SftpError::Eof));
+    }
 }
