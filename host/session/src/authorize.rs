@@ -199,12 +199,13 @@ pub enum Denied {
     /// An asset-connect ACL rejects it.
     #[error("The connection is rejected by an access control rule (ACL reject)")]
     AclReject,
-    /// An asset-connect ACL wants a review.
-    #[error(
-        "The connection needs a reviewer's approval (ACL review); connection reviews are not \
-         available on this gateway yet"
-    )]
-    AclReview,
+    /// An asset-connect ACL wants a review by one of `reviewers`; connect again with
+    /// [`authorize_reviewed`] once a review ticket is approved.
+    #[error("The connection needs a reviewer's approval (ACL review)")]
+    AclReview {
+        /// Who may approve.
+        reviewers: Vec<Uuid>,
+    },
     /// The asset has no such protocol port.
     #[error("The asset has no {0} port")]
     NoPort(String),
@@ -221,7 +222,7 @@ impl Denied {
     pub fn code(&self) -> &'static str {
         match self {
             Denied::AclReject => "acl_reject",
-            Denied::AclReview => "acl_review",
+            Denied::AclReview { .. } => "acl_review",
             Denied::Store(_) => "internal_error",
             _ => "perm_account_invalid",
         }
@@ -246,6 +247,9 @@ impl Default for TargetTimeouts {
     }
 }
 
+/// How long an approved connection review stays good for connecting.
+pub const REVIEW_VALIDITY: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
 /// Decides and prepares a connection. See the module docs.
 pub async fn authorize(
     store: &Store,
@@ -253,6 +257,48 @@ pub async fn authorize(
     who: &Requester,
     req: &ConnectRequest,
     timeouts: TargetTimeouts,
+) -> Result<Authorized, Denied> {
+    authorize_with(store, vault, who, req, timeouts, None).await
+}
+
+/// [`authorize`] for a connection whose asset-connect ACL asked for a review: `ticket` must
+/// be an approved `login_asset_confirm` ticket of this user for this asset, approved within
+/// [`REVIEW_VALIDITY`]. Everything else is decided again (a `reject` still rejects).
+pub async fn authorize_reviewed(
+    store: &Store,
+    vault: &Vault,
+    who: &Requester,
+    req: &ConnectRequest,
+    timeouts: TargetTimeouts,
+    ticket: Uuid,
+) -> Result<Authorized, Denied> {
+    authorize_with(store, vault, who, req, timeouts, Some(ticket)).await
+}
+
+async fn review_approved(
+    store: &Store,
+    who: &Requester,
+    asset: Uuid,
+    ticket: Uuid,
+) -> Result<bool, StoreError> {
+    use portcullis_store::tickets::{TicketKind, TicketState};
+    let Some(t) = store.ticket(ticket).await? else {
+        return Ok(false);
+    };
+    Ok(t.kind == TicketKind::LoginAssetConfirm
+        && t.state == TicketState::Approved
+        && t.applicant_id == who.user_id
+        && t.meta.get("asset_id").and_then(|v| v.as_str()) == Some(asset.to_string().as_str())
+        && Utc::now() - t.date_updated <= REVIEW_VALIDITY)
+}
+
+async fn authorize_with(
+    store: &Store,
+    vault: &Vault,
+    who: &Requester,
+    req: &ConnectRequest,
+    timeouts: TargetTimeouts,
+    ticket: Option<Uuid>,
 ) -> Result<Authorized, Denied> {
     let grant = store
         .user_asset_grant(who.user_id, req.asset_id)
@@ -288,7 +334,17 @@ pub async fn authorize(
     );
     match decision.action {
         ConnectAction::Reject => return Err(Denied::AclReject),
-        ConnectAction::Review => return Err(Denied::AclReview),
+        ConnectAction::Review => {
+            let approved = match ticket {
+                Some(t) => review_approved(store, who, req.asset_id, t).await?,
+                None => false,
+            };
+            if !approved {
+                return Err(Denied::AclReview {
+                    reviewers: decision.reviewers.clone(),
+                });
+            }
+        }
         ConnectAction::Accept | ConnectAction::Notice => {}
     }
 

@@ -25,45 +25,56 @@ pub mod risk {
 
 /// What the session does with one command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    /// The command may run.
-    pub run: bool,
-    /// Risk level for the command log.
-    pub risk_level: i64,
-    /// A line for the user's terminal (without colour or line ending), if any.
-    pub notice: Option<String>,
+pub enum Verdict {
+    /// Run it; record it with this risk level.
+    Run {
+        /// Risk level for the command log.
+        risk_level: i64,
+    },
+    /// Refuse it and tell the user.
+    Refuse {
+        /// Risk level for the command log.
+        risk_level: i64,
+        /// The line for the user's terminal (no colour, no line ending).
+        notice: String,
+    },
+    /// Hold it until one of `reviewers` approves it (see [`crate::review`]).
+    Review {
+        /// The ACL that asked for the review.
+        acl_id: Option<uuid::Uuid>,
+        /// Who may approve.
+        reviewers: Vec<uuid::Uuid>,
+    },
 }
 
-/// Maps the core's decision for `command` onto the session.
-///
-/// `review` is refused with a clear message: command reviews need the ticket flow, which this
-/// gateway does not offer yet, and holding a command nobody can approve would hang the
-/// session. `notify_and_warn` runs the command and records it as a warning (no notification
-/// channel exists yet).
+/// The refusal line for a command.
+pub fn forbidden(command: &str) -> String {
+    format!("Command `{command}` is forbidden")
+}
+
+/// Maps the core's decision for `command` onto the session. `notify_and_warn` runs the
+/// command and records it as a warning (there is no notification channel yet).
 pub fn verdict(decision: &CommandDecision, command: &str) -> Verdict {
     match decision.action {
-        CommandAction::Accept => Verdict {
-            run: true,
+        CommandAction::Accept => Verdict::Run {
             risk_level: risk::ACCEPT,
-            notice: None,
         },
-        CommandAction::Warning | CommandAction::NotifyAndWarn => Verdict {
-            run: true,
+        CommandAction::Warning | CommandAction::NotifyAndWarn => Verdict::Run {
             risk_level: risk::WARNING,
-            notice: None,
         },
-        CommandAction::Reject => Verdict {
-            run: false,
+        CommandAction::Reject => Verdict::Refuse {
             risk_level: risk::REJECT,
-            notice: Some(format!("Command `{command}` is forbidden")),
+            notice: forbidden(command),
         },
-        CommandAction::Review => Verdict {
-            run: false,
+        CommandAction::Review if decision.reviewers.is_empty() => Verdict::Refuse {
             risk_level: risk::REVIEW_REJECT,
-            notice: Some(format!(
-                "Command `{command}` requires a reviewer's approval, which this gateway cannot \
-                 request yet; it was not run"
-            )),
+            notice: format!(
+                "Command `{command}` needs a review, but its rule names no reviewer; it was not run"
+            ),
+        },
+        CommandAction::Review => Verdict::Review {
+            acl_id: decision.acl_id,
+            reviewers: decision.reviewers.clone(),
         },
     }
 }
@@ -73,49 +84,70 @@ mod tests {
     use super::*;
     use uuid::Uuid;
 
-    fn decision(action: CommandAction) -> CommandDecision {
+    fn decision(action: CommandAction, reviewers: Vec<Uuid>) -> CommandDecision {
         CommandDecision {
             action,
             acl_id: Some(Uuid::nil()),
             group_id: Some(Uuid::nil()),
-            reviewers: vec![],
+            reviewers,
         }
     }
 
     #[test]
     fn reject_blocks_and_says_so() {
-        let v = verdict(&decision(CommandAction::Reject), "rm -rf /");
-        assert!(!v.run);
-        assert_eq!(v.risk_level, risk::REJECT);
-        assert_eq!(v.notice.as_deref(), Some("Command `rm -rf /` is forbidden"));
-    }
-
-    #[test]
-    fn warnings_run_but_are_marked() {
-        for a in [CommandAction::Warning, CommandAction::NotifyAndWarn] {
-            let v = verdict(&decision(a), "reboot");
-            assert!(v.run);
-            assert_eq!(v.risk_level, risk::WARNING);
-        }
-    }
-
-    #[test]
-    fn accept_runs_silently() {
-        let v = verdict(&decision(CommandAction::Accept), "ls");
+        let v = verdict(&decision(CommandAction::Reject, vec![]), "rm -rf /");
         assert_eq!(
             v,
-            Verdict {
-                run: true,
-                risk_level: risk::ACCEPT,
-                notice: None
+            Verdict::Refuse {
+                risk_level: risk::REJECT,
+                notice: "Command `rm -rf /` is forbidden".into()
             }
         );
     }
 
     #[test]
-    fn review_is_refused_not_held() {
-        let v = verdict(&decision(CommandAction::Review), "shutdown");
-        assert!(!v.run);
-        assert_eq!(v.risk_level, risk::REVIEW_REJECT);
+    fn warnings_run_but_are_marked() {
+        for a in [CommandAction::Warning, CommandAction::NotifyAndWarn] {
+            assert_eq!(
+                verdict(&decision(a, vec![]), "reboot"),
+                Verdict::Run {
+                    risk_level: risk::WARNING
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn accept_runs_silently() {
+        assert_eq!(
+            verdict(&decision(CommandAction::Accept, vec![]), "ls"),
+            Verdict::Run {
+                risk_level: risk::ACCEPT
+            }
+        );
+    }
+
+    #[test]
+    fn review_holds_for_the_reviewers() {
+        let r = Uuid::from_u128(7);
+        assert_eq!(
+            verdict(&decision(CommandAction::Review, vec![r]), "shutdown"),
+            Verdict::Review {
+                acl_id: Some(Uuid::nil()),
+                reviewers: vec![r]
+            }
+        );
+    }
+
+    #[test]
+    fn a_review_nobody_can_give_is_a_refusal() {
+        let v = verdict(&decision(CommandAction::Review, vec![]), "shutdown");
+        assert!(matches!(
+            v,
+            Verdict::Refuse {
+                risk_level: risk::REVIEW_REJECT,
+                ..
+            }
+        ));
     }
 }

@@ -19,4 +19,5 @@ pub mod filter;
 pub mod live;
 pub mod pump;
 pub mod recorder;
+pub mod review;
 pub mod target;

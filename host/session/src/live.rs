@@ -272,6 +272,7 @@ impl Engine {
             id,
             engine: self.clone(),
             org: auth.asset.org_id,
+            user_id: auth.requester.user_id,
             user: auth.requester.display(),
             asset: auth.asset.name.clone(),
             account: auth.account.display(),
@@ -341,13 +342,14 @@ impl Engine {
             match task.name.as_str() {
                 "kill_session" => {
                     let by = task.created_by.clone();
-                    if self.kill(session, EndReason::AdminTerminate { by }) {
-                        store.finish_terminal_task(task.id).await?;
-                    } else if store
-                        .session_record(None, session)
-                        .await?
-                        .is_none_or(|s| s.is_finished)
-                    {
+                    // Done when the session runs here (it ends now) or is over anyway;
+                    // otherwise it runs in another process, which will take the task.
+                    let done = self.kill(session, EndReason::AdminTerminate { by })
+                        || store
+                            .session_record(None, session)
+                            .await?
+                            .is_none_or(|s| s.is_finished);
+                    if done {
                         store.finish_terminal_task(task.id).await?;
                     }
                 }
@@ -369,6 +371,7 @@ pub struct LiveSession {
     pub id: Uuid,
     engine: Engine,
     org: Uuid,
+    user_id: Uuid,
     user: String,
     asset: String,
     account: String,
@@ -410,6 +413,11 @@ impl LiveSession {
     /// The session's org (its asset's).
     pub fn org(&self) -> Uuid {
         self.org
+    }
+
+    /// The user's id.
+    pub fn user_id(&self) -> Uuid {
+        self.user_id
     }
 
     /// `Name(username)` of the user.

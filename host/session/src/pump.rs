@@ -13,9 +13,11 @@
 
 use crate::authorize::CommandPolicy;
 use crate::capture::CommandCapture;
-use crate::filter::{self, risk};
+use crate::filter::{self, Verdict, risk};
 use crate::live::{EndReason, LiveSession};
+use crate::review::{self, ReviewOutcome, ReviewRequest};
 use chrono::Utc;
+use portcullis_store::tickets::TicketKind;
 use russh::ChannelMsg;
 use russh::client::Msg;
 use std::io;
@@ -169,8 +171,9 @@ pub async fn run_shell<F: Front>(
                         break EndReason::Normal;
                     }
                     match shell.on_input(session, target, front, policy, &data).await {
-                        Ok(true) => {}
-                        Ok(false) | Err(_) => break EndReason::Normal,
+                        Ok(None) => {}
+                        Ok(Some(reason)) => break reason,
+                        Err(_) => break EndReason::Normal,
                     }
                 }
                 Some(FrontEvent::Resize { cols, rows }) => {
@@ -206,6 +209,19 @@ pub async fn run_shell<F: Front>(
         reason,
         exit_status: shell.exit_status,
     }
+}
+
+/// How a held command's review ended.
+enum Reviewed {
+    Approved(String),
+    Rejected(String),
+    Cancelled,
+    /// The session ends while waiting.
+    Ended(EndReason),
+}
+
+fn red(text: &str) -> String {
+    format!("\r\n\x1b[31m{text}\x1b[0m\r\n")
 }
 
 struct Shell {
@@ -251,7 +267,8 @@ impl Shell {
     }
 
     /// Handles user input: forwards everything but Enter at once, decides each Enter.
-    /// `Ok(false)` when the target channel is gone.
+    /// `Ok(Some(reason))` when the session must end (target gone, killed while a review
+    /// waited).
     async fn on_input<F: Front>(
         &mut self,
         session: &mut LiveSession,
@@ -259,7 +276,7 @@ impl Shell {
         front: &mut F,
         policy: &CommandPolicy,
         data: &[u8],
-    ) -> io::Result<bool> {
+    ) -> io::Result<Option<EndReason>> {
         let mut rest = data;
         while !rest.is_empty() {
             let Some(enter) = rest.iter().position(|&b| b == b'\r' || b == b'\n') else {
@@ -283,7 +300,7 @@ impl Shell {
             let (enter_bytes, after) = after.split_at(enter_len);
             rest = after;
             if !self.let_echo_through(session, target, front).await? {
-                return Ok(false);
+                return Ok(Some(EndReason::Normal));
             }
             let line = if self.capture.in_alternate_screen() {
                 None
@@ -298,38 +315,208 @@ impl Shell {
                 continue;
             };
             self.flush_pending(session).await;
-            let verdict = filter::verdict(&policy.decide(&line), &line);
-            if verdict.run {
+            let (run, risk_level, notice) = match filter::verdict(&policy.decide(&line), &line) {
+                Verdict::Run { risk_level } => (true, risk_level, None),
+                Verdict::Refuse { risk_level, notice } => (false, risk_level, Some(red(&notice))),
+                Verdict::Review { reviewers, .. } => {
+                    match self
+                        .review(session, target, front, &line, reviewers)
+                        .await?
+                    {
+                        Reviewed::Approved(by) => (
+                            true,
+                            risk::REVIEW_ACCEPT,
+                            Some(format!("\r\n\x1b[32m{by} approved\x1b[0m\r\n")),
+                        ),
+                        Reviewed::Rejected(by) => (
+                            false,
+                            risk::REVIEW_REJECT,
+                            Some(format!(
+                                "\r\n\x1b[31m{by} rejected\x1b[0m{}",
+                                red(&filter::forbidden(&line))
+                            )),
+                        ),
+                        Reviewed::Cancelled => (
+                            false,
+                            risk::REVIEW_CANCEL,
+                            Some(red("Cancelled; the command was not run")),
+                        ),
+                        Reviewed::Ended(reason) => {
+                            let _ = session.record_command(&line, "", risk::REVIEW_CANCEL).await;
+                            return Ok(Some(reason));
+                        }
+                    }
+                }
+            };
+            if let Some(text) = &notice {
+                if let Some(r) = session.recorder() {
+                    r.output(text.as_bytes()).await.map_err(io::Error::other)?;
+                }
+                front.send(text.as_bytes()).await?;
+            }
+            if run {
                 target
                     .data_bytes(enter_bytes.to_vec())
                     .await
                     .map_err(io::Error::other)?;
                 self.capture.begin_output();
-                self.pending = Some((line, verdict.risk_level));
+                self.pending = Some((line, risk_level));
             } else {
                 // Discard the typed line on the target and show a fresh prompt.
                 target
                     .data_bytes(b"\x05\x15\r".to_vec())
                     .await
                     .map_err(io::Error::other)?;
-                if let Some(n) = &verdict.notice {
-                    let text = format!("\r\n\x1b[31m{n}\x1b[0m\r\n");
-                    if let Some(r) = session.recorder() {
-                        r.output(text.as_bytes()).await.map_err(io::Error::other)?;
-                    }
-                    front.send(text.as_bytes()).await?;
-                }
-                if let Err(e) = session.record_command(&line, "", verdict.risk_level).await {
+                if let Err(e) = session.record_command(&line, "", risk_level).await {
                     tracing::error!(session = %session.id, error = %e, "could not record a command");
                 }
                 // Whatever else was pasted after a refused line is dropped with it: it was
                 // written to follow that command.
-                if verdict.risk_level >= risk::REJECT {
-                    rest = &[];
+                rest = &[];
+            }
+        }
+        Ok(None)
+    }
+
+    /// Asks the user whether to request a review, opens it, and waits for the answer while
+    /// the user may cancel (Ctrl-C, Ctrl-D), the session may be killed, and the target's
+    /// output keeps flowing.
+    async fn review<F: Front>(
+        &mut self,
+        session: &mut LiveSession,
+        target: &mut russh::Channel<Msg>,
+        front: &mut F,
+        line: &str,
+        reviewers: Vec<uuid::Uuid>,
+    ) -> io::Result<Reviewed> {
+        let mut kill = session.kill_signal();
+        front
+            .send(
+                format!(
+                    "\r\n\x1b[33mThe command `{line}` requires review. Continue or not [Y/n]? \x1b[0m"
+                )
+                .as_bytes(),
+            )
+            .await?;
+        // The answer is typed to the gateway, not to the asset.
+        let mut answer = String::new();
+        loop {
+            tokio::select! {
+                ev = front.recv() => match ev {
+                    Some(FrontEvent::Data(data)) => {
+                        let mut done = false;
+                        for &b in &data {
+                            match b {
+                                b'\r' | b'\n' => { done = true; break; }
+                                0x03 | 0x04 => { answer = "n".into(); done = true; break; }
+                                0x7f | 0x08 if answer.pop().is_some() => {
+                                    front.send(b"\x08 \x08").await?;
+                                }
+                                b if b.is_ascii_graphic() && answer.len() < 16 => {
+                                    answer.push(char::from(b));
+                                    front.send(&[b]).await?;
+                                }
+                                _ => {}
+                            }
+                        }
+                        if done { break; }
+                    }
+                    Some(FrontEvent::Resize { cols, rows }) => self.capture.resize(cols, rows),
+                    Some(FrontEvent::Eof) | None => return Ok(Reviewed::Ended(EndReason::Normal)),
+                },
+                changed = kill.changed() => {
+                    let reason = if changed.is_ok() { kill.borrow().clone() } else { None };
+                    if let Some(reason) = reason {
+                        return Ok(Reviewed::Ended(reason));
+                    }
                 }
             }
         }
-        Ok(true)
+        front.send(b"\r\n").await?;
+        if !matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "" | "y" | "yes"
+        ) {
+            return Ok(Reviewed::Cancelled);
+        }
+        let store = session.store().clone();
+        let request = ReviewRequest {
+            org: session.org(),
+            kind: TicketKind::CommandConfirm,
+            title: format!("Command review: {line}"),
+            applicant_id: session.user_id(),
+            applicant_display: session.user_display().to_owned(),
+            reviewers,
+            meta: serde_json::json!({
+                "apply_run_command": line,
+                "apply_run_session": session.id,
+                "apply_run_asset": session.asset_display(),
+                "apply_run_account": session.account_display(),
+                "apply_from_cmd_filter_acl": serde_json::Value::Null,
+            }),
+        };
+        let open = match review::open(&store, &request).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(session = %session.id, error = %e, "could not open a command review");
+                front
+                    .send(
+                        red("The review could not be requested; the command was not run")
+                            .as_bytes(),
+                    )
+                    .await?;
+                return Ok(Reviewed::Cancelled);
+            }
+        };
+        front
+            .send(
+                format!(
+                    "Please wait for the reviewers to confirm command `{line}`, cancel by CTRL+C or CTRL+D.\r\n\
+                     Ticket Reviewers: {}\r\nTicket: /api/v1/tickets/tickets/{}/\r\n",
+                    open.reviewers.join(", "),
+                    open.ticket_id
+                )
+                .as_bytes(),
+            )
+            .await?;
+        let by = session.user_display().to_owned();
+        let mut tick = tokio::time::interval(review::POLL_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => match review::poll(&store, open.ticket_id).await {
+                    Ok(Some(ReviewOutcome::Approved(who))) => return Ok(Reviewed::Approved(who)),
+                    Ok(Some(ReviewOutcome::Rejected(who))) => return Ok(Reviewed::Rejected(who)),
+                    Ok(Some(ReviewOutcome::Closed)) => return Ok(Reviewed::Cancelled),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not read a review ticket"),
+                },
+                ev = front.recv() => match ev {
+                    Some(FrontEvent::Data(data)) if data.iter().any(|b| *b == 0x03 || *b == 0x04) => {
+                        review::cancel(&store, open.ticket_id, &by).await;
+                        return Ok(Reviewed::Cancelled);
+                    }
+                    Some(FrontEvent::Resize { cols, rows }) => self.capture.resize(cols, rows),
+                    Some(_) => {}
+                    None => {
+                        review::cancel(&store, open.ticket_id, &by).await;
+                        return Ok(Reviewed::Ended(EndReason::Normal));
+                    }
+                },
+                msg = target.wait() => {
+                    if !self.on_target(session, front, msg).await? {
+                        review::cancel(&store, open.ticket_id, &by).await;
+                        return Ok(Reviewed::Ended(EndReason::Normal));
+                    }
+                }
+                changed = kill.changed() => {
+                    let reason = if changed.is_ok() { kill.borrow().clone() } else { None };
+                    if let Some(reason) = reason {
+                        review::cancel(&store, open.ticket_id, &by).await;
+                        return Ok(Reviewed::Ended(reason));
+                    }
+                }
+            }
+        }
     }
 
     /// Relays target output until it has been quiet for [`ECHO_QUIET`] (at most
@@ -378,23 +565,44 @@ pub async fn run_exec<F: Front>(
     command: &str,
     limits: Limits,
 ) -> Finished {
-    let verdict = filter::verdict(&policy.decide(command), command);
-    if !verdict.run {
-        if let Some(n) = &verdict.notice {
-            let _ = front.send_stderr(format!("{n}\r\n").as_bytes()).await;
+    let refusal = match filter::verdict(&policy.decide(command), command) {
+        Verdict::Run { risk_level } => Err(risk_level),
+        Verdict::Refuse { risk_level, notice } => Ok((risk_level, notice)),
+        Verdict::Review { reviewers, .. } => {
+            match exec_review(session, front, command, reviewers).await {
+                Reviewed::Approved(_) => Err(risk::REVIEW_ACCEPT),
+                Reviewed::Rejected(by) => Ok((
+                    risk::REVIEW_REJECT,
+                    format!("{by} rejected; {}", filter::forbidden(command)),
+                )),
+                Reviewed::Cancelled => Ok((risk::REVIEW_CANCEL, "Review cancelled".into())),
+                Reviewed::Ended(reason) => {
+                    let _ = session
+                        .record_command(command, "", risk::REVIEW_CANCEL)
+                        .await;
+                    let _ = target.close().await;
+                    return Finished {
+                        reason,
+                        exit_status: Some(1),
+                    };
+                }
+            }
         }
-        if let Err(e) = session
-            .record_command(command, "", verdict.risk_level)
-            .await
-        {
-            tracing::error!(session = %session.id, error = %e, "could not record a command");
+    };
+    let risk_level = match refusal {
+        Err(level) => level,
+        Ok((level, notice)) => {
+            let _ = front.send_stderr(format!("{notice}\r\n").as_bytes()).await;
+            if let Err(e) = session.record_command(command, "", level).await {
+                tracing::error!(session = %session.id, error = %e, "could not record a command");
+            }
+            let _ = target.close().await;
+            return Finished {
+                reason: EndReason::Normal,
+                exit_status: Some(1),
+            };
         }
-        let _ = target.close().await;
-        return Finished {
-            reason: EndReason::Normal,
-            exit_status: Some(1),
-        };
-    }
+    };
     if let Err(e) = target.exec(true, command.as_bytes()).await {
         return Finished {
             reason: EndReason::ConnectFailed {
@@ -465,7 +673,7 @@ pub async fn run_exec<F: Front>(
         let _ = front.send_stderr(format!("{msg}\r\n").as_bytes()).await;
     }
     if let Err(e) = session
-        .record_command(command, &excerpt.text(), verdict.risk_level)
+        .record_command(command, &excerpt.text(), risk_level)
         .await
     {
         tracing::error!(session = %session.id, error = %e, "could not record a command");
@@ -474,6 +682,75 @@ pub async fn run_exec<F: Front>(
     Finished {
         reason,
         exit_status,
+    }
+}
+
+/// A review for a command run without a terminal: nothing to ask, so the review is
+/// requested at once and the client waits (closing it cancels).
+async fn exec_review<F: Front>(
+    session: &mut LiveSession,
+    front: &mut F,
+    command: &str,
+    reviewers: Vec<uuid::Uuid>,
+) -> Reviewed {
+    let store = session.store().clone();
+    let by = session.user_display().to_owned();
+    let request = ReviewRequest {
+        org: session.org(),
+        kind: TicketKind::CommandConfirm,
+        title: format!("Command review: {command}"),
+        applicant_id: session.user_id(),
+        applicant_display: by.clone(),
+        reviewers,
+        meta: serde_json::json!({
+            "apply_run_command": command,
+            "apply_run_session": session.id,
+            "apply_run_asset": session.asset_display(),
+            "apply_run_account": session.account_display(),
+        }),
+    };
+    let open = match review::open(&store, &request).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(session = %session.id, error = %e, "could not open a command review");
+            return Reviewed::Cancelled;
+        }
+    };
+    let _ = front
+        .send_stderr(
+            format!(
+                "The command `{command}` requires review; waiting for {} (ticket /api/v1/tickets/tickets/{}/)\r\n",
+                open.reviewers.join(", "),
+                open.ticket_id
+            )
+            .as_bytes(),
+        )
+        .await;
+    let mut kill = session.kill_signal();
+    let mut tick = tokio::time::interval(review::POLL_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match review::poll(&store, open.ticket_id).await {
+                Ok(Some(ReviewOutcome::Approved(who))) => return Reviewed::Approved(who),
+                Ok(Some(ReviewOutcome::Rejected(who))) => return Reviewed::Rejected(who),
+                Ok(Some(ReviewOutcome::Closed)) => return Reviewed::Cancelled,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read a review ticket"),
+            },
+            ev = front.recv() => {
+                if ev.is_none() {
+                    review::cancel(&store, open.ticket_id, &by).await;
+                    return Reviewed::Ended(EndReason::Normal);
+                }
+            }
+            changed = kill.changed() => {
+                let reason = if changed.is_ok() { kill.borrow().clone() } else { None };
+                    if let Some(reason) = reason {
+                    review::cancel(&store, open.ticket_id, &by).await;
+                    return Reviewed::Ended(reason);
+                }
+            }
+        }
     }
 }
 

@@ -8,12 +8,14 @@ use crate::server::Shared;
 use crate::target_name::LoginName;
 use portcullis_core::secret::SecretString;
 use portcullis_session::authorize::{
-    AccountRef, Authorized, ConnectRequest, InputCredentials, LoginFrom, Requester, TargetTimeouts,
-    authorize,
+    AccountRef, Authorized, ConnectRequest, Denied, InputCredentials, LoginFrom, Requester,
+    TargetTimeouts, authorize, authorize_reviewed,
 };
 use portcullis_session::live::{EndReason, SessionKind};
 use portcullis_session::pump::{self, Front, FrontEvent, Limits};
+use portcullis_session::review::{self, ReviewOutcome, ReviewRequest};
 use portcullis_session::target;
+use portcullis_store::tickets::TicketKind;
 use russh::server::{ChannelOpenHandle, Msg};
 use russh::{Channel, ChannelMsg};
 use std::io;
@@ -319,17 +321,24 @@ pub(crate) async fn resolve_asset(ctx: &ConnCtx, target: &str) -> Result<Uuid, S
     }
 }
 
-async fn authorized_direct(ctx: &ConnCtx, t: &DirectTarget) -> Result<Authorized, String> {
+pub(crate) async fn direct_request(
+    ctx: &ConnCtx,
+    t: &DirectTarget,
+) -> Result<ConnectRequest, String> {
     let asset_id = match Uuid::parse_str(&t.asset) {
         Ok(id) if ctx.user.token.is_some() => id,
         _ => resolve_asset(ctx, &t.asset).await?,
     };
-    let req = ConnectRequest {
+    Ok(ConnectRequest {
         asset_id,
         protocol: t.protocol.clone(),
         account: t.account.clone(),
         input: t.input.clone(),
-    };
+    })
+}
+
+async fn authorized_direct(ctx: &ConnCtx, t: &DirectTarget) -> Result<Authorized, String> {
+    let req = direct_request(ctx, t).await?;
     authorize(
         ctx.shared.engine.store(),
         ctx.shared.engine.vault(),
@@ -344,10 +353,134 @@ async fn authorized_direct(ctx: &ConnCtx, t: &DirectTarget) -> Result<Authorized
     })
 }
 
+/// [`authorize`] for an interactive user: when an asset-connect ACL asks for a review, the
+/// user may request it and wait for the answer here (KoKo's dialogue).
+async fn authorize_interactive(
+    ctx: &ConnCtx,
+    front: &mut SshFront,
+    req: &ConnectRequest,
+) -> Result<Authorized, String> {
+    let store = ctx.shared.engine.store();
+    let vault = ctx.shared.engine.vault();
+    let who = ctx.requester();
+    let denied = match authorize(store, vault, &who, req, ctx.timeouts()).await {
+        Ok(a) => return Ok(a),
+        Err(d) => d,
+    };
+    let Denied::AclReview { reviewers } = denied else {
+        tracing::info!(user = %ctx.user.username, code = denied.code(), "SSH connection refused: {denied}");
+        return Err(denied.to_string());
+    };
+    if reviewers.is_empty() {
+        return Err("The connection needs a review, but its rule names no reviewer".into());
+    }
+    let answer = read_answer(front, "Need ACL review, continue? (y/n): ").await;
+    if !matches!(answer.as_deref(), Some("y" | "yes")) {
+        return Err("Cancel to login asset".into());
+    }
+    let asset = match store.asset_record(None, &req.asset_id.to_string()).await {
+        Ok(Some(a)) => a,
+        _ => return Err("The asset is gone".into()),
+    };
+    let request = ReviewRequest {
+        org: asset.org_id,
+        kind: TicketKind::LoginAssetConfirm,
+        title: format!("Login asset review: {} -> {}", who.display(), asset.name),
+        applicant_id: who.user_id,
+        applicant_display: who.display(),
+        reviewers,
+        meta: serde_json::json!({
+            "asset_id": asset.id,
+            "apply_login_user": who.display(),
+            "apply_login_asset": asset.name,
+            "apply_login_account": match &req.account {
+                AccountRef::Alias(a) | AccountRef::Username(a) => a.clone(),
+            },
+        }),
+    };
+    let open = review::open(store, &request).await.map_err(|e| {
+        tracing::error!(error = %e, "could not open a connection review");
+        "The review could not be requested".to_owned()
+    })?;
+    let intro = format!(
+        "Need ticket confirm to login, already send email to the reviewers\r\n\
+         Ticket Reviewers: {}\r\nCould copy website URL to notify reviewers: /api/v1/tickets/tickets/{}/\r\n",
+        open.reviewers.join(", "),
+        open.ticket_id
+    );
+    let _ = front.send(intro.as_bytes()).await;
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(review::POLL_INTERVAL);
+    let by = who.display();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let waited = started.elapsed().as_secs();
+                let _ = front
+                    .send(format!("\rPlease waiting for the reviewers to confirm, enter q to exit. {waited}s").as_bytes())
+                    .await;
+                match review::poll(store, open.ticket_id).await {
+                    Ok(Some(ReviewOutcome::Approved(who_approved))) => {
+                        let _ = front.send(format!("\r\n\x1b[32m{who_approved} approved\x1b[0m\r\n").as_bytes()).await;
+                        break;
+                    }
+                    Ok(Some(ReviewOutcome::Rejected(who_rejected))) => {
+                        return Err(format!("\r\n{who_rejected} rejected"));
+                    }
+                    Ok(Some(ReviewOutcome::Closed)) => return Err("\r\nCancel confirm".into()),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not read a review ticket"),
+                }
+            }
+            ev = front.recv() => match ev {
+                Some(FrontEvent::Data(d)) if d.iter().any(|b| matches!(b, b'q' | 0x03 | 0x04)) => {
+                    review::cancel(store, open.ticket_id, &by).await;
+                    return Err("\r\nCancel confirm".into());
+                }
+                Some(_) => {}
+                None => {
+                    review::cancel(store, open.ticket_id, &by).await;
+                    return Err("Cancel confirm".into());
+                }
+            },
+        }
+    }
+    authorize_reviewed(store, vault, &who, req, ctx.timeouts(), open.ticket_id)
+        .await
+        .map_err(|d| d.to_string())
+}
+
+/// Reads one short answer typed at a gateway prompt (echoed); `None` when the user left.
+async fn read_answer(front: &mut SshFront, prompt: &str) -> Option<String> {
+    let _ = front.send(prompt.as_bytes()).await;
+    let mut editor = LineEditor::new();
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        if pending.is_empty() {
+            match front.recv().await? {
+                FrontEvent::Data(d) => pending = d,
+                FrontEvent::Resize { .. } => continue,
+                FrontEvent::Eof => return None,
+            }
+        }
+        let (echo, ev) = editor.feed(&std::mem::take(&mut pending));
+        let _ = front.send(&echo).await;
+        match ev {
+            Some(LineEvent::Line(l)) => return Some(l.trim().to_ascii_lowercase()),
+            Some(LineEvent::Cancel) | Some(LineEvent::Eof) => return Some("n".into()),
+            None => {}
+        }
+    }
+}
+
 /// An interactive shell: the direct target, or the menu.
 async fn shell(ctx: &ConnCtx, front: &mut SshFront, pty: Pty) -> u32 {
     if let Some(t) = direct_target(ctx) {
-        return match authorized_direct(ctx, &t).await {
+        let authorized = match direct_request(ctx, &t).await {
+            Ok(req) => authorize_interactive(ctx, front, &req).await,
+            Err(e) => Err(e),
+        };
+        return match authorized {
             Ok(auth) => {
                 let hello = format!(
                     "Connecting to {}@{}\r\n",
@@ -556,15 +689,7 @@ async fn menu_loop(ctx: &ConnCtx, front: &mut SshFront, mut pty: Pty) -> u32 {
                         account: AccountRef::Alias(account),
                         input,
                     };
-                    match authorize(
-                        ctx.shared.engine.store(),
-                        ctx.shared.engine.vault(),
-                        &ctx.requester(),
-                        &req,
-                        ctx.timeouts(),
-                    )
-                    .await
-                    {
+                    match authorize_interactive(ctx, front, &req).await {
                         Ok(auth) => {
                             let (_, after) = asset_shell(ctx, front, &auth, &pty).await;
                             if after.cols != pty.cols || after.rows != pty.rows {
@@ -573,7 +698,7 @@ async fn menu_loop(ctx: &ConnCtx, front: &mut SshFront, mut pty: Pty) -> u32 {
                             pty = after;
                         }
                         Err(d) => {
-                            let _ = front.send(red(&d.to_string()).as_bytes()).await;
+                            let _ = front.send(red(&d).as_bytes()).await;
                         }
                     }
                     editor.reset();
