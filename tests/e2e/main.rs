@@ -10,6 +10,7 @@ mod api_labels;
 mod api_labels_wired;
 mod api_mfa;
 mod api_terminal;
+mod api_tickets;
 mod api_transfer;
 mod api_users;
 mod authz;
