@@ -412,6 +412,107 @@ async fn authorize_with(
     })
 }
 
+/// Decides a port forward (`ssh -L`, `direct-tcpip`) to port `port` of an asset: allowed
+/// when the user is granted, with the `connect` action on at least one account, a protocol
+/// the asset serves on that port — forwarding reaches only what the permission already
+/// opens, and nothing else on the network. Asset-connect ACLs apply as for any connection
+/// (with no account). The result's `target` names the asset's address and port and its
+/// zone gateway; it carries no credential: the client speaks the protocol itself.
+pub async fn authorize_tunnel(
+    store: &Store,
+    vault: &Vault,
+    who: &Requester,
+    asset_id: Uuid,
+    port: u16,
+    timeouts: TargetTimeouts,
+) -> Result<Authorized, Denied> {
+    let grant = store
+        .user_asset_grant(who.user_id, asset_id)
+        .await?
+        .ok_or(Denied::AssetNotPermitted)?;
+    let asset = store
+        .asset_record(None, &asset_id.to_string())
+        .await?
+        .ok_or(Denied::AssetNotPermitted)?;
+    let protocol = asset
+        .protocols
+        .iter()
+        .filter(|(name, p)| *p == i64::from(port) && grant.protocol(name).is_some())
+        // SFTP shares the SSH port; name the forward after the protocol that owns it.
+        .min_by_key(|(name, _)| name == "sftp")
+        .map(|(name, _)| name.clone())
+        .ok_or_else(|| Denied::ProtocolNotPermitted(format!("port {port}")))?;
+    let Some(permed) = grant
+        .accounts
+        .iter()
+        .filter(|a| a.actions.contains(Actions::CONNECT))
+        .max_by_key(|a| a.date_expired)
+    else {
+        return Err(Denied::ConnectNotPermitted(asset.name.clone()));
+    };
+    let user_attrs = user_attrs(store, who).await?;
+    let asset_attrs = asset_attrs(&asset);
+    let acls = store.load_connect_acls(asset.org_id).await?;
+    let decision = evaluate_connect(
+        &acls,
+        &AclSubject {
+            user: &user_attrs,
+            asset: &asset_attrs,
+            account: "",
+        },
+        who.remote_addr,
+        Utc::now().with_timezone(&Local).naive_local(),
+    );
+    match decision.action {
+        ConnectAction::Reject => return Err(Denied::AclReject),
+        ConnectAction::Review => {
+            return Err(Denied::AclReview {
+                reviewers: decision.reviewers.clone(),
+            });
+        }
+        ConnectAction::Accept | ConnectAction::Notice => {}
+    }
+    let gateway = match &asset.zone {
+        Some((zone_id, zone_name)) => Some(Box::new(
+            gateway_spec(store, vault, *zone_id, zone_name, timeouts).await?,
+        )),
+        None => None,
+    };
+    Ok(Authorized {
+        requester: who.clone(),
+        actions: Actions::CONNECT,
+        date_expired: permed.date_expired.min(grant.date_expired),
+        commands: CommandPolicy {
+            acls: Vec::new(),
+            groups: CommandGroupSet::default(),
+            user: user_attrs,
+            asset: asset_attrs,
+            account: String::new(),
+        },
+        account: SessionAccount {
+            id: None,
+            alias: String::new(),
+            name: "Port forward".into(),
+            username: format!("{protocol}:{port}"),
+        },
+        target: TargetSpec {
+            asset_id: asset.id,
+            asset_name: asset.name.clone(),
+            address: asset.address.clone(),
+            port,
+            username: String::new(),
+            credential: Credential::None,
+            legacy_algorithms: false,
+            connect_timeout: timeouts.connect,
+            keepalive: timeouts.keepalive,
+            gateway,
+        },
+        protocol,
+        asset,
+        sftp_home: String::new(),
+    })
+}
+
 /// The granted account the request names.
 fn pick_account<'g>(
     grant: &'g AssetGrant,

@@ -9,7 +9,7 @@ use crate::target_name::LoginName;
 use portcullis_core::secret::SecretString;
 use portcullis_session::authorize::{
     AccountRef, Authorized, ConnectRequest, Denied, InputCredentials, LoginFrom, Requester,
-    TargetTimeouts, authorize, authorize_reviewed,
+    TargetTimeouts, authorize, authorize_reviewed, authorize_tunnel,
 };
 use portcullis_session::live::{EndReason, SessionKind};
 use portcullis_session::pump::{self, Front, FrontEvent, Limits};
@@ -799,20 +799,169 @@ async fn exec(ctx: &ConnCtx, front: &mut SshFront, command: &str) -> u32 {
     }
 }
 
-/// `direct-tcpip` (ssh -L): refused here until tunnels are permitted per asset; answered
-/// with a clear failure so the client reports it.
+/// `direct-tcpip` (`ssh -L`): allowed only to a port of a permitted asset that the
+/// permission grants a protocol on (see [`authorize_tunnel`]); the forward is a session of
+/// type `tunnel`, with the bytes counted in its lifecycle log. The target connection is made
+/// before the client's channel is accepted, so a refused forward fails the client's
+/// channel request with a reason instead of opening and closing.
 pub(crate) async fn open_tunnel(
     ctx: ConnCtx,
     channel: Channel<Msg>,
     reply: ChannelOpenHandle,
     host: String,
     port: u32,
-    _originator: String,
-    _originator_port: u32,
+    originator: String,
+    originator_port: u32,
 ) {
-    drop(channel);
-    tracing::info!(user = %ctx.user.username, %host, port, "port forwarding refused: not permitted");
-    reply
-        .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
-        .await;
+    let refuse = |why: String| {
+        tracing::info!(user = %ctx.user.username, %host, port, "port forwarding refused: {why}");
+    };
+    let Ok(port16) = u16::try_from(port) else {
+        refuse("no such port".into());
+        reply.reject(russh::ChannelOpenFailure::ConnectFailed).await;
+        return;
+    };
+    let asset = match resolve_asset(&ctx, &host).await {
+        Ok(a) => a,
+        Err(e) => {
+            refuse(e);
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return;
+        }
+    };
+    let engine = ctx.shared.engine.clone();
+    let auth = match authorize_tunnel(
+        engine.store(),
+        engine.vault(),
+        &ctx.requester(),
+        asset,
+        port16,
+        ctx.timeouts(),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(d) => {
+            refuse(d.to_string());
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return;
+        }
+    };
+    // Reach the asset's port: through the zone's gateway when it has one.
+    let upstream = match &auth.target.gateway {
+        Some(gw) => match target::connect(engine.store(), gw).await {
+            Ok(conn) => match conn
+                .open_direct_tcpip(&auth.target.address, port, &originator, originator_port)
+                .await
+            {
+                Ok(ch) => Upstream::Gateway(conn, Box::new(ch.into_stream())),
+                Err(e) => {
+                    refuse(e.user_message());
+                    conn.close().await;
+                    reply.reject(russh::ChannelOpenFailure::ConnectFailed).await;
+                    return;
+                }
+            },
+            Err(e) => {
+                refuse(e.user_message());
+                reply.reject(russh::ChannelOpenFailure::ConnectFailed).await;
+                return;
+            }
+        },
+        None => {
+            let addr = (auth.target.address.as_str(), port16);
+            match tokio::time::timeout(
+                auth.target.connect_timeout,
+                tokio::net::TcpStream::connect(addr),
+            )
+            .await
+            {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    Upstream::Direct(stream)
+                }
+                _ => {
+                    refuse("the asset's port does not answer".into());
+                    reply.reject(russh::ChannelOpenFailure::ConnectFailed).await;
+                    return;
+                }
+            }
+        }
+    };
+    let session = match engine.start(&auth, SessionKind::Tunnel, None).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "a tunnel session could not be started");
+            reply.reject(russh::ChannelOpenFailure::ConnectFailed).await;
+            return;
+        }
+    };
+    reply.accept().await;
+    tokio::spawn(async move {
+        let mut client = channel.into_stream();
+        let mut kill = session.kill_signal();
+        let expiry = (session.date_expired() - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        let (reason, bytes) = match upstream {
+            Upstream::Direct(mut tcp) => relay(&mut client, &mut tcp, &mut kill, expiry).await,
+            Upstream::Gateway(conn, mut stream) => {
+                let r = relay(&mut client, &mut stream, &mut kill, expiry).await;
+                conn.close().await;
+                r
+            }
+        };
+        let _ = session
+            .store()
+            .insert_session_lifecycle_log(
+                session.id,
+                "tunnel_bytes",
+                &format!("up={} down={}", bytes.0, bytes.1),
+                session.user_display(),
+            )
+            .await;
+        session.end(&reason).await;
+    });
+}
+
+/// Where a forwarded port's bytes go.
+enum Upstream {
+    Direct(tokio::net::TcpStream),
+    Gateway(
+        target::TargetConnection,
+        Box<russh::ChannelStream<russh::client::Msg>>,
+    ),
+}
+
+/// Copies both ways until either side closes, the session is killed or the permission
+/// expires; returns the reason and the bytes moved (client to asset, asset to client).
+async fn relay<A, B>(
+    a: &mut A,
+    b: &mut B,
+    kill: &mut tokio::sync::watch::Receiver<Option<EndReason>>,
+    expiry: std::time::Duration,
+) -> (EndReason, (u64, u64))
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    tokio::select! {
+        r = tokio::io::copy_bidirectional(a, b) => (EndReason::Normal, r.unwrap_or((0, 0))),
+        reason = async {
+            loop {
+                if kill.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                let reason = kill.borrow().clone();
+                if let Some(reason) = reason {
+                    return reason;
+                }
+            }
+        } => (reason, (0, 0)),
+        () = tokio::time::sleep(expiry) => (EndReason::PermissionExpired, (0, 0)),
+    }
 }
