@@ -18,6 +18,8 @@ mod cli;
 mod client;
 mod compat;
 mod fixture;
+mod gateway;
+mod gateway_review;
 mod perms;
 mod sshd;
 mod store;

@@ -239,10 +239,7 @@ async fn encrypted_private_key_needs_its_passphrase() {
             "-f",
         ])
         .arg(&path));
-    let home_keys = sshd.path("home/.ssh/authorized_keys");
-    let mut authorized = fs::read_to_string(&home_keys).unwrap();
-    authorized.push_str(&fs::read_to_string(sshd.path("id_enc.pub")).unwrap());
-    fs::write(&home_keys, authorized).unwrap();
+    sshd.authorize(&fs::read_to_string(sshd.path("id_enc.pub")).unwrap());
 
     let with = |pass: Option<&str>| {
         sshd.spec(
