@@ -19,7 +19,6 @@ mod client;
 mod compat;
 mod fixture;
 mod gateway;
-mod gateway_review;
 mod perms;
 mod sshd;
 mod store;
