@@ -94,6 +94,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use thiserror::Error;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
@@ -101,6 +102,8 @@ use uuid::Uuid;
 const MAX_IO: u32 = 256 * 1024;
 /// Out-of-order transfer data held for the digest, per direction of a handle.
 const PENDING_LIMIT: usize = 8 * 1024 * 1024;
+/// Bytes in flight between the client's channel and the SFTP server.
+const PIPE_BYTES: usize = 512 * 1024;
 /// Open handles per SFTP session.
 const HANDLE_LIMIT: usize = 512;
 /// Entries per `readdir` answer for a virtual directory (keeps packets small).
@@ -881,10 +884,38 @@ pub(crate) async fn serve(ctx: &ConnCtx, channel: Channel<Msg>) {
         accounts: HashMap::new(),
         done: Some(done),
     };
-    russh_sftp::server::run(channel.into_stream(), server).await;
+    // The SFTP server runs over one end of an in-memory pipe; the channel is pumped to and
+    // from the other end here, so the channel's write half stays ours for the exit status
+    // that clients wait for (`scp` fails without it). The pipe bounds what is in flight.
+    let (mut read_half, write_half) = channel.split();
+    let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
+    let (mut from_sftp, mut to_sftp) = tokio::io::split(ours);
+    russh_sftp::server::run(theirs, server).await;
+    let inbound = tokio::spawn(async move {
+        while let Some(msg) = read_half.wait().await {
+            let data = match msg {
+                ChannelMsg::Data { data } => data,
+                ChannelMsg::Eof | ChannelMsg::Close => break,
+                _ => continue,
+            };
+            if to_sftp.write_all(&data).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_sftp.shutdown().await;
+    });
+    let mut writer = write_half.make_writer();
+    let _ = tokio::io::copy(&mut from_sftp, &mut writer).await;
+    let _ = writer.flush().await;
+    inbound.abort();
+    // The server has ended (its end of the pipe is gone): close the sessions first, so
+    // they are finished by the time the client sees the end.
     if let Ok(left) = finished.await {
         left.finish().await;
     }
+    let _ = write_half.exit_status(0).await;
+    let _ = write_half.eof().await;
+    let _ = write_half.close().await;
 }
 
 /// The user as the connect decision sees them (as the terminal paths build it).
