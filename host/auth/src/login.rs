@@ -70,6 +70,9 @@ pub(crate) const MAX_LOGGED_USER_AGENT: usize = 254;
 const MAX_PHANTOMS: usize = 10_000;
 
 pub(crate) const MICROS_PER_MINUTE: i64 = 60_000_000;
+
+/// How long an approved login review lets the user log in from the reviewed address.
+pub const LOGIN_REVIEW_VALIDITY: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// Where a login comes from, stored in the log as JumpServer's `type`.
@@ -192,6 +195,8 @@ pub struct LoginFailure {
     pub code: &'static str,
     /// Human-readable explanation.
     pub msg: String,
+    /// For [`codes::LOGIN_CONFIRM_WAIT`]: the login review ticket to wait on.
+    pub ticket: Option<Uuid>,
 }
 
 impl LoginFailure {
@@ -204,6 +209,7 @@ impl LoginFailure {
         LoginFailure {
             code,
             msg: msg.into(),
+            ticket: None,
         }
     }
 
@@ -526,7 +532,13 @@ impl Auth {
         let ip = req.ip.to_canonical();
         let ip_text = ip.to_string();
         let outcome = match self
-            .try_login(req, &FirstFactor::PublicKey { fingerprint }, ip, &ip_text, now)
+            .try_login(
+                req,
+                &FirstFactor::PublicKey { fingerprint },
+                ip,
+                &ip_text,
+                now,
+            )
             .await
         {
             Ok(outcome) => outcome,
@@ -612,14 +624,81 @@ impl Auth {
                 codes::ACL_NOT_ALLOW,
                 "Login is not allowed from this IP address or at this time (login ACL).",
             )),
-            LoginAction::Review => Err(LoginFailure::new(
-                codes::LOGIN_CONFIRM_WAIT,
-                "This login must be approved by a reviewer (login ACL). Login review \
-                 tickets are not available yet, so the login cannot continue; ask an \
-                 administrator to change the ACL.",
-            )),
+            LoginAction::Review => self.login_review(user, ip, &decision.reviewers).await?,
             LoginAction::Notice | LoginAction::Accept => Ok(()),
         })
+    }
+
+    /// A login a login ACL wants reviewed: passes when a reviewer approved a `login_confirm`
+    /// ticket of this user from this address within [`LOGIN_REVIEW_VALIDITY`]; otherwise
+    /// answers [`codes::LOGIN_CONFIRM_WAIT`] with the pending ticket (opened now unless one is
+    /// already waiting), which the caller shows and polls.
+    async fn login_review(
+        &self,
+        user: &LoginUser,
+        ip: IpAddr,
+        reviewers: &[Uuid],
+    ) -> Result<Result<(), LoginFailure>, AuthError> {
+        use portcullis_store::tickets::{NewTicket, TicketKind, TicketQuery, TicketState};
+        if reviewers.is_empty() {
+            return Ok(Err(LoginFailure::new(
+                codes::ACL_NOT_ALLOW,
+                "This login must be reviewed, but the login ACL names no reviewer.",
+            )));
+        }
+        let ip_text = ip.to_string();
+        let (_, recent) = self
+            .store()
+            .list_tickets(&TicketQuery {
+                kind: Some(TicketKind::LoginConfirm),
+                applicant: Some(user.id),
+                limit: 20,
+                ..TicketQuery::default()
+            })
+            .await?;
+        let now = Utc::now();
+        let mut waiting = None;
+        for t in recent
+            .iter()
+            .filter(|t| t.meta.get("apply_login_ip").and_then(|v| v.as_str()) == Some(&ip_text))
+        {
+            match t.state {
+                TicketState::Approved if now - t.date_updated <= LOGIN_REVIEW_VALIDITY => {
+                    return Ok(Ok(()));
+                }
+                TicketState::Pending if waiting.is_none() => waiting = Some(t.id),
+                _ => {}
+            }
+        }
+        let ticket = match waiting {
+            Some(id) => id,
+            None => {
+                self.store()
+                    .create_ticket(&NewTicket {
+                        org: portcullis_core::builtin::DEFAULT_ORG_ID,
+                        kind: TicketKind::LoginConfirm,
+                        title: format!(
+                            "Login review: {}({}) from {ip_text}",
+                            user.name, user.username
+                        ),
+                        applicant_id: user.id,
+                        applicant_display: format!("{}({})", user.name, user.username),
+                        reviewers: reviewers.to_vec(),
+                        meta: serde_json::json!({
+                            "apply_login_ip": ip_text,
+                            "apply_login_city": "",
+                            "apply_login_datetime": now.to_rfc3339(),
+                        }),
+                    })
+                    .await?
+            }
+        };
+        let mut failure = LoginFailure::new(
+            codes::LOGIN_CONFIRM_WAIT,
+            "This login must be approved by a reviewer; wait for the review",
+        );
+        failure.ticket = Some(ticket);
+        Ok(Err(failure))
     }
 
     /// Completes an MFA login whose code was accepted ([`Auth::mfa_login_attempt`]): checks

@@ -133,6 +133,7 @@ impl server::Server for Acceptor {
             name: None,
             mfa: None,
             kbd_password: false,
+            review: None,
         }
     }
 
@@ -158,7 +159,22 @@ pub(crate) struct Conn {
     mfa: Option<MfaState>,
     /// Keyboard-interactive is being used to ask for the password.
     kbd_password: bool,
+    /// A login held by a login ACL's review.
+    review: Option<LoginReview>,
 }
+
+/// A login waiting for its review: what to retry once a reviewer approved it.
+struct LoginReview {
+    ticket: Uuid,
+    name: LoginName,
+    req: LoginRequest,
+    /// `Some(fingerprint)` for a public-key login, `None` for a password login.
+    fingerprint: Option<String>,
+    asked: bool,
+}
+
+/// How long an SSH login waits for its review before giving up.
+const LOGIN_REVIEW_WAIT: Duration = Duration::from_secs(600);
 
 const MAX_MFA_TRIES: u32 = 3;
 
@@ -166,6 +182,17 @@ fn reject() -> SshAuth {
     SshAuth::Reject {
         proceed_with_methods: None,
         partial_success: false,
+    }
+}
+
+fn review_prompt() -> SshAuth {
+    SshAuth::Partial {
+        name: Cow::Borrowed("Login review"),
+        instructions: Cow::Borrowed("Please wait for your admin to confirm."),
+        prompts: Cow::Owned(vec![(
+            Cow::Borrowed("Do you want to continue [Y/n]? : "),
+            true,
+        )]),
     }
 }
 
@@ -196,6 +223,7 @@ impl Conn {
         req: &LoginRequest,
         step: Result<LoginStep, LoginFailure>,
         kbd: bool,
+        fingerprint: Option<&str>,
     ) -> SshAuth {
         match step {
             Ok(LoginStep::Done(ok)) => match connect::user(&self.shared, ok.user_id).await {
@@ -224,11 +252,76 @@ impl Conn {
                     }
                 }
             }
-            Err(failure) => {
-                tracing::info!(peer = %self.peer, user = %req.username, code = failure.code, "SSH login refused");
-                reject()
-            }
+            Err(failure) => match failure.ticket {
+                Some(ticket) if failure.code == portcullis_auth::codes::LOGIN_CONFIRM_WAIT => {
+                    self.review = Some(LoginReview {
+                        ticket,
+                        name,
+                        req: req.clone(),
+                        fingerprint: fingerprint.map(str::to_owned),
+                        asked: kbd,
+                    });
+                    if kbd {
+                        review_prompt()
+                    } else {
+                        SshAuth::Reject {
+                            proceed_with_methods: Some(MethodSet::from(
+                                &[MethodKind::KeyboardInteractive][..],
+                            )),
+                            partial_success: true,
+                        }
+                    }
+                }
+                _ => {
+                    tracing::info!(peer = %self.peer, user = %req.username, code = failure.code, "SSH login refused");
+                    reject()
+                }
+            },
         }
+    }
+
+    /// The user answered the review question: wait for the reviewer, then log in again.
+    async fn review_answer(&mut self, answer: &str) -> SshAuth {
+        let Some(review) = self.review.take() else {
+            return reject();
+        };
+        let store = self.shared.engine.store().clone();
+        if !matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "" | "y" | "yes"
+        ) {
+            portcullis_session::review::cancel(&store, review.ticket, &review.req.username).await;
+            return reject();
+        }
+        let deadline = tokio::time::Instant::now() + LOGIN_REVIEW_WAIT;
+        loop {
+            match portcullis_session::review::poll(&store, review.ticket).await {
+                Ok(Some(portcullis_session::review::ReviewOutcome::Approved(_))) => break,
+                Ok(Some(_)) => return reject(),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read a login review ticket");
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                portcullis_session::review::cancel(&store, review.ticket, &review.req.username)
+                    .await;
+                return reject();
+            }
+            tokio::time::sleep(portcullis_session::review::POLL_INTERVAL).await;
+        }
+        let step = match &review.fingerprint {
+            Some(fp) => {
+                self.shared
+                    .auth
+                    .login_step_public_key(&review.req, fp)
+                    .await
+            }
+            None => self.shared.auth.login_step(&review.req).await,
+        };
+        let fp = review.fingerprint.clone();
+        self.first_factor(review.name, &review.req, step, true, fp.as_deref())
+            .await
     }
 
     async fn password_login(&mut self, user: &str, password: &str, kbd: bool) -> SshAuth {
@@ -250,7 +343,7 @@ impl Conn {
         };
         let req = self.request(&username, password, "password");
         let step = self.shared.auth.login_step(&req).await;
-        self.first_factor(name, &req, step, kbd).await
+        self.first_factor(name, &req, step, kbd, None).await
     }
 
     async fn otp_answer(&mut self, code: &str) -> SshAuth {
@@ -333,7 +426,9 @@ impl server::Handler for Conn {
             .auth
             .login_step_public_key(&req, &fingerprint)
             .await;
-        Ok(self.first_factor(name, &req, step, false).await)
+        Ok(self
+            .first_factor(name, &req, step, false, Some(&fingerprint))
+            .await)
     }
 
     async fn auth_keyboard_interactive<'a>(
@@ -346,6 +441,14 @@ impl server::Handler for Conn {
             let text = String::from_utf8_lossy(&b).into_owned();
             SecretString::new(text)
         });
+        if let Some(review) = &mut self.review {
+            if !review.asked || answer.is_none() {
+                review.asked = true;
+                return Ok(review_prompt());
+            }
+            let answer = answer.map(|a| a.expose().to_owned()).unwrap_or_default();
+            return Ok(self.review_answer(&answer).await);
+        }
         if self.mfa.is_some() {
             return Ok(match answer {
                 None => otp_prompt(),

@@ -33,6 +33,10 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/authentication/auth/", post(login))
         .route("/api/v1/authentication/tokens/", post(login))
+        .route(
+            "/api/v1/authentication/login-confirm-ticket/status/",
+            get(login_confirm_status).delete(login_confirm_cancel),
+        )
         .route("/api/v1/authentication/mfa/challenge/", post(mfa_challenge))
         .route("/api/v1/authentication/mfa/verify/", post(mfa_challenge))
         .route(
@@ -187,10 +191,10 @@ async fn login(
                 login_type: p.login_type,
                 backend: p.backend.clone(),
             };
-            let ok = auth
-                .finish_mfa_login(p.user_id, &meta)
-                .await
-                .map_err(login_error)?;
+            let ok = match auth.finish_mfa_login(p.user_id, &meta).await {
+                Ok(ok) => ok,
+                Err(f) => return login_refused(f),
+            };
             auth.end_session(p.session_id).await?;
             return complete_login(&state, ok.user_id, &meta).await;
         }
@@ -216,7 +220,10 @@ async fn login(
         login_type: login_type_of(&headers),
         backend: "password".into(),
     };
-    let step = auth.login_step(&req).await.map_err(login_error)?;
+    let step = match auth.login_step(&req).await {
+        Ok(step) => step,
+        Err(f) => return login_refused(f),
+    };
     // A new password login replaces whatever unfinished login the cookie pointed to.
     if let Some(p) = &pending {
         auth.end_session(p.session_id).await?;
@@ -228,6 +235,82 @@ async fn login(
             Ok(mfa_required(issued_cookies(&issued), &m.choices))
         }
     }
+}
+
+/// A refused login: the error, except a login waiting for its review, which JumpServer
+/// answers with 200 and the ticket to poll.
+fn login_refused(f: LoginFailure) -> Result<Response, ApiError> {
+    match f.ticket {
+        Some(ticket) if f.code == codes::LOGIN_CONFIRM_WAIT => Ok(confirm_wait(ticket, &f.msg)),
+        _ => Err(login_error(f)),
+    }
+}
+
+fn confirm_wait(ticket: Uuid, msg: &str) -> Response {
+    (
+        StatusCode::OK,
+        Json(json!({
+            "error": codes::LOGIN_CONFIRM_WAIT,
+            "msg": msg,
+            "data": {"ticket_id": ticket},
+        })),
+    )
+        .into_response()
+}
+
+/// The login review ticket named by `?ticket_id=`. JumpServer finds it through the web
+/// session; Portcullis takes its id (an unguessable capability handed out only to the
+/// login that opened it), so header-authenticated clients can poll too.
+async fn login_ticket(
+    state: &AppState,
+    q: &HashMap<String, String>,
+) -> Result<portcullis_store::tickets::TicketRecord, ApiError> {
+    let id = q
+        .get("ticket_id")
+        .and_then(|v| Uuid::parse_str(v).ok())
+        .ok_or_else(|| {
+            ApiError::Refused("ticket_id: a login review ticket id is required".into())
+        })?;
+    state
+        .store()
+        .ticket(id)
+        .await?
+        .filter(|t| t.kind == portcullis_store::tickets::TicketKind::LoginConfirm)
+        .ok_or(ApiError::NotFound("Ticket"))
+}
+
+/// `GET /authentication/login-confirm-ticket/status/`: `{"msg":"ok"}` once approved (log
+/// in again), `login_confirm_wait` while pending, `login_confirm_error` when rejected or
+/// withdrawn.
+async fn login_confirm_status(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    use portcullis_store::tickets::TicketState;
+    let t = login_ticket(&state, &q).await?;
+    Ok(match t.state {
+        TicketState::Pending => confirm_wait(t.id, "Waiting for the reviewers to confirm"),
+        TicketState::Approved => Json(json!({"msg": "ok"})).into_response(),
+        TicketState::Rejected | TicketState::Closed => Json(json!({
+            "error": "login_confirm_error",
+            "msg": format!("Login confirm ticket was {}", t.state.as_str()),
+            "data": {"ticket_id": t.id, "username": t.applicant_display},
+        }))
+        .into_response(),
+    })
+}
+
+/// `DELETE /authentication/login-confirm-ticket/status/`: withdraws a pending review.
+async fn login_confirm_cancel(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let t = login_ticket(&state, &q).await?;
+    state
+        .store()
+        .close_ticket(t.id, &t.applicant_display)
+        .await?;
+    Ok(Json(json!({"msg": "ok"})).into_response())
 }
 
 /// The 200 answer of a login that needs its second factor.
