@@ -413,6 +413,9 @@ async fn exec_through_a_direct_name_relays_output_and_exit_status_and_is_recorde
             "{}",
             s.sshd.log()
         );
+        // A command the asset kills does not look successful.
+        let o = s.ssh_password(&s.direct("127.0.0.1"), &s.alice_pw, &["kill -TERM $$"]);
+        assert_eq!(o.status.code(), Some(128 + 15), "{}", both(&o));
         // stdin reaches the target, EOF included.
         let mut ssh = s.ssh(&s.direct("127.0.0.1"), 60);
         ssh.args(["-o", "PubkeyAuthentication=no"])
@@ -718,6 +721,13 @@ puts "\nEXPECT-OK"
         screen.contains("Command `touch") && screen.contains("is forbidden"),
         "{screen}"
     );
+    assert!(!forbidden.exists(), "the refused command must not run");
+
+    // Commands run without a terminal are filtered too, wherever the word is in the line.
+    let sneaky = format!("true && touch {}", forbidden.display());
+    let o = s.ssh_password(&s.direct("web-1"), &s.alice_pw, &[&sneaky]);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(err(&o).contains("is forbidden"), "{}", both(&o));
     assert!(!forbidden.exists(), "the refused command must not run");
 
     let session = eventually(10, "the finished shell session", || {

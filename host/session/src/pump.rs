@@ -248,6 +248,10 @@ impl Shell {
                 self.exit_status = Some(exit_status);
                 Ok(true)
             }
+            Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                self.exit_status = Some(signal_status(&signal_name));
+                Ok(true)
+            }
             Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) | None => Ok(false),
             Some(_) => Ok(true),
         }
@@ -639,6 +643,9 @@ pub async fn run_exec<F: Front>(
                     }
                 }
                 Some(ChannelMsg::ExitStatus { exit_status: s }) => exit_status = Some(s),
+                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                    exit_status = Some(signal_status(&signal_name));
+                }
                 Some(ChannelMsg::Eof) => {}
                 Some(ChannelMsg::Close) | None => break EndReason::Normal,
                 Some(_) => {}
@@ -751,6 +758,27 @@ async fn exec_review<F: Front>(
                 }
             }
         }
+    }
+}
+
+/// The exit status a shell reports for a command killed by `sig` (128 + its number, 255
+/// for a signal without one): a command the asset killed must not look successful.
+fn signal_status(sig: &russh::Sig) -> u32 {
+    use russh::Sig;
+    128 + match sig {
+        Sig::HUP => 1,
+        Sig::INT => 2,
+        Sig::QUIT => 3,
+        Sig::ILL => 4,
+        Sig::ABRT => 6,
+        Sig::FPE => 8,
+        Sig::KILL => 9,
+        Sig::USR1 => 10,
+        Sig::SEGV => 11,
+        Sig::PIPE => 13,
+        Sig::ALRM => 14,
+        Sig::TERM => 15,
+        Sig::Custom(_) => 127,
     }
 }
 
