@@ -18,6 +18,7 @@ mod cli;
 mod client;
 mod compat;
 mod fixture;
+mod gateway_review;
 mod gateway_sftp;
 mod gateway;
 mod perms;
