@@ -857,6 +857,7 @@ async fn sessions_commands_and_transfer_logs_are_listed_with_filters() {
                 is_success: true,
                 has_file: false,
                 session_id: Some(old),
+                sha256: "ab".repeat(32),
                 date_start: Utc::now(),
             })
             .await

@@ -740,8 +740,6 @@ struct FtpEvent<'a> {
 
 async fn log_ftp(shared: &Shared, e: FtpEvent<'_>) {
     let auth = &e.target.auth;
-    // The store's `NewFtpLog` has no digest field yet (the `ftp_logs.sha256` column exists);
-    // until it does, the digest goes to the service log with the row's id.
     let row = NewFtpLog {
         org: auth.asset.org_id,
         user: auth.requester.display(),
@@ -754,6 +752,7 @@ async fn log_ftp(shared: &Shared, e: FtpEvent<'_>) {
         is_success: e.ok,
         has_file: false,
         session_id: Some(e.target.session_id),
+        sha256: e.sha256.clone().unwrap_or_default(),
         date_start: e.at,
     };
     match shared.engine.store().insert_ftp_log(&row).await {

@@ -1241,13 +1241,15 @@ pub struct FtpLogRecord {
     pub has_file: bool,
     /// The session it happened in.
     pub session_id: Option<String>,
+    /// SHA-256 (hex) of the transferred content; `''` when not known.
+    pub sha256: String,
     /// When.
     pub date_start: DateTime<Utc>,
 }
 
 const FTP_LOGS: Table = Table {
     select: "f.id, f.org_id, o.name AS org_name, f.user_display, f.remote_addr, f.asset, f.account,
-             f.operate, f.filename, f.size, f.is_success, f.has_file, f.session_id, f.date_start",
+             f.operate, f.filename, f.size, f.is_success, f.has_file, f.session_id, f.sha256, f.date_start",
     from: "ftp_logs f JOIN orgs o ON o.id = f.org_id",
     fields: &[
         ("id", "f.id"),
@@ -1387,6 +1389,7 @@ impl Store {
                     size: r.try_get("size")?,
                     is_success: get_flag(r, "is_success")?,
                     has_file: get_flag(r, "has_file")?,
+                    sha256: r.try_get("sha256")?,
                     session_id: r.try_get("session_id")?,
                     date_start: get_time(r, "date_start")?,
                 })
@@ -1423,8 +1426,8 @@ impl Store {
         let id = Uuid::new_v4();
         sqlx::query(
             "INSERT INTO ftp_logs (id, org_id, user_display, remote_addr, asset, account, operate, filename,
-                size, is_success, has_file, session_id, date_start)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                size, is_success, has_file, session_id, date_start, sha256)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(id.to_string())
         .bind(f.org.to_string())
@@ -1439,6 +1442,7 @@ impl Store {
         .bind(f.has_file)
         .bind(f.session_id.map(|s| s.to_string()))
         .bind(micros(f.date_start))
+        .bind(&f.sha256)
         .execute(&self.pool)
         .await?;
         Ok(id)
@@ -1470,6 +1474,8 @@ pub struct NewFtpLog {
     pub has_file: bool,
     /// The session.
     pub session_id: Option<Uuid>,
+    /// SHA-256 (hex) of the transferred content; `''` when not known.
+    pub sha256: String,
     /// When.
     pub date_start: DateTime<Utc>,
 }

@@ -1581,6 +1581,8 @@ fn ftp_log_json(l: &FtpLogRecord) -> Value {
         "is_success": l.is_success,
         "has_file": l.has_file,
         "session": l.session_id,
+        "size": l.size,
+        "sha256": l.sha256,
     })
 }
 
