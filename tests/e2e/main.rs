@@ -8,6 +8,7 @@ mod api_assets;
 mod api_audits;
 mod api_labels;
 mod api_labels_wired;
+mod api_login_review;
 mod api_mfa;
 mod api_terminal;
 mod api_tickets;
