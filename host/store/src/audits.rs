@@ -1537,13 +1537,15 @@ pub struct SessionRecord {
     pub terminal: String,
     /// Comment.
     pub comment: String,
+    /// Why it ended (`normal`, `idle_disconnect`, `admin_terminate`, …; `''` while online).
+    pub end_reason: String,
 }
 
 const SESSIONS: Table = Table {
     select: "s.id, s.org_id, o.name AS org_name, s.user_display, s.user_id, s.asset, s.asset_id, s.account,
              s.account_id, s.protocol, s.type, s.login_from, s.remote_addr, s.is_success, s.is_finished,
              s.has_replay, s.has_command, s.is_locked, s.date_start, s.date_end, s.error_reason,
-             s.replay_size, s.command_amount, s.terminal, s.comment",
+             s.replay_size, s.command_amount, s.terminal, s.comment, s.end_reason",
     from: "sessions s JOIN orgs o ON o.id = s.org_id",
     fields: &[
         ("id", "s.id"),
@@ -1611,6 +1613,7 @@ fn session_from_row(r: &AnyRow) -> Result<SessionRecord, StoreError> {
         replay_size: r.try_get("replay_size")?,
         command_amount: r.try_get("command_amount")?,
         terminal: r.try_get("terminal")?,
+        end_reason: r.try_get("end_reason")?,
         comment: r.try_get("comment")?,
     })
 }

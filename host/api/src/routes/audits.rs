@@ -1662,6 +1662,7 @@ pub(crate) fn session_json(s: &SessionRecord) -> Value {
     let terminal_display = terminal["name"].clone();
     json!({
         "id": s.id,
+        "end_reason": s.end_reason,
         "user": s.user,
         "asset": s.asset,
         "account": s.account,
