@@ -47,6 +47,11 @@ pub const AUTH_EXPIRED_SECONDS: &str = "AUTH_EXPIRED_SECONDS";
 pub const SESSION_COOKIE_AGE: &str = "SESSION_COOKIE_AGE";
 /// `OTP_ISSUER_NAME`: the issuer shown by authenticator apps.
 pub const OTP_ISSUER_NAME: &str = "OTP_ISSUER_NAME";
+/// `SECURITY_MAX_IDLE_TIME`: minutes without input after which a terminal session (and the
+/// gateway's menu) is disconnected.
+pub const MAX_IDLE_TIME: &str = "SECURITY_MAX_IDLE_TIME";
+/// `SECURITY_MAX_SESSION_TIME`: hours after which any session is disconnected.
+pub const MAX_SESSION_TIME: &str = "SECURITY_MAX_SESSION_TIME";
 
 /// Every setting [`SecuritySettings`] reads.
 pub const SETTING_NAMES: &[&str] = &[
@@ -68,6 +73,8 @@ pub const SETTING_NAMES: &[&str] = &[
     AUTH_EXPIRED_SECONDS,
     SESSION_COOKIE_AGE,
     OTP_ISSUER_NAME,
+    MAX_IDLE_TIME,
+    MAX_SESSION_TIME,
 ];
 
 /// The security settings that govern logins, tokens and signatures.
@@ -109,6 +116,11 @@ pub struct SecuritySettings {
     pub session_cookie_age: u64,
     /// The issuer in `otpauth://` URIs (`OTP_ISSUER_NAME`, default `Portcullis`).
     pub otp_issuer_name: String,
+    /// Minutes without input before a terminal session ends (`SECURITY_MAX_IDLE_TIME`,
+    /// default 30).
+    pub max_idle_minutes: u32,
+    /// Hours before any session ends (`SECURITY_MAX_SESSION_TIME`, default 24).
+    pub max_session_hours: u32,
 }
 
 impl Default for SecuritySettings {
@@ -127,6 +139,8 @@ impl Default for SecuritySettings {
             auth_expired_seconds: 300,
             session_cookie_age: 86_400,
             otp_issuer_name: "Portcullis".to_owned(),
+            max_idle_minutes: 30,
+            max_session_hours: 24,
         }
     }
 }
@@ -248,6 +262,8 @@ impl SecuritySettings {
             auth_expired_seconds: clamp_u64(r.int(AUTH_EXPIRED_SECONDS, 300, 10, 86_400)),
             session_cookie_age: clamp_u64(r.int(SESSION_COOKIE_AGE, 86_400, 60, 10 * 365 * 86_400)),
             otp_issuer_name: r.text(OTP_ISSUER_NAME, &d.otp_issuer_name, 64),
+            max_idle_minutes: clamp_u32(r.int(MAX_IDLE_TIME, 30, 1, 7 * 24 * 60)),
+            max_session_hours: clamp_u32(r.int(MAX_SESSION_TIME, 24, 1, 24 * 365)),
         }
     }
 }

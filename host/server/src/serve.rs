@@ -67,8 +67,6 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
         auth.clone(),
         portcullis_ssh::server::GatewayConfig {
             host_keys,
-            idle: Some(std::time::Duration::from_secs(30 * 60)),
-            max_session: Some(std::time::Duration::from_secs(24 * 3600)),
             connect_timeout: std::time::Duration::from_secs(10),
             keepalive: Some(std::time::Duration::from_secs(30)),
             title: "Welcome to Portcullis".into(),

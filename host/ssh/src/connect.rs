@@ -69,11 +69,8 @@ impl ConnCtx {
         }
     }
 
-    fn limits(&self) -> Limits {
-        Limits {
-            idle: self.shared.config.idle,
-            max_duration: self.shared.config.max_session,
-        }
+    async fn limits(&self) -> Limits {
+        self.shared.limits().await
     }
 }
 
@@ -564,7 +561,7 @@ async fn asset_shell(
         &mut resized,
         &auth.commands,
         (&pty.term, pty.cols, pty.rows),
-        ctx.limits(),
+        ctx.limits().await,
     )
     .await;
     let pty = resized.pty;
@@ -607,8 +604,8 @@ async fn menu_loop(ctx: &ConnCtx, front: &mut SshFront, mut pty: Pty) -> u32 {
     let catalog = StoreCatalog::new(ctx.shared.engine.store().clone(), ctx.user.id)
         .with_protocols(vec!["ssh".into()]);
     let idle_minutes = ctx
-        .shared
-        .config
+        .limits()
+        .await
         .idle
         .map(|d| u32::try_from(d.as_secs().div_ceil(60)).unwrap_or(u32::MAX))
         .unwrap_or(0);
@@ -788,7 +785,7 @@ async fn exec(ctx: &ConnCtx, front: &mut SshFront, command: &str) -> u32 {
         front,
         &auth.commands,
         command,
-        ctx.limits(),
+        ctx.limits().await,
     )
     .await;
     session.end(&finished.reason).await;

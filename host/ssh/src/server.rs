@@ -27,10 +27,6 @@ use uuid::Uuid;
 pub struct GatewayConfig {
     /// The host keys (ed25519 first).
     pub host_keys: Vec<PrivateKey>,
-    /// End sessions (and the menu) after this long without input.
-    pub idle: Option<Duration>,
-    /// End sessions after this long.
-    pub max_session: Option<Duration>,
     /// Outbound connect timeout.
     pub connect_timeout: Duration,
     /// Keepalive towards clients.
@@ -44,6 +40,25 @@ pub(crate) struct Shared {
     pub engine: Engine,
     pub auth: Auth,
     pub config: GatewayConfig,
+}
+
+impl Shared {
+    /// The idle and duration limits in force now (`SECURITY_MAX_IDLE_TIME`,
+    /// `SECURITY_MAX_SESSION_TIME`), read when a session starts so a changed setting applies
+    /// to the next session without a restart.
+    pub async fn limits(&self) -> portcullis_session::pump::Limits {
+        let s = match self.auth.security().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "security settings unreadable; using the defaults");
+                portcullis_auth::SecuritySettings::default()
+            }
+        };
+        portcullis_session::pump::Limits {
+            idle: Some(Duration::from_secs(u64::from(s.max_idle_minutes) * 60)),
+            max_duration: Some(Duration::from_secs(u64::from(s.max_session_hours) * 3600)),
+        }
+    }
 }
 
 /// The SSH gateway.

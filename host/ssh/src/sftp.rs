@@ -652,7 +652,7 @@ async fn connect_target(env: &Env, key: &TargetKey) -> Result<Target, SftpError>
         Arc::clone(&slot),
         kill,
         Some(expires.unwrap_or_default()),
-        env.shared.config.max_session,
+        env.shared.limits().await.max_duration,
     ));
     Ok(Target {
         auth,

@@ -1889,6 +1889,16 @@ enum SettingKind {
 /// sub-categories.
 const SECURITY_SETTINGS: &[(&str, SettingKind, &str)] = &[
     (
+        names::MAX_IDLE_TIME,
+        SettingKind::Int(1, 7 * 24 * 60),
+        "security_session",
+    ),
+    (
+        names::MAX_SESSION_TIME,
+        SettingKind::Int(1, 24 * 365),
+        "security_session",
+    ),
+    (
         names::LOGIN_LIMIT_COUNT,
         SettingKind::Int(1, 1_000_000),
         "security_login_limit",
@@ -1968,7 +1978,7 @@ fn category_settings(uri: &Uri) -> Result<Vec<(&'static str, SettingKind)>, ApiE
         return Err(ApiError::field(
             "category",
             format!(
-                "\"{category}\" is not a category this server manages (security, security_auth, security_password, security_login_limit)."
+                "\"{category}\" is not a category this server manages (security, security_auth, security_password, security_login_limit, security_session)."
             ),
         ));
     }
@@ -1985,6 +1995,8 @@ async fn security_values(
     let value = |name: &str| -> Value {
         match name {
             names::LOGIN_LIMIT_COUNT => json!(s.login_limit_count),
+            names::MAX_IDLE_TIME => json!(s.max_idle_minutes),
+            names::MAX_SESSION_TIME => json!(s.max_session_hours),
             names::LOGIN_LIMIT_TIME => json!(s.login_limit_time),
             names::LOGIN_IP_LIMIT_COUNT => json!(s.login_ip_limit_count),
             names::LOGIN_IP_LIMIT_TIME => json!(s.login_ip_limit_time),
