@@ -280,13 +280,18 @@ impl Scene {
 
     /// `sshpass` + `timeout` + `ssh` + `args`, with `password`, output into files of the
     /// work dir named `<name>.out` / `<name>.err`; started in the background.
+    /// Its stdin is the work dir's `<name>.in` when there is one.
     fn ssh_bg(&self, name: &str, password: &str, args: &[String], secs: u32) -> Bg {
+        let stdin = match fs::File::open(self.work.path().join(format!("{name}.in"))) {
+            Ok(f) => Stdio::from(f),
+            Err(_) => Stdio::null(),
+        };
         let child = Command::new("sshpass")
             .arg("-e")
             .args(["timeout", "-k", "5", &secs.to_string()])
             .args(args)
             .env("SSHPASS", password)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(fs::File::create(self.work.path().join(format!("{name}.out"))).unwrap())
             .stderr(fs::File::create(self.work.path().join(format!("{name}.err"))).unwrap())
             .spawn()
@@ -685,6 +690,23 @@ async fn exec_command_review_waits_for_the_reviewer() {
         s.file("rejected.err")
     );
 
+    // What the client sends while the review waits (stdin, its end) reaches the command.
+    fs::write(s.work.path().join("stdin.in"), "piped through\n").unwrap();
+    let mut args = s.ssh_args(&s.direct());
+    args.extend(["127.0.0.1".into(), "--".into(), "date +%Y; cat".into()]);
+    let mut bg = s.ssh_bg("stdin", &s.alice_pw, &args, 90);
+    let t = wait_ticket(&s.work.path().join("stdin.err"), 0);
+    ok(&s.answer(&s.boss, &t, "approve"), 200);
+    let status = bg.wait(30);
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{}\n{}",
+        s.file("stdin.out"),
+        s.file("stdin.err")
+    );
+    assert_eq!(s.file("stdin.out"), format!("{year}\npiped through\n"));
+
     // The client leaving while waiting closes the ticket.
     let mut args = s.ssh_args(&s.direct());
     args.extend(["127.0.0.1".into(), "--".into(), "date -u".into()]);
@@ -695,13 +717,13 @@ async fn exec_command_review_waits_for_the_reviewer() {
         (s.ticket(&t)["state"]["value"] == "closed").then_some(())
     });
 
-    let finished: Vec<Value> = eventually(15, "three finished sessions", || {
+    let finished: Vec<Value> = eventually(15, "four finished sessions", || {
         let f: Vec<Value> = s
             .sessions()
             .into_iter()
             .filter(|x| x["is_finished"] == true)
             .collect();
-        (f.len() == 3).then_some(f)
+        (f.len() == 4).then_some(f)
     });
     let mut levels: Vec<(String, i64)> = finished
         .iter()
@@ -719,6 +741,7 @@ async fn exec_command_review_waits_for_the_reviewer() {
         [
             ("date".to_owned(), 6),
             ("date +%Y".to_owned(), 7),
+            ("date +%Y; cat".to_owned(), 7),
             ("date -u".to_owned(), 8)
         ]
     );

@@ -569,11 +569,13 @@ pub async fn run_exec<F: Front>(
     command: &str,
     limits: Limits,
 ) -> Finished {
+    // What the client sends while a review waits, passed on once the command runs.
+    let mut held = HeldInput::default();
     let refusal = match filter::verdict(&policy.decide(command), command) {
         Verdict::Run { risk_level } => Err(risk_level),
         Verdict::Refuse { risk_level, notice } => Ok((risk_level, notice)),
         Verdict::Review { reviewers, .. } => {
-            match exec_review(session, front, command, reviewers).await {
+            match exec_review(session, front, command, reviewers, &mut held).await {
                 Reviewed::Approved(_) => Err(risk::REVIEW_ACCEPT),
                 Reviewed::Rejected(by) => Ok((
                     risk::REVIEW_REJECT,
@@ -614,6 +616,12 @@ pub async fn run_exec<F: Front>(
             },
             exit_status: None,
         };
+    }
+    if !held.data.is_empty() {
+        let _ = target.data_bytes(std::mem::take(&mut held.data)).await;
+    }
+    if held.eof {
+        let _ = target.eof().await;
     }
     let mut excerpt = Excerpt::default();
     let mut exit_status = None;
@@ -699,6 +707,7 @@ async fn exec_review<F: Front>(
     front: &mut F,
     command: &str,
     reviewers: Vec<uuid::Uuid>,
+    held: &mut HeldInput,
 ) -> Reviewed {
     let store = session.store().clone();
     let by = session.user_display().to_owned();
@@ -744,12 +753,15 @@ async fn exec_review<F: Front>(
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "could not read a review ticket"),
             },
-            ev = front.recv() => {
-                if ev.is_none() {
+            ev = front.recv(), if held.data.len() < HeldInput::MAX => match ev {
+                Some(FrontEvent::Data(data)) => held.data.extend_from_slice(&data),
+                Some(FrontEvent::Eof) => held.eof = true,
+                Some(FrontEvent::Resize { .. }) => {}
+                None => {
                     review::cancel(&store, open.ticket_id, &by).await;
                     return Reviewed::Ended(EndReason::Normal);
                 }
-            }
+            },
             changed = kill.changed() => {
                 let reason = if changed.is_ok() { kill.borrow().clone() } else { None };
                     if let Some(reason) = reason {
@@ -780,6 +792,18 @@ fn signal_status(sig: &russh::Sig) -> u32 {
         Sig::TERM => 15,
         Sig::Custom(_) => 127,
     }
+}
+
+/// Input (stdin, its end) a client sent while its command waited for a review. Beyond
+/// [`HeldInput::MAX`] bytes the client is no longer read, so the SSH window holds it back.
+#[derive(Default)]
+struct HeldInput {
+    data: Vec<u8>,
+    eof: bool,
+}
+
+impl HeldInput {
+    const MAX: usize = 1 << 20;
 }
 
 /// The first bytes of a command's output, for the command log.
