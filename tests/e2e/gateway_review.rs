@@ -1040,6 +1040,84 @@ puts "\nEXPECT-OK"
     db.drop_db().await;
 }
 
+#[tokio::test]
+async fn a_review_still_waiting_when_the_permission_expires_ends_the_session() {
+    let db = TestDb::sqlite();
+    let s = Scene::new(&db, false);
+    s.command_acl("review-date", "date", "review", 10);
+    let script = s.script(
+        "expiry-review.exp",
+        r#"login
+prompt "after login"
+send "date +%s\r"
+want "requires review. Continue or not \[Y/n\]?" "no review question"
+send "y\r"
+want "Ticket: /api/v1/tickets/tickets/" "no ticket link"
+set timeout 40
+want "Permission has expired, disconnect" "the expiry was not announced"
+expect {
+    eof {}
+    timeout { fail "not disconnected" }
+}
+puts "\nEXPECT-OK"
+"#,
+    );
+    let expires = chrono::Utc::now() + chrono::TimeDelta::seconds(10);
+    s.permit("alice-briefly", Some(expires.to_rfc3339()));
+    let (mut bg, log) = s.expect_bg(&script, &s.direct(), 90);
+    let t = wait_ticket(&log, 0);
+    // An exec command waiting for its review at the same time.
+    let mut args = s.ssh_args(&s.direct());
+    args.extend(["127.0.0.1".into(), "--".into(), "date -u".into()]);
+    let mut exec = s.ssh_bg("exec", &s.alice_pw, &args, 90);
+    let t_exec = wait_ticket(&s.work.path().join("exec.err"), 0);
+    let status = bg.wait(60);
+    let exec_status = exec.wait(30);
+    // Approving afterwards runs nothing: the sessions are gone.
+    let _ = s.answer(&s.boss, &t, "approve");
+    let _ = s.answer(&s.boss, &t_exec, "approve");
+    assert_expect_ok(status, &log, &s);
+    assert_eq!(
+        exec_status.and_then(|st| st.code()),
+        Some(255),
+        "{}",
+        s.file("exec.err")
+    );
+    assert!(
+        s.file("exec.err")
+            .contains("Permission has expired, disconnect"),
+        "{}",
+        s.file("exec.err")
+    );
+    assert_eq!(s.file("exec.out"), "");
+    for id in [&t, &t_exec] {
+        let ticket = s.ticket(id);
+        assert_eq!(ticket["state"]["value"], "closed", "{ticket}");
+    }
+    let finished: Vec<Value> = eventually(10, "the finished sessions", || {
+        let f: Vec<Value> = s
+            .sessions()
+            .into_iter()
+            .filter(|x| x["is_finished"] == true)
+            .collect();
+        (f.len() == 2).then_some(f)
+    });
+    for x in &finished {
+        assert_eq!(end_reason(&db, &id_of(x)).await, "permission_expired");
+    }
+    let session = finished
+        .iter()
+        .find(|x| x["type"]["value"] == "normal")
+        .unwrap()
+        .clone();
+    let commands = s.commands(&id_of(&session));
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert_eq!(commands[0]["input"], "date +%s");
+    assert_eq!(commands[0]["risk_level"]["value"], 8);
+    drop(s);
+    db.drop_db().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6. Command capture through the real shell
 // ---------------------------------------------------------------------------------------------

@@ -146,12 +146,13 @@ pub async fn run_shell<F: Front>(
             exit_status: None,
         };
     }
+    let mut deadlines = Deadlines::new(session, limits);
     let mut shell = Shell {
         capture: CommandCapture::new(cols, rows),
         pending: None,
         exit_status: None,
+        hard: deadlines.hard.clone(),
     };
-    let mut deadlines = Deadlines::new(session, limits);
     let mut kill = session.kill_signal();
     let reason = loop {
         let (deadline, deadline_reason) = deadlines.next();
@@ -229,6 +230,20 @@ struct Shell {
     /// The accepted command whose output is being collected, with its risk level.
     pending: Option<(String, i64)>,
     exit_status: Option<u32>,
+    /// The session's hard deadline (permission expiry, maximum duration): a review still
+    /// waiting then ends with the session.
+    hard: Option<(Instant, EndReason)>,
+}
+
+/// Sleeps until the hard deadline and gives its reason; never without one.
+async fn hard_deadline(hard: &Option<(Instant, EndReason)>) -> EndReason {
+    match hard {
+        Some((at, reason)) => {
+            sleep_until(*at).await;
+            reason.clone()
+        }
+        None => std::future::pending().await,
+    }
 }
 
 impl Shell {
@@ -394,6 +409,7 @@ impl Shell {
         reviewers: Vec<uuid::Uuid>,
     ) -> io::Result<Reviewed> {
         let mut kill = session.kill_signal();
+        let hard = self.hard.clone();
         front
             .send(
                 format!(
@@ -434,6 +450,7 @@ impl Shell {
                         return Ok(Reviewed::Ended(reason));
                     }
                 }
+                reason = hard_deadline(&hard) => return Ok(Reviewed::Ended(reason)),
             }
         }
         front.send(b"\r\n").await?;
@@ -519,6 +536,10 @@ impl Shell {
                         return Ok(Reviewed::Ended(reason));
                     }
                 }
+                reason = hard_deadline(&hard) => {
+                    review::cancel(&store, open.ticket_id, &by).await;
+                    return Ok(Reviewed::Ended(reason));
+                }
             }
         }
     }
@@ -575,7 +596,8 @@ pub async fn run_exec<F: Front>(
         Verdict::Run { risk_level } => Err(risk_level),
         Verdict::Refuse { risk_level, notice } => Ok((risk_level, notice)),
         Verdict::Review { reviewers, .. } => {
-            match exec_review(session, front, command, reviewers, &mut held).await {
+            let hard = Deadlines::new(session, limits).hard;
+            match exec_review(session, front, command, reviewers, &mut held, hard).await {
                 Reviewed::Approved(_) => Err(risk::REVIEW_ACCEPT),
                 Reviewed::Rejected(by) => Ok((
                     risk::REVIEW_REJECT,
@@ -583,6 +605,9 @@ pub async fn run_exec<F: Front>(
                 )),
                 Reviewed::Cancelled => Ok((risk::REVIEW_CANCEL, "Review cancelled".into())),
                 Reviewed::Ended(reason) => {
+                    if let Some(msg) = reason.message() {
+                        let _ = front.send_stderr(format!("{msg}\r\n").as_bytes()).await;
+                    }
                     let _ = session
                         .record_command(command, "", risk::REVIEW_CANCEL)
                         .await;
@@ -708,6 +733,7 @@ async fn exec_review<F: Front>(
     command: &str,
     reviewers: Vec<uuid::Uuid>,
     held: &mut HeldInput,
+    hard: Option<(Instant, EndReason)>,
 ) -> Reviewed {
     let store = session.store().clone();
     let by = session.user_display().to_owned();
@@ -768,6 +794,10 @@ async fn exec_review<F: Front>(
                     review::cancel(&store, open.ticket_id, &by).await;
                     return Reviewed::Ended(reason);
                 }
+            }
+            reason = hard_deadline(&hard) => {
+                review::cancel(&store, open.ticket_id, &by).await;
+                return Reviewed::Ended(reason);
             }
         }
     }
