@@ -821,6 +821,30 @@ puts "\nEXPECT-OK"
     ok(&s.answer(&s.boss, &t, "approve"), 200);
     assert_expect_ok(bg.wait(60), &log, &s);
 
+    // Withdrawn by the user with `q` while waiting: the ticket is closed.
+    let script = s.script(
+        "withdrawn.exp",
+        &format!(
+            r#"{ask}send "y\r"
+want "Could copy website URL to notify reviewers: /api/v1/tickets/tickets/" "no ticket link"
+want "Please waiting for the reviewers to confirm" "no waiting line"
+send "q"
+want "Cancel confirm" "not cancelled"
+expect {{
+    eof {{}}
+    timeout {{ fail "not closed" }}
+}}
+puts "\nEXPECT-OK"
+"#
+        ),
+    );
+    let (mut bg, log) = s.expect_bg(&script, &s.direct(), 60);
+    let t = wait_ticket(&log, 0);
+    assert_expect_ok(bg.wait(60), &log, &s);
+    let ticket = s.ticket(&t);
+    assert_eq!(ticket["state"]["value"], "closed", "{ticket}");
+    assert_eq!(s.answer(&s.boss, &t, "approve").status / 100, 4);
+
     // Rejected: no session.
     let before = s.sessions().len();
     let script = s.script(
