@@ -1246,10 +1246,9 @@ puts "\nEXPECT-OK"
 /// Several connections of one user arriving together each rebuild the user's stale
 /// permission cache; on SQLite the rebuild's deferred transaction (read, then write) fails
 /// with SQLITE_BUSY / SQLITE_BUSY_SNAPSHOT (5 / 517) instead of waiting, and the gateway
-/// answers "could not look up the asset". Ignored until the store's rebuild takes its write
-/// lock up front (`BEGIN IMMEDIATE`) or retries.
+/// answers "could not look up the asset". The rebuild takes its write lock up front
+/// (`Store::begin_write`, `BEGIN IMMEDIATE`), so they queue instead.
 #[tokio::test]
-#[ignore = "store: concurrent permission-cache rebuilds fail with SQLITE_BUSY"]
 async fn concurrent_first_connections_of_a_user_all_connect() {
     let db = TestDb::sqlite();
     let s = Scene::new(&db, false);

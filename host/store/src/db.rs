@@ -114,6 +114,19 @@ impl Store {
         self.backend
     }
 
+    /// A transaction that will write after reading. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails with
+    /// "database is locked" when another one upgraded first, without waiting, whereas an
+    /// immediate one waits its turn (busy timeout). PostgreSQL's row locking needs nothing.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// The pool, for crates that run their own queries against the schema.
     pub fn pool(&self) -> &AnyPool {
         &self.pool

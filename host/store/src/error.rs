@@ -73,3 +73,18 @@ impl StoreError {
         StoreError::Sql(err)
     }
 }
+
+impl StoreError {
+    /// SQLite refused because another connection held the lock past the busy timeout, or a
+    /// read snapshot went stale before a write (`SQLITE_BUSY`, `SQLITE_BUSY_SNAPSHOT`): the
+    /// operation may simply be tried again.
+    pub fn is_busy(&self) -> bool {
+        let StoreError::Sql(e) = self else {
+            return false;
+        };
+        e.as_database_error().is_some_and(|d| {
+            matches!(d.code().as_deref(), Some("5" | "517" | "261"))
+                || d.message().contains("database is locked")
+        })
+    }
+}

@@ -234,6 +234,23 @@ impl Store {
     /// [`Store::ensure_user_perms`], returning when the rows in force were built (a marker
     /// that changes with every rebuild).
     async fn ensure_user_perms_built(&self, user_id: Uuid) -> Result<i64, StoreError> {
+        // Connections of one user arriving together all find the rows stale and rebuild; on
+        // SQLite a loser may be told "busy" (a snapshot gone stale is not waited for) — the
+        // winner's rows are as good as its own, so look again (usually finding them fresh).
+        let mut attempt: u64 = 0;
+        loop {
+            match self.ensure_user_perms_once(user_id).await {
+                Err(e) if e.is_busy() && attempt < 8 => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "permission rebuild met a busy database; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn ensure_user_perms_once(&self, user_id: Uuid) -> Result<i64, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let generation = current_generation(&mut conn).await?;
         let state = sqlx::query(
@@ -310,7 +327,7 @@ impl Store {
         let by_id: HashMap<Uuid, &PermAsset> = assets.iter().map(|a| (a.id, a)).collect();
         let direct: HashSet<Uuid> = set.direct_asset_ids.iter().copied().collect();
         let uid = user.id.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
 
         // Assets: (org, name, direct) per id, old and new.
         let mut old: HashMap<String, (String, String, bool)> = HashMap::new();
