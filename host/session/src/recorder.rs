@@ -356,50 +356,132 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-/// Turns a byte stream into text without breaking UTF-8 sequences that straddle two reads.
+/// Turns a byte stream into the body of a JSON string in one pass, without breaking UTF-8
+/// sequences that straddle two reads: valid UTF-8 is copied (escaped where JSON requires),
+/// each invalid byte becomes U+FFFD. This is the recorder's hot loop — bulk output passes
+/// through it byte for byte — so it works on bytes with a class table rather than decoding
+/// to `char`s and re-encoding through a serializer.
 #[derive(Default)]
 struct Utf8Carry {
     /// The unfinished tail of the previous chunk (at most 3 bytes).
     pending: Vec<u8>,
 }
 
+/// U+FFFD in UTF-8.
+const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
+
+/// Bytes that need attention: 0 = copy as is, 1 = JSON escape, 2 = start of a non-ASCII
+/// sequence (or an invalid byte).
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if i < 0x20 || i == b'"' as usize || i == b'\\' as usize {
+            1
+        } else if i >= 0x80 {
+            2
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+/// The length of the UTF-8 sequence `lead` starts, 0 when it cannot start one.
+fn sequence_len(lead: u8) -> usize {
+    match lead {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => 0,
+    }
+}
+
+fn escape_into(b: u8, out: &mut Vec<u8>) {
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0C => out.extend_from_slice(b"\\f"),
+        _ => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xF)]);
+        }
+    }
+}
+
 impl Utf8Carry {
-    /// Appends the decodable text of `pending + data` to `out`; keeps an incomplete trailing
-    /// sequence for the next call; replaces invalid bytes with U+FFFD.
-    fn decode_into(&mut self, data: &[u8], out: &mut String) {
+    /// Appends the JSON-escaped text of `pending + data` to `out`; keeps an incomplete
+    /// trailing sequence for the next call.
+    fn encode_into(&mut self, data: &[u8], out: &mut Vec<u8>) {
         if self.pending.is_empty() {
-            Self::decode(data, &mut self.pending, out);
+            Self::encode(data, &mut self.pending, out);
         } else {
             let mut joined = std::mem::take(&mut self.pending);
             joined.extend_from_slice(data);
-            Self::decode(&joined, &mut self.pending, out);
+            Self::encode(&joined, &mut self.pending, out);
         }
     }
 
-    fn decode(data: &[u8], pending: &mut Vec<u8>, out: &mut String) {
-        let mut chunks = data.utf8_chunks().peekable();
-        while let Some(chunk) = chunks.next() {
-            out.push_str(chunk.valid());
-            let invalid = chunk.invalid();
-            if invalid.is_empty() {
+    fn encode(data: &[u8], pending: &mut Vec<u8>, out: &mut Vec<u8>) {
+        out.reserve(data.len() + data.len() / 4);
+        let n = data.len();
+        let mut i = 0;
+        while i < n {
+            let run = i;
+            while i < n && CLASS[usize::from(data[i])] == 0 {
+                i += 1;
+            }
+            out.extend_from_slice(&data[run..i]);
+            if i == n {
+                break;
+            }
+            let b = data[i];
+            if b < 0x80 {
+                escape_into(b, out);
+                i += 1;
                 continue;
             }
-            let is_last = chunks.peek().is_none();
-            let incomplete =
-                is_last && std::str::from_utf8(invalid).is_err_and(|e| e.error_len().is_none());
-            if incomplete {
-                pending.extend_from_slice(invalid);
+            let len = sequence_len(b);
+            if len == 0 {
+                out.extend_from_slice(REPLACEMENT);
+                i += 1;
+                continue;
+            }
+            let end = i + len;
+            if end > n {
+                // The chunk ends inside a sequence: keep it if what arrived can still
+                // become valid.
+                let tail = &data[i..];
+                if std::str::from_utf8(tail).is_err_and(|e| e.error_len().is_none()) {
+                    pending.extend_from_slice(tail);
+                    return;
+                }
+                out.extend_from_slice(REPLACEMENT);
+                i += 1;
+                continue;
+            }
+            if std::str::from_utf8(&data[i..end]).is_ok() {
+                out.extend_from_slice(&data[i..end]);
+                i = end;
             } else {
-                out.push(char::REPLACEMENT_CHARACTER);
+                out.extend_from_slice(REPLACEMENT);
+                i += 1;
             }
         }
     }
 
     /// Whatever is left at the end of the stream can never complete: it is invalid.
-    fn finish_into(&mut self, out: &mut String) {
+    fn finish_into(&mut self, out: &mut Vec<u8>) {
         if !self.pending.is_empty() {
             self.pending.clear();
-            out.push(char::REPLACEMENT_CHARACTER);
+            out.extend_from_slice(REPLACEMENT);
         }
     }
 }
@@ -411,7 +493,7 @@ struct Writer {
     last_time: Duration,
     output: Utf8Carry,
     input: Utf8Carry,
-    text: String,
+    text: Vec<u8>,
     line: String,
     dirty: bool,
     last_flush: Instant,
@@ -443,18 +525,25 @@ impl Writer {
     }
 
     fn event(&mut self, at: Instant, code: &str, data: &str) -> io::Result<()> {
+        let mut body = Vec::with_capacity(data.len());
+        Utf8Carry::encode(data.as_bytes(), &mut Vec::new(), &mut body);
+        self.event_escaped(at, code, &body)
+    }
+
+    /// Writes one event whose text is already the escaped body of a JSON string.
+    fn event_escaped(&mut self, at: Instant, code: &str, body: &[u8]) -> io::Result<()> {
         let t = self.elapsed(at);
         self.line.clear();
         // Fixed microsecond precision: never exponent notation, stable width.
         let _ = write!(
             self.line,
-            "[{}.{:06}, \"{code}\", ",
+            "[{}.{:06}, \"{code}\", \"",
             t.as_secs(),
             t.subsec_micros()
         );
         self.out.write_all(self.line.as_bytes())?;
-        serde_json::to_writer(&mut self.out, data).map_err(io::Error::from)?;
-        self.out.write_all(b"]\n")?;
+        self.out.write_all(body)?;
+        self.out.write_all(b"\"]\n")?;
         self.dirty = true;
         Ok(())
     }
@@ -467,11 +556,11 @@ impl Writer {
         } else {
             &mut self.input
         };
-        carry.decode_into(data, &mut text);
+        carry.encode_into(data, &mut text);
         let result = if text.is_empty() {
             Ok(())
         } else {
-            self.event(at, code, &text)
+            self.event_escaped(at, code, &text)
         };
         self.text = text;
         result
@@ -508,15 +597,15 @@ impl Writer {
     /// Emits what the UTF-8 carries still hold (as U+FFFD) and flushes.
     fn close(&mut self) -> io::Result<()> {
         let now = Instant::now();
-        let mut tail = String::new();
+        let mut tail = Vec::new();
         self.output.finish_into(&mut tail);
         if !tail.is_empty() {
-            self.event(now, "o", &tail)?;
+            self.event_escaped(now, "o", &tail)?;
         }
         tail.clear();
         self.input.finish_into(&mut tail);
         if !tail.is_empty() {
-            self.event(now, "i", &tail)?;
+            self.event_escaped(now, "i", &tail)?;
         }
         self.flush()
     }
@@ -550,7 +639,7 @@ fn writer_thread<F>(
         last_time: Duration::ZERO,
         output: Utf8Carry::default(),
         input: Utf8Carry::default(),
-        text: String::new(),
+        text: Vec::new(),
         line: String::new(),
         dirty: false,
         last_flush: Instant::now(),
@@ -704,6 +793,45 @@ mod tests {
         assert_eq!(text_of(&events, "o"), "café € 😀!x");
         assert_eq!(text_of(&events, "i"), "Ж");
         assert!(!std::fs::read_to_string(&path).unwrap().contains('\u{FFFD}'));
+    }
+
+    /// The byte encoder agrees with the standard library's lossy decoding followed by a
+    /// JSON serializer, for text, controls and invalid bytes alike (whole chunks, so the
+    /// carry does not come into play).
+    #[test]
+    fn encoder_matches_lossy_decoding_and_json_escaping() {
+        let samples: Vec<Vec<u8>> = vec![
+            b"plain ascii".to_vec(),
+            "caf\u{e9} \u{20ac} \u{1F600} \u{416}".as_bytes().to_vec(),
+            b"quote \" backslash \\ tab \t nl \n cr \r bell \x07 esc \x1b[31m del \x7f".to_vec(),
+            b"a\xFFb\xC0\xC1\xF5\x80\x80z".to_vec(),
+            b"\xE0\x80\x80 \xED\xA0\x80 \xF4\x90\x80\x80".to_vec(),
+            (0u8..=255).collect(),
+        ];
+        for s in samples {
+            let mut body = Vec::new();
+            let mut pending = Vec::new();
+            Utf8Carry::encode(&s, &mut pending, &mut body);
+            Utf8Carry { pending }.finish_into(&mut body);
+            let ours: String = serde_json::from_slice(&[b"\"", &body[..], b"\""].concat())
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+            let theirs = String::from_utf8_lossy(&s).into_owned();
+            assert_eq!(
+                ours.chars()
+                    .filter(|c| *c != '\u{FFFD}')
+                    .collect::<String>(),
+                theirs
+                    .chars()
+                    .filter(|c| *c != '\u{FFFD}')
+                    .collect::<String>(),
+                "{s:?}"
+            );
+            assert_eq!(
+                ours.contains('\u{FFFD}'),
+                theirs.contains('\u{FFFD}'),
+                "{s:?}"
+            );
+        }
     }
 
     #[tokio::test]
