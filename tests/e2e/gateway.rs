@@ -913,6 +913,69 @@ puts "\nEXPECT-OK"
     assert_eq!(logged, 1);
 }
 
+#[tokio::test]
+async fn an_idle_session_ends_after_the_configured_idle_time() {
+    let db = TestDb::sqlite();
+    let s = Scene::new(&db);
+    // One minute, the smallest the setting allows.
+    let r = send(
+        &s.server,
+        &s.admin,
+        "PATCH",
+        "/api/v1/settings/setting/?category=security_session",
+        &json!({"SECURITY_MAX_IDLE_TIME": 1}),
+    );
+    assert_eq!(ok(&r, 200)["SECURITY_MAX_IDLE_TIME"], 1);
+    let script = s.script(
+        "idle-limit.exp",
+        &format!(
+            r#"login
+expect {{
+    "{prompt}" {{}}
+    timeout {{ fail "no target prompt" }}
+}}
+puts "\nEXPECT-READY"
+set timeout 100
+expect {{
+    "Connect idle more than 1 minutes, disconnect" {{}}
+    timeout {{ fail "not disconnected for idleness" }}
+    eof {{ fail "closed without the message" }}
+}}
+expect {{
+    eof {{}}
+    timeout {{ fail "the connection stayed open" }}
+}}
+puts "\nEXPECT-OK"
+"#,
+            prompt = TARGET_PROMPT.replace('$', "\\$"),
+        ),
+    );
+    let log = s.work.path().join("idle-limit.log");
+    let started = Instant::now();
+    let child = s
+        .expect(&script, &s.direct("web-1"), &s.alice_pw, 150)
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut bg = Bg(child);
+    let status = bg.wait(140);
+    let screen = fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        status.is_some_and(|st| st.success()) && screen.contains("EXPECT-OK"),
+        "{status:?}\n{screen}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(55),
+        "ended after {:?}, before the idle minute",
+        started.elapsed()
+    );
+    let done = eventually(10, "the session to be finished", || {
+        s.sessions("is_finished=1").into_iter().next()
+    });
+    assert_eq!(done["end_reason"], "idle_disconnect", "{done}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // MFA
 // ---------------------------------------------------------------------------------------------
