@@ -9,6 +9,7 @@
 
 pub mod acl;
 pub mod builtin;
+pub mod cast;
 pub mod password;
 pub mod perm;
 pub mod secret;

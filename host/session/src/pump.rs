@@ -16,6 +16,7 @@ use crate::capture::CommandCapture;
 use crate::filter::{self, Verdict, risk};
 use crate::live::{EndReason, LiveSession};
 use crate::review::{self, ReviewOutcome, ReviewRequest};
+use bytes::Bytes;
 use chrono::Utc;
 use portcullis_store::tickets::TicketKind;
 use russh::ChannelMsg;
@@ -51,6 +52,8 @@ pub trait Front: Send {
     fn recv(&mut self) -> impl Future<Output = Option<FrontEvent>> + Send;
     /// Output for the user (stdout).
     fn send(&mut self, data: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+    /// Like [`Front::send`] for a shared buffer: bulk output is passed on without a copy.
+    fn send_shared(&mut self, data: Bytes) -> impl Future<Output = io::Result<()>> + Send;
     /// Error output for the user (stderr); terminals merge it into [`Front::send`].
     fn send_stderr(&mut self, data: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
 }
@@ -256,7 +259,7 @@ impl Shell {
     ) -> io::Result<bool> {
         match msg {
             Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
-                self.output(session, front, &data).await?;
+                self.output(session, front, data).await?;
                 Ok(true)
             }
             Some(ChannelMsg::ExitStatus { exit_status }) => {
@@ -276,13 +279,15 @@ impl Shell {
         &mut self,
         session: &mut LiveSession,
         front: &mut F,
-        data: &[u8],
+        data: Bytes,
     ) -> io::Result<()> {
         if let Some(r) = session.recorder() {
-            r.output(data).await.map_err(io::Error::other)?;
+            r.output_shared(data.clone())
+                .await
+                .map_err(io::Error::other)?;
         }
-        self.capture.feed_output(data);
-        front.send(data).await
+        self.capture.feed_output(&data);
+        front.send_shared(data).await
     }
 
     /// Handles user input: forwards everything but Enter at once, decides each Enter.
@@ -660,11 +665,14 @@ pub async fn run_exec<F: Front>(
             msg = target.wait() => match msg {
                 Some(ChannelMsg::Data { data }) => {
                     deadlines.last_input = Instant::now();
-                    if let Some(r) = session.recorder() {
-                        let _ = r.output(&data).await;
-                    }
                     excerpt.push(&data);
-                    if front.send(&data).await.is_err() {
+                    if let Some(r) = session.recorder()
+                        && let Err(e) = r.output_shared(data.clone()).await
+                    {
+                        tracing::error!(session = %session.id, error = %e, "recording failed");
+                        break EndReason::Normal;
+                    }
+                    if front.send_shared(data).await.is_err() {
                         break EndReason::Normal;
                     }
                 }

@@ -1,8 +1,10 @@
-//! Session recording in asciicast v2, written as the session runs.
+//! Session recording, written as the session runs, replayed as asciicast v2.
 //!
-//! Every terminal session is recorded so an auditor can replay it with any asciicast v2 player
-//! (`asciinema play`, the web console's player). The file is a JSON header line followed by one
-//! JSON array per event (see <https://docs.asciinema.org/manual/asciicast/v2/>):
+//! Every session is recorded so an auditor can replay it with any asciicast v2 player
+//! (`asciinema play`, the web console's player). The recorder writes the compact form of
+//! [`portcullis_core::cast`] — the asciicast header, then raw records — and the API converts it
+//! to asciicast on download, which looks like this
+//! (see <https://docs.asciinema.org/manual/asciicast/v2/>):
 //!
 //! ```text
 //! {"version":2,"width":80,"height":24,"timestamp":1700000000,"env":{"TERM":"xterm-256color"},"title":"alice@web-01"}
@@ -22,20 +24,23 @@
 //!   [`CHANNEL_CAPACITY`] events of at most [`MAX_EVENT_BYTES`] each are in flight
 //!   ([`MAX_BUFFERED_BYTES`] in total, plus the writer's 64 KiB file buffer). When the writer
 //!   falls behind, [`Recorder::output`] waits, which slows the pump, which slows the SSH window.
-//! - **Sending is cheap.** The caller pays for one copy of the chunk into a `Vec` and a channel
-//!   send; UTF-8 handling and JSON escaping happen on the writer thread.
+//! - **Recording is cheap.** The caller hands over a shared buffer (no copy) and a channel
+//!   send; the writer copies the bytes into the file behind a 13-byte record head. UTF-8 and
+//!   JSON escaping, which cost more than both SSH legs' cryptography for bulk output, are left
+//!   to the conversion on download.
 //! - **A killed host leaves a playable file.** Writes are buffered and flushed to the OS at least
 //!   once a second while there is unflushed data (a ticker task nudges an idle writer), and on
 //!   finish or drop. A process kill loses at most the last second; the file is `fsync`ed only on
 //!   [`Recorder::finish`] (a power loss may lose more).
-//! - **Bytes, not text.** Terminal output is a byte stream; a UTF-8 sequence split across two
-//!   reads is carried over to the next event of the same stream instead of becoming U+FFFD.
-//!   Genuinely invalid bytes become U+FFFD. Output and input streams are carried separately.
+//! - **Bytes, not text.** Terminal output is a byte stream, recorded as it came; the conversion
+//!   carries a UTF-8 sequence split across two records over to the next event of the same
+//!   stream, and turns genuinely invalid bytes into U+FFFD.
 //!
 //! The header's `env` holds `TERM` only: the gateway does not know the remote account's login
 //! shell, so `SHELL` is omitted rather than guessed (players do not need it).
 
-use std::fmt::Write as _;
+use bytes::Bytes;
+use portcullis_core::cast;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -122,8 +127,8 @@ pub enum RecordError {
 /// One message to the writer thread. Timestamps are taken when the session sends, so queueing
 /// delay does not distort the replay's timing.
 enum Event {
-    Output(Instant, Vec<u8>),
-    Input(Instant, Vec<u8>),
+    Output(Instant, Bytes),
+    Input(Instant, Bytes),
     Resize(Instant, u16, u16),
     /// Sent by the ticker so an idle writer flushes what it holds.
     Tick,
@@ -242,16 +247,22 @@ impl Recorder {
         self.send_bytes(data, Event::Output).await
     }
 
-    /// Like [`Recorder::output`] for a buffer the caller already owns: a chunk of up to
-    /// [`MAX_EVENT_BYTES`] is queued without copying.
+    /// Like [`Recorder::output`] for a buffer the caller already owns: queued without
+    /// copying (split into events of at most [`MAX_EVENT_BYTES`]).
     pub async fn output_owned(&self, data: Vec<u8>) -> Result<(), RecordError> {
-        if data.len() > MAX_EVENT_BYTES {
-            return self.output(&data).await;
+        self.output_shared(Bytes::from(data)).await
+    }
+
+    /// Like [`Recorder::output`] for a shared buffer (what the SSH channels hand out): the
+    /// bytes are not copied on the way to the writer.
+    pub async fn output_shared(&self, data: Bytes) -> Result<(), RecordError> {
+        let at = Instant::now();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let piece = rest.split_to(rest.len().min(MAX_EVENT_BYTES));
+            self.send(Event::Output(at, piece)).await?;
         }
-        if data.is_empty() {
-            return Ok(());
-        }
-        self.send(Event::Output(Instant::now(), data)).await
+        Ok(())
     }
 
     /// Records bytes the user typed (including pastes). Same waiting and errors as
@@ -279,14 +290,14 @@ impl Recorder {
     async fn send_bytes(
         &self,
         data: &[u8],
-        make: fn(Instant, Vec<u8>) -> Event,
+        make: fn(Instant, Bytes) -> Event,
     ) -> Result<(), RecordError> {
         if data.is_empty() {
             return Ok(());
         }
         let at = Instant::now();
         for piece in data.chunks(MAX_EVENT_BYTES) {
-            self.send(make(at, piece.to_vec())).await?;
+            self.send(make(at, Bytes::copy_from_slice(piece))).await?;
         }
         Ok(())
     }
@@ -356,145 +367,12 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-/// Turns a byte stream into the body of a JSON string in one pass, without breaking UTF-8
-/// sequences that straddle two reads: valid UTF-8 is copied (escaped where JSON requires),
-/// each invalid byte becomes U+FFFD. This is the recorder's hot loop — bulk output passes
-/// through it byte for byte — so it works on bytes with a class table rather than decoding
-/// to `char`s and re-encoding through a serializer.
-#[derive(Default)]
-struct Utf8Carry {
-    /// The unfinished tail of the previous chunk (at most 3 bytes).
-    pending: Vec<u8>,
-}
-
-/// U+FFFD in UTF-8.
-const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
-
-/// Bytes that need attention: 0 = copy as is, 1 = JSON escape, 2 = start of a non-ASCII
-/// sequence (or an invalid byte).
-const CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = if i < 0x20 || i == b'"' as usize || i == b'\\' as usize {
-            1
-        } else if i >= 0x80 {
-            2
-        } else {
-            0
-        };
-        i += 1;
-    }
-    t
-};
-
-/// The length of the UTF-8 sequence `lead` starts, 0 when it cannot start one.
-fn sequence_len(lead: u8) -> usize {
-    match lead {
-        0xC2..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        0xF0..=0xF4 => 4,
-        _ => 0,
-    }
-}
-
-fn escape_into(b: u8, out: &mut Vec<u8>) {
-    match b {
-        b'"' => out.extend_from_slice(b"\\\""),
-        b'\\' => out.extend_from_slice(b"\\\\"),
-        b'\n' => out.extend_from_slice(b"\\n"),
-        b'\r' => out.extend_from_slice(b"\\r"),
-        b'\t' => out.extend_from_slice(b"\\t"),
-        0x08 => out.extend_from_slice(b"\\b"),
-        0x0C => out.extend_from_slice(b"\\f"),
-        _ => {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xF)]);
-        }
-    }
-}
-
-impl Utf8Carry {
-    /// Appends the JSON-escaped text of `pending + data` to `out`; keeps an incomplete
-    /// trailing sequence for the next call.
-    fn encode_into(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        if self.pending.is_empty() {
-            Self::encode(data, &mut self.pending, out);
-        } else {
-            let mut joined = std::mem::take(&mut self.pending);
-            joined.extend_from_slice(data);
-            Self::encode(&joined, &mut self.pending, out);
-        }
-    }
-
-    fn encode(data: &[u8], pending: &mut Vec<u8>, out: &mut Vec<u8>) {
-        out.reserve(data.len() + data.len() / 4);
-        let n = data.len();
-        let mut i = 0;
-        while i < n {
-            let run = i;
-            while i < n && CLASS[usize::from(data[i])] == 0 {
-                i += 1;
-            }
-            out.extend_from_slice(&data[run..i]);
-            if i == n {
-                break;
-            }
-            let b = data[i];
-            if b < 0x80 {
-                escape_into(b, out);
-                i += 1;
-                continue;
-            }
-            let len = sequence_len(b);
-            if len == 0 {
-                out.extend_from_slice(REPLACEMENT);
-                i += 1;
-                continue;
-            }
-            let end = i + len;
-            if end > n {
-                // The chunk ends inside a sequence: keep it if what arrived can still
-                // become valid.
-                let tail = &data[i..];
-                if std::str::from_utf8(tail).is_err_and(|e| e.error_len().is_none()) {
-                    pending.extend_from_slice(tail);
-                    return;
-                }
-                out.extend_from_slice(REPLACEMENT);
-                i += 1;
-                continue;
-            }
-            if std::str::from_utf8(&data[i..end]).is_ok() {
-                out.extend_from_slice(&data[i..end]);
-                i = end;
-            } else {
-                out.extend_from_slice(REPLACEMENT);
-                i += 1;
-            }
-        }
-    }
-
-    /// Whatever is left at the end of the stream can never complete: it is invalid.
-    fn finish_into(&mut self, out: &mut Vec<u8>) {
-        if !self.pending.is_empty() {
-            self.pending.clear();
-            out.extend_from_slice(REPLACEMENT);
-        }
-    }
-}
-
 /// The writer's state: file, per-stream UTF-8 carry, flush bookkeeping.
 struct Writer {
     out: Counting<BufWriter<Box<dyn Sink>>>,
     started: Instant,
     last_time: Duration,
-    output: Utf8Carry,
-    input: Utf8Carry,
-    text: Vec<u8>,
-    line: String,
+
     dirty: bool,
     last_flush: Instant,
 }
@@ -509,6 +387,7 @@ impl Writer {
             "env": { "TERM": header.term },
             "title": header.title,
         });
+        self.out.write_all(cast::MAGIC)?;
         serde_json::to_writer(&mut self.out, &value).map_err(io::Error::from)?;
         self.out.write_all(b"\n")?;
         self.flush()
@@ -524,46 +403,13 @@ impl Writer {
         t
     }
 
-    fn event(&mut self, at: Instant, code: &str, data: &str) -> io::Result<()> {
-        let mut body = Vec::with_capacity(data.len());
-        Utf8Carry::encode(data.as_bytes(), &mut Vec::new(), &mut body);
-        self.event_escaped(at, code, &body)
-    }
-
-    /// Writes one event whose text is already the escaped body of a JSON string.
-    fn event_escaped(&mut self, at: Instant, code: &str, body: &[u8]) -> io::Result<()> {
+    /// Writes one record: a copy of the bytes, nothing else (see [`cast`]).
+    fn record(&mut self, at: Instant, kind: u8, data: &[u8]) -> io::Result<()> {
         let t = self.elapsed(at);
-        self.line.clear();
-        // Fixed microsecond precision: never exponent notation, stable width.
-        let _ = write!(
-            self.line,
-            "[{}.{:06}, \"{code}\", \"",
-            t.as_secs(),
-            t.subsec_micros()
-        );
-        self.out.write_all(self.line.as_bytes())?;
-        self.out.write_all(body)?;
-        self.out.write_all(b"\"]\n")?;
+        let micros = u64::try_from(t.as_micros()).unwrap_or(u64::MAX);
+        cast::write_record(&mut self.out, kind, micros, data)?;
         self.dirty = true;
         Ok(())
-    }
-
-    fn bytes(&mut self, at: Instant, code: &str, data: &[u8], output: bool) -> io::Result<()> {
-        let mut text = std::mem::take(&mut self.text);
-        text.clear();
-        let carry = if output {
-            &mut self.output
-        } else {
-            &mut self.input
-        };
-        carry.encode_into(data, &mut text);
-        let result = if text.is_empty() {
-            Ok(())
-        } else {
-            self.event_escaped(at, code, &text)
-        };
-        self.text = text;
-        result
     }
 
     fn handle(
@@ -571,9 +417,11 @@ impl Writer {
         event: Event,
     ) -> io::Result<Option<oneshot::Sender<Result<u64, RecordError>>>> {
         match event {
-            Event::Output(at, data) => self.bytes(at, "o", &data, true)?,
-            Event::Input(at, data) => self.bytes(at, "i", &data, false)?,
-            Event::Resize(at, cols, rows) => self.event(at, "r", &format!("{cols}x{rows}"))?,
+            Event::Output(at, data) => self.record(at, b'o', &data)?,
+            Event::Input(at, data) => self.record(at, b'i', &data)?,
+            Event::Resize(at, cols, rows) => {
+                self.record(at, b'r', format!("{cols}x{rows}").as_bytes())?
+            }
             Event::Tick => {
                 if self.dirty {
                     self.flush()?;
@@ -596,17 +444,6 @@ impl Writer {
 
     /// Emits what the UTF-8 carries still hold (as U+FFFD) and flushes.
     fn close(&mut self) -> io::Result<()> {
-        let now = Instant::now();
-        let mut tail = Vec::new();
-        self.output.finish_into(&mut tail);
-        if !tail.is_empty() {
-            self.event_escaped(now, "o", &tail)?;
-        }
-        tail.clear();
-        self.input.finish_into(&mut tail);
-        if !tail.is_empty() {
-            self.event_escaped(now, "i", &tail)?;
-        }
         self.flush()
     }
 }
@@ -637,10 +474,6 @@ fn writer_thread<F>(
         },
         started,
         last_time: Duration::ZERO,
-        output: Utf8Carry::default(),
-        input: Utf8Carry::default(),
-        text: Vec::new(),
-        line: String::new(),
         dirty: false,
         last_flush: Instant::now(),
     };
@@ -710,12 +543,20 @@ mod tests {
         }
     }
 
+    /// The recording as asciicast v2 events (through the converter the API uses).
     fn lines(path: &Path) -> Vec<Value> {
-        std::fs::read_to_string(path)
-            .unwrap()
+        asciicast(path)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    fn asciicast(path: &Path) -> String {
+        let raw = std::fs::read(path).unwrap();
+        assert!(cast::is_compact(&raw), "not a compact recording");
+        let mut out = Vec::new();
+        cast::to_asciicast(&raw[cast::MAGIC.len()..], &mut out).unwrap();
+        String::from_utf8(out).unwrap()
     }
 
     /// Concatenated text of all events with `code`.
@@ -792,46 +633,7 @@ mod tests {
         let events = lines(&path);
         assert_eq!(text_of(&events, "o"), "café € 😀!x");
         assert_eq!(text_of(&events, "i"), "Ж");
-        assert!(!std::fs::read_to_string(&path).unwrap().contains('\u{FFFD}'));
-    }
-
-    /// The byte encoder agrees with the standard library's lossy decoding followed by a
-    /// JSON serializer, for text, controls and invalid bytes alike (whole chunks, so the
-    /// carry does not come into play).
-    #[test]
-    fn encoder_matches_lossy_decoding_and_json_escaping() {
-        let samples: Vec<Vec<u8>> = vec![
-            b"plain ascii".to_vec(),
-            "caf\u{e9} \u{20ac} \u{1F600} \u{416}".as_bytes().to_vec(),
-            b"quote \" backslash \\ tab \t nl \n cr \r bell \x07 esc \x1b[31m del \x7f".to_vec(),
-            b"a\xFFb\xC0\xC1\xF5\x80\x80z".to_vec(),
-            b"\xE0\x80\x80 \xED\xA0\x80 \xF4\x90\x80\x80".to_vec(),
-            (0u8..=255).collect(),
-        ];
-        for s in samples {
-            let mut body = Vec::new();
-            let mut pending = Vec::new();
-            Utf8Carry::encode(&s, &mut pending, &mut body);
-            Utf8Carry { pending }.finish_into(&mut body);
-            let ours: String = serde_json::from_slice(&[b"\"", &body[..], b"\""].concat())
-                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
-            let theirs = String::from_utf8_lossy(&s).into_owned();
-            assert_eq!(
-                ours.chars()
-                    .filter(|c| *c != '\u{FFFD}')
-                    .collect::<String>(),
-                theirs
-                    .chars()
-                    .filter(|c| *c != '\u{FFFD}')
-                    .collect::<String>(),
-                "{s:?}"
-            );
-            assert_eq!(
-                ours.contains('\u{FFFD}'),
-                theirs.contains('\u{FFFD}'),
-                "{s:?}"
-            );
-        }
+        assert!(!asciicast(&path).contains('\u{FFFD}'));
     }
 
     #[tokio::test]
@@ -856,7 +658,7 @@ mod tests {
         let rec = Recorder::create(&path, header()).await.unwrap();
         rec.resize(132, 43).await.unwrap();
         rec.finish().await.unwrap();
-        let raw = std::fs::read_to_string(&path).unwrap();
+        let raw = asciicast(&path);
         let last = raw.lines().last().unwrap();
         assert!(last.starts_with("[0."), "{last}");
         assert!(last.ends_with(", \"r\", \"132x43\"]"), "{last}");

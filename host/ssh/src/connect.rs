@@ -169,6 +169,13 @@ impl Front for SshFront {
             .map_err(io::Error::other)
     }
 
+    async fn send_shared(&mut self, data: bytes::Bytes) -> io::Result<()> {
+        self.channel
+            .data_bytes(data)
+            .await
+            .map_err(io::Error::other)
+    }
+
     async fn send_stderr(&mut self, data: &[u8]) -> io::Result<()> {
         self.channel
             .extended_data_bytes(1, data.to_vec())
@@ -592,6 +599,10 @@ impl Front for ResizeTracker<'_> {
 
     async fn send(&mut self, data: &[u8]) -> io::Result<()> {
         self.inner.send(data).await
+    }
+
+    async fn send_shared(&mut self, data: bytes::Bytes) -> io::Result<()> {
+        self.inner.send_shared(data).await
     }
 
     async fn send_stderr(&mut self, data: &[u8]) -> io::Result<()> {

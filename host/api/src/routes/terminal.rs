@@ -447,9 +447,16 @@ async fn replay_download(
         .await?
         .ok_or(ApiError::NotFound("Session"))?;
     let (path, size) = replay_file(&state, caller.org, id).await?;
-    let file = tokio::fs::File::open(&path)
+    let mut file = tokio::fs::File::open(&path)
         .await
         .map_err(|_| no_replay())?;
+    let compact = {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let mut start = [0u8; portcullis_core::cast::MAGIC.len()];
+        let n = file.read(&mut start).await.map_err(|_| no_replay())?;
+        file.rewind().await.map_err(|_| no_replay())?;
+        portcullis_core::cast::is_compact(&start[..n])
+    };
     audit(
         &state,
         &caller,
@@ -460,20 +467,72 @@ async fn replay_download(
         json!({}),
     )
     .await;
+    let disposition = (
+        header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"{id}.cast\""),
+    );
+    let content_type = (header::CONTENT_TYPE, "application/x-asciicast".to_owned());
+    if compact {
+        // The gateway's compact recording: converted to asciicast while it streams.
+        let body = Body::from_stream(asciicast_stream(file.into_std().await));
+        return Ok((StatusCode::OK, [content_type, disposition], body).into_response());
+    }
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok((
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, "application/x-asciicast".to_owned()),
+            content_type,
             (header::CONTENT_LENGTH, size.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{id}.cast\""),
-            ),
+            disposition,
         ],
         body,
     )
         .into_response())
+}
+
+/// Converts a compact recording to asciicast v2 on a blocking thread, handing the text to
+/// the response in chunks through a small bounded queue (a slow client slows the
+/// conversion; nothing is held whole in memory).
+fn asciicast_stream(
+    mut file: std::fs::File,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        /// Sends what is written, 64 KiB at a time.
+        struct Chunks(
+            tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+            Vec<u8>,
+        );
+        impl Write for Chunks {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.1.extend_from_slice(buf);
+                if self.1.len() >= 64 * 1024 {
+                    self.flush()?;
+                }
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                if self.1.is_empty() {
+                    return Ok(());
+                }
+                let chunk = std::mem::take(&mut self.1);
+                self.0
+                    .blocking_send(Ok(chunk))
+                    .map_err(|_| std::io::Error::other("the client went away"))
+            }
+        }
+        let mut magic = [0u8; portcullis_core::cast::MAGIC.len()];
+        let mut out = Chunks(tx.clone(), Vec::new());
+        let result = file
+            .read_exact(&mut magic)
+            .and_then(|()| portcullis_core::cast::to_asciicast(&mut file, &mut out))
+            .and_then(|_| out.flush());
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
 }
 
 // ---------------------------------------------------------------------------------------------
