@@ -448,7 +448,8 @@ enum Slot {
 /// A live connection to one asset as one account.
 struct Target {
     auth: Authorized,
-    sftp: RawSftpSession,
+    /// Shared with the read-ahead requests of open downloads.
+    sftp: Arc<RawSftpSession>,
     conn: TargetConnection,
     root: String,
     slot: Arc<Mutex<Slot>>,
@@ -656,7 +657,7 @@ async fn connect_target(env: &Env, key: &TargetKey) -> Result<Target, SftpError>
     ));
     Ok(Target {
         auth,
-        sftp,
+        sftp: Arc::new(sftp),
         conn,
         root,
         slot,
@@ -719,6 +720,84 @@ struct FileHandle {
     /// A write failed on the asset.
     write_failed: bool,
     opened: DateTime<Utc>,
+    /// Reads sent to the asset ahead of the client's, by offset (see [`ReadAhead`]).
+    ahead: ReadAhead,
+}
+
+/// Read-ahead for downloads. The SFTP server loop answers one request at a time, so without
+/// it each of the client's pipelined reads would wait a round trip to the asset; instead,
+/// after a full read at offset `o` of length `n`, the reads at `o + n`, `o + 2n`, … are sent
+/// to the asset at once and answered from there when the client asks. Bounded to
+/// [`READ_AHEAD_BYTES`] per open file; a read elsewhere (a seek) drops the window.
+#[derive(Default)]
+struct ReadAhead {
+    pending: std::collections::BTreeMap<u64, (u32, ReadTask)>,
+}
+
+type ReadTask = tokio::task::JoinHandle<Result<Vec<u8>, RemoteError>>;
+
+/// Bytes one open file may have requested ahead of the client.
+const READ_AHEAD_BYTES: u64 = 2 * 1024 * 1024;
+
+impl ReadAhead {
+    /// The read at `offset` of `len` bytes: from the window when it was requested ahead,
+    /// else from the asset now; then the window is moved on past it.
+    async fn read(
+        &mut self,
+        sftp: &Arc<RawSftpSession>,
+        remote: &str,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, RemoteError> {
+        let ahead = match self.pending.remove(&offset) {
+            Some((l, task)) if l == len => Some(task),
+            Some((_, task)) => {
+                task.abort();
+                None
+            }
+            None => None,
+        };
+        if ahead.is_none() {
+            // Not the sequential continuation: forget the window.
+            self.clear();
+        }
+        let data = match ahead {
+            Some(task) => match task.await {
+                Ok(r) => r?,
+                Err(_) => sftp.read(remote, offset, len).await?.data,
+            },
+            None => sftp.read(remote, offset, len).await?.data,
+        };
+        if data.len() == len as usize && len > 0 {
+            let step = u64::from(len);
+            let window = (READ_AHEAD_BYTES / step).clamp(1, 64);
+            for k in 1..=window {
+                let at = offset + k * step;
+                if self.pending.contains_key(&at) {
+                    continue;
+                }
+                let (s, r) = (Arc::clone(sftp), remote.to_owned());
+                let task = tokio::spawn(async move { s.read(r, at, len).await.map(|d| d.data) });
+                self.pending.insert(at, (len, task));
+            }
+        } else {
+            // End of file (or a short read): nothing further to fetch.
+            self.clear();
+        }
+        Ok(data)
+    }
+
+    fn clear(&mut self) {
+        for (_, (_, task)) in std::mem::take(&mut self.pending) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.clear();
+    }
 }
 
 enum OpenHandle {
@@ -1427,6 +1506,7 @@ impl Handler for SftpServer {
             up: Digest::default(),
             write_failed: false,
             opened,
+            ahead: ReadAhead::default(),
         };
         match self.new_handle(OpenHandle::RemoteFile(Box::new(file))) {
             Ok(handle) => Ok(Handle { id, handle }),
@@ -1456,10 +1536,15 @@ impl Handler for SftpServer {
         }
         let (key, remote) = (f.key.clone(), f.remote.clone());
         let t = self.targets.get(&self.env, &key).await?;
-        let data = t.sftp.read(remote, offset, len.min(MAX_IO)).await?.data;
-        if let Some(OpenHandle::RemoteFile(f)) = self.handles.get_mut(&handle) {
-            f.down.feed(offset, &data);
-        }
+        let sftp = Arc::clone(&t.sftp);
+        let Some(OpenHandle::RemoteFile(f)) = self.handles.get_mut(&handle) else {
+            return Err(bad_handle());
+        };
+        let data = f
+            .ahead
+            .read(&sftp, &remote, offset, len.min(MAX_IO))
+            .await?;
+        f.down.feed(offset, &data);
         Ok(Data { id, data })
     }
 
