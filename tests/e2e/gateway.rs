@@ -12,7 +12,6 @@ use crate::sshd::{Sshd, keygen};
 use crate::support::{HttpResponse, Server, TestDb};
 use hmac13::{KeyInit, Mac};
 use serde_json::{Value, json};
-use std::collections::HashSet;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -65,60 +64,6 @@ fn rows(r: &HttpResponse) -> Vec<Value> {
 
 fn id_of(v: &Value) -> String {
     v["id"].as_str().expect("id").to_owned()
-}
-
-/// The loopback TCP ports `pid` listens on, from `/proc`.
-fn listening_ports(pid: u32) -> HashSet<u16> {
-    let mut inodes = HashSet::new();
-    if let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) {
-        for fd in fds.flatten() {
-            if let Ok(link) = fs::read_link(fd.path()) {
-                let link = link.to_string_lossy().into_owned();
-                if let Some(inode) = link
-                    .strip_prefix("socket:[")
-                    .and_then(|s| s.strip_suffix(']'))
-                {
-                    inodes.insert(inode.to_owned());
-                }
-            }
-        }
-    }
-    let mut ports = HashSet::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        for line in fs::read_to_string(table)
-            .unwrap_or_default()
-            .lines()
-            .skip(1)
-        {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-            if f.len() > 9 && f[3] == "0A" && inodes.contains(f[9]) {
-                let port = f[1].rsplit(':').next().unwrap_or("0");
-                if let Ok(p) = u16::from_str_radix(port, 16) {
-                    ports.insert(p);
-                }
-            }
-        }
-    }
-    ports
-}
-
-/// The SSH listener of a started server: its listening port that is not the HTTP one.
-fn gateway_port(server: &Server) -> u16 {
-    let http: u16 = server.base.rsplit(':').next().unwrap().parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ports = listening_ports(server.child.id());
-        if let Some(p) = ports.iter().copied().find(|p| *p != http) {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the SSH gateway is not listening: {ports:?}\n{}",
-            server.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn user_id(scene_server: &Server, admin: &str, username: &str) -> String {
@@ -179,7 +124,7 @@ impl Scene {
         .unwrap();
         let data = tempfile::tempdir().unwrap();
         let server = start(db, data.path());
-        let gw = gateway_port(&server);
+        let gw = server.ssh_port;
         let admin = token(&server, "admin", ADMIN_PASSWORD);
         let alice_pw = create_user(data.path(), db, "alice", "user");
         let alice_id = user_id(&server, &admin, "alice");

@@ -11,7 +11,6 @@ use crate::client::{ADMIN_PASSWORD, create_user, get, send, start, token};
 use crate::sshd::Sshd;
 use crate::support::{HttpResponse, Server, TestDb};
 use serde_json::{Value, json};
-use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -65,52 +64,8 @@ fn id_of(v: &Value) -> String {
 }
 
 /// The TCP ports `pid` listens on, from `/proc`.
-fn listening_ports(pid: u32) -> HashSet<u16> {
-    let mut inodes = HashSet::new();
-    if let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) {
-        for fd in fds.flatten() {
-            if let Ok(link) = fs::read_link(fd.path()) {
-                let link = link.to_string_lossy().into_owned();
-                if let Some(inode) = link
-                    .strip_prefix("socket:[")
-                    .and_then(|s| s.strip_suffix(']'))
-                {
-                    inodes.insert(inode.to_owned());
-                }
-            }
-        }
-    }
-    let mut ports = HashSet::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        for line in fs::read_to_string(table)
-            .unwrap_or_default()
-            .lines()
-            .skip(1)
-        {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() > 9 && f[3] == "0A" && inodes.contains(f[9]) {
-                let port = f[1].rsplit(':').next().unwrap_or("0");
-                if let Ok(p) = u16::from_str_radix(port, 16) {
-                    ports.insert(p);
-                }
-            }
-        }
-    }
-    ports
-}
-
 fn http_port(server: &Server) -> u16 {
     server.base.rsplit(':').next().unwrap().parse().unwrap()
-}
-
-/// The SSH listener of a started server: its listening port that is not the HTTP one.
-fn gateway_port(server: &Server) -> u16 {
-    let http = http_port(server);
-    eventually(20, "the SSH gateway to listen", || {
-        listening_ports(server.child.id())
-            .into_iter()
-            .find(|p| *p != http)
-    })
 }
 
 /// Waits for `check` to give a value, for at most `secs`.
@@ -136,7 +91,7 @@ impl Scene {
         .unwrap();
         let data = tempfile::tempdir().unwrap();
         let server = start(db, data.path());
-        let gw = gateway_port(&server);
+        let gw = server.ssh_port;
         let admin = token(&server, "admin", ADMIN_PASSWORD);
         let alice_pw = create_user(data.path(), db, "alice", "user");
         let boss_pw = create_user(data.path(), db, "boss", "admin");

@@ -125,6 +125,8 @@ pub struct Server {
     pub child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The SSH gateway's port (listening before the health endpoint answers).
+    pub ssh_port: u16,
     stdout: std::sync::Arc<std::sync::Mutex<String>>,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
@@ -164,6 +166,7 @@ impl Server {
         Server {
             child,
             base,
+            ssh_port: ssh,
             stdout,
             stderr,
         }
