@@ -350,7 +350,19 @@ fn matrix() -> Vec<Row> {
         get_row("/api/v1/terminal/sessions/", AUDIT),
         get_row("/api/v1/terminal/sessions/<sess>/", AUDIT),
         get_row("/api/v1/terminal/commands/", AUDIT),
+        // A session without a recording: found (404 "no replay") by readers, refused to others.
+        get_row(
+            "/api/v1/terminal/sessions/<sess>/replay/",
+            [MISS, MISS, DENY, MISS, MISS],
+        ),
+        // ---- The gateway's tasks and tickets -------------------------------------------------
+        get_row("/api/v1/terminal/tasks/", ADMINS),
+        row("POST", "/api/v1/terminal/tasks/kill-session/", "[]", ADMINS),
+        get_row("/api/v1/terminal/my-sessions/", all(OK)),
+        get_row("/api/v1/tickets/tickets/", all(OK)),
+        get_row("/api/v1/authentication/connection-token/", all(OK)),
         // ---- Settings: system-only -----------------------------------------------------------
+        get_row("/api/v1/settings/setting/?category=security_session", SYS_ONLY),
         get_row("/api/v1/settings/setting/?category=security", SYS_ONLY),
         row(
             "PATCH",
