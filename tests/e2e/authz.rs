@@ -362,7 +362,10 @@ fn matrix() -> Vec<Row> {
         get_row("/api/v1/tickets/tickets/", all(OK)),
         get_row("/api/v1/authentication/connection-token/", all(OK)),
         // ---- Settings: system-only -----------------------------------------------------------
-        get_row("/api/v1/settings/setting/?category=security_session", SYS_ONLY),
+        get_row(
+            "/api/v1/settings/setting/?category=security_session",
+            SYS_ONLY,
+        ),
         get_row("/api/v1/settings/setting/?category=security", SYS_ONLY),
         row(
             "PATCH",
