@@ -9,11 +9,11 @@
 
 use crate::client::{ADMIN_PASSWORD, create_user, get, send, start, token};
 use crate::sshd::Sshd;
-use crate::support::{HttpResponse, Server, TestDb};
+use crate::support::{Bg, HttpResponse, Server, TestDb, eventually, id_of, ok, rows};
 use serde_json::{Value, json};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The target shell's prompt (set by the account's `.bash_profile`).
@@ -44,40 +44,9 @@ struct Scene {
     _data: tempfile::TempDir,
 }
 
-fn ok(r: &HttpResponse, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", r.body);
-    r.json()
-}
-
-fn rows(r: &HttpResponse) -> Vec<Value> {
-    let v = ok(r, 200);
-    v.get("results")
-        .cloned()
-        .unwrap_or(v)
-        .as_array()
-        .cloned()
-        .unwrap_or_else(|| panic!("not a list: {}", r.body))
-}
-
-fn id_of(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_owned()
-}
-
 /// The TCP ports `pid` listens on, from `/proc`.
 fn http_port(server: &Server) -> u16 {
     server.base.rsplit(':').next().unwrap().parse().unwrap()
-}
-
-/// Waits for `check` to give a value, for at most `secs`.
-fn eventually<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 impl Scene {
@@ -327,37 +296,6 @@ impl Scene {
             &format!("{TICKETS}{id}/{verb}/"),
             &json!({}),
         )
-    }
-}
-
-/// A background client, killed (with what it started) when dropped.
-struct Bg(Child);
-
-impl Bg {
-    /// Waits for the exit for at most `secs`.
-    fn wait(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Ok(Some(s)) = self.0.try_wait() {
-                return Some(s);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        for p in crate::sshd::descendants(self.0.id()) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &p.to_string()])
-                .status();
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

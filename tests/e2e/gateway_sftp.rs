@@ -8,7 +8,7 @@
 
 use crate::client::{ADMIN_PASSWORD, create_user, get, send};
 use crate::sshd::Sshd;
-use crate::support::{HttpResponse, Server, TestDb, portcullis};
+use crate::support::{Server, TestDb, id_of, ok, portcullis};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -16,15 +16,6 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use uuid::Uuid;
-
-fn ok(r: &HttpResponse, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", r.body);
-    r.json()
-}
-
-fn id_of(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_owned()
-}
 
 /// Common options of the OpenSSH clients towards the gateway.
 fn client_opts(c: &mut Command) {

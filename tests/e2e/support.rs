@@ -322,3 +322,69 @@ fn dechunk(mut rest: &str) -> String {
     }
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers of the gateway tests
+// ---------------------------------------------------------------------------------------------
+
+pub fn ok(r: &HttpResponse, status: u16) -> serde_json::Value {
+    assert_eq!(r.status, status, "{}", r.body);
+    r.json()
+}
+
+pub fn rows(r: &HttpResponse) -> Vec<serde_json::Value> {
+    let v = ok(r, 200);
+    v.get("results")
+        .cloned()
+        .unwrap_or(v)
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("not a list: {}", r.body))
+}
+
+pub fn id_of(v: &serde_json::Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+/// Waits for `check` to give a value, for at most `secs`.
+pub fn eventually<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A background client, killed (with what it started) when dropped.
+pub struct Bg(pub Child);
+
+impl Bg {
+    /// Waits for the exit for at most `secs`.
+    pub fn wait(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Ok(Some(s)) = self.0.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        for p in crate::sshd::descendants(self.0.id()) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &p.to_string()])
+                .status();
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
