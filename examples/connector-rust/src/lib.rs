@@ -1,0 +1,1 @@
+//! Example cloud connector in Rust: reads an inventory over HTTP and pages through it.

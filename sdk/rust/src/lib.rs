@@ -1,0 +1,1 @@
+//! The Rust guest SDK for Portcullis plugins: generated bindings, an export macro, error conversions, host imports behind a trait.
