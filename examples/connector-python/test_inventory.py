@@ -51,8 +51,8 @@ class PathTest(unittest.TestCase):
     def test_instances_path_orders_and_encodes_parameters(self):
         self.assertEqual(inventory.instances_path("eu-west", None, 10), "/api/regions/eu-west/instances?page_size=10")
         self.assertEqual(
-            inventory.instances_path("a b/c", "x&y=z~", 5),
-            "/api/regions/a%20b%2Fc/instances?page_token=x%26y%3Dz~&page_size=5",
+            inventory.instances_path("a b/c", "x&y=z~!'", 5),
+            "/api/regions/a%20b%2Fc/instances?page_token=x%26y%3Dz~%21%27&page_size=5",
         )
 
     def test_page_size_is_clamped(self):
