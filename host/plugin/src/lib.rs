@@ -16,3 +16,6 @@ pub mod caps;
 pub mod error;
 pub mod kind;
 pub mod types;
+pub mod manifest;
+pub mod bundle;
+pub mod signing;
