@@ -1,1 +1,86 @@
-//! A test plugin that misbehaves on request (loops, allocates, panics, floods logs, calls hosts it may not) to prove the host contains it.
+//! A test plugin that misbehaves on request (loops, allocates, panics, floods logs, calls
+//! hosts it may not) to prove the host contains it.
+//!
+//! The behaviour comes from the call: the `params` string of automation calls, the
+//! `region` of `list-instances` for the connector variant, the page URL for autofill. See
+//! [`Behaviour`] for the words. Build one variant per world with cargo features
+//! (`automation` by default, `connector`, `autofill`, `automation-http`).
+
+#[cfg(target_arch = "wasm32")]
+mod guest;
+
+/// What the plugin does when called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Succeed.
+    Ok,
+    /// Count calls in a static and fail with `internal("count=N")`: shows whether guest
+    /// memory survives between calls.
+    Counter,
+    /// Spin forever.
+    Loop,
+    /// Allocate (and touch) memory without bound.
+    Alloc,
+    /// Panic (a trap, with `panic = "abort"`).
+    Panic,
+    /// Emit this many log lines.
+    Flood(u64),
+    /// Print this many lines on stdout.
+    Stdout(u64),
+    /// Open the call's target and report whether it worked.
+    Open,
+    /// Open the call's target, run a command and log how many output bytes came back.
+    BigOut,
+    /// Get the secret `token` and reveal it; log its length.
+    Reveal,
+    /// Open the call's target and send the call's secret argument with `send-secret`.
+    SendSecret,
+    /// GET this URL with wasi:http (connector and automation-http variants) and log the
+    /// status and body length.
+    Http(String),
+    /// An unknown word: fail with `invalid-input`.
+    Unknown(String),
+}
+
+impl Behaviour {
+    /// Parses the behaviour word (`loop`, `flood:1000`, `http:https://example.com/`, ...).
+    pub fn parse(s: &str) -> Behaviour {
+        let (word, arg) = match s.split_once(':') {
+            Some((w, a)) => (w, Some(a)),
+            None => (s, None),
+        };
+        let count = |default: u64| arg.and_then(|a| a.parse().ok()).unwrap_or(default);
+        match word {
+            "" | "ok" => Behaviour::Ok,
+            "counter" => Behaviour::Counter,
+            "loop" => Behaviour::Loop,
+            "alloc" => Behaviour::Alloc,
+            "panic" => Behaviour::Panic,
+            "flood" => Behaviour::Flood(count(1_000_000)),
+            "stdout" => Behaviour::Stdout(count(10)),
+            "open" => Behaviour::Open,
+            "bigout" => Behaviour::BigOut,
+            "reveal" => Behaviour::Reveal,
+            "send-secret" => Behaviour::SendSecret,
+            "http" => Behaviour::Http(arg.unwrap_or_default().to_owned()),
+            _ => Behaviour::Unknown(s.to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Behaviour;
+
+    #[test]
+    fn behaviour_words() {
+        assert_eq!(Behaviour::parse("ok"), Behaviour::Ok);
+        assert_eq!(Behaviour::parse("flood"), Behaviour::Flood(1_000_000));
+        assert_eq!(Behaviour::parse("flood:5"), Behaviour::Flood(5));
+        assert_eq!(
+            Behaviour::parse("http:http://127.0.0.1:80/x"),
+            Behaviour::Http("http://127.0.0.1:80/x".into())
+        );
+        assert_eq!(Behaviour::parse("nope"), Behaviour::Unknown("nope".into()));
+    }
+}
