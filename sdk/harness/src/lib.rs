@@ -1,1 +1,16 @@
-//! Runs any plugin component on the real engine with fake capabilities: scripted remote sessions, HTTP fixtures, golden files, the conformance suite.
+//! The plugin test harness: runs any plugin component on the real engine with fake
+//! capabilities, checks golden cases, runs the conformance suite, and implements the authoring
+//! commands (`portcullis plugin new|build|test|conformance`).
+//!
+//! * [`remote::ScriptedRemote`] replays transcripts (`session.txt`, format in [`transcript`]).
+//! * [`http::FixtureHttp`] answers HTTP from a fixture map (`http.jsonl`).
+//! * [`sink::RecordingSink`] keeps every event (logs, reveals, caps).
+//!
+//! The formats, the API and the commands are documented in `sdk/docs/harness.md`.
+
+pub mod case;
+pub mod http;
+pub mod project;
+pub mod remote;
+pub mod sink;
+pub mod transcript;

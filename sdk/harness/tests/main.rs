@@ -1,0 +1,1 @@
+//! The harness on real components: golden cases and the conformance suite (see modules).
