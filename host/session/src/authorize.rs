@@ -513,6 +513,67 @@ pub async fn authorize_tunnel(
     })
 }
 
+/// The SSH target for a system automation (ping, verify, change secret, push, gather, remove)
+/// on `asset_id` as the stored account `account_id`: no user and no permission are involved
+/// (automations are system actions an administrator asked for), but everything else is what a
+/// user's session gets — the vaulted credential, the zone's gateway, the platform's legacy
+/// algorithm setting. The caller may swap `credential` (to log in with a new secret).
+pub async fn automation_target(
+    store: &Store,
+    vault: &Vault,
+    asset_id: Uuid,
+    account_id: Uuid,
+    timeouts: TargetTimeouts,
+) -> Result<TargetSpec, Denied> {
+    let asset = store
+        .asset_record(None, &asset_id.to_string())
+        .await?
+        .ok_or(Denied::AssetNotPermitted)?;
+    let record = store
+        .account(account_id)
+        .await?
+        .filter(|a| a.asset.id == asset.id)
+        .ok_or_else(|| Denied::AccountNotFound(account_id.to_string()))?;
+    let port = asset
+        .protocols
+        .iter()
+        .find(|(n, _)| n == "ssh")
+        .and_then(|(_, p)| u16::try_from(*p).ok())
+        .filter(|p| *p > 0)
+        .ok_or_else(|| Denied::NoPort("ssh".into()))?;
+    let legacy = store
+        .platform(None, &asset.platform_id.to_string())
+        .await?
+        .and_then(|p| p.protocols.into_iter().find(|x| x.name == "ssh"))
+        .and_then(|x| x.setting.get("old_ssh_version").and_then(|v| v.as_bool()))
+        .unwrap_or(false);
+    let account = SessionAccount {
+        id: Some(record.id),
+        alias: record.id.to_string(),
+        name: record.name.clone(),
+        username: record.username.clone().unwrap_or_default(),
+    };
+    let credential = credential(store, vault, &account, &InputCredentials::default()).await?;
+    let gateway = match &asset.zone {
+        Some((zone_id, zone_name)) => Some(Box::new(
+            gateway_spec(store, vault, *zone_id, zone_name, timeouts).await?,
+        )),
+        None => None,
+    };
+    Ok(TargetSpec {
+        asset_id: asset.id,
+        asset_name: asset.name,
+        address: asset.address,
+        port,
+        username: account.username,
+        credential,
+        legacy_algorithms: legacy,
+        connect_timeout: timeouts.connect,
+        keepalive: timeouts.keepalive,
+        gateway,
+    })
+}
+
 /// The granted account the request names.
 fn pick_account<'g>(
     grant: &'g AssetGrant,

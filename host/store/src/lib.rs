@@ -16,6 +16,7 @@ pub mod acls;
 pub mod assets;
 pub mod audits;
 pub mod auth;
+pub mod automations;
 pub mod codec;
 mod db;
 mod error;
