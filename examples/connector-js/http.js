@@ -24,9 +24,10 @@ const dispose = (resource) => resource[DISPOSE]();
 /** Maps a wasi:http error code to the plugin-error the inventory README names. */
 export function transportError(code, url) {
   const name = code.tag.toLowerCase();
-  if (name === 'http-request-denied') return pluginError('denied', `the host refused the request to ${url}`);
+  const message = `the request to ${url} failed: ${name}`;
+  if (name === 'http-request-denied' || name === 'destination-ip-prohibited') return pluginError('denied', message);
   if (TIMEOUTS.includes(name)) return pluginError('timeout');
-  return pluginError('unavailable', `the request to ${url} failed: ${name}`);
+  return pluginError('unavailable', message);
 }
 
 /** GETs one URL; returns { status, body: Uint8Array } or throws a plugin-error. */

@@ -33,11 +33,12 @@ def error_name(code) -> str:
 
 def transport_error(code, url: str) -> Err:
     """Maps a wasi:http error code to the plugin-error the inventory README names."""
-    if isinstance(code, http.ErrorCode_HttpRequestDenied):
-        return Err(PluginError_Denied(f"the host refused the request to {url}"))
+    message = f"the request to {url} failed: {error_name(code)}"
+    if isinstance(code, (http.ErrorCode_HttpRequestDenied, http.ErrorCode_DestinationIpProhibited)):
+        return Err(PluginError_Denied(message))
     if isinstance(code, TIMEOUTS):
         return Err(PluginError_Timeout())
-    return Err(PluginError_Unavailable(f"the request to {url} failed: {error_name(code)}"))
+    return Err(PluginError_Unavailable(message))
 
 
 def get(scheme: str, authority: str, path_with_query: str, headers: list) -> tuple:
