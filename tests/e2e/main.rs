@@ -15,6 +15,7 @@ mod api_tickets;
 mod api_transfer;
 mod api_users;
 mod authz;
+mod automation;
 mod cli;
 mod client;
 mod compat;
