@@ -55,6 +55,10 @@ pub const SECRET_COLUMNS: &[SecretColumn] = &[
         table: "access_keys",
         column: "secret",
     },
+    SecretColumn {
+        table: "plugin_secrets",
+        column: "secret",
+    },
 ];
 
 impl SecretColumn {
