@@ -25,3 +25,4 @@ pub mod engine;
 pub mod host;
 pub mod plugin;
 pub mod transport;
+pub mod registry;

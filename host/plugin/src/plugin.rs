@@ -120,7 +120,10 @@ impl LoadedPlugin {
             Ok(if start.elapsed() >= deadline {
                 UpdateDeadline::Interrupt
             } else {
-                UpdateDeadline::Yield(1)
+                // tokio's yield defers the wake-up until the scheduler has polled its
+                // timers and I/O, so timers (the deadline below) and other tasks get their
+                // turn even on a single-threaded runtime.
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
             })
         });
 

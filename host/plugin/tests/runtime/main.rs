@@ -3,4 +3,9 @@
 //! HTTP), install checks (wrong component, world, imports, stale artifacts), concurrency.
 
 mod basics;
+mod caps;
+mod contain;
+mod http;
+mod install;
+mod load;
 mod support;
