@@ -132,6 +132,7 @@ impl Automation for Linux {
                 "the asset listed no accounts: the passwd database could not be read",
             ));
         }
+        host.info(&format!("gathered {} accounts", accounts.len()));
         Ok(accounts)
     }
 
@@ -191,7 +192,13 @@ fn install_secret(
         }
         Some(key) => {
             let strategy = params.ssh_key_change_strategy;
-            host.debug(&format!("installing an SSH key for {user} ({strategy:?})"));
+            host.debug(&format!(
+                "installing an SSH key for {user} ({})",
+                match strategy {
+                    params::KeyStrategy::Add => "added to the others",
+                    params::KeyStrategy::Replace => "replacing the others",
+                }
+            ));
             remote
                 .script(
                     &format!("installing the SSH key of {user}"),

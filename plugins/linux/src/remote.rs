@@ -127,7 +127,7 @@ impl Remote {
 /// Whether `stderr` is sudo refusing to run without a password or at all.
 pub fn sudo_refused(text: &str) -> bool {
     text.lines().any(|l| {
-        l.starts_with("sudo:")
+        l.contains("sudo:")
             && [
                 "password is required",
                 "a terminal is required",
@@ -261,6 +261,9 @@ mod tests {
             f(1, "sudo: alice is not in the sudoers file.\n"),
             Error::Denied(_)
         ));
+        // After a shell prompt, as an interactive shell shows it.
+        assert!(sudo_refused("ops@web1:~$ sudo: a password is required\r\n"));
+        assert!(!sudo_refused("sh -c 'sudo -n passwd alice'"));
         assert!(matches!(
             f(
                 1,
