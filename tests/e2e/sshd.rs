@@ -35,6 +35,11 @@ pub struct SshdOptions {
     /// Public keys (authorized_keys lines) accepted for it, besides the fixture's own
     /// `id_ed25519` and `id_rsa`.
     pub authorized_keys: Vec<String>,
+    /// Give the server a private copy of all of `/etc`, and empty private `/home` and
+    /// `/var/log`, instead of private account files only: tools that rewrite account files
+    /// by renaming (`useradd`, `userdel`, `chpasswd`, `passwd`) and write sudoers, homes and
+    /// login records then work inside without touching the machine (the automation tests).
+    pub private_etc: bool,
 }
 
 impl Default for SshdOptions {
@@ -45,6 +50,7 @@ impl Default for SshdOptions {
             uid: UID,
             password: PASSWORD.into(),
             authorized_keys: Vec::new(),
+            private_etc: false,
         }
     }
 }
@@ -113,10 +119,22 @@ impl Sshd {
         shadow.push_str(&format!("{user}:{shadow_hash}:19000:0:99999:7:::\n"));
         let mut group = fs::read_to_string("/etc/group").expect("group");
         group.push_str(&format!("{user}:x:{uid}:\n"));
-        fs::write(d.join("passwd"), passwd).expect("write passwd");
-        fs::write(d.join("shadow"), shadow).expect("write shadow");
-        fs::set_permissions(d.join("shadow"), fs::Permissions::from_mode(0o640)).expect("chmod");
-        fs::write(d.join("group"), group).expect("write group");
+        let etc = if opts.private_etc {
+            sh(Command::new("cp").arg("-a").arg("/etc").arg(d.join("etc")));
+            for dir in ["homes", "log"] {
+                fs::create_dir_all(d.join(dir)).expect("private dir");
+            }
+            for file in ["wtmp", "btmp", "lastlog"] {
+                fs::write(d.join("log").join(file), "").expect("login records");
+            }
+            d.join("etc")
+        } else {
+            d.to_path_buf()
+        };
+        fs::write(etc.join("passwd"), passwd).expect("write passwd");
+        fs::write(etc.join("shadow"), shadow).expect("write shadow");
+        fs::set_permissions(etc.join("shadow"), fs::Permissions::from_mode(0o640)).expect("chmod");
+        fs::write(etc.join("group"), group).expect("write group");
 
         keygen(&d.join("hostkey"), "ed25519", &[]);
         keygen(&d.join("id_ed25519"), "ed25519", &[]);
@@ -201,11 +219,15 @@ impl Sshd {
         );
         fs::write(d.join("sshd_config"), config).expect("sshd_config");
         let log = fs::File::create(d.join("sshd.log")).expect("log");
-        let script = format!(
+        let mounts = if self.opts.private_etc {
+            "mount --bind {d}/etc /etc && mount --bind {d}/homes /home && \
+             mount --bind {d}/log /var/log"
+        } else {
             "mount --bind {d}/passwd /etc/passwd && mount --bind {d}/shadow /etc/shadow && \
-             mount --bind {d}/group /etc/group && exec /usr/sbin/sshd -D -e -f {d}/sshd_config",
-            d = d.display()
-        );
+             mount --bind {d}/group /etc/group"
+        };
+        let script = format!("{mounts} && exec /usr/sbin/sshd -D -e -f {{d}}/sshd_config")
+            .replace("{d}", &d.display().to_string());
         let child = Command::new("unshare")
             .args(["--mount", "sh", "-c", &script])
             .stdin(Stdio::null())

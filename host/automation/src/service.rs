@@ -1122,8 +1122,21 @@ fn push_options(params: &Value, request: &AutomationRequest) -> PushOptions {
         },
         private_group: request
             .private_group
-            .or_else(|| params.get("private_group").and_then(Value::as_bool))
+            .or_else(|| params.get("private_group").and_then(lenient_bool))
             .unwrap_or(true),
+    }
+}
+
+/// A boolean parameter as JSON or in the canonical text form checked parameters come in.
+fn lenient_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -1187,6 +1200,8 @@ mod tests {
         let params = json!({"sudo": "/bin/whoami", "shell": "/bin/bash", "home": "", "groups": "adm, audio"});
         let o = push_options(&params, &AutomationRequest::default());
         assert_eq!(o.shell.as_deref(), Some("/bin/bash"));
+        let checked = json!({"private_group": "false"});
+        assert!(!push_options(&checked, &AutomationRequest::default()).private_group);
         assert_eq!(o.home, None);
         assert_eq!(o.groups, ["adm", "audio"]);
         assert_eq!(o.sudo.as_deref(), Some("ALL=(ALL) NOPASSWD: /bin/whoami"));
