@@ -17,6 +17,8 @@ command -v sshpass >/dev/null || need_pkgs+=(sshpass)
 command -v expect >/dev/null || need_pkgs+=(expect)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v unshare >/dev/null || need_pkgs+=(util-linux)
+# The automation tests push accounts with sudo rules, which the Linux plugin checks with visudo.
+command -v visudo >/dev/null || need_pkgs+=(sudo)
 want_asciinema=0
 command -v asciinema >/dev/null || want_asciinema=1
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
