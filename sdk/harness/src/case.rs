@@ -30,6 +30,9 @@
 //! [determinism]                        # default: clock 1700000000 (2023-11-14), seed 42
 //! clock = 1700000000
 //! seed = 7
+//!
+//! # strict = false                     # unused transcript steps do not fail the case
+//! # ignore = ["logs"]                  # keys of expected.json not compared
 //! ```
 //!
 //! Arguments per call: `ping`, `verify-account`, `gather-accounts`: `target`, `params`;
@@ -116,6 +119,10 @@ pub struct CaseFile {
     /// true).
     #[serde(default = "yes")]
     pub strict: bool,
+    /// Keys of `expected.json` left out of the comparison (`logs`, `remote`, ...), for output
+    /// that changes with things the case does not control (a panic's source line).
+    #[serde(default)]
+    pub ignore: Vec<String>,
 }
 
 fn yes() -> bool {

@@ -15,7 +15,7 @@
 //! serialized); `body_file` is a path relative to the fixture file. `request_body`, when given,
 //! must equal the request's body (as JSON when it is not a string). Query parameters are
 //! compared in any order. Several entries for the same request are answered in order, the last
-//! one again and again. `hang` never answers (the request's timeout ends it); `error` fails the
+//! one again and again. `method` and `url` may be `*` (any). `hang` never answers (the request's timeout ends it); `error` fails the
 //! request as the transport would (`CODE message`, codes as in `plugin-error`).
 //!
 //! A request no entry matches is a violation ("unexpected request GET https://..."): the plugin
@@ -128,7 +128,9 @@ impl Fixture {
     }
 
     fn matches(&self, method: &str, url: &str, body: &[u8]) -> bool {
-        if !self.method.eq_ignore_ascii_case(method) || normalize(&self.url) != normalize(url) {
+        if !(self.method == "*" || self.method.eq_ignore_ascii_case(method))
+            || !(self.url == "*" || normalize(&self.url) == normalize(url))
+        {
             return false;
         }
         match &self.request_body {
@@ -348,11 +350,12 @@ impl HttpTransport for FixtureHttp {
             reply
         };
         match reply {
-            Reply::Response(r) if r.body.len() as u64 > max_body => {
-                Err(PluginError::Denied(format!(
-                    "the response body ({} bytes) is larger than the {max_body} bytes left in the response budget",
-                    r.body.len()
-                )))
+            // A transport stops reading one byte past the budget; the runtime sees the body is
+            // over it, refuses it to the plugin and records the cap.
+            Reply::Response(mut r) if r.body.len() as u64 > max_body => {
+                r.body
+                    .truncate(usize::try_from(max_body.saturating_add(1)).unwrap_or(usize::MAX));
+                Ok(r)
             }
             Reply::Response(r) => Ok(r),
             Reply::Fail(e) => Err(e),
@@ -431,7 +434,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_body_over_the_budget_is_refused() {
+    async fn a_body_over_the_budget_is_cut_one_byte_past_it() {
         let http = FixtureHttp::new(
             vec![Fixture::response(
                 "GET",
@@ -441,10 +444,15 @@ mod tests {
             )],
             Vec::new(),
         );
-        let err = http
-            .send(req("GET", "https://a.test/"), None, 99, T)
+        let r = http
+            .send(req("GET", "https://a.test/"), None, 10, T)
             .await
-            .unwrap_err();
-        assert!(matches!(err, PluginError::Denied(_)), "{err:?}");
+            .unwrap();
+        assert_eq!(r.body.len(), 11);
+        let r = http
+            .send(req("GET", "https://a.test/"), None, 1000, T)
+            .await
+            .unwrap();
+        assert_eq!(r.body.len(), 100);
     }
 }

@@ -9,8 +9,11 @@
 //! The formats, the API and the commands are documented in `sdk/docs/harness.md`.
 
 pub mod case;
+pub mod conformance;
+pub mod golden;
 pub mod http;
 pub mod project;
 pub mod remote;
+pub mod runner;
 pub mod sink;
 pub mod transcript;

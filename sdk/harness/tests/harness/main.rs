@@ -1,1 +1,8 @@
-//! The harness on real components: golden cases and the conformance suite (see modules).
+//! The harness on real components: golden cases and the conformance suite on the misbehave
+//! guest, the Linux plugin and the example connector, and the authoring commands.
+
+#![allow(clippy::unwrap_used)]
+
+mod golden;
+mod misbehave;
+mod support;
