@@ -9,10 +9,11 @@
 # afterwards. Before each build the example's native unit tests run (cargo test, unittest,
 # node --test): they take seconds.
 #
-#   examples/build.sh [--smoke] [rust] [python] [js]     (no language: all three)
+#   examples/build.sh [--smoke] [--no-tests] [rust] [python] [js]   (no language: all three)
 #
 # --smoke also runs each component under Node against the fixture server
-# (examples/connector-js/smoke.mjs).
+# (examples/connector-js/smoke.mjs). --no-tests skips the unit tests (the Rust crate's own
+# tests/components.rs calls this script that way).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,12 +23,14 @@ OUT=$ROOT/target/plugins
 COMPONENTIZE_PY_VERSION=0.25.1
 
 smoke=0
+unit_tests=1
 langs=()
 for arg in "$@"; do
     case $arg in
         --smoke) smoke=1 ;;
+        --no-tests) unit_tests=0 ;;
         rust | python | js) langs+=("$arg") ;;
-        *) echo "usage: $0 [--smoke] [rust] [python] [js]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--smoke] [--no-tests] [rust] [python] [js]" >&2; exit 2 ;;
     esac
 done
 [ ${#langs[@]} -gt 0 ] || langs=(rust python js)
@@ -83,8 +86,10 @@ build_rust() {
     local start id=example-inventory-rust
     start=$(now)
     rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
-    step "rust: unit tests"
-    cargo test --quiet -p example-connector-rust
+    if [ $unit_tests = 1 ]; then
+        step "rust: unit tests"
+        cargo test --quiet -p example-connector-rust --lib --test connector
+    fi
     step "rust: component"
     CARGO_TARGET_DIR=$ROOT/target/wasm cargo build --quiet --target wasm32-wasip2 --profile plugin \
         -p example-connector-rust
@@ -99,10 +104,12 @@ build_python() {
     local bindings=$TOOLS/py-bindings/cloud-connector
     start=$(now)
     ensure_py_tools
-    step "python: unit tests"
-    rm -rf "$bindings"
-    "$TOOLS/py/bin/componentize-py" -d "$ROOT/wit" -w cloud-connector bindings "$bindings" >/dev/null
-    (cd "$src" && PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$bindings python3 -m unittest -q test_inventory)
+    if [ $unit_tests = 1 ]; then
+        step "python: unit tests"
+        rm -rf "$bindings"
+        "$TOOLS/py/bin/componentize-py" -d "$ROOT/wit" -w cloud-connector bindings "$bindings" >/dev/null
+        (cd "$src" && PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$bindings python3 -m unittest -q test_inventory)
+    fi
     step "python: component"
     mkdir -p "$OUT/$id"
     (cd "$src" && PYTHONDONTWRITEBYTECODE=1 "$TOOLS/py/bin/componentize-py" -d "$ROOT/wit" \
@@ -116,8 +123,10 @@ build_js() {
     local start id=example-inventory-js src=$EXAMPLES/connector-js
     start=$(now)
     ensure_js_tools
-    step "js: unit tests"
-    (cd "$src" && node --test --test-reporter=dot)
+    if [ $unit_tests = 1 ]; then
+        step "js: unit tests"
+        (cd "$src" && node --test --test-reporter=dot)
+    fi
     step "js: component"
     node "$src/build.mjs" "$TOOLS/js" "$OUT/$id/plugin.wasm" >/dev/null
     install_plugin "$src" $id "$OUT/$id/plugin.wasm"
