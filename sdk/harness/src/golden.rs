@@ -244,7 +244,7 @@ pub async fn run_case(component: &Component, dir: &Path, bless: bool) -> CaseRep
     let fakes = Fakes {
         sink: RecordingSink::new(),
         remote: ScriptedRemote::new(transcript, secrets.clone()),
-        http: FixtureHttp::new(fixtures, secrets),
+        http: FixtureHttp::new(fixtures, secrets.clone()),
     };
 
     let mut setup = CallSetup::new(kind);
@@ -297,7 +297,10 @@ pub async fn run_case(component: &Component, dir: &Path, bless: bool) -> CaseRep
         observed.insert("remote".into(), json!(fakes.remote.records()));
     }
     if kind.has_http() {
-        observed.insert("http".into(), json!(fakes.http.records()));
+        observed.insert(
+            "http".into(),
+            json!(http_records(&fakes.sink, &fakes.http, &secrets)),
+        );
     }
     observed.insert("reveals".into(), json!(fakes.sink.reveals()));
     observed.insert("logs".into(), json!(fakes.sink.log_lines()));
@@ -385,6 +388,50 @@ pub async fn run_case(component: &Component, dir: &Path, bless: bool) -> CaseRep
     }
     report.passed = report.problems.is_empty() && report.diff.is_none();
     report
+}
+
+/// The HTTP side of a call in order: requests the policy refused (from the runtime's events,
+/// `METHOD URL → denied: why`) among those the fixtures answered (the fake's records, with
+/// their body lines).
+fn http_records(
+    sink: &RecordingSink,
+    http: &FixtureHttp,
+    secrets: &[(String, Vec<u8>)],
+) -> Vec<String> {
+    let mut answered: Vec<Vec<String>> = Vec::new();
+    for line in http.records() {
+        match answered.last_mut() {
+            Some(group) if line.starts_with("  ") => group.push(line),
+            _ => answered.push(vec![line]),
+        }
+    }
+    let mut answered = answered.into_iter();
+    let mut out = Vec::new();
+    for event in sink.events() {
+        if let portcullis_plugin::caps::Event::Http {
+            method,
+            url,
+            denied: Some(why),
+            ..
+        } = event
+        {
+            let mut line = format!("{method} {url} → denied: {why}");
+            for (name, value) in secrets {
+                line = line.replace(
+                    String::from_utf8_lossy(value).as_ref(),
+                    &format!("<secret:{name}>"),
+                );
+            }
+            out.push(line);
+        } else if matches!(event, portcullis_plugin::caps::Event::Http { .. })
+            && let Some(group) = answered.next()
+        {
+            out.extend(group);
+        }
+    }
+    // Requests the runtime did not report (none today) still show.
+    out.extend(answered.flatten());
+    out
 }
 
 /// The budget blessing writes: the old one when the run uses between half of it and all of

@@ -5,4 +5,5 @@
 
 mod golden;
 mod misbehave;
+mod plugins;
 mod support;
