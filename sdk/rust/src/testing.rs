@@ -70,6 +70,12 @@ pub fn key_secret(name: &str, value: &str, public_part: &str) -> Secret {
     })
 }
 
+/// The bytes of a native secret handle, for host doubles of your own that must really send
+/// a secret somewhere (a local pty, say). Plugin code cannot call this: it is native-only.
+pub fn secret_bytes(secret: SecretRef<'_>) -> Vec<u8> {
+    secret.0.value.clone()
+}
+
 /// One thing the plugin did, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -705,6 +711,7 @@ mod tests {
         );
         assert!(matches!(host.secret("other"), Err(Error::Denied(_))));
         assert_eq!(format!("{token:?}"), "Secret(\"token\")");
+        assert_eq!(secret_bytes(token.as_ref()), b"s3cr3t");
         host.info("hello");
         assert_eq!(host.logs()[0].message, "hello");
         let denied = ScriptedHost::new().deny_reveal();
