@@ -220,3 +220,79 @@ async fn send_secret_passes_the_bytes_and_audits_only_the_name() {
         "the secret leaked into the audit: {all}"
     );
 }
+
+#[tokio::test]
+async fn a_bad_expect_pattern_is_invalid_input() {
+    let remote = Arc::new(FakeRemote::default());
+    for pattern in ["(unclosed", "a{1000}{1000}{1000}"] {
+        let rec = Arc::new(Recorder::default());
+        let mut inv = invocation(AUTO, rec);
+        inv.remote = Some(remote_grant(remote.clone(), vec![target()]));
+        let err = plugin(Variant::Automation)
+            .call(inv, ping(&format!("expect:{pattern}")))
+            .await
+            .expect_err("bad pattern");
+        assert!(
+            matches!(&err, InvokeError::Plugin(PluginError::InvalidInput(m)) if m.contains("pattern")),
+            "{pattern}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn waiting_on_host_io_past_the_deadline_is_stopped() {
+    let remote = Arc::new(FakeRemote {
+        delay: std::time::Duration::from_secs(30),
+        ..FakeRemote::default()
+    });
+    let rec = Arc::new(Recorder::default());
+    let mut inv = invocation(AUTO, rec);
+    inv.remote = Some(remote_grant(remote, vec![target()]));
+    let deadline = std::time::Duration::from_millis(200);
+    inv.limits = short(AUTO, deadline);
+    let started = std::time::Instant::now();
+    let err = plugin(Variant::Automation)
+        .call(inv, ping("bigout"))
+        .await
+        .expect_err("stopped");
+    let took = started.elapsed();
+    assert!(
+        matches!(err, InvokeError::Deadline(d) if d == deadline),
+        "{err:?}"
+    );
+    assert!(took < deadline * 3, "stopped only after {took:?}");
+}
+
+#[tokio::test]
+async fn determinism_fixes_clocks_and_randomness() {
+    let run = |det: Option<portcullis_plugin::caps::Determinism>| async move {
+        let rec = Arc::new(Recorder::default());
+        let mut inv = invocation(AUTO, rec.clone());
+        inv.determinism = det;
+        plugin(Variant::Automation)
+            .call(inv, ping("clock"))
+            .await
+            .expect("clock");
+        rec.log_lines().remove(0)
+    };
+    let det = Some(portcullis_plugin::caps::Determinism {
+        wall_clock_secs: 1_700_000_000,
+        seed: 42,
+    });
+    let a = run(det).await;
+    let b = run(det).await;
+    assert_eq!(a, b);
+    assert!(a.starts_with("wall 1700000000 "), "{a}");
+    let other_seed = run(Some(portcullis_plugin::caps::Determinism {
+        wall_clock_secs: 1_700_000_000,
+        seed: 43,
+    }))
+    .await;
+    assert_ne!(a, other_seed);
+    let real = run(None).await;
+    assert!(!real.starts_with("wall 1700000000 "), "{real}");
+    assert_ne!(
+        run(None).await.split(" random ").nth(1),
+        real.split(" random ").nth(1)
+    );
+}

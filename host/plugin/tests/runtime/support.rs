@@ -278,12 +278,15 @@ pub fn http_grant(allow: &[&str], transport: Arc<dyn HttpTransport>) -> HttpGran
 #[derive(Default)]
 pub struct FakeRemote {
     pub output_len: usize,
+    /// How long each `run` takes.
+    pub delay: Duration,
     pub opened: Mutex<Vec<Target>>,
     pub sent: Arc<Mutex<Vec<u8>>>,
 }
 
 struct FakeSession {
     output_len: usize,
+    delay: Duration,
     sent: Arc<Mutex<Vec<u8>>>,
 }
 
@@ -298,6 +301,7 @@ impl RemoteProvider for FakeRemote {
         self.opened.lock().expect("lock").push(target.clone());
         Ok(Box::new(FakeSession {
             output_len: self.output_len,
+            delay: self.delay,
             sent: self.sent.clone(),
         }))
     }
@@ -310,6 +314,7 @@ impl RemoteSession for FakeSession {
         _command: &str,
         _timeout: Duration,
     ) -> Result<CommandOutput, PluginError> {
+        tokio::time::sleep(self.delay).await;
         Ok(CommandOutput {
             exit_code: Some(0),
             stdout: vec![b'x'; self.output_len],

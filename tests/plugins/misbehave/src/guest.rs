@@ -114,6 +114,20 @@ fn common(b: &Behaviour) -> Option<Result<(), PluginError>> {
             eprint!("no newline at the end");
             Ok(())
         }
+        // The autofill world has no clocks or randomness.
+        #[cfg(not(feature = "autofill"))]
+        Behaviour::Clock => {
+            let now = wasi::clocks::wall_clock::now();
+            let mono = wasi::clocks::monotonic_clock::now();
+            let bytes = wasi::random::random::get_random_bytes(8);
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            log::emit(
+                Level::Info,
+                &format!("wall {} mono {mono} random {hex}", now.seconds),
+                &[],
+            );
+            Ok(())
+        }
         Behaviour::Unknown(s) => Err(PluginError::InvalidInput(format!(
             "unknown behaviour {s:?}"
         ))),
@@ -203,6 +217,11 @@ mod automation {
                 let s = secrets::get("token")?;
                 let bytes = secrets::reveal(&s)?;
                 say(format!("revealed {} bytes of {}", bytes.len(), s.name()));
+                Ok(())
+            }
+            Behaviour::Expect(pattern) => {
+                let s = remote::open(target, 1_000)?;
+                s.expect(&[pattern], 100)?;
                 Ok(())
             }
             Behaviour::SendSecret => {

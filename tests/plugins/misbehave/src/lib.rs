@@ -35,6 +35,11 @@ pub enum Behaviour {
     Reveal,
     /// Open the call's target and send the call's secret argument with `send-secret`.
     SendSecret,
+    /// Log the wall clock (seconds), the monotonic clock and 8 random bytes, for the
+    /// determinism tests.
+    Clock,
+    /// Open the call's target and `expect` this pattern.
+    Expect(String),
     /// GET this URL with wasi:http (connector and automation-http variants) and log the
     /// status and body length.
     Http(String),
@@ -62,6 +67,8 @@ impl Behaviour {
             "bigout" => Behaviour::BigOut,
             "reveal" => Behaviour::Reveal,
             "send-secret" => Behaviour::SendSecret,
+            "clock" => Behaviour::Clock,
+            "expect" => Behaviour::Expect(arg.unwrap_or_default().to_owned()),
             "http" => Behaviour::Http(arg.unwrap_or_default().to_owned()),
             _ => Behaviour::Unknown(s.to_owned()),
         }
