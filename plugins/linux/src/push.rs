@@ -35,11 +35,24 @@ pub fn validate(user: &str, options: &PushOptions) -> Result<(), Error> {
 ///   already; else `-N`, the system's default group).
 /// * An existing account gets `usermod`: the shell, the home path (without moving files) and
 ///   the groups, added to the ones it has (`-a -G`; none are taken away).
-/// * A sudo rule is written to `/etc/sudoers.d/USER` only after `visudo -cf` accepted it;
-///   without a rule, existing rules are left alone.
+/// * A sudo rule is checked with `visudo -cf` first (a refused rule changes nothing) and
+///   written to `/etc/sudoers.d/USER` once the account exists; without a rule, existing rules
+///   are left alone.
 pub fn script(user: &str, options: &PushOptions) -> Result<String, Error> {
     validate(user, options)?;
     let mut s = format!("set -e\nu={}\n", shell_quote(user));
+    // The sudo rule is checked before anything changes, installed after the account exists.
+    if let Some(rule) = &options.sudo {
+        s.push_str(&format!(
+            "command -v visudo >/dev/null 2>&1 || {{ echo 'visudo not found: is sudo installed?' >&2; exit {EXIT_UNSUPPORTED}; }}\n\
+             mkdir -p /etc/sudoers.d\n\
+             t=$(mktemp /etc/sudoers.d/.portcullis.XXXXXX)\n\
+             trap 'rm -f \"$t\"' EXIT\n\
+             printf '%s\\n' {line} > \"$t\"\n\
+             if ! out=$(visudo -cf \"$t\" 2>&1); then echo \"sudo rule refused by visudo: $out\" >&2; exit {EXIT_REFUSED}; fi\n",
+            line = shell_quote(&sudoers_line(user, rule)?),
+        ));
+    }
     if !options.groups.is_empty() {
         let groups: Vec<String> = options.groups.iter().map(|g| shell_quote(g)).collect();
         s.push_str(&format!(
@@ -87,17 +100,10 @@ pub fn script(user: &str, options: &PushOptions) -> Result<String, Error> {
     }
     s.push_str("  echo created\nfi\n");
 
-    if let Some(rule) = &options.sudo {
+    if options.sudo.is_some() {
         s.push_str(&format!(
-            "command -v visudo >/dev/null 2>&1 || {{ echo 'visudo not found: is sudo installed?' >&2; exit {EXIT_UNSUPPORTED}; }}\n\
-             mkdir -p /etc/sudoers.d\n\
-             t=$(mktemp /etc/sudoers.d/.portcullis.XXXXXX)\n\
-             printf '%s\\n' {line} > \"$t\"\n\
-             if ! out=$(visudo -cf \"$t\" 2>&1); then rm -f \"$t\"; echo \"sudo rule refused by visudo: $out\" >&2; exit {EXIT_REFUSED}; fi\n\
-             chmod 0440 \"$t\"\n\
-             mv -f \"$t\" {file}\n",
-            line = shell_quote(&sudoers_line(user, rule)?),
-            file = shell_quote(&sudoers_file(user)),
+            "chmod 0440 \"$t\"\nmv -f \"$t\" {}\n",
+            shell_quote(&sudoers_file(user)),
         ));
     }
     Ok(s)

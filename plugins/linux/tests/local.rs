@@ -53,7 +53,7 @@ impl Sandbox {
     }
 
     fn command(&self, line: &str) -> Command {
-        self.ns().command(line)
+        self.ns().command(None, line)
     }
 
     fn etc(&self, file: &str) -> String {
@@ -63,6 +63,12 @@ impl Sandbox {
     fn home(&self) -> PathBuf {
         self.dir.join("home")
     }
+}
+
+/// The prefix that runs a command as `user` (nothing for root).
+fn as_user(user: Option<&str>) -> String {
+    user.map(|u| format!("runuser -u {u} -- "))
+        .unwrap_or_default()
 }
 
 /// How to enter a sandbox's namespace (what sessions keep; the sandbox owns the files).
@@ -81,11 +87,16 @@ impl Ns {
         )
     }
 
-    /// A command line of the plugin, run in the sandbox's namespace as a login shell would.
-    fn command(&self, line: &str) -> Command {
+    /// A command line of the plugin, run in the sandbox's namespace as a login shell would
+    /// (as `user` when given, else as root).
+    fn command(&self, user: Option<&str>, line: &str) -> Command {
         let mut c = Command::new("unshare");
         c.args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg(format!("{}exec sh -c \"$1\"", self.mounts()))
+            .arg(format!(
+                "{}exec {}sh -c \"$1\"",
+                self.mounts(),
+                as_user(user)
+            ))
             .arg("sh")
             .arg(line);
         c
@@ -98,7 +109,8 @@ impl Drop for Sandbox {
     }
 }
 
-/// The host: sessions are local processes in the sandbox.
+/// The host: sessions are local processes in the sandbox, as root, or as the user named by
+/// the target's account id (the way the real host logs in with that account).
 struct LocalHost<'a> {
     sandbox: &'a Sandbox,
     logs: RefCell<Vec<String>>,
@@ -135,9 +147,10 @@ impl SecretsHost for LocalHost<'_> {
 }
 
 impl RemoteHost for LocalHost<'_> {
-    fn open(&self, _target: &Target, _timeout: Duration) -> Result<Box<dyn Session>, Error> {
+    fn open(&self, target: &Target, _timeout: Duration) -> Result<Box<dyn Session>, Error> {
         Ok(Box::new(LocalSession {
             ns: self.sandbox.ns(),
+            user: target.account_id.clone(),
             shell: None,
         }))
     }
@@ -153,6 +166,7 @@ struct Shell {
 
 struct LocalSession {
     ns: Ns,
+    user: Option<String>,
     shell: Option<Shell>,
 }
 
@@ -162,8 +176,9 @@ impl LocalSession {
             let mut child = Command::new("unshare")
                 .args(["--mount", "--propagation", "private", "sh", "-c"])
                 .arg(format!(
-                    "{}exec script -qfec 'sh -i' /dev/null",
-                    self.ns.mounts()
+                    "{}exec script -qfec '{}sh -i' /dev/null",
+                    self.ns.mounts(),
+                    as_user(self.user.as_deref())
                 ))
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -205,7 +220,7 @@ impl Session for LocalSession {
     fn run(&mut self, command: &str, _timeout: Duration) -> Result<CommandOutput, Error> {
         let out = self
             .ns
-            .command(command)
+            .command(self.user.as_deref(), command)
             .output()
             .map_err(|e| Error::unavailable(e.to_string()))?;
         Ok(CommandOutput {
@@ -478,4 +493,115 @@ fn accounts_are_pushed_changed_gathered_and_removed() {
         ),
         Err(Error::NotFound(_))
     ));
+}
+
+fn as_account(user: &str) -> Target {
+    Target {
+        account_id: Some(user.to_owned()),
+        ..Target::ssh("local")
+    }
+}
+
+/// Files sudo would read from the sandbox's `/etc/sudoers.d`, and leftovers of ours.
+fn sudoers_d(sandbox: &Sandbox) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(sandbox.dir.join("etc/sudoers.d"))
+        .expect("sudoers.d")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pl") || n.starts_with(".portcullis"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_sudo_account_manages_others_through_sudo_n() {
+    assert!(
+        std::path::Path::new("/usr/sbin/visudo").exists(),
+        "this test needs sudo installed (apt-get install sudo)"
+    );
+    let sandbox = Sandbox::new("sudo");
+    let host = LocalHost::new(&sandbox);
+    let pw = secret("account", "Adm1n-Pa55word!");
+    let push = |user: &str, sudo: Option<&str>| {
+        Linux::push_account(
+            &host,
+            target(),
+            account(user, SecretKind::Password),
+            pw.as_ref(),
+            PushOptions {
+                sudo: sudo.map(str::to_owned),
+                shell: Some("/bin/sh".into()),
+                private_group: true,
+                ..PushOptions::default()
+            },
+            "",
+        )
+    };
+
+    // A refused rule changes nothing: no account, no file, no temporary file.
+    assert!(matches!(
+        push("plbad", Some("ALL=(ALL NOPASSWD: ALL")),
+        Err(Error::InvalidInput(m)) if m.contains("visudo")
+    ));
+    assert!(!sandbox.etc("passwd").contains("plbad:"));
+    assert_eq!(sudoers_d(&sandbox), Vec::<String>::new());
+
+    // An operator with passwordless sudo, a plain user, and one without sudo.
+    assert_eq!(push("plop.s", Some("ALL=(ALL) NOPASSWD: ALL")), Ok(()));
+    assert_eq!(push("plbob", None), Ok(()));
+    assert_eq!(push("plnosudo", None), Ok(()));
+    assert_eq!(sudoers_d(&sandbox), ["plop_s"], "dots become underscores");
+    let rule = sandbox.dir.join("etc/sudoers.d/plop_s");
+    assert_eq!(
+        std::fs::read_to_string(&rule).expect("rule"),
+        "plop.s ALL=(ALL) NOPASSWD: ALL\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&rule).expect("rule").permissions().mode() & 0o777,
+        0o440
+    );
+
+    // Connected as the operator: `id -u` is not 0, so passwd runs through sudo -n.
+    let before = shadow_hash(&sandbox, "plbob");
+    let new = secret("new-secret", "Bob-Changed-Pa55!");
+    let r = Linux::change_secret(
+        &host,
+        as_account("plop.s"),
+        account("plbob", SecretKind::Password),
+        new.as_ref(),
+        "",
+    );
+    assert_eq!(r, Ok(()), "{:?}", host.logs.borrow());
+    assert_ne!(shadow_hash(&sandbox, "plbob"), before);
+    let gathered = Linux::gather_accounts(&host, as_account("plop.s"), "").expect("gathered");
+    assert!(gathered.iter().any(|a| a.username == "plbob"));
+
+    // Without sudo rights: denied, and gather falls back to what the account can read.
+    let r = Linux::change_secret(
+        &host,
+        as_account("plnosudo"),
+        account("plbob", SecretKind::Password),
+        new.as_ref(),
+        "",
+    );
+    assert!(
+        matches!(&r, Err(Error::Denied(m)) if m.contains("NOPASSWD")),
+        "{r:?}"
+    );
+    let gathered = Linux::gather_accounts(&host, as_account("plnosudo"), "").expect("gathered");
+    assert!(gathered.iter().any(|a| a.username == "plop.s"));
+    assert!(
+        host.logs
+            .borrow()
+            .iter()
+            .any(|l| l.starts_with("Warn sudo refused")),
+        "{:?}",
+        host.logs.borrow()
+    );
+
+    // Removing the operator removes its rule too.
+    assert_eq!(Linux::remove_account(&host, target(), "plop.s", ""), Ok(()));
+    assert_eq!(sudoers_d(&sandbox), Vec::<String>::new());
 }
