@@ -17,7 +17,10 @@ command -v sshpass >/dev/null || need_pkgs+=(sshpass)
 command -v expect >/dev/null || need_pkgs+=(expect)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v unshare >/dev/null || need_pkgs+=(util-linux)
-# The automation tests push accounts with sudo rules, which the Linux plugin checks with visudo.
+# The JavaScript example connector (componentize-js from npm).
+command -v node >/dev/null || need_pkgs+=(nodejs npm)
+# The automation tests push accounts with sudo rules, which the Linux plugin checks with visudo;
+# its local lifecycle test (plugins/linux/tests/local.rs) runs the sudo path for real.
 command -v visudo >/dev/null || need_pkgs+=(sudo)
 want_asciinema=0
 command -v asciinema >/dev/null || want_asciinema=1
@@ -74,6 +77,19 @@ else
   PORTCULLIS_TEST_ASCIINEMA="$PYENV/bin/asciinema"
 fi
 export PORTCULLIS_TEST_ASCIINEMA
+
+# --- plugin guests ------------------------------------------------------------------------
+# WebAssembly components for the plugin tests: the Linux automation plugin and the misbehaving
+# test guest (Rust, wasm32-wasip2), the example connectors in Rust, Python (componentize-py from
+# PyPI) and JavaScript (componentize-js from npm). Built once here, so the tests that use them
+# find them up to date instead of racing to build them.
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  rustup target add wasm32-wasip2
+fi
+bash plugins/build.sh
+# The Rust example's unit tests run with the workspace below; Python's and JavaScript's here.
+bash examples/build.sh --no-tests rust
+bash examples/build.sh python js
 
 # --- build once, then test ---------------------------------------------------------------
 cargo build --workspace --all-targets
