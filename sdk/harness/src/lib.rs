@@ -8,12 +8,15 @@
 //!
 //! The formats, the API and the commands are documented in `sdk/docs/harness.md`.
 
+pub mod builder;
 pub mod case;
+pub mod cli;
 pub mod conformance;
 pub mod golden;
 pub mod http;
 pub mod project;
 pub mod remote;
 pub mod runner;
+pub mod scaffold;
 pub mod sink;
 pub mod transcript;

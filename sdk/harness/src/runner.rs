@@ -121,13 +121,53 @@ impl Harness {
         })
     }
 
+    /// Compiles and checks component bytes against `kind` (what install does), refreshes the
+    /// cache with the artifact, and loads it: the report and the plugin.
+    pub fn check(
+        &self,
+        wasm: &[u8],
+        kind: Kind,
+    ) -> Result<(portcullis_plugin::engine::ComponentReport, Component), LoadError> {
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        let (report, artifact) = self.runtime.prepare(wasm, kind)?;
+        self.store(&sha256, &artifact);
+        let plugin = self.runtime.load(kind, &artifact)?;
+        Ok((
+            report,
+            Component {
+                plugin,
+                kind,
+                sha256,
+                cached: false,
+            },
+        ))
+    }
+
+    fn cache_file(&self, sha256: &str) -> Option<PathBuf> {
+        self.cache_dir.as_ref().map(|d| {
+            let key = self.runtime.compatibility_key();
+            d.join(format!("{}-{sha256}.cwasm", &key[..16.min(key.len())]))
+        })
+    }
+
+    /// Writes an artifact to the cache. Best effort: a read-only tree only costs recompiling
+    /// next time.
+    fn store(&self, sha256: &str, artifact: &[u8]) {
+        if let Some(file) = self.cache_file(sha256) {
+            if let Some(dir) = file.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+            if std::fs::write(&tmp, artifact).is_ok() {
+                let _ = std::fs::rename(&tmp, &file);
+            }
+        }
+    }
+
     /// Loads component bytes as a `kind` plugin, through the cache.
     pub fn load(&self, wasm: &[u8], kind: Kind) -> Result<Component, LoadError> {
         let sha256 = hex::encode(Sha256::digest(wasm));
-        let cache_file = self.cache_dir.as_ref().map(|d| {
-            let key = self.runtime.compatibility_key();
-            d.join(format!("{}-{sha256}.cwasm", &key[..16.min(key.len())]))
-        });
+        let cache_file = self.cache_file(&sha256);
         if let Some(file) = &cache_file
             && let Ok(bytes) = std::fs::read(file)
         {
@@ -146,16 +186,7 @@ impl Harness {
             }
         }
         let (_, artifact) = self.runtime.prepare(wasm, kind)?;
-        if let Some(file) = &cache_file {
-            // Best effort: a read-only tree only costs recompiling next time.
-            if let Some(dir) = file.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-            if std::fs::write(&tmp, &artifact).is_ok() {
-                let _ = std::fs::rename(&tmp, file);
-            }
-        }
+        self.store(&sha256, &artifact);
         let plugin = self.runtime.load(kind, &artifact)?;
         Ok(Component {
             plugin,
