@@ -9,11 +9,12 @@
 # afterwards. Before each build the example's native unit tests run (cargo test, unittest,
 # node --test): they take seconds.
 #
-#   examples/build.sh [--smoke] [--no-tests] [rust] [python] [js]   (no language: all three)
+#   examples/build.sh [--smoke] [--inspect] [--no-tests] [rust] [python] [js]
 #
-# --smoke also runs each component under Node against the fixture server
-# (examples/connector-js/smoke.mjs). --no-tests skips the unit tests (the Rust crate's own
-# tests/components.rs calls this script that way).
+# (no language: all three). --smoke also runs each component under Node against the fixture
+# server (examples/connector-js/smoke.mjs). --inspect checks each plugin directory on the real
+# runtime (examples/connector-rust/examples/inspect.rs, release build: the first one builds
+# wasmtime optimised, minutes). --no-tests skips the unit tests.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,14 +24,16 @@ OUT=$ROOT/target/plugins
 COMPONENTIZE_PY_VERSION=0.25.1
 
 smoke=0
+inspect=0
 unit_tests=1
 langs=()
 for arg in "$@"; do
     case $arg in
         --smoke) smoke=1 ;;
+        --inspect) inspect=1 ;;
         --no-tests) unit_tests=0 ;;
         rust | python | js) langs+=("$arg") ;;
-        *) echo "usage: $0 [--smoke] [--no-tests] [rust] [python] [js]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--smoke] [--inspect] [--no-tests] [rust] [python] [js]" >&2; exit 2 ;;
     esac
 done
 [ ${#langs[@]} -gt 0 ] || langs=(rust python js)
@@ -138,8 +141,13 @@ total=$(now)
 for lang in "${langs[@]}"; do
     "build_$lang"
 done
+dirs=()
+for lang in "${langs[@]}"; do dirs+=("$OUT/example-inventory-$lang"); done
+if [ $inspect = 1 ]; then
+    step "inspect on the runtime (release build)"
+    cargo run --quiet --release -p example-connector-rust --example inspect -- "${dirs[@]}"
+fi
 step "done in $(since "$total"):"
-for lang in "${langs[@]}"; do
-    id=example-inventory-$lang
-    printf '   %-26s %10s bytes  %s\n' "$id" "$(stat -c %s "$OUT/$id/plugin.wasm")" "$OUT/$id"
+for dir in "${dirs[@]}"; do
+    printf '   %-26s %10s bytes  %s\n' "$(basename "$dir")" "$(stat -c %s "$dir/plugin.wasm")" "$dir"
 done
