@@ -103,6 +103,12 @@ impl LoadedPlugin {
                 }
             };
 
+        let (plugin_id, plugin_version, invocation_id) = (
+            inv.plugin_id.clone(),
+            inv.plugin_version.clone(),
+            inv.id.clone(),
+        );
+        let call_name = call.name();
         let deadline = inv.limits.deadline;
         let memory_limit = inv.limits.memory_bytes;
         let budget = inv.fuel;
@@ -147,6 +153,17 @@ impl LoadedPlugin {
         drop(store);
         drop(permit);
         stats.duration = started.elapsed();
+        tracing::debug!(
+            plugin = %plugin_id,
+            version = %plugin_version,
+            invocation = %invocation_id,
+            call = call_name,
+            outcome = match &result { Ok(_) => "ok", Err(e) => e.code() },
+            duration_us = stats.duration.as_micros() as u64,
+            fuel = stats.fuel_consumed,
+            peak_memory = stats.peak_memory,
+            "plugin call finished"
+        );
         (result, stats)
     }
 }
