@@ -2,7 +2,7 @@
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports.autofill_planner import CredentialPart, FillSecret, Step_FillCredential, Step_Submit
-from wit_world.imports.portcullis_plugin_types import PluginError_NotFound, PluginInfo
+from wit_world.imports.types import PluginError_NotFound, PluginInfo
 
 
 class AutofillPlanner(exports.AutofillPlanner):

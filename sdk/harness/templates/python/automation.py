@@ -5,7 +5,7 @@ Build: `portcullis plugin build` (runs componentize-py -w platform-automation co
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import log, remote
-from wit_world.imports.portcullis_plugin_types import PluginError_Unavailable, PluginInfo
+from wit_world.imports.types import PluginError_Unavailable, PluginInfo
 
 TIMEOUT_MS = 30_000
 
