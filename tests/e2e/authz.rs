@@ -42,6 +42,7 @@ const GONE: u16 = 204;
 const DENY: u16 = 403;
 const MISS: u16 = 404;
 const CONFIRM: u16 = 412;
+const BAD: u16 = 400;
 
 /// Expected status per column: SA, SAud, U, OA, OAud.
 type Exp = [u16; 5];
@@ -373,9 +374,152 @@ fn matrix() -> Vec<Row> {
             r#"{"SECURITY_LOGIN_LIMIT_COUNT": 7}"#,
             SYS_ONLY,
         ),
+        // ---- Plugins: system-wide, the system admin only ------------------------------------
+        // (`<none>` is an id no plugin has: the admin passes RBAC and gets 404; the install
+        // row sends JSON instead of a bundle: the admin gets 400.)
+        get_row("/api/v1/plugins/plugins/", SYS_ONLY),
+        get_row("/api/v1/plugins/plugins/<none>/", sys_only(MISS)),
+        row(
+            "POST",
+            "/api/v1/plugins/plugins/",
+            r#"{"path": "x.tgz"}"#,
+            sys_only(BAD),
+        ),
+        row(
+            "PATCH",
+            "/api/v1/plugins/plugins/<none>/grant/",
+            r#"{"remote": true}"#,
+            sys_only(MISS),
+        ),
+        row(
+            "PATCH",
+            "/api/v1/plugins/plugins/<none>/config/",
+            "{}",
+            sys_only(MISS),
+        ),
+        row(
+            "PATCH",
+            "/api/v1/plugins/plugins/<none>/limits/",
+            "{}",
+            sys_only(MISS),
+        ),
+        row(
+            "PUT",
+            "/api/v1/plugins/plugins/<none>/secrets/",
+            "{}",
+            sys_only(MISS),
+        ),
+        row(
+            "POST",
+            "/api/v1/plugins/plugins/<none>/enable/",
+            "{}",
+            sys_only(MISS),
+        ),
+        row(
+            "POST",
+            "/api/v1/plugins/plugins/<none>/disable/",
+            "{}",
+            sys_only(MISS),
+        ),
+        row(
+            "POST",
+            "/api/v1/plugins/plugins/<none>/rollback/",
+            "{}",
+            sys_only(MISS),
+        ),
+        row(
+            "DELETE",
+            "/api/v1/plugins/plugins/<none>/",
+            "",
+            sys_only(MISS),
+        ),
+        get_row("/api/v1/plugins/trusted-keys/", SYS_ONLY),
+        row(
+            "POST",
+            "/api/v1/plugins/trusted-keys/",
+            r#"{"publisher": "p-<r>", "public_key": "ed25519:4ZVTXdN41k9R60YLworXLbe/vq2Qg0Ht+LXEt8yexyY="}"#,
+            sys_only(NEW),
+        ),
+        get_row("/api/v1/plugins/trusted-keys/94497471f5fb512c/", SYS_ONLY),
+        row(
+            "DELETE",
+            "/api/v1/plugins/trusted-keys/94497471f5fb512c/",
+            "",
+            sys_only(GONE),
+        ),
+        get_row("/api/v1/plugins/settings/", SYS_ONLY),
+        row(
+            "PATCH",
+            "/api/v1/plugins/settings/",
+            r#"{"allow_unsigned": false}"#,
+            SYS_ONLY,
+        ),
         // ---- Assets, platforms, nodes, zones -------------------------------------------------
         get_row("/api/v1/assets/platforms/", ADMINS),
         get_row("/api/v1/assets/platforms/1/", ADMINS),
+        // ---- Automations: the built-in Linux platform names the plugin `portcullis-linux`,
+        // which is not installed here, so the admins pass RBAC and get 400 (nothing runs) --------
+        row(
+            "POST",
+            "/api/v1/assets/assets/<host>/automations/ping/",
+            "{}",
+            admins(BAD),
+        ),
+        row(
+            "POST",
+            "/api/v1/assets/assets/<host>/automations/verify_account/",
+            r#"{"account": "<acct>"}"#,
+            admins(BAD),
+        ),
+        row(
+            "POST",
+            "/api/v1/assets/assets/<host>/automations/change_secret/",
+            r#"{"account": "<acct>"}"#,
+            admins(BAD),
+        ),
+        row(
+            "POST",
+            "/api/v1/assets/assets/<host>/automations/push_account/",
+            r#"{"account": "<acct>"}"#,
+            admins(BAD),
+        ),
+        row(
+            "POST",
+            "/api/v1/assets/assets/<host>/automations/gather_accounts/",
+            "{}",
+            admins(BAD),
+        ),
+        row(
+            "POST",
+            "/api/v1/assets/assets/<host>/automations/remove_account/",
+            r#"{"username": "gone-<r>"}"#,
+            admins(BAD),
+        ),
+        row(
+            "POST",
+            "/api/v1/assets/assets/<host>/tasks/",
+            r#"{"action": "test"}"#,
+            admins(BAD),
+        ),
+        row(
+            "POST",
+            "/api/v1/accounts/accounts/tasks/",
+            r#"{"action": "verify", "accounts": ["<acct>"]}"#,
+            admins(BAD),
+        ),
+        get_row("/api/v1/assets/automation-executions/", ADMINS),
+        get_row(
+            "/api/v1/assets/automation-executions/00000000-0000-4000-8000-00000000abcd/",
+            admins(MISS),
+        ),
+        get_row("/api/v1/accounts/gathered-accounts/", ADMINS),
+        // Platforms are shared by every org: their automation settings are system-only.
+        row(
+            "PATCH",
+            "/api/v1/assets/platforms/1/automation/",
+            "{}",
+            SYS_ONLY,
+        ),
         get_row("/api/v1/assets/assets/", ADMINS),
         get_row("/api/v1/assets/hosts/", ADMINS),
         get_row("/api/v1/assets/hosts/<host>/", ADMINS),
@@ -786,6 +930,14 @@ fn isolation() -> Vec<Iso> {
             .lacks(&["<host>"]),
         iso("OB", "<org_default>", "GET", "/api/v1/assets/hosts/<host>/", MISS),
         iso("OB", "<org_default>", "DELETE", "/api/v1/assets/assets/<host>/", MISS),
+        iso(
+            "OB",
+            "<org_default>",
+            "POST",
+            "/api/v1/assets/assets/<host>/automations/ping/",
+            MISS,
+        )
+        .body("{}"),
         iso("OB", "", "GET", "/api/v1/users/users/?limit=1000", OK).lacks(&["<target>"]),
         iso("OB", "", "GET", "/api/v1/terminal/sessions/", OK)
             .has(&["<b_sess>"])
@@ -956,6 +1108,7 @@ async fn every_route_answers_each_builtin_role_as_its_name_says() {
     let mut v = Vars::default();
 
     v.set("org_default", "00000000-0000-0000-0000-000000000002");
+    v.set("none", Uuid::nil());
     v.set("role_sysadmin", "00000000-0000-0000-0000-000000000001");
     v.set("role_sysauditor", "00000000-0000-0000-0000-000000000002");
     v.set("role_orgadmin", "00000000-0000-0000-0000-000000000005");

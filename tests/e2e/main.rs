@@ -10,6 +10,7 @@ mod api_labels;
 mod api_labels_wired;
 mod api_login_review;
 mod api_mfa;
+mod api_plugins;
 mod api_terminal;
 mod api_tickets;
 mod api_transfer;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod fmt;
 mod health;
 pub mod list;
+pub mod plugins;
 mod routes;
 mod transfer;
 
@@ -34,6 +35,7 @@ struct Inner {
     auth: Auth,
     version: &'static str,
     recordings: PathBuf,
+    plugins: Option<plugins::PluginHost>,
 }
 
 impl AppState {
@@ -46,8 +48,30 @@ impl AppState {
                 auth,
                 version,
                 recordings,
+                plugins: None,
             }),
         }
+    }
+
+    /// The same state with the plugin engine and registry (`serve` always sets them; without
+    /// them the plugin endpoints answer 500).
+    pub fn with_plugins(self, host: plugins::PluginHost) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                store: inner.store.clone(),
+                auth: inner.auth.clone(),
+                version: inner.version,
+                recordings: inner.recordings.clone(),
+                plugins: Some(host),
+            }),
+        }
+    }
+
+    /// The plugin engine, the enabled plugins and their files, for every service that calls
+    /// plugins.
+    pub fn plugins(&self) -> Option<&plugins::PluginHost> {
+        self.inner.plugins.as_ref()
     }
 
     /// Where session recordings live; a session's `replay_path` is relative to it.

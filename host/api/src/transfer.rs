@@ -128,7 +128,9 @@ pub async fn layer(req: Request, next: Next) -> Response {
             .await
             .unwrap_or_else(IntoResponse::into_response);
     }
+    // Plugin bundles are uploaded as files too, but they are not spreadsheet imports.
     if req.method() == Method::POST
+        && !req.uri().path().starts_with("/api/v1/plugins/")
         && let Some(kind) = import_kind(req.headers())
     {
         return import(req, next, kind)

@@ -9,6 +9,7 @@ mod admin;
 mod bench;
 mod config;
 mod keys;
+mod plugin_cli;
 mod serve;
 mod setup;
 
@@ -52,6 +53,13 @@ enum Command {
         #[command(subcommand)]
         action: admin::AdminCommand,
     },
+    /// Plugins: install, configure, enable, upgrade, sign and pack.
+    Plugin {
+        #[command(flatten)]
+        common: Overrides,
+        #[command(subcommand)]
+        action: plugin_cli::PluginCommand,
+    },
     /// Master key management.
     Vault {
         #[command(flatten)]
@@ -92,6 +100,7 @@ fn main() -> ExitCode {
             Command::Migrate { common } => setup::migrate_only(&common).await,
             Command::Admin { common, action } => admin::run(&common, action).await,
             Command::Vault { common, action } => admin::run_vault(&common, action).await,
+            Command::Plugin { common, action } => plugin_cli::run(&common, action).await,
             Command::Bench { common, options } => bench::run(&common, options).await,
             Command::Version => {
                 println!("portcullis {VERSION}");

@@ -78,12 +78,11 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     }));
 
-    let app = portcullis_api::router(portcullis_api::AppState::new(
-        store.clone(),
-        auth,
-        crate::VERSION,
-        recordings,
-    ));
+    let mut state = portcullis_api::AppState::new(store.clone(), auth, crate::VERSION, recordings);
+    if let Some(plugins) = start_plugins(&store, &opened.config.data_dir).await {
+        state = state.with_plugins(plugins);
+    }
+    let app = portcullis_api::router(state);
     axum::serve(
         http,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -101,6 +100,48 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the plugin engine and loads every enabled plugin into its registry, logging one
+/// line per plugin with its load time. A plugin that fails to load is logged and marked
+/// (`load_error`), and an engine that cannot start leaves the server running without plugins:
+/// neither stops the server.
+async fn start_plugins(
+    store: &portcullis_store::Store,
+    data_dir: &std::path::Path,
+) -> Option<portcullis_api::plugins::PluginHost> {
+    let dir = match crate::plugin_cli::plugins_dir(data_dir) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "plugins are unavailable");
+            return None;
+        }
+    };
+    let runtime = match portcullis_plugin::engine::Runtime::new(Default::default()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "the plugin engine cannot start; plugins are unavailable");
+            return None;
+        }
+    };
+    let host = portcullis_api::plugins::PluginHost::new(runtime, dir);
+    match host.load_enabled(store).await {
+        Ok(outcomes) => {
+            for o in outcomes {
+                let ms = o.elapsed.as_secs_f64() * 1000.0;
+                match &o.error {
+                    None => {
+                        tracing::info!(plugin = %o.name, load_ms = format!("{ms:.1}"), recompiled = o.recompiled, "plugin loaded")
+                    }
+                    Some(e) => {
+                        tracing::error!(plugin = %o.name, load_ms = format!("{ms:.1}"), error = %e, "plugin failed to load; it stays enabled but unavailable until fixed")
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not read the enabled plugins"),
+    }
+    Some(host)
 }
 
 /// On first start (no users at all), creates `admin` with the password from

@@ -10,6 +10,7 @@ pub mod host_keys;
 pub mod labels;
 pub mod orgs;
 pub mod perms;
+pub mod plugins;
 pub mod terminal;
 pub mod tickets;
 pub mod users;
@@ -29,6 +30,7 @@ pub fn all() -> Router<AppState> {
         .merge(labels::routes())
         .merge(orgs::routes())
         .merge(perms::routes())
+        .merge(plugins::routes())
         .merge(terminal::routes())
         .merge(tickets::routes())
         .merge(users::routes())
