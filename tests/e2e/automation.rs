@@ -8,9 +8,10 @@
 //! account files are its own (`SshdOptions::private_etc`), checked from outside with real
 //! logins.
 
-use crate::sshd::{PASSWORD, Sshd};
+use crate::client::{ADMIN_PASSWORD, get, send, start, token};
+use crate::sshd::{PASSWORD, Sshd, SshdOptions};
 use crate::store::ready;
-use crate::support::{TestDb, free_port};
+use crate::support::{HttpResponse, Server, TestDb, free_port, id_of, ok, rows};
 use portcullis_automation::remote::SshRemote;
 use portcullis_core::builtin::DEFAULT_ORG_ID;
 use portcullis_core::secret::SecretString;
@@ -22,6 +23,8 @@ use portcullis_session::authorize::TargetTimeouts;
 use portcullis_store::Store;
 use portcullis_store::accounts::NewAccount;
 use portcullis_store::assets::NewAsset;
+use serde_json::{Value, json};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -348,4 +351,644 @@ fn other_key() -> String {
     let path = dir.path().join("k");
     crate::sshd::keygen(&path, "ed25519", &[]);
     std::fs::read_to_string(path).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the API with the Linux plugin
+// ---------------------------------------------------------------------------------------------
+
+/// The built Linux plugin (`plugins/build.sh` puts it next to the binaries' target dir).
+fn linux_plugin_dir() -> std::path::PathBuf {
+    let dir = crate::support::binary()
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target dir")
+        .join("plugins/linux");
+    assert!(
+        dir.join("plugin.wasm").exists(),
+        "{} has no plugin.wasm: build it with plugins/build.sh (tests/run.sh does)",
+        dir.display()
+    );
+    dir
+}
+
+/// POSTs raw bytes (a plugin bundle) with a bearer token.
+fn upload(server: &Server, token: &str, path: &str, bytes: &[u8]) -> HttpResponse {
+    use std::io::{Read, Write};
+    let addr = server.base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/gzip\r\nContent-Length: {}\r\n\r\n",
+        bytes.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    // The answer may be chunked: keep the JSON between the first `{` and the last `}`.
+    let body = match (body.find('{'), body.rfind('}')) {
+        (Some(a), Some(b)) if a <= b => body[a..=b].to_owned(),
+        _ => body.to_owned(),
+    };
+    HttpResponse {
+        status,
+        headers: Vec::new(),
+        body,
+    }
+}
+
+/// `sshpass` + `ssh` straight to the target as `user` with `password`, running `command`
+/// (`tty` forces a terminal, which makes the target record the login).
+fn ssh_as(port: u16, user: &str, password: &str, command: &str, tty: bool) -> Output {
+    let mut c = Command::new("sshpass");
+    c.arg("-e")
+        .args(["timeout", "-k", "5", "30", "ssh", "-F", "/dev/null"])
+        .args(["-p", &port.to_string()])
+        .args(["-o", "StrictHostKeyChecking=no"])
+        .args(["-o", "UserKnownHostsFile=/dev/null"])
+        .args(["-o", "LogLevel=ERROR"])
+        .args(["-o", "PubkeyAuthentication=no"])
+        .args(["-o", "PreferredAuthentications=password"])
+        .args(["-o", "NumberOfPasswordPrompts=1"])
+        .args(["-o", "IdentityAgent=none"]);
+    if tty {
+        c.arg("-tt");
+    }
+    c.arg(format!("{user}@127.0.0.1"))
+        .arg(command)
+        .env("SSHPASS", password)
+        .stdin(Stdio::null())
+        .output()
+        .expect("sshpass")
+}
+
+fn out_text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A running Portcullis with the Linux plugin enabled for the Linux platform, and a target
+/// (own `/etc`, `/home`, `/var/log`) registered as an asset with `root` (privileged, SSH key)
+/// and the fixture's password account.
+struct Scene {
+    server: Server,
+    sshd: Sshd,
+    admin: String,
+    data: tempfile::TempDir,
+    _keys: tempfile::TempDir,
+    plugin: String,
+    asset: String,
+    root: String,
+    user: String,
+    timings: Vec<(String, Duration)>,
+}
+
+impl Scene {
+    fn new(db: &TestDb) -> Scene {
+        let keys = tempfile::tempdir().unwrap();
+        let root_key = keys.path().join("root");
+        crate::sshd::keygen(&root_key, "ed25519", &[]);
+        let root_authorized = keys.path().join("root.pub");
+        let sshd = Sshd::with(SshdOptions {
+            extra: format!(
+                "PermitRootLogin prohibit-password\nDenyUsers pcdeny\n\
+                 Match User root\n    AuthorizedKeysFile {}\n",
+                root_authorized.display()
+            ),
+            private_etc: true,
+            ..SshdOptions::default()
+        });
+        let data = tempfile::tempdir().unwrap();
+        let server = start(db, data.path());
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+        let mut scene = Scene {
+            server,
+            sshd,
+            admin,
+            data,
+            plugin: String::new(),
+            asset: String::new(),
+            root: String::new(),
+            user: String::new(),
+            timings: Vec::new(),
+            _keys: keys,
+        };
+
+        // Install the bundle through the lifecycle API, grant `remote`, enable.
+        let started = Instant::now();
+        ok(
+            &scene.send(
+                "PATCH",
+                "/api/v1/plugins/settings/",
+                &json!({"allow_unsigned": true}),
+            ),
+            200,
+        );
+        let bundle = scene.data.path().join("linux.tar.gz");
+        crate::sshd::sh(
+            Command::new("tar")
+                .arg("-C")
+                .arg(linux_plugin_dir())
+                .arg("-czf")
+                .arg(&bundle)
+                .args(["plugin.toml", "plugin.wasm"]),
+        );
+        let installed = upload(
+            &scene.server,
+            &scene.admin,
+            "/api/v1/plugins/plugins/",
+            &std::fs::read(&bundle).unwrap(),
+        );
+        scene.plugin = id_of(&ok(&installed, 201));
+        let p = format!("/api/v1/plugins/plugins/{}", scene.plugin);
+        ok(
+            &scene.send("PUT", &format!("{p}/grant/"), &json!({"remote": true})),
+            200,
+        );
+        ok(
+            &scene.send("POST", &format!("{p}/enable/"), &json!({})),
+            200,
+        );
+        scene.time("install, grant and enable the plugin", started);
+
+        // The Linux platform runs every method with it.
+        let mut settings = serde_json::Map::new();
+        for m in [
+            "ping",
+            "verify_account",
+            "change_secret",
+            "push_account",
+            "gather_accounts",
+            "remove_account",
+        ] {
+            settings.insert(format!("{m}_enabled"), json!(true));
+            settings.insert(format!("{m}_method"), json!("linux"));
+        }
+        let after = ok(
+            &scene.send(
+                "PATCH",
+                "/api/v1/assets/platforms/1/automation/",
+                &Value::Object(settings),
+            ),
+            200,
+        );
+        assert_eq!(after["remove_account_method"], "linux");
+        // The built-in push parameters stay (JumpServer's sudo/shell/home/groups).
+        assert_eq!(
+            after["push_account_params"]["shell"], "/bin/bash",
+            "{after}"
+        );
+
+        scene.asset = id_of(&ok(
+            &scene.send(
+                "POST",
+                "/api/v1/assets/hosts/",
+                &json!({"name": "linux-1", "address": "127.0.0.1", "platform": 1,
+                        "protocols": [{"name": "ssh", "port": scene.sshd.port()}]}),
+            ),
+            201,
+        ));
+        scene.root = scene.account(json!({
+            "name": "root", "username": "root", "secret_type": "ssh_key",
+            "secret": std::fs::read_to_string(&root_key).unwrap(), "privileged": true}));
+        scene.user = scene.account(json!({
+            "name": "target", "username": scene.sshd.user(), "secret_type": "password",
+            "secret": scene.sshd.password()}));
+        scene
+    }
+
+    fn send(&self, method: &str, path: &str, body: &Value) -> HttpResponse {
+        send(&self.server, &self.admin, method, path, body)
+    }
+
+    fn get(&self, path: &str) -> HttpResponse {
+        get(&self.server, &self.admin, path)
+    }
+
+    fn account(&self, mut body: Value) -> String {
+        body["asset"] = json!(self.asset);
+        id_of(&ok(
+            &self.send("POST", "/api/v1/accounts/accounts/", &body),
+            201,
+        ))
+    }
+
+    fn time(&mut self, what: &str, started: Instant) {
+        self.timings.push((what.to_owned(), started.elapsed()));
+    }
+
+    /// Runs `method` and returns the execution (the answer must be 200).
+    fn run(&mut self, method: &str, body: Value) -> Value {
+        let started = Instant::now();
+        let r = self.send(
+            "POST",
+            &format!("/api/v1/assets/assets/{}/automations/{method}/", self.asset),
+            &body,
+        );
+        self.time(method, started);
+        let v = ok(&r, 200);
+        assert_eq!(v["method"], method.replace('-', "_"), "{v}");
+        v
+    }
+
+    /// Runs `method` and insists it succeeded.
+    fn success(&mut self, method: &str, body: Value) -> Value {
+        let v = self.run(method, body);
+        assert_eq!(
+            v["status"],
+            "success",
+            "{method}: {}\n{}",
+            serde_json::to_string_pretty(&v).unwrap(),
+            self.sshd
+                .log()
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert!(v["error"].is_null(), "{v}");
+        v
+    }
+
+    fn passwd(&self) -> String {
+        std::fs::read_to_string(self.sshd.path("etc/passwd")).unwrap()
+    }
+}
+
+async fn stored_secret(db: &TestDb, data: &std::path::Path, account: &str) -> (String, usize) {
+    let store = Store::connect(&db.url).await.unwrap();
+    let key = std::fs::read_to_string(data.join("master.key")).unwrap();
+    let vault = Vault::new(MasterKey::from_base64(&key).unwrap(), vec![]);
+    let id = Uuid::parse_str(account).unwrap();
+    let secret = store
+        .account_secret(&vault, id)
+        .await
+        .unwrap()
+        .expect("a stored secret");
+    let history = store.account_secret_histories(&vault, id).await.unwrap();
+    store.close().await;
+    (secret.expose().to_owned(), history.len())
+}
+
+async fn operate_logs(db: &TestDb, resource_type: &str) -> Vec<String> {
+    let store = Store::connect(&db.url).await.unwrap();
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT diff FROM operate_logs WHERE resource_type = $1 ORDER BY datetime",
+    )
+    .bind(resource_type)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linux_plugin_runs_every_method_through_the_api_on_both_databases() {
+    for db in TestDb::both().await {
+        let mut s = Scene::new(&db);
+        let port = s.sshd.port();
+        let user = s.sshd.user().to_owned();
+
+        // Ping: the asset answers and root logs in with its key.
+        let v = s.success("ping", json!({}));
+        assert_eq!(v["plugin"]["id"], "linux");
+        assert_eq!(v["account"]["username"], "root");
+        assert!(v["duration"].as_f64().unwrap() > 0.0, "{v}");
+        let log = v["log"].as_array().unwrap();
+        assert!(
+            log.iter().any(|e| e["event"] == "remote_open"),
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap()
+        );
+
+        // Verify: the right password, then a wrong one (unauthorized, still a 200).
+        s.success("verify_account", json!({"account": s.user}));
+        let acc = format!("/api/v1/accounts/accounts/{}/", s.user);
+        ok(
+            &s.send("PATCH", &acc, &json!({"secret": "Not-the-pw-123"})),
+            200,
+        );
+        let v = s.run("verify-account", json!({"account": s.user}));
+        assert_eq!(v["status"], "failed", "{v}");
+        assert_eq!(v["error"]["code"], "unauthorized", "{v}");
+        ok(&s.send("PATCH", &acc, &json!({"secret": PASSWORD})), 200);
+
+        // Change secret to a given password: the new one logs in, the old one no longer.
+        let new_pw = "Changed-Pw-4711-x";
+        let v = s.success(
+            "change_secret",
+            json!({"account": s.user, "secret_strategy": "specific", "secret": new_pw}),
+        );
+        assert_eq!(v["output"]["verified"], true, "{v}");
+        let o = ssh_as(port, &user, new_pw, "id -un", false);
+        assert!(o.status.success(), "{}", out_text(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), user);
+        let o = ssh_as(port, &user, PASSWORD, "true", false);
+        assert!(!o.status.success(), "the old password still logs in");
+        let (stored, _) = stored_secret(&db, s.data.path(), &s.user).await;
+        assert_eq!(stored, new_pw);
+        // Nothing of the new secret in the execution, its log or the operation log.
+        let detail = s.get(&format!(
+            "/api/v1/assets/automation-executions/{}/",
+            v["id"].as_str().unwrap()
+        ));
+        assert_eq!(detail.status, 200, "{}", detail.body);
+        assert!(!detail.body.contains(new_pw), "{}", detail.body);
+        // The plugin typed it at the passwd prompts through send-secret.
+        assert!(
+            detail.body.contains("<secret:new-secret>"),
+            "{}",
+            detail.body
+        );
+
+        // Change secret to a generated one; the store keeps the previous ones.
+        let v = s.success("change_secret", json!({"account": s.user}));
+        assert_eq!(v["output"]["secret_type"], "password");
+        let (generated, history) = stored_secret(&db, s.data.path(), &s.user).await;
+        assert_ne!(generated, new_pw);
+        assert!(generated.len() >= 16, "{generated}");
+        assert!(history >= 2, "{history}");
+        let o = ssh_as(port, &user, &generated, "true", false);
+        assert!(o.status.success(), "{}", out_text(&o));
+        assert!(!ssh_as(port, &user, new_pw, "true", false).status.success());
+
+        // Change the secret to a generated SSH key: the public half is authorized on the
+        // target (as the user), the private half stored, and it logs in.
+        let v = s.success(
+            "change_secret",
+            json!({"account": s.user, "secret_type": "ssh_key"}),
+        );
+        let public = v["output"]["public_key"].as_str().unwrap().to_owned();
+        assert!(public.starts_with("ssh-ed25519 "), "{v}");
+        let authorized =
+            std::fs::read_to_string(s.sshd.home().join(".ssh/authorized_keys")).unwrap();
+        let blob = public.split_whitespace().nth(1).unwrap();
+        assert!(authorized.contains(blob), "{authorized}");
+        let (private, _) = stored_secret(&db, s.data.path(), &s.user).await;
+        assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+        let key_file = s.data.path().join("user_key");
+        std::fs::write(&key_file, &private).unwrap();
+        std::fs::set_permissions(
+            &key_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        let o = Command::new("timeout")
+            .args([
+                "-k",
+                "5",
+                "30",
+                "ssh",
+                "-F",
+                "/dev/null",
+                "-p",
+                &port.to_string(),
+            ])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "LogLevel=ERROR",
+            ])
+            .arg("-i")
+            .arg(&key_file)
+            .arg(format!("{user}@127.0.0.1"))
+            .arg("id -un")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            user,
+            "{}",
+            out_text(&o)
+        );
+
+        // Push a new account with home, shell, groups and a sudo rule; then log in as it.
+        let push_pw = "Pushed-Pw-2024-y";
+        let pushed = s.account(json!({
+            "name": "pushed", "username": "pcpush", "secret_type": "password",
+            "secret": push_pw}));
+        let v = s.success(
+            "push_account",
+            json!({"account": pushed, "home": "/home/pcpush", "shell": "/bin/bash",
+                   "groups": ["pcteam"], "sudo": "ALL=(ALL) NOPASSWD: ALL"}),
+        );
+        assert_eq!(v["output"]["verified"], true, "{v}");
+        let line = s
+            .passwd()
+            .lines()
+            .find(|l| l.starts_with("pcpush:"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("pcpush not in passwd:\n{}", s.passwd()));
+        assert!(line.ends_with(":/home/pcpush:/bin/bash"), "{line}");
+        assert!(s.sshd.path("homes/pcpush").is_dir());
+        // A terminal login, which the target records for gather_accounts.
+        let o = ssh_as(port, "pcpush", push_pw, "id -Gn; sudo -n whoami", true);
+        let text = out_text(&o);
+        assert!(o.status.success(), "{text}");
+        assert!(text.contains("pcteam"), "{text}");
+        assert!(text.contains("root"), "{text}");
+
+        // A change the asset accepts but whose new secret cannot log in (sshd denies the
+        // user): failed, and the stored secret stays the old one.
+        let deny_pw = "Deny-Pw-2024-zz";
+        let denied = s.account(json!({
+            "name": "denied", "username": "pcdeny", "secret_type": "password",
+            "secret": deny_pw}));
+        let v = s.success(
+            "push_account",
+            json!({"account": denied, "check_conn_after_change": false}),
+        );
+        assert_eq!(v["output"]["verified"], false, "{v}");
+        let v = s.run("change_secret", json!({"account": denied}));
+        assert_eq!(v["status"], "failed", "{v}");
+        assert_eq!(v["error"]["code"], "verify_failed", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not stored"),
+            "{v}"
+        );
+        assert_eq!(stored_secret(&db, s.data.path(), &denied).await.0, deny_pw);
+
+        // Gather: every login account, the pushed one with its last login.
+        let v = s.success("gather_accounts", json!({}));
+        let names: Vec<&str> = v["output"]["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["username"].as_str())
+            .collect();
+        for want in ["root", user.as_str(), "pcpush"] {
+            assert!(names.contains(&want), "{want} not in {names:?}");
+        }
+        let gathered = rows(&s.get(&format!(
+            "/api/v1/accounts/gathered-accounts/?asset={}&username=pcpush",
+            s.asset
+        )));
+        assert_eq!(gathered.len(), 1, "{gathered:?}");
+        let g = &gathered[0];
+        assert_eq!(g["remote_present"], true);
+        assert_eq!(g["present"], true, "{g}");
+        assert!(g["date_last_login"].is_string(), "{g}");
+        assert_eq!(g["address_last_login"], "127.0.0.1", "{g}");
+        assert!(
+            g["groups"].as_array().unwrap().contains(&json!("pcteam")),
+            "{g}"
+        );
+
+        // Remove: gone from the asset (home too) and, as asked, from Portcullis.
+        let v = s.success(
+            "remove_account",
+            json!({"account": pushed, "delete_account": true, "params": {"delete_home": true}}),
+        );
+        assert_eq!(v["output"]["account_deleted"], true, "{v}");
+        assert!(!s.passwd().contains("\npcpush:"), "{}", s.passwd());
+        assert!(!s.sshd.path("homes/pcpush").exists());
+        assert_eq!(
+            s.get(&format!("/api/v1/accounts/accounts/{pushed}/"))
+                .status,
+            404
+        );
+        s.success("gather_accounts", json!({}));
+        let g = &rows(&s.get(&format!(
+            "/api/v1/accounts/gathered-accounts/?asset={}&username=pcpush",
+            s.asset
+        )))[0];
+        assert_eq!(g["remote_present"], false, "{g}");
+        assert_eq!(g["present"], false, "{g}");
+
+        // JumpServer's task shortcuts.
+        let r = s.send(
+            "POST",
+            &format!("/api/v1/assets/assets/{}/tasks/", s.asset),
+            &json!({"action": "test"}),
+        );
+        let t = ok(&r, 201);
+        assert_eq!(t["executions"][0]["status"], "success", "{t}");
+        assert_eq!(t["task"], t["executions"][0]["id"]);
+        let t = ok(
+            &s.send(
+                "POST",
+                "/api/v1/accounts/accounts/tasks/",
+                &json!({"action": "verify", "accounts": [s.user]}),
+            ),
+            201,
+        );
+        assert_eq!(t["executions"][0]["status"], "success", "{t}");
+
+        // The records: every run listed, filters, and the operation log.
+        let all = rows(&s.get(&format!(
+            "/api/v1/assets/automation-executions/?asset={}",
+            s.asset
+        )));
+        assert_eq!(all.len(), 14, "{all:?}");
+        assert!(all.iter().all(|e| e.get("log").is_none()));
+        let changed = rows(
+            &s.get("/api/v1/assets/automation-executions/?method=change_secret&status=success"),
+        );
+        assert_eq!(changed.len(), 3);
+        let failed = rows(&s.get("/api/v1/assets/automation-executions/?status=failed"));
+        let codes: Vec<&str> = failed
+            .iter()
+            .filter_map(|e| e["error"]["code"].as_str())
+            .collect();
+        // Newest first.
+        assert_eq!(codes, ["verify_failed", "unauthorized"], "{failed:?}");
+        let listing = s.get("/api/v1/assets/automation-executions/?limit=100");
+        assert!(!listing.body.contains(new_pw) && !listing.body.contains(&generated));
+        let logged = operate_logs(&db, "Automation execution").await;
+        assert_eq!(logged.len(), 14, "{logged:?}");
+        assert!(
+            logged
+                .iter()
+                .all(|d| !d.contains(new_pw) && !d.contains(push_pw))
+        );
+
+        // Refusals: nothing runs, nothing is recorded.
+        let base = format!("/api/v1/assets/assets/{}/automations", s.asset);
+        assert_eq!(
+            s.send("POST", &format!("{base}/gather_facts/"), &json!({}))
+                .status,
+            404
+        );
+        assert_eq!(
+            s.send("POST", &format!("{base}/verify_account/"), &json!({}))
+                .status,
+            400
+        );
+        assert_eq!(
+            s.send("POST", &format!("{base}/ping/"), &json!({"acount": s.user}))
+                .status,
+            400
+        );
+        let other = Uuid::new_v4();
+        let r = s.send(
+            "POST",
+            &format!("{base}/verify_account/"),
+            &json!({"account": other}),
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        ok(
+            &s.send(
+                "PATCH",
+                "/api/v1/assets/platforms/1/automation/",
+                &json!({"gather_accounts_enabled": false}),
+            ),
+            200,
+        );
+        let r = s.send("POST", &format!("{base}/gather_accounts/"), &json!({}));
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains("not enabled"), "{}", r.body);
+        ok(
+            &s.send(
+                "POST",
+                &format!("/api/v1/plugins/plugins/{}/disable/", s.plugin),
+                &json!({}),
+            ),
+            200,
+        );
+        let r = s.send("POST", &format!("{base}/ping/"), &json!({}));
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(
+            r.body.contains("not installed or not enabled"),
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            rows(&s.get("/api/v1/assets/automation-executions/")).len(),
+            14
+        );
+
+        eprintln!("automation timings ({}):", db.backend);
+        for (what, d) in &s.timings {
+            eprintln!("  {what:<40} {:>7.0} ms", d.as_secs_f64() * 1000.0);
+        }
+        drop(s);
+        db.drop_db().await;
+    }
 }

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod acls;
 pub mod assets;
 pub mod audits;
+pub mod automations;
 pub mod authentication;
 pub(crate) mod common;
 pub mod host_keys;
@@ -25,6 +26,7 @@ pub fn all() -> Router<AppState> {
         .merge(acls::routes())
         .merge(assets::routes())
         .merge(audits::routes())
+        .merge(automations::routes())
         .merge(authentication::routes())
         .merge(host_keys::routes())
         .merge(labels::routes())
