@@ -76,12 +76,16 @@ ensure_py_tools() {
 
 ensure_js_tools() {
     local js=$TOOLS/js
-    if ! cmp -s "$EXAMPLES/connector-js/package-lock.json" "$js/package-lock.json" \
+    # `npm install` rather than `npm ci`: npm 11's `ci` refuses this lock file because it lacks
+    # the other platforms' optional binaries (rolldown, jco-node-fs), which `install` fills in.
+    # The versions come from the lock either way; a copy of it marks what is installed.
+    if ! cmp -s "$EXAMPLES/connector-js/package-lock.json" "$js/installed-lock.json" \
         || [ ! -x "$js/node_modules/.bin/jco" ]; then
-        step "installing componentize-js and jco into $js (npm ci)"
+        step "installing componentize-js and jco into $js (npm)"
         mkdir -p "$js"
         cp "$EXAMPLES/connector-js/package.json" "$EXAMPLES/connector-js/package-lock.json" "$js/"
-        (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
+        (cd "$js" && npm install --no-audit --no-fund --loglevel=error)
+        cp "$EXAMPLES/connector-js/package-lock.json" "$js/installed-lock.json"
     fi
 }
 
