@@ -364,6 +364,7 @@ pub fn pack(dir: &Path) -> Result<Vec<u8>, BundleError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -334,6 +334,7 @@ pub fn write_key_pair(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
