@@ -7,6 +7,7 @@
 
 mod admin;
 mod bench;
+mod bench_plugins;
 mod config;
 mod keys;
 mod plugin_cli;
@@ -74,6 +75,11 @@ enum Command {
         #[command(flatten)]
         options: bench::BenchOptions,
     },
+    /// Measure the plugin runtime on the built plugins (see BENCHMARKS.md; use a release build).
+    BenchPlugins {
+        #[command(flatten)]
+        options: bench_plugins::BenchPluginOptions,
+    },
     /// Print the version.
     Version,
 }
@@ -102,6 +108,7 @@ fn main() -> ExitCode {
             Command::Vault { common, action } => admin::run_vault(&common, action).await,
             Command::Plugin { common, action } => plugin_cli::run(&common, action).await,
             Command::Bench { common, options } => bench::run(&common, options).await,
+            Command::BenchPlugins { options } => bench_plugins::run(options).await,
             Command::Version => {
                 println!("portcullis {VERSION}");
                 Ok(())
