@@ -455,4 +455,40 @@ mod tests {
             .unwrap();
         assert_eq!(r.body.len(), 100);
     }
+
+    #[tokio::test]
+    async fn request_bodies_select_fixtures_and_hangs_wait_for_the_timeout() {
+        let mut by_body = Fixture::response("POST", "https://a.test/token", 200, b"yes".to_vec());
+        by_body.request_body = Some(serde_json::json!({"grant": "x"}));
+        let hang = Fixture {
+            method: "*".into(),
+            url: "*".into(),
+            request_body: None,
+            reply: Reply::Hang,
+        };
+        let http = FixtureHttp::new(vec![by_body, hang], Vec::new());
+        let mut r = req("POST", "https://a.test/token");
+        r.body = br#"{ "grant" : "x" }"#.to_vec();
+        assert_eq!(http.send(r, None, 100, T).await.unwrap().body, b"yes");
+        let started = std::time::Instant::now();
+        let err = http
+            .send(
+                req("GET", "https://b.test/"),
+                None,
+                100,
+                Duration::from_millis(50),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err, PluginError::Timeout);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert_eq!(
+            http.records(),
+            [
+                "POST https://a.test/token → 200",
+                "  body: { \"grant\" : \"x\" }",
+                "GET https://b.test/ → no answer"
+            ]
+        );
+    }
 }

@@ -599,4 +599,29 @@ mod tests {
         assert_eq!(err, PluginError::Timeout);
         assert!(started.elapsed() >= Duration::from_millis(50));
     }
+
+    #[tokio::test]
+    async fn an_expect_without_match_times_out_at_once_unless_the_shell_hangs() {
+        let t = Transcript::parse("[session asset=a1]\n> $ \\\n< ls\\n\n@hang\n", "t").unwrap();
+        let remote = ScriptedRemote::new(t, Vec::new());
+        let mut s = remote.open("inv", &target("a1"), T).await.unwrap();
+        let re = |p: &str| regex::Regex::new(p).unwrap();
+        assert_eq!(
+            s.expect(&[re("nothing")], T).await.unwrap_err(),
+            PluginError::Timeout
+        );
+        // The unread prompt is still there for the next expect.
+        assert_eq!(s.expect(&[re(r"\$ ")], T).await.unwrap().output, b"$ ");
+        s.send(b"ls\n").await.unwrap();
+        let started = std::time::Instant::now();
+        let err = s
+            .expect(&[re("x")], Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert_eq!(err, PluginError::Timeout);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert!(remote.problems().is_empty(), "{:?}", remote.problems());
+        assert_eq!(remote.records()[1], "? [nothing] → timeout");
+        assert_eq!(remote.records().last().unwrap(), "? [x] → no answer");
+    }
 }
