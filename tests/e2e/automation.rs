@@ -534,7 +534,7 @@ impl Scene {
             "remove_account",
         ] {
             settings.insert(format!("{m}_enabled"), json!(true));
-            settings.insert(format!("{m}_method"), json!("linux"));
+            settings.insert(format!("{m}_method"), json!("portcullis-linux"));
         }
         let after = ok(
             &scene.send(
@@ -544,7 +544,7 @@ impl Scene {
             ),
             200,
         );
-        assert_eq!(after["remove_account_method"], "linux");
+        assert_eq!(after["remove_account_method"], "portcullis-linux");
         // The built-in push parameters stay (JumpServer's sudo/shell/home/groups).
         assert_eq!(
             after["push_account_params"]["shell"], "/bin/bash",
@@ -665,7 +665,7 @@ async fn linux_plugin_runs_every_method_through_the_api_on_both_databases() {
 
         // Ping: the asset answers and root logs in with its key.
         let v = s.success("ping", json!({}));
-        assert_eq!(v["plugin"]["id"], "linux");
+        assert_eq!(v["plugin"]["id"], "portcullis-linux");
         assert_eq!(v["account"]["username"], "root");
         assert!(v["duration"].as_f64().unwrap() > 0.0, "{v}");
         let log = v["log"].as_array().unwrap();

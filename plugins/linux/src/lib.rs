@@ -25,7 +25,7 @@ use portcullis_plugin_sdk::{
 use remote::{Privilege, Remote, SCRIPT_TIMEOUT, failure, sudo_refused};
 
 /// The manifest's `id`; `describe` must answer it.
-pub const PLUGIN_ID: &str = "linux";
+pub const PLUGIN_ID: &str = "portcullis-linux";
 /// The manifest's `version`.
 pub const VERSION: &str = "0.1.0";
 
