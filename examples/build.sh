@@ -13,8 +13,10 @@
 #
 # (no language: all three). --smoke also runs each component under Node against the fixture
 # server (examples/connector-js/smoke.mjs). --inspect checks each plugin directory on the real
-# runtime (examples/connector-rust/examples/inspect.rs, release build: the first one builds
-# wasmtime optimised, minutes). --no-tests skips the unit tests.
+# runtime (examples/connector-rust/examples/inspect.rs: manifest, digest, world) and runs the
+# Rust connector's golden cases on each component (examples/golden.rs: all three must answer
+# alike); release builds, the first one builds wasmtime optimised (minutes). --no-tests skips
+# the unit tests.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -150,6 +152,8 @@ for lang in "${langs[@]}"; do dirs+=("$OUT/example-inventory-$lang"); done
 if [ $inspect = 1 ]; then
     step "inspect on the runtime (release build)"
     cargo run --quiet --release -p example-connector-rust --example inspect -- "${dirs[@]}"
+    step "golden cases on the runtime (release build)"
+    cargo run --quiet --release -p example-connector-rust --example golden -- "${dirs[@]}"
 fi
 step "done in $(since "$total"):"
 for dir in "${dirs[@]}"; do
