@@ -56,6 +56,17 @@ const work = mkdtempSync(join(tools, 'smoke-'));
 const server = spawn('python3', [join(here, '../inventory/serve.py'), '--port', '0'], {
   stdio: ['ignore', 'pipe', 'ignore'],
 });
+// Whatever happens (a component that fails to compile rejects a promise nobody awaits), the
+// server is stopped and the scratch directory removed when the process exits.
+const cleanup = () => {
+  server.kill();
+  rmSync(work, { recursive: true, force: true });
+};
+process.on('exit', cleanup);
+process.on('unhandledRejection', (e) => {
+  console.log(`FAIL ${e?.stack ?? e}`);
+  process.exit(1);
+});
 let passed = 0;
 let failed = 0;
 try {
@@ -170,8 +181,7 @@ try {
     ]);
   });
 } finally {
-  server.kill();
-  rmSync(work, { recursive: true, force: true });
+  cleanup();
 }
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
