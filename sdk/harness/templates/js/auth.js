@@ -31,7 +31,18 @@ export const auth = {
     } catch (e) {
       throw { tag: 'internal', val: `the user info is not JSON: ${e.message}` };
     }
-    return { subject: String(user.id), username: user.username, displayName: user.name || user.username,
-      email: user.email, phone: undefined, groups: [], attributes: [] };
+    // Check the shape: a missing string field would trap when the answer is lowered.
+    if (!user || user.id === undefined || typeof user.username !== 'string') {
+      throw { tag: 'internal', val: 'the user info has no id or username' };
+    }
+    return {
+      subject: String(user.id),
+      username: user.username,
+      displayName: String(user.name || user.username),
+      email: typeof user.email === 'string' ? user.email : undefined,
+      phone: undefined,
+      groups: [],
+      attributes: [],
+    };
   },
 };
