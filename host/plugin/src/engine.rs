@@ -547,6 +547,54 @@ mod tests {
         assert!(check_is_component(b"\0asm\x0d\0\x01\0").is_ok());
     }
 
+    fn epoch_threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .map(|tasks| {
+                tasks
+                    .filter_map(|t| t.ok())
+                    .filter(|t| {
+                        std::fs::read_to_string(t.path().join("comm"))
+                            .is_ok_and(|c| c.trim() == "plugin-epoch")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Waits (up to a second) for the count of epoch threads to be `n`: a new thread names
+    /// itself only once it runs.
+    fn wait_for_epoch_threads(n: usize) -> usize {
+        for _ in 0..100 {
+            if epoch_threads() == n {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        epoch_threads()
+    }
+
+    #[test]
+    fn the_epoch_thread_stops_with_the_last_runtime() {
+        let before = epoch_threads();
+        let rt = Runtime::new(RuntimeOptions {
+            pooling: false,
+            ..RuntimeOptions::default()
+        })
+        .expect("runtime");
+        let clone = rt.clone();
+        assert_eq!(wait_for_epoch_threads(before + 1), before + 1);
+        drop(rt);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            epoch_threads(),
+            before + 1,
+            "a clone still holds the engine"
+        );
+        drop(clone);
+        // Dropping joins the thread, so it is gone at once.
+        assert_eq!(epoch_threads(), before);
+    }
+
     #[test]
     fn api_versions_within_the_minor_line_are_compatible() {
         assert!(api_compatible(Some("0.1.0")));
