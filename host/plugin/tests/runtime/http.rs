@@ -212,3 +212,101 @@ async fn loopback_is_refused_unless_the_grant_names_its_network() {
     assert_eq!(connections.load(Ordering::SeqCst), 1);
     server.abort();
 }
+
+/// An HTTPS server on 127.0.0.1 with a fresh self-signed certificate for `localhost`;
+/// returns the port, the certificate, and the server task.
+async fn tls_server() -> (
+    u16,
+    rustls::pki_types::CertificateDer<'static>,
+    tokio::task::JoinHandle<()>,
+) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let cert = ck.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.clone()], key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = tls
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nsecured",
+                    )
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, cert, task)
+}
+
+#[tokio::test]
+async fn https_checks_the_certificate_for_the_url_host() {
+    let (port, cert, server) = tls_server().await;
+    let origin = format!("https://localhost:{port}");
+    let url = format!("http:{origin}/inventory");
+    let grant = |transport: Arc<NetworkTransport>| {
+        let mut g = http_grant(&[&origin], transport);
+        // Only IPv4 loopback: `localhost` may also resolve to ::1, where nothing listens.
+        g.allow_networks = vec!["127.0.0.0/8".parse().expect("net")];
+        g
+    };
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).expect("root");
+    let rec = Arc::new(Recorder::default());
+    let mut inv = invocation(CONN, rec.clone());
+    inv.http = Some(grant(Arc::new(NetworkTransport::with_roots(roots))));
+    let out = plugin(Variant::Connector)
+        .call(inv, list(&url))
+        .await
+        .expect("trusted certificate");
+    assert_eq!(seen(out), ("status 200".to_owned(), "7".to_owned()));
+
+    // The public roots do not know the throwaway certificate: the request fails, as an
+    // HTTP error the guest reports, not a trap.
+    let rec = Arc::new(Recorder::default());
+    let mut inv = invocation(CONN, rec.clone());
+    inv.http = Some(grant(Arc::new(NetworkTransport::new())));
+    let err = plugin(Variant::Connector)
+        .call(inv, list(&url))
+        .await
+        .expect_err("untrusted certificate");
+    assert!(
+        matches!(&err, InvokeError::Plugin(PluginError::Unavailable(m)) if m.contains("TLS")),
+        "{err:?}"
+    );
+    assert!(rec.events().iter().any(|e| matches!(
+        e,
+        Event::Http {
+            status: None,
+            denied: None,
+            ..
+        }
+    )));
+    server.abort();
+}
