@@ -161,6 +161,9 @@ pub enum PluginCommand {
         #[arg(long, short = 'o', value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    // Authoring: new, build, test, conformance (see the section at the end of this file).
+    #[command(flatten)]
+    Dev(portcullis_plugin_harness::cli::DevCommand),
 }
 
 /// `portcullis plugin trust …`.
@@ -192,6 +195,7 @@ pub async fn run(common: &Overrides, action: PluginCommand) -> Result<()> {
         PluginCommand::Keygen { out } => return keygen(&out),
         PluginCommand::Pack { dir, out } => return pack(&dir, &out),
         PluginCommand::Sign { path, key, out } => return sign(&path, &key, out.as_deref()),
+        PluginCommand::Dev(command) => return dev(command).await,
         _ => {}
     }
     let opened = setup::open(common, &ListenOverrides::default()).await?;
@@ -566,7 +570,10 @@ async fn admin(
                 }
             );
         }
-        PluginCommand::Keygen { .. } | PluginCommand::Pack { .. } | PluginCommand::Sign { .. } => {}
+        PluginCommand::Keygen { .. }
+        | PluginCommand::Pack { .. }
+        | PluginCommand::Sign { .. }
+        | PluginCommand::Dev(_) => {}
     }
     Ok(())
 }
@@ -667,3 +674,9 @@ fn sign(path: &Path, key: &Path, out: Option<&Path>) -> Result<()> {
 // at the top of `run` (they need no database), keeping their code in this section or in a
 // module of their own.
 // =============================================================================================
+
+/// `portcullis plugin new|build|test|conformance`: the plugin harness's authoring commands
+/// (`sdk/harness/src/cli.rs`, documented in `sdk/docs/harness.md`).
+async fn dev(command: portcullis_plugin_harness::cli::DevCommand) -> Result<()> {
+    Ok(portcullis_plugin_harness::cli::run(command).await?)
+}

@@ -393,8 +393,17 @@ fn show(result: &Result<Output, InvokeError>) -> String {
                 format!("ok {text}")
             }
         }
-        Err(InvokeError::Trap(t)) => format!("trap: {}", trap_cause(t)),
-        Err(e) => format!("{} ({e})", e.code()),
+        Err(InvokeError::Trap(t)) => format!("trap: {}", clip(&trap_cause(t))),
+        Err(e) => format!("{} ({})", e.code(), clip(&e.to_string())),
+    }
+}
+
+/// At most 160 characters of `text` (error messages may quote a whole command output).
+fn clip(text: &str) -> String {
+    if text.len() <= 160 {
+        text.to_owned()
+    } else {
+        format!("{}…", &text[..text.floor_char_boundary(160)])
     }
 }
 
