@@ -1,5 +1,5 @@
-//! The real plugins: the Linux automation plugin and the Rust example connector, through
-//! their golden cases and the conformance suite.
+//! The real plugins: the Linux automation plugin and the example connector in Rust, Python
+//! and JavaScript, through their golden cases and the conformance suite.
 
 use crate::support::{block_on, build_guest, harness, repo_root};
 use portcullis_plugin::kind::Kind;
@@ -89,4 +89,63 @@ fn the_rust_connector_conforms() {
     let row = r.row("errors-are-plugin-errors").unwrap();
     assert_eq!(row.status, conformance::Status::Fail);
     assert!(row.reason.contains("configuration"), "{}", row.reason);
+}
+
+/// The Python or JavaScript example connector, built by `examples/build.sh` (which
+/// `tests/run.sh` runs before the suite; built here when missing). Compiling a 12–18 MB
+/// component takes about 20 s with the dev profile's optimized Cranelift; the artifact is
+/// cached for later runs.
+fn example(lang: &'static str) -> &'static Component {
+    static PY: OnceLock<Component> = OnceLock::new();
+    static JS: OnceLock<Component> = OnceLock::new();
+    let cell = if lang == "python" { &PY } else { &JS };
+    cell.get_or_init(|| {
+        let dir = project(&format!("target/plugins/example-inventory-{lang}"));
+        if !dir.join("plugin.wasm").is_file() {
+            let status = std::process::Command::new("bash")
+                .arg(project("examples/build.sh"))
+                .args(["--no-tests", lang])
+                .status()
+                .expect("running examples/build.sh");
+            assert!(status.success(), "examples/build.sh {lang} failed");
+        }
+        harness()
+            .load_file(&dir.join("plugin.wasm"), Kind::CloudConnector)
+            .unwrap()
+    })
+}
+
+fn example_conforms(lang: &'static str) {
+    let manifest = ProjectManifest::load(&project(&format!("examples/connector-{lang}"))).unwrap();
+    let mut options = Options::from_manifest(&manifest);
+    options
+        .config
+        .insert("endpoint".into(), "https://inventory.example.com".into());
+    let r = block_on(conformance::run(example(lang), &options));
+    assert!(r.passed(), "{}", r.render());
+    assert!(
+        r.rows.iter().all(|r| r.status == conformance::Status::Pass),
+        "{}",
+        r.render()
+    );
+}
+
+#[test]
+fn the_python_connector_golden_cases_pass() {
+    run_golden(example("python"), "examples/connector-python", 10);
+}
+
+#[test]
+fn the_python_connector_conforms() {
+    example_conforms("python");
+}
+
+#[test]
+fn the_javascript_connector_golden_cases_pass() {
+    run_golden(example("js"), "examples/connector-js", 10);
+}
+
+#[test]
+fn the_javascript_connector_conforms() {
+    example_conforms("js");
 }
