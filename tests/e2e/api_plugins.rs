@@ -807,6 +807,17 @@ async fn bad_bundles_are_refused_with_a_reason_and_nothing_is_written() {
         );
 
         assert_eq!(ok(&get(&server, &admin, PLUGINS), 200), json!([]));
+        // Every refusal is in the operation log, with the plugin it claimed to be.
+        let rejects: Vec<_> = plugin_oplogs(&db)
+            .await
+            .into_iter()
+            .filter(|(action, _)| action == "reject")
+            .collect();
+        assert!(rejects.len() >= 8, "{rejects:?}");
+        assert!(
+            rejects.iter().any(|(_, what)| what.ends_with("@0.1.0")),
+            "{rejects:?}"
+        );
         assert!(
             version_dirs(data.path()).is_empty(),
             "{:?}",

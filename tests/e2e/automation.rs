@@ -363,7 +363,7 @@ fn linux_plugin_dir() -> std::path::PathBuf {
         .parent()
         .and_then(std::path::Path::parent)
         .expect("target dir")
-        .join("plugins/linux");
+        .join("plugins/portcullis-linux");
     assert!(
         dir.join("plugin.wasm").exists(),
         "{} has no plugin.wasm: build it with plugins/build.sh (tests/run.sh does)",

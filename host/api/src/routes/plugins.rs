@@ -313,11 +313,39 @@ async fn install(
     caller.require_system(ADD)?;
     let plugins = host(&state)?.clone();
     let bytes = bundle_bytes(&state, req).await?;
-    let bundle = PluginHost::read_bundle(&bytes)?;
     let actor = caller_name(&state, &caller).await;
-    let r = plugins
-        .install(state.store(), state.vault(), bundle, &actor)
-        .await?;
+    let installed = match PluginHost::read_bundle(&bytes) {
+        Ok(bundle) => {
+            let what = format!("{}@{}", bundle.manifest.id, bundle.manifest.version);
+            (
+                what,
+                plugins
+                    .install(state.store(), state.vault(), bundle, &actor)
+                    .await,
+            )
+        }
+        Err(e) => ("bundle".to_owned(), Err(e)),
+    };
+    let r = match installed {
+        (_, Ok(r)) => r,
+        // A refused bundle is an event worth an auditor's eye (a tampered or unsigned
+        // plugin, a component of the wrong world): the refusal and its reason are logged.
+        (what, Err(e)) => {
+            if matches!(e, LifecycleError::Refused(_) | LifecycleError::Fields(_)) {
+                audit(
+                    &state,
+                    &caller,
+                    "Plugin",
+                    "reject",
+                    &what,
+                    "",
+                    json!({"error": e.to_string()}),
+                )
+                .await;
+            }
+            return Err(e.into());
+        }
+    };
     let out = plugin_json(&state, &r, true);
     audit(
         &state,
