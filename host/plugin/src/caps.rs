@@ -161,7 +161,8 @@ pub trait RemoteProvider: Send + Sync {
 #[async_trait]
 pub trait RemoteSession: Send {
     /// Runs one command in its own exec channel.
-    async fn run(&mut self, command: &str, timeout: Duration) -> Result<CommandOutput, PluginError>;
+    async fn run(&mut self, command: &str, timeout: Duration)
+    -> Result<CommandOutput, PluginError>;
     /// Writes to the interactive shell (opened on first use).
     async fn send(&mut self, data: &[u8]) -> Result<(), PluginError>;
     /// Reads the interactive shell until a pattern matches the text read since the last match.

@@ -100,7 +100,9 @@ impl fmt::Display for Kind {
 
 /// The error of parsing a [`Kind`] from text.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown plugin kind {0:?} (expected auth-provider, cloud-connector, platform-automation or autofill)")]
+#[error(
+    "unknown plugin kind {0:?} (expected auth-provider, cloud-connector, platform-automation or autofill)"
+)]
 pub struct UnknownKind(pub String);
 
 impl FromStr for Kind {

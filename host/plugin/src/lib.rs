@@ -12,17 +12,17 @@
 //! does — trap, loop, allocate without bound, flood its log, call a host it was not granted —
 //! ends as an [`error::InvokeError`] for the caller, never as a crash of the host.
 
-pub mod caps;
-pub mod error;
-pub mod kind;
-pub mod types;
-pub mod manifest;
-pub mod bundle;
-pub mod signing;
 pub mod bindings;
+pub mod bundle;
+pub mod caps;
 pub mod convert;
 pub mod engine;
+pub mod error;
 pub mod host;
+pub mod kind;
+pub mod manifest;
 pub mod plugin;
-pub mod transport;
 pub mod registry;
+pub mod signing;
+pub mod transport;
+pub mod types;

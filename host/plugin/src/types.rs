@@ -206,11 +206,24 @@ pub enum CredentialPart {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
-    Fill { selector: String, text: String },
-    FillCredential { selector: String, part: CredentialPart },
-    Click { selector: String },
-    WaitFor { selector: String, timeout_ms: u32 },
-    Submit { selector: String },
+    Fill {
+        selector: String,
+        text: String,
+    },
+    FillCredential {
+        selector: String,
+        part: CredentialPart,
+    },
+    Click {
+        selector: String,
+    },
+    WaitFor {
+        selector: String,
+        timeout_ms: u32,
+    },
+    Submit {
+        selector: String,
+    },
 }
 
 /// One call into a plugin: the exported function and its arguments. Secrets passed as
