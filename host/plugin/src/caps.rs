@@ -117,7 +117,9 @@ pub struct HttpResponse {
 #[async_trait]
 pub trait HttpTransport: Send + Sync {
     /// Sends `request` to `resolved` (none when the transport resolves nothing itself, as the
-    /// harness's fixtures do). `max_body` caps the response body; a longer body is an error.
+    /// harness's fixtures do). `max_body` caps the response body: read no more than one byte
+    /// past it and return the body cut there, so the runtime can tell it was over budget (it
+    /// refuses such a response and records the cap).
     async fn send(
         &self,
         request: HttpRequest,

@@ -8,7 +8,7 @@ use crate::caps::{HttpRequest, HttpResponse, HttpTransport};
 use crate::error::PluginError;
 use async_trait::async_trait;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -128,17 +128,24 @@ impl NetworkTransport {
                 )
             })
             .collect();
-        let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
-        let body = Limited::new(response.into_body(), limit)
-            .collect()
-            .await
-            .map_err(|e| {
-                PluginError::Denied(format!(
-                    "the response body exceeds the remaining budget of {max_body} bytes ({e})"
-                ))
-            })?
-            .to_bytes()
-            .to_vec();
+        // Read at most one byte past the budget: a longer body comes back cut there, so the
+        // runtime sees it is over budget and reports the cap like any other transport's.
+        let limit = usize::try_from(max_body)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let mut stream = response.into_body();
+        let mut body = Vec::new();
+        while body.len() < limit {
+            let Some(frame) = stream.frame().await else {
+                break;
+            };
+            let frame = frame
+                .map_err(|e| PluginError::Unavailable(format!("reading the response body: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                let take = data.len().min(limit - body.len());
+                body.extend_from_slice(&data[..take]);
+            }
+        }
         Ok(HttpResponse {
             status,
             headers,

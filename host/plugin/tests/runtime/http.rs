@@ -210,6 +210,30 @@ async fn loopback_is_refused_unless_the_grant_names_its_network() {
         .expect("granted network");
     assert_eq!(seen(out), ("status 200".to_owned(), "5".to_owned()));
     assert_eq!(connections.load(Ordering::SeqCst), 1);
+
+    // The real transport cuts a body past the budget; the runtime refuses it and records
+    // the cap.
+    let rec = Arc::new(Recorder::default());
+    let mut inv = invocation(CONN, rec.clone());
+    let mut grant = http_grant(&[&origin], Arc::new(NetworkTransport::new()));
+    grant.allow_networks = vec!["127.0.0.0/8".parse().expect("net")];
+    inv.http = Some(grant);
+    inv.limits.http_response_bytes = 3;
+    let err = plugin(Variant::Connector)
+        .call(inv, list(&url))
+        .await
+        .expect_err("over budget");
+    assert!(
+        matches!(&err, InvokeError::Plugin(PluginError::Unavailable(m)) if m.contains("HttpResponseBodySize")),
+        "{err:?}"
+    );
+    assert!(
+        rec.events()
+            .iter()
+            .any(|e| matches!(e, Event::Capped { .. })),
+        "{:?}",
+        rec.events()
+    );
     server.abort();
 }
 
