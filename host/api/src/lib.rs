@@ -36,6 +36,7 @@ struct Inner {
     version: &'static str,
     recordings: PathBuf,
     plugins: Option<plugins::PluginHost>,
+    engine: Option<portcullis_session::live::Engine>,
 }
 
 impl AppState {
@@ -49,6 +50,7 @@ impl AppState {
                 version,
                 recordings,
                 plugins: None,
+                engine: None,
             }),
         }
     }
@@ -56,16 +58,36 @@ impl AppState {
     /// The same state with the plugin engine and registry (`serve` always sets them; without
     /// them the plugin endpoints answer 500).
     pub fn with_plugins(self, host: plugins::PluginHost) -> Self {
+        self.rebuild(|inner| inner.plugins = Some(host))
+    }
+
+    /// The same state with the session engine, shared with the SSH gateway, that the web
+    /// terminal and the file manager open sessions through (`serve` always sets it; without
+    /// it those endpoints answer 500).
+    pub fn with_engine(self, engine: portcullis_session::live::Engine) -> Self {
+        self.rebuild(|inner| inner.engine = Some(engine))
+    }
+
+    /// A copy of the state with one part changed (only while wiring, before it is shared).
+    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
         let inner = &self.inner;
+        let mut next = Inner {
+            store: inner.store.clone(),
+            auth: inner.auth.clone(),
+            version: inner.version,
+            recordings: inner.recordings.clone(),
+            plugins: inner.plugins.clone(),
+            engine: inner.engine.clone(),
+        };
+        change(&mut next);
         Self {
-            inner: Arc::new(Inner {
-                store: inner.store.clone(),
-                auth: inner.auth.clone(),
-                version: inner.version,
-                recordings: inner.recordings.clone(),
-                plugins: Some(host),
-            }),
+            inner: Arc::new(next),
         }
+    }
+
+    /// The session engine (live sessions, recordings, kill and lock), when wired.
+    pub fn engine(&self) -> Option<&portcullis_session::live::Engine> {
+        self.inner.engine.as_ref()
     }
 
     /// The plugin engine, the enabled plugins and their files, for every service that calls

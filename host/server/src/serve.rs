@@ -63,7 +63,7 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
     }
     let poller = tokio::spawn(engine.clone().run_task_poller());
     let gateway = portcullis_ssh::server::Gateway::new(
-        engine,
+        engine.clone(),
         auth.clone(),
         portcullis_ssh::server::GatewayConfig {
             host_keys,
@@ -78,7 +78,8 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     }));
 
-    let mut state = portcullis_api::AppState::new(store.clone(), auth, crate::VERSION, recordings);
+    let mut state = portcullis_api::AppState::new(store.clone(), auth, crate::VERSION, recordings)
+        .with_engine(engine);
     if let Some(plugins) = start_plugins(&store, &opened.config.data_dir).await {
         state = state.with_plugins(plugins);
     }
