@@ -1,0 +1,42 @@
+import { defineConfig } from 'vite'
+import vue from '@vitejs/plugin-vue'
+import { fileURLToPath, URL } from 'node:url'
+
+// The API server the dev server proxies to (override: PORTCULLIS_API=http://127.0.0.1:18080).
+const api = process.env.PORTCULLIS_API || 'http://127.0.0.1:8080'
+
+// The SPA is served by the Rust binary at `/` (client-side routes live under /ui/),
+// with hashed files under /assets/ cached for long.
+export default defineConfig({
+  base: '/',
+  plugins: [vue()],
+  resolve: {
+    alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) },
+  },
+  build: {
+    assetsDir: 'assets',
+    sourcemap: false,
+    chunkSizeWarningLimit: 1500,
+    rollupOptions: {
+      output: {
+        // Keep the big, rarely changing libraries in their own cacheable chunks.
+        manualChunks(id: string) {
+          if (id.includes('node_modules/element-plus') || id.includes('node_modules/@element-plus')) return 'element-plus'
+          if (id.includes('node_modules/vue') || id.includes('node_modules/@vue') || id.includes('node_modules/pinia') || id.includes('node_modules/@intlify')) return 'vue'
+          return undefined
+        },
+      },
+    },
+  },
+  server: {
+    port: 5173,
+    proxy: {
+      '/api': { target: api, changeOrigin: false, ws: true },
+      '/koko': { target: api, changeOrigin: false, ws: true },
+    },
+  },
+  test: {
+    environment: 'happy-dom',
+    include: ['src/**/*.test.ts'],
+  },
+} as never)
