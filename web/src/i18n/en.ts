@@ -1,6 +1,7 @@
 // English messages. zh.ts must have the same keys (its type is checked against this one).
 // Sections: common, login, shell, table, form, tree, console, workbench, audit, dashboard.
 // Each area's helper adds keys in its own section.
+import workbenchEn from './workbench.en'
 const en = {
   common: {
     appName: 'Portcullis',
@@ -182,6 +183,7 @@ const en = {
     },
   },
   workbench: {
+    ...workbenchEn,
     menu: {
       assets: 'My assets',
       terminal: 'Web terminal',

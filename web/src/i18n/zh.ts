@@ -1,5 +1,6 @@
 // 简体中文。键与 en.ts 相同（由类型检查保证）。
 import type { Messages } from './en'
+import workbenchZh from './workbench.zh'
 
 type Same<T> = { [K in keyof T]: T[K] extends string ? string : Same<T[K]> }
 
@@ -184,6 +185,7 @@ const zh: Same<Messages> = {
     },
   },
   workbench: {
+    ...workbenchZh,
     menu: {
       assets: '我的资产',
       terminal: 'Web 终端',
