@@ -151,6 +151,21 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The complete router with a site behind it (the web UI): `/api/…` (and JumpServer's
+/// `/koko/…`) go to [`router`], so an unknown API path keeps its JSON 404; every other path
+/// goes to `site`, untouched by the API's layers. Serve it like [`router`].
+pub fn router_with_site(state: AppState, site: Router) -> Router {
+    let api = router(state);
+    let mut app = Router::new();
+    for prefix in ["/api", "/koko"] {
+        app = app
+            .route_service(prefix, api.clone())
+            .route_service(&format!("{prefix}/"), api.clone())
+            .route_service(&format!("{prefix}/{{*path}}"), api.clone());
+    }
+    app.fallback_service(site)
+}
+
 async fn not_found() -> error::ApiError {
     error::ApiError::NotFound("Resource")
 }
