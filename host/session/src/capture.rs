@@ -429,6 +429,26 @@ impl CommandCapture {
         self.parser.screen().alternate_screen()
     }
 
+    /// Escape sequences that redraw the screen as it is now on a fresh terminal of the same
+    /// size: contents, attributes, cursor and input modes. A full-screen program's screen is
+    /// drawn on the alternate screen, so leaving the program restores a blank primary screen
+    /// rather than leaving its drawing behind.
+    pub fn screen_state(&self) -> Vec<u8> {
+        let screen = self.parser.screen();
+        let mut out = Vec::new();
+        if screen.alternate_screen() {
+            out.extend_from_slice(b"\x1b[?1049h");
+        }
+        out.extend_from_slice(screen.state_formatted().as_bytes());
+        out
+    }
+
+    /// The emulated terminal's size as (columns, rows).
+    pub fn size(&self) -> (u16, u16) {
+        let (rows, cols) = self.parser.screen().size();
+        (cols.get(), rows.get())
+    }
+
     /// Starts collecting the output excerpt of the command just accepted.
     pub fn begin_output(&mut self) {
         self.excerpt = Excerpt {

@@ -4,12 +4,15 @@
 //! A session is written to the store when it starts (so it is visible online at once), its
 //! recording is opened under the recordings directory, and it is registered here. It ends in
 //! exactly one place, [`LiveSession::end`], which closes the recording, writes the end and
-//! the reason, and unregisters it. Kill requests arrive as `terminal_tasks` rows (the API may
-//! run in another process of the cluster); [`Engine::run_task_poller`] applies those meant for
-//! sessions of this process.
+//! the reason, and unregisters it. Kill and lock requests arrive as `terminal_tasks` rows (the
+//! API may run in another process of the cluster); [`Engine::run_task_poller`] applies those
+//! meant for sessions of this process. A terminal session's screen ([`SharedScreen`]) is
+//! registered with it, so an auditor can watch it live ([`Engine::watch`]).
 
 use crate::authorize::Authorized;
 use crate::recorder::{CastHeader, Recorder};
+use crate::screen::{SharedScreen, Snapshot, Watcher};
+use crate::web::WebTerminals;
 use chrono::{DateTime, Utc};
 use portcullis_core::vault::Vault;
 use portcullis_store::audits::{NewCommand, NewSession, SessionEnd};
@@ -48,6 +51,8 @@ pub enum EndReason {
     },
     /// The gateway is shutting down.
     Shutdown,
+    /// The user's browser went away and did not come back within the grace period.
+    Disconnect,
 }
 
 impl EndReason {
@@ -61,6 +66,7 @@ impl EndReason {
             EndReason::AdminTerminate { .. } => "admin_terminate",
             EndReason::ConnectFailed { .. } => "connect_failed",
             EndReason::Shutdown => "gateway_shutdown",
+            EndReason::Disconnect => "disconnect",
         }
     }
 
@@ -76,6 +82,9 @@ impl EndReason {
             EndReason::AdminTerminate { by } => Some(format!("Terminated by admin {by}")),
             EndReason::ConnectFailed { message } => Some(message.clone()),
             EndReason::Shutdown => Some("The gateway is shutting down, disconnect".into()),
+            EndReason::Disconnect => {
+                Some("The browser did not come back in time, disconnect".into())
+            }
         }
     }
 }
@@ -128,6 +137,36 @@ pub enum EngineError {
 
 struct Registered {
     kill: watch::Sender<Option<EndReason>>,
+    /// `Some(by)` while an auditor has locked the user's input.
+    lock: watch::Sender<Option<String>>,
+    /// Terminal sessions only.
+    screen: Option<Arc<SharedScreen>>,
+    info: WatchInfo,
+}
+
+/// Who is in a watched session, for the watcher's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchInfo {
+    /// The session.
+    pub session_id: Uuid,
+    /// Its org (the asset's).
+    pub org: Uuid,
+    /// `Name(username)` of the user.
+    pub user: String,
+    /// The asset's name.
+    pub asset: String,
+    /// `name(username)` of the account.
+    pub account: String,
+}
+
+/// A live view of a terminal session: who, what the screen shows now, and what follows.
+pub struct Watch {
+    /// Who and where.
+    pub info: WatchInfo,
+    /// The screen when watching started.
+    pub snapshot: Snapshot,
+    /// Everything after the snapshot.
+    pub watcher: Watcher,
 }
 
 /// The shared engine: store, vault, settings and the live-session registry. Cheap to clone.
@@ -141,6 +180,7 @@ struct Inner {
     vault: Vault,
     config: EngineConfig,
     live: Mutex<HashMap<Uuid, Registered>>,
+    web: WebTerminals,
 }
 
 impl Engine {
@@ -152,6 +192,7 @@ impl Engine {
                 vault,
                 config,
                 live: Mutex::new(HashMap::new()),
+                web: WebTerminals::default(),
             }),
         }
     }
@@ -169,6 +210,11 @@ impl Engine {
     /// The settings.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// The web terminal sessions of this process, which outlive their browser's socket.
+    pub fn web(&self) -> &WebTerminals {
+        &self.inner.web
     }
 
     /// How many sessions this process runs now.
@@ -259,7 +305,27 @@ impl Engine {
             None => None,
         };
         let (kill, kill_rx) = watch::channel(None);
-        self.registry().insert(id, Registered { kill });
+        let (lock, lock_rx) = watch::channel(None);
+        let screen = match (kind, pty) {
+            (SessionKind::Normal, Some((_, cols, rows))) => Some(SharedScreen::new(cols, rows)),
+            _ => None,
+        };
+        let info = WatchInfo {
+            session_id: id,
+            org: auth.asset.org_id,
+            user: auth.requester.display(),
+            asset: auth.asset.name.clone(),
+            account: auth.account.display(),
+        };
+        self.registry().insert(
+            id,
+            Registered {
+                kill,
+                lock,
+                screen: screen.clone(),
+                info,
+            },
+        );
         let _ = store
             .insert_session_lifecycle_log(
                 id,
@@ -280,6 +346,8 @@ impl Engine {
             recorder,
             replay_path,
             kill: kill_rx,
+            lock: lock_rx,
+            screen,
             started: now,
             date_expired: auth.date_expired,
             commands: 0,
@@ -310,6 +378,34 @@ impl Engine {
         }
     }
 
+    /// Locks (`Some(by)`) or unlocks (`None`) the user's input of a session of this process.
+    /// Returns whether it runs here.
+    pub fn set_lock(&self, id: Uuid, by: Option<String>) -> bool {
+        match self.registry().get(&id) {
+            Some(r) => {
+                r.lock.send_replace(by);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Starts watching a terminal session of this process: `None` when it does not run here
+    /// or has no screen (commands, file transfers, tunnels).
+    pub fn watch(&self, id: Uuid) -> Option<Watch> {
+        let (screen, info) = {
+            let registry = self.registry();
+            let r = registry.get(&id)?;
+            (r.screen.clone()?, r.info.clone())
+        };
+        let (snapshot, watcher) = screen.watch();
+        Some(Watch {
+            info,
+            snapshot,
+            watcher,
+        })
+    }
+
     /// Ends every live session (the gateway is stopping).
     pub fn kill_all(&self, reason: EndReason) {
         for r in self.registry().values() {
@@ -317,8 +413,8 @@ impl Engine {
         }
     }
 
-    /// Applies pending `kill_session` tasks to the sessions of this process, forever (spawn
-    /// it). Tasks for sessions that are already finished are closed too; tasks for sessions
+    /// Applies pending `kill_session`, `lock_session` and `unlock_session` tasks to the
+    /// sessions of this process, forever (spawn it). Tasks for sessions that are already finished are closed too; tasks for sessions
     /// running in another process are left for that process.
     pub async fn run_task_poller(self) {
         let mut tick = tokio::time::interval(self.config().task_poll);
@@ -353,8 +449,18 @@ impl Engine {
                         store.finish_terminal_task(task.id).await?;
                     }
                 }
-                // Locking is not supported by this gateway: close the task so it does not
-                // pile up; the session keeps running.
+                "lock_session" | "unlock_session" => {
+                    let by = (task.name == "lock_session").then(|| task.created_by.clone());
+                    let done = self.set_lock(session, by)
+                        || store
+                            .session_record(None, session)
+                            .await?
+                            .is_none_or(|s| s.is_finished);
+                    if done {
+                        store.finish_terminal_task(task.id).await?;
+                    }
+                }
+                // Unknown tasks are closed so they do not pile up.
                 _ => {
                     store.finish_terminal_task(task.id).await?;
                 }
@@ -379,6 +485,8 @@ pub struct LiveSession {
     recorder: Option<Recorder>,
     replay_path: String,
     kill: watch::Receiver<Option<EndReason>>,
+    lock: watch::Receiver<Option<String>>,
+    screen: Option<Arc<SharedScreen>>,
     started: DateTime<Utc>,
     date_expired: DateTime<Utc>,
     commands: i64,
@@ -403,6 +511,21 @@ impl LiveSession {
     /// A receiver that yields the reason when the session is killed.
     pub fn kill_signal(&self) -> watch::Receiver<Option<EndReason>> {
         self.kill.clone()
+    }
+
+    /// A receiver of the lock state: `Some(by)` while an auditor has locked the user's input.
+    pub fn lock_signal(&self) -> watch::Receiver<Option<String>> {
+        self.lock.clone()
+    }
+
+    /// Whether the user's input is locked now.
+    pub fn is_locked(&self) -> bool {
+        self.lock.borrow().is_some()
+    }
+
+    /// The session's screen, for terminal sessions.
+    pub fn screen(&self) -> Option<&Arc<SharedScreen>> {
+        self.screen.as_ref()
     }
 
     /// The store, for front doors that log file transfers.
@@ -492,6 +615,9 @@ impl LiveSession {
 
     async fn finish(self, reason: &EndReason, success: bool, replay_size: i64) {
         self.engine.registry().remove(&self.id);
+        if let Some(screen) = &self.screen {
+            screen.end(reason.code());
+        }
         let store = self.engine.store();
         let end = SessionEnd {
             date_end: Utc::now(),

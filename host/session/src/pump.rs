@@ -10,9 +10,14 @@
 //! [`ECHO_MAX`]), the line is read from the emulated screen by [`CommandCapture`], and the
 //! core's decision is applied: the Enter is forwarded, or the line is discarded on the target
 //! (`Ctrl-E Ctrl-U` then Enter, as KoKo does) and the user told why.
+//!
+//! The emulated screen the commands are read from is the session's [`SharedScreen`], which
+//! auditors watch and resumed browsers redraw from. While an auditor holds the session locked,
+//! the user's input is discarded; the user is told once when the lock starts and once when it
+//! ends ([`Front::notice`]).
 
 use crate::authorize::CommandPolicy;
-use crate::capture::CommandCapture;
+use crate::screen::SharedScreen;
 use crate::filter::{self, Verdict, risk};
 use crate::live::{EndReason, LiveSession};
 use crate::review::{self, ReviewOutcome, ReviewRequest};
@@ -22,6 +27,7 @@ use portcullis_store::tickets::TicketKind;
 use russh::ChannelMsg;
 use russh::client::Msg;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until, timeout};
 
@@ -56,6 +62,37 @@ pub trait Front: Send {
     fn send_shared(&mut self, data: Bytes) -> impl Future<Output = io::Result<()>> + Send;
     /// Error output for the user (stderr); terminals merge it into [`Front::send`].
     fn send_stderr(&mut self, data: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+    /// Tells the user something about the session itself (not output of the target). By
+    /// default a coloured line on their terminal; a front with its own signalling (the web
+    /// terminal's JSON messages) overrides it.
+    fn notice(&mut self, notice: &Notice) -> impl Future<Output = io::Result<()>> + Send {
+        let line = format!("\r\n\x1b[33m{}\x1b[0m\r\n", notice.text());
+        async move { self.send(line.as_bytes()).await }
+    }
+}
+
+/// Session events the user is told about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// An auditor locked the user's input: what they type is discarded.
+    Locked {
+        /// Who locked it.
+        by: String,
+    },
+    /// The lock was lifted.
+    Unlocked,
+}
+
+impl Notice {
+    /// The words for a terminal line.
+    pub fn text(&self) -> String {
+        match self {
+            Notice::Locked { by } => {
+                format!("The session has been locked by {by}; input is disabled")
+            }
+            Notice::Unlocked => "The session has been unlocked; input is enabled".into(),
+        }
+    }
 }
 
 /// Limits applied while a session runs.
@@ -150,22 +187,52 @@ pub async fn run_shell<F: Front>(
         };
     }
     let mut deadlines = Deadlines::new(session, limits);
+    let screen = match session.screen() {
+        Some(s) => {
+            s.resize(cols, rows);
+            s.clone()
+        }
+        None => SharedScreen::new(cols, rows),
+    };
     let mut shell = Shell {
-        capture: CommandCapture::new(cols, rows),
+        screen,
         pending: None,
         exit_status: None,
         hard: deadlines.hard.clone(),
     };
     let mut kill = session.kill_signal();
+    let mut lock = session.lock_signal();
+    // Whether the user was last told the session is locked.
+    let mut told_locked = false;
+    let mut lock_open = true;
     let reason = loop {
         let (deadline, deadline_reason) = deadlines.next();
         tokio::select! {
+            changed = lock.changed(), if lock_open => {
+                if changed.is_err() {
+                    // Unregistered: the session is ending anyway.
+                    lock_open = false;
+                    continue;
+                }
+                let by = lock.borrow_and_update().clone();
+                let notice = match (by, told_locked) {
+                    (Some(by), false) => Notice::Locked { by },
+                    (None, true) => Notice::Unlocked,
+                    _ => continue,
+                };
+                told_locked = !told_locked;
+                if front.notice(&notice).await.is_err() {
+                    break EndReason::Normal;
+                }
+            }
             msg = target.wait() => match shell.on_target(session, front, msg).await {
                 Ok(true) => {}
                 Ok(false) => break EndReason::Normal,
                 Err(_) => break EndReason::Normal,
             },
             ev = front.recv() => match ev {
+                // Input while locked is dropped unread: not forwarded, not recorded.
+                Some(FrontEvent::Data(_)) if session.is_locked() => {}
                 Some(FrontEvent::Data(data)) => {
                     deadlines.last_input = Instant::now();
                     if let Some(r) = session.recorder()
@@ -181,7 +248,7 @@ pub async fn run_shell<F: Front>(
                     }
                 }
                 Some(FrontEvent::Resize { cols, rows }) => {
-                    shell.capture.resize(cols, rows);
+                    shell.screen.resize(cols, rows);
                     if let Some(r) = session.recorder() {
                         let _ = r.resize(cols, rows).await;
                     }
@@ -229,7 +296,8 @@ fn red(text: &str) -> String {
 }
 
 struct Shell {
-    capture: CommandCapture,
+    /// The session's screen; its emulator is the command capture.
+    screen: Arc<SharedScreen>,
     /// The accepted command whose output is being collected, with its risk level.
     pending: Option<(String, i64)>,
     exit_status: Option<u32>,
@@ -286,7 +354,7 @@ impl Shell {
                 .await
                 .map_err(io::Error::other)?;
         }
-        self.capture.feed_output(&data);
+        self.screen.output(&data);
         front.send_shared(data).await
     }
 
@@ -304,7 +372,7 @@ impl Shell {
         let mut rest = data;
         while !rest.is_empty() {
             let Some(enter) = rest.iter().position(|&b| b == b'\r' || b == b'\n') else {
-                self.capture.feed_input(rest);
+                self.screen.with(|c| c.feed_input(rest));
                 target
                     .data_bytes(rest.to_vec())
                     .await
@@ -313,7 +381,7 @@ impl Shell {
             };
             let (before, after) = rest.split_at(enter);
             if !before.is_empty() {
-                self.capture.feed_input(before);
+                self.screen.with(|c| c.feed_input(before));
                 target
                     .data_bytes(before.to_vec())
                     .await
@@ -326,11 +394,13 @@ impl Shell {
             if !self.let_echo_through(session, target, front).await? {
                 return Ok(Some(EndReason::Normal));
             }
-            let line = if self.capture.in_alternate_screen() {
-                None
-            } else {
-                self.capture.line_at_enter()
-            };
+            let line = self.screen.with(|c| {
+                if c.in_alternate_screen() {
+                    None
+                } else {
+                    c.line_at_enter()
+                }
+            });
             let Some(line) = line else {
                 target
                     .data_bytes(enter_bytes.to_vec())
@@ -383,7 +453,7 @@ impl Shell {
                     .data_bytes(enter_bytes.to_vec())
                     .await
                     .map_err(io::Error::other)?;
-                self.capture.begin_output();
+                self.screen.with(|c| c.begin_output());
                 self.pending = Some((line, risk_level));
             } else {
                 // Discard the typed line on the target and show a fresh prompt.
@@ -428,6 +498,7 @@ impl Shell {
         loop {
             tokio::select! {
                 ev = front.recv() => match ev {
+                    Some(FrontEvent::Data(_)) if session.is_locked() => {}
                     Some(FrontEvent::Data(data)) => {
                         let mut done = false;
                         for &b in &data {
@@ -446,7 +517,7 @@ impl Shell {
                         }
                         if done { break; }
                     }
-                    Some(FrontEvent::Resize { cols, rows }) => self.capture.resize(cols, rows),
+                    Some(FrontEvent::Resize { cols, rows }) => self.screen.resize(cols, rows),
                     Some(FrontEvent::Eof) | None => return Ok(Reviewed::Ended(EndReason::Normal)),
                 },
                 changed = kill.changed() => {
@@ -517,11 +588,12 @@ impl Shell {
                     Err(e) => tracing::warn!(error = %e, "could not read a review ticket"),
                 },
                 ev = front.recv() => match ev {
+                    Some(FrontEvent::Data(_)) if session.is_locked() => {}
                     Some(FrontEvent::Data(data)) if data.iter().any(|b| *b == 0x03 || *b == 0x04) => {
                         review::cancel(&store, open.ticket_id, &by).await;
                         return Ok(Reviewed::Cancelled);
                     }
-                    Some(FrontEvent::Resize { cols, rows }) => self.capture.resize(cols, rows),
+                    Some(FrontEvent::Resize { cols, rows }) => self.screen.resize(cols, rows),
                     Some(_) => {}
                     None => {
                         review::cancel(&store, open.ticket_id, &by).await;
@@ -577,7 +649,7 @@ impl Shell {
     /// Records the accepted command whose output was being collected.
     async fn flush_pending(&mut self, session: &mut LiveSession) {
         if let Some((line, level)) = self.pending.take() {
-            let output = self.capture.take_output();
+            let output = self.screen.with(|c| c.take_output());
             if let Err(e) = session.record_command(&line, &output, level).await {
                 tracing::error!(session = %session.id, error = %e, "could not record a command");
             }

@@ -597,6 +597,22 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Uses up a one-time token: expires it now if it is active and unexpired. True for
+    /// exactly one caller however many race for the same token, so a token opens one session.
+    pub async fn redeem_connection_token(&self, id: Uuid) -> Result<bool, StoreError> {
+        let now = now_micros();
+        let done = sqlx::query(
+            "UPDATE connection_tokens SET date_expired = $1
+             WHERE id = $2 AND date_expired > $1 AND is_active = $3",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .bind(true)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Makes a token reusable (or one-time again) with a new expiry. Whether reuse is allowed
     /// at all is a setting the caller checks. False when there is no such token.
     pub async fn set_connection_token_reusable(

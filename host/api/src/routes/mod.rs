@@ -15,6 +15,7 @@ pub mod plugins;
 pub mod terminal;
 pub mod tickets;
 pub mod users;
+pub mod webterm;
 
 use crate::AppState;
 use axum::Router;
@@ -36,4 +37,5 @@ pub fn all() -> Router<AppState> {
         .merge(terminal::routes())
         .merge(tickets::routes())
         .merge(users::routes())
+        .merge(webterm::routes())
 }
