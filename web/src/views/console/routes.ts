@@ -1,28 +1,60 @@
-// Console routes (children of /console): the administrator's area.
+// Console routes (children of /console): the administrator's area. Most resources are a
+// config in resources.ts rendered by CrudList/CrudForm: <base>, <base>/new, <base>/:id/edit.
 import type { RouteRecordRaw } from 'vue-router'
+import * as R from './resources'
+import type { ResourceConfig } from './crud'
 
-const Placeholder = () => import('@/components/PlaceholderView.vue')
+const CrudList = () => import('./CrudList.vue')
+const CrudForm = () => import('./CrudForm.vue')
 const P = 'console.menu.'
 
-function soon(path: string, title: string, icon: string, group: string): RouteRecordRaw {
-  return { path, component: Placeholder, props: { title: P + title }, meta: { title: P + title, icon, group: P + group } }
+interface Opts {
+  icon: string
+  group: string
+  list?: () => Promise<unknown>
+  form?: () => Promise<unknown>
+}
+
+function crud(c: ResourceConfig, o: Opts): RouteRecordRaw[] {
+  const list: RouteRecordRaw = {
+    path: c.base,
+    name: `console-${c.base}`,
+    component: (o.list || CrudList) as RouteRecordRaw['component'],
+    props: { config: c },
+    meta: { title: c.title, icon: o.icon, group: P + o.group },
+  } as RouteRecordRaw
+  if (c.readOnly) return [list]
+  return [
+    list,
+    { path: `${c.base}/new`, name: `console-${c.base}-new`, component: o.form || CrudForm, props: { config: c } } as RouteRecordRaw,
+    { path: `${c.base}/:id/edit`, name: `console-${c.base}-edit`, component: o.form || CrudForm, props: { config: c } } as RouteRecordRaw,
+  ]
 }
 
 export const consoleRoutes: RouteRecordRaw[] = [
-  { path: 'users', name: 'users', component: () => import('./UsersView.vue'), meta: { title: P + 'users', icon: 'User', group: P + 'groupPeople' } },
-  soon('user-groups', 'userGroups', 'UserFilled', 'groupPeople'),
-  soon('assets', 'assets', 'Monitor', 'groupAssets'),
-  soon('platforms', 'platforms', 'Cpu', 'groupAssets'),
-  soon('zones', 'zones', 'Location', 'groupAssets'),
-  soon('gateways', 'gateways', 'Share', 'groupAssets'),
-  soon('labels', 'labels', 'CollectionTag', 'groupAssets'),
-  soon('accounts', 'accounts', 'Key', 'groupAccounts'),
-  soon('account-templates', 'accountTemplates', 'Document', 'groupAccounts'),
-  soon('perms', 'perms', 'Lock', 'groupPolicy'),
-  soon('command-groups', 'commandGroups', 'Tickets', 'groupPolicy'),
-  soon('command-filters', 'commandFilters', 'Filter', 'groupPolicy'),
-  soon('login-acls', 'loginAcls', 'Guide', 'groupPolicy'),
-  soon('connect-acls', 'connectAcls', 'Connection', 'groupPolicy'),
-  soon('connect-method-acls', 'connectMethodAcls', 'Switch', 'groupPolicy'),
-  soon('plugins', 'plugins', 'Box', 'groupSystem'),
+  ...crud(R.users, { icon: 'User', group: 'groupPeople', list: () => import('./UsersView.vue') }),
+  ...crud(R.userGroups, { icon: 'UserFilled', group: 'groupPeople' }),
+  { path: 'assets', name: 'console-assets', component: () => import('./AssetsView.vue'), meta: { title: P + 'assets', icon: 'Monitor', group: P + 'groupAssets' } },
+  { path: 'assets/new', name: 'console-assets-new', component: () => import('./AssetForm.vue') },
+  { path: 'assets/:id/edit', name: 'console-assets-edit', component: () => import('./AssetForm.vue') },
+  { path: 'assets/:id', name: 'console-asset', component: () => import('./AssetDetail.vue') },
+  ...crud(R.platforms, { icon: 'Cpu', group: 'groupAssets', list: () => import('./PlatformsView.vue') }),
+  ...crud(R.zones, { icon: 'Location', group: 'groupAssets' }),
+  ...crud(R.gateways, { icon: 'Share', group: 'groupAssets' }),
+  ...crud(R.labels, { icon: 'CollectionTag', group: 'groupAssets' }),
+  ...crud(R.accounts, { icon: 'Key', group: 'groupAccounts', list: () => import('./AccountsView.vue') }),
+  ...crud(R.accountTemplates, { icon: 'Document', group: 'groupAccounts' }),
+  ...crud(R.perms, { icon: 'Lock', group: 'groupPolicy' }),
+  ...crud(R.commandGroups, { icon: 'Tickets', group: 'groupPolicy' }),
+  ...crud(R.commandFilters, { icon: 'Filter', group: 'groupPolicy' }),
+  ...crud(R.loginAcls, { icon: 'Guide', group: 'groupPolicy' }),
+  ...crud(R.connectAcls, { icon: 'Connection', group: 'groupPolicy' }),
+  ...crud(R.connectMethodAcls, { icon: 'Switch', group: 'groupPolicy' }),
+  {
+    path: 'plugins',
+    name: 'console-plugins',
+    component: () => import('@/components/PlaceholderView.vue'),
+    props: { title: P + 'plugins' },
+    meta: { title: P + 'plugins', icon: 'Box', group: P + 'groupSystem' },
+  },
 ]
