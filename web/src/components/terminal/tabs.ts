@@ -16,10 +16,10 @@ export interface TerminalTab {
 
 let seq = 0
 
-export const terminals = reactive({
+export const terminals: { tabs: TerminalTab[]; current: string } = reactive({
   tabs: [] as TerminalTab[],
   current: '',
-})
+}) as never
 
 function session(target: TerminalTarget): TerminalSession {
   const s = markRaw(new TerminalSession(target))
