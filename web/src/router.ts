@@ -55,7 +55,7 @@ export const routes: RouteRecordRaw[] = [
     path: '/dashboard',
     component: AreaLayout,
     meta: { area: 'dashboard' },
-    children: [{ path: '', name: 'dashboard', component: () => import('@/views/DashboardView.vue'), meta: { title: 'dashboard.title', hidden: true } }],
+    children: [{ path: '', name: 'dashboard', component: () => import('@/views/dashboard/DashboardView.vue'), meta: { title: 'dashboard.title', hidden: true } }],
   },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: () => import('@/views/NotFoundView.vue'), meta: { public: true } },
 ]

@@ -2,6 +2,9 @@
 // Sections: common, login, shell, table, form, tree, console, workbench, audit, dashboard.
 // Each area's helper adds keys in its own section.
 import workbenchEn from './workbench.en'
+import { auditEn } from '@/views/audit/messages'
+import { dashboardEn } from '@/views/dashboard/messages'
+import { pluginsEn } from '@/views/console/plugins/messages'
 const en = {
   common: {
     appName: 'Portcullis',
@@ -269,6 +272,7 @@ const en = {
       custom: 'Custom',
     },
     emptyHelp: 'No assets here. Create one with the Create button, import a file, or pick another node.',
+    accountsFailed: 'The asset was created, but these accounts were not: {list}',
     addAccount: 'Add account',
   },
   platforms: {
@@ -341,19 +345,9 @@ const en = {
       files: 'File manager',
     },
   },
-  audit: {
-    menu: {
-      sessions: 'Sessions',
-      commands: 'Commands',
-      ftpLogs: 'File transfers',
-      loginLogs: 'Login logs',
-      operateLogs: 'Operation logs',
-      tickets: 'Reviews',
-    },
-  },
-  dashboard: {
-    title: 'Dashboard',
-  },
+  audit: auditEn,
+  dashboard: dashboardEn,
+  plugins: pluginsEn,
   placeholder: {
     soon: 'This page is being built.',
   },

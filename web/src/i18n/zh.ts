@@ -1,6 +1,9 @@
 // 简体中文。键与 en.ts 相同（由类型检查保证）。
 import type { Messages } from './en'
 import workbenchZh from './workbench.zh'
+import { auditZh } from '@/views/audit/messages'
+import { dashboardZh } from '@/views/dashboard/messages'
+import { pluginsZh } from '@/views/console/plugins/messages'
 
 type Same<T> = { [K in keyof T]: T[K] extends string ? string : Same<T[K]> }
 
@@ -271,6 +274,7 @@ const zh: Same<Messages> = {
       custom: '自定义',
     },
     emptyHelp: '这里没有资产。点击“创建”新建、导入文件，或选择其他节点。',
+    accountsFailed: '资产已创建，但以下账号未能添加：{list}',
     addAccount: '添加账号',
   },
   platforms: {
@@ -343,19 +347,9 @@ const zh: Same<Messages> = {
       files: '文件管理',
     },
   },
-  audit: {
-    menu: {
-      sessions: '会话',
-      commands: '命令记录',
-      ftpLogs: '文件传输',
-      loginLogs: '登录日志',
-      operateLogs: '操作日志',
-      tickets: '审批',
-    },
-  },
-  dashboard: {
-    title: '仪表盘',
-  },
+  audit: auditZh,
+  dashboard: dashboardZh,
+  plugins: pluginsZh,
   placeholder: {
     soon: '此页面正在建设中。',
   },
