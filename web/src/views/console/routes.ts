@@ -50,11 +50,6 @@ export const consoleRoutes: RouteRecordRaw[] = [
   ...crud(R.loginAcls, { icon: 'Guide', group: 'groupPolicy' }),
   ...crud(R.connectAcls, { icon: 'Connection', group: 'groupPolicy' }),
   ...crud(R.connectMethodAcls, { icon: 'Switch', group: 'groupPolicy' }),
-  {
-    path: 'plugins',
-    name: 'console-plugins',
-    component: () => import('@/components/PlaceholderView.vue'),
-    props: { title: P + 'plugins' },
-    meta: { title: P + 'plugins', icon: 'Box', group: P + 'groupSystem' },
-  },
+  { path: 'plugins', name: 'console-plugins', component: () => import('./plugins/PluginsView.vue'), meta: { title: P + 'plugins', icon: 'Box', group: P + 'groupSystem' } },
+  { path: 'plugins/:id', name: 'console-plugin', component: () => import('./plugins/PluginDetail.vue') },
 ]
