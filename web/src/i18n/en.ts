@@ -127,7 +127,7 @@ const en = {
     uploading: 'Uploading… {p}%',
     processing: 'Checking and saving the rows…',
     success: 'Imported {n} rows.',
-    failed: 'Nothing was imported: {n} rows have errors. Fix them and import the file again.',
+    failed: 'Nothing was imported: one row has an error. Fix it and import the file again. | Nothing was imported: {n} rows have errors. Fix them and import the file again.',
     row: 'Row',
     field: 'Column',
     message: 'Problem',

@@ -93,7 +93,7 @@ export function searchOutput(cast: Cast, q: string, max = 200): { matches: Match
     const flat = (s: string) => s.replace(/\s+/g, ' ')
     matches.push({
       t: cast.output[lo]?.t ?? 0,
-      before: flat(all.slice(Math.max(0, at - 40), at)).slice(-30),
+      before: flat(all.slice(Math.max(0, at - 40), at)).slice(-12),
       text: all.slice(at, at + needle.length),
       after: flat(all.slice(at + needle.length, at + needle.length + 40)).slice(0, 30),
     })
