@@ -13,12 +13,17 @@
 //! - [`screen`] is a terminal session's emulated screen, which auditors watch live.
 //! - [`web`] keeps web terminal sessions running while their browser's socket is away, and
 //!   lets it resume.
+//! - [`ftp`] holds the file-transfer rules every SFTP front door shares (paths below the
+//!   remote root, the action each operation needs, digests, the FTP log); [`files`] is the
+//!   web file manager's SFTP client session on an asset.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod authorize;
 pub mod capture;
+pub mod files;
 pub mod filter;
+pub mod ftp;
 pub mod live;
 pub mod pump;
 pub mod recorder;

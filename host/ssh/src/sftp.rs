@@ -58,7 +58,7 @@
 //! when the channel ends with the handle still open, as failed), with the byte count and the
 //! SHA-256 of the content that passed. The digest is computed incrementally: data arriving
 //! at the next expected offset is hashed at once; data ahead of it is held (up to
-//! [`PENDING_LIMIT`] bytes) until the gap is filled, which covers clients that pipeline and
+//! [`ftp::PENDING_LIMIT`] bytes) until the gap is filled, which covers clients that pipeline and
 //! retry short reads. A transfer that overlaps itself, leaves gaps or outruns that buffer has
 //! no digest: the hash then would not describe the file, so none is given.
 //! Operations that never reach an asset (refused at a virtual level, or the asset refused)
@@ -77,9 +77,11 @@ use portcullis_core::perm::Actions;
 use portcullis_session::authorize::{
     AccountRef, Authorized, ConnectRequest, LoginFrom, Requester, TargetTimeouts, authorize,
 };
-use portcullis_session::live::{EndReason, LiveSession, SessionKind};
+use portcullis_session::ftp::{
+    self, Digest, Op, WatchedSession, components, display, open_remote_sftp, remote_path, sftp_root,
+};
+use portcullis_session::live::{EndReason, SessionKind};
 use portcullis_session::target::{self, TargetConnection};
-use portcullis_store::audits::NewFtpLog;
 use portcullis_store::perms::{AssetScope, PermittedNodeRow};
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
@@ -89,19 +91,15 @@ use russh_sftp::protocol::{
     Attrs, Data, File, FileAttributes, Handle, Name, OpenFlags, Packet, Status, StatusCode, Version,
 };
 use russh_sftp::server::{Handler, StatusReply};
-use sha2::{Digest as _, Sha256};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Arc;
 use thiserror::Error;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 /// The largest read or write proxied in one request (clients ask for 32–256 KiB).
 const MAX_IO: u32 = 256 * 1024;
-/// Out-of-order transfer data held for the digest, per direction of a handle.
-const PENDING_LIMIT: usize = 8 * 1024 * 1024;
 /// Bytes in flight between the client's channel and the SFTP server.
 const PIPE_BYTES: usize = 512 * 1024;
 /// Open handles per SFTP session.
@@ -110,10 +108,6 @@ const HANDLE_LIMIT: usize = 512;
 const READDIR_BATCH: usize = 200;
 /// Assets loaded per store page when listing a node.
 const PAGE: i64 = 500;
-/// How long the asset's SFTP server may take to answer one request.
-const REMOTE_TIMEOUT_SECS: u64 = 120;
-/// Sessions running longer than this are not timed (no timer is armed beyond it).
-const LONGEST_TIMER: Duration = Duration::from_secs(366 * 24 * 3600);
 
 // ------------------------------------------------------------------------------------------
 // Errors
@@ -187,28 +181,6 @@ fn denied_virtual() -> SftpError {
 // Pure rules: paths, names, permissions, digests
 // ------------------------------------------------------------------------------------------
 
-/// The components of a client path, with `.` and `..` applied. Every path is taken from the
-/// virtual root (the client's working directory starts there), and `..` stops at it, so no
-/// path can reach above the root — nor, below an asset, above the asset's remote root.
-fn components(path: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            p => out.push(p.to_owned()),
-        }
-    }
-    out
-}
-
-/// `/a/b` for components `[a, b]`; `/` for none.
-fn display(comps: &[String]) -> String {
-    format!("/{}", comps.join("/"))
-}
-
 /// A tree name as a single path component: `/` and control characters become `_`; empty,
 /// `.` and `..` get a `_` prefix (they would otherwise mean something else in a path).
 fn clean_name(name: &str) -> String {
@@ -238,155 +210,14 @@ fn unique_names<I: IntoIterator<Item = String>>(names: I) -> Vec<String> {
     out
 }
 
-/// The remote root from the platform's `sftp_home` setting. `home` is the account's home on
-/// the asset, `account` the username there, `user` the Portcullis user name.
-fn sftp_root(setting: &str, home: &str, account: &str, user: &str) -> String {
-    let s = setting.trim();
-    if s.is_empty() || s == "home" || s == "~" {
-        return home.to_owned();
-    }
-    let s = s
-        .replace("${ACCOUNT}", account)
-        .replace("${USER}", user)
-        .replace("${HOME}", home);
-    let s = match s.strip_prefix("~/") {
-        Some(rest) => format!("{}/{rest}", home.trim_end_matches('/')),
-        None => s,
-    };
-    if s.starts_with('/') {
-        s
-    } else {
-        format!("{}/{s}", home.trim_end_matches('/'))
-    }
-}
-
-/// The remote path of `rel` below `root`.
-fn remote_path(root: &str, rel: &[String]) -> String {
-    if rel.is_empty() {
-        return root.to_owned();
-    }
-    format!("{}/{}", root.trim_end_matches('/'), rel.join("/"))
-}
-
-/// What a request does, for the permission check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Read,
-    Write,
-    Mkdir,
-    SetStat,
-    Symlink,
-    Remove,
-    Rmdir,
-    Rename,
-}
-
-/// The actions `op` needs (see the module docs for why rename needs two).
-fn needs(op: Op) -> Actions {
-    match op {
-        Op::Read => Actions::DOWNLOAD,
-        Op::Write | Op::Mkdir | Op::SetStat | Op::Symlink => Actions::UPLOAD,
-        Op::Remove | Op::Rmdir => Actions::DELETE,
-        Op::Rename => Actions::UPLOAD | Actions::DELETE,
-    }
-}
-
-/// Whether `actions` allow `op`; the refusal names what is missing.
+/// Whether `actions` allow `op` (the shared rule), as the SFTP status the client sees.
 fn check(actions: Actions, op: Op) -> Result<(), SftpError> {
-    let need = needs(op);
-    if actions.contains(need) {
-        return Ok(());
-    }
-    let missing: Vec<&str> = [
-        (Actions::UPLOAD, "upload"),
-        (Actions::DOWNLOAD, "download"),
-        (Actions::DELETE, "delete"),
-    ]
-    .into_iter()
-    .filter(|(a, _)| need.contains(*a) && !actions.contains(*a))
-    .map(|(_, n)| n)
-    .collect();
-    Err(SftpError::Denied(format!(
-        "Permission denied: the {} permission is not granted on this asset",
-        missing.join(" and ")
-    )))
+    ftp::check(actions, op).map_err(|d| SftpError::Denied(d.to_string()))
 }
 
 /// Whether open flags write to the file.
 fn writes(flags: OpenFlags) -> bool {
     flags.intersects(OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE)
-}
-
-/// The incremental SHA-256 of one direction of a transfer (see the module docs).
-#[derive(Default)]
-struct Digest {
-    hasher: Sha256,
-    /// The next offset the hash expects.
-    next: u64,
-    /// Data ahead of `next`, by offset.
-    pending: BTreeMap<u64, Vec<u8>>,
-    pending_bytes: usize,
-    /// The content is no longer one sequential stream.
-    broken: bool,
-    /// Bytes that passed, in total.
-    total: u64,
-}
-
-impl Digest {
-    fn feed(&mut self, offset: u64, data: &[u8]) {
-        self.total = self.total.saturating_add(data.len() as u64);
-        if self.broken || data.is_empty() {
-            return;
-        }
-        if offset == self.next {
-            self.take(data);
-            self.drain();
-        } else if offset < self.next {
-            // Re-sent or overlapping data: the stream is not a plain sequence any more.
-            self.break_off();
-        } else if self.pending_bytes.saturating_add(data.len()) > PENDING_LIMIT
-            || self.pending.contains_key(&offset)
-        {
-            self.break_off();
-        } else {
-            self.pending_bytes += data.len();
-            self.pending.insert(offset, data.to_vec());
-        }
-    }
-
-    fn take(&mut self, data: &[u8]) {
-        self.hasher.update(data);
-        self.next = self.next.saturating_add(data.len() as u64);
-    }
-
-    fn drain(&mut self) {
-        while let Some(entry) = self.pending.first_entry() {
-            if *entry.key() != self.next {
-                if *entry.key() < self.next {
-                    // Overlaps what is already hashed.
-                    self.break_off();
-                }
-                return;
-            }
-            let data = entry.remove();
-            self.pending_bytes -= data.len();
-            self.take(&data);
-        }
-    }
-
-    fn break_off(&mut self) {
-        self.broken = true;
-        self.pending.clear();
-        self.pending_bytes = 0;
-    }
-
-    /// The hex digest, when the content passed as one gap-free sequence from offset 0.
-    fn finish(self) -> Option<String> {
-        if self.broken || !self.pending.is_empty() {
-            return None;
-        }
-        Some(hex::encode(self.hasher.finalize()))
-    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -439,12 +270,6 @@ fn dir_attrs() -> FileAttributes {
 // Connections to assets
 // ------------------------------------------------------------------------------------------
 
-/// A session's state, shared with its watcher (which ends it on a kill or a deadline).
-enum Slot {
-    Live(Box<LiveSession>),
-    Ended(EndReason),
-}
-
 /// A live connection to one asset as one account.
 struct Target {
     auth: Authorized,
@@ -452,17 +277,13 @@ struct Target {
     sftp: Arc<RawSftpSession>,
     conn: TargetConnection,
     root: String,
-    slot: Arc<Mutex<Slot>>,
-    session_id: Uuid,
-    watcher: tokio::task::JoinHandle<()>,
+    /// The session row, ended on a kill or a deadline by its watcher.
+    session: WatchedSession,
 }
 
 impl Target {
     fn ended(&self) -> Option<EndReason> {
-        match &*self.slot.lock().unwrap_or_else(PoisonError::into_inner) {
-            Slot::Live(_) => None,
-            Slot::Ended(r) => Some(r.clone()),
-        }
+        self.session.ended()
     }
 
     fn path(&self, rel: &[String]) -> String {
@@ -471,63 +292,9 @@ impl Target {
 
     /// Ends the session normally (unless the watcher already ended it) and disconnects.
     async fn close(self) {
-        self.watcher.abort();
-        let live = {
-            let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-            match std::mem::replace(&mut *slot, Slot::Ended(EndReason::Normal)) {
-                Slot::Live(s) => Some(s),
-                Slot::Ended(_) => None,
-            }
-        };
-        if let Some(s) = live {
-            s.end(&EndReason::Normal).await;
-        }
+        self.session.end(&EndReason::Normal).await;
         let _ = self.sftp.close_session();
         self.conn.close().await;
-    }
-}
-
-/// Ends the session when it is killed, its permission expires or it runs too long.
-async fn watch_session(
-    slot: Arc<Mutex<Slot>>,
-    mut kill: watch::Receiver<Option<EndReason>>,
-    expires: Option<Duration>,
-    max: Option<Duration>,
-) {
-    let sleep_or_never = |d: Option<Duration>| async move {
-        match d.filter(|d| *d < LONGEST_TIMER) {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    let killed = async {
-        loop {
-            if let Some(r) = kill.borrow_and_update().clone() {
-                return Some(r);
-            }
-            if kill.changed().await.is_err() {
-                return None;
-            }
-        }
-    };
-    let reason = tokio::select! {
-        r = killed => r,
-        () = sleep_or_never(expires) => Some(EndReason::PermissionExpired),
-        () = sleep_or_never(max) => Some(EndReason::MaxDuration),
-    };
-    let Some(reason) = reason else {
-        // The session was ended elsewhere (its registration is gone).
-        return;
-    };
-    let live = {
-        let mut s = slot.lock().unwrap_or_else(PoisonError::into_inner);
-        match std::mem::replace(&mut *s, Slot::Ended(reason.clone())) {
-            Slot::Live(l) => Some(l),
-            Slot::Ended(_) => None,
-        }
-    };
-    if let Some(l) = live {
-        l.end(&reason).await;
     }
 }
 
@@ -645,62 +412,19 @@ async fn connect_target(env: &Env, key: &TargetKey) -> Result<Target, SftpError>
             ));
         }
     };
-    let session_id = session.id;
     let expires = (auth.date_expired - Utc::now()).to_std().ok();
-    let kill = session.kill_signal();
-    let slot = Arc::new(Mutex::new(Slot::Live(Box::new(session))));
-    let watcher = tokio::spawn(watch_session(
-        Arc::clone(&slot),
-        kill,
+    let session = WatchedSession::start(
+        session,
         Some(expires.unwrap_or_default()),
         env.shared.limits().await.max_duration,
-    ));
+    );
     Ok(Target {
         auth,
         sftp: Arc::new(sftp),
         conn,
         root,
-        slot,
-        session_id,
-        watcher,
+        session,
     })
-}
-
-/// Opens the `sftp` subsystem on the asset; returns the session and the account's home.
-async fn open_remote_sftp(conn: &TargetConnection) -> Result<(RawSftpSession, String), String> {
-    let mut channel = conn.open_session().await.map_err(|e| e.user_message())?;
-    channel
-        .request_subsystem(true, "sftp")
-        .await
-        .map_err(|e| format!("The asset refused the SFTP subsystem: {e}"))?;
-    let answer = tokio::time::timeout(Duration::from_secs(REMOTE_TIMEOUT_SECS), async {
-        loop {
-            match channel.wait().await {
-                Some(ChannelMsg::Success) => return Ok(()),
-                Some(ChannelMsg::Failure) | None => {
-                    return Err("The asset has no SFTP subsystem".to_owned());
-                }
-                Some(_) => {}
-            }
-        }
-    })
-    .await
-    .map_err(|_| "The asset did not answer the SFTP subsystem request".to_owned())?;
-    answer?;
-    let sftp = RawSftpSession::new(channel.into_stream());
-    sftp.set_timeout(REMOTE_TIMEOUT_SECS);
-    sftp.init()
-        .await
-        .map_err(|e| format!("The asset's SFTP server did not start: {e}"))?;
-    let home = sftp
-        .realpath(".")
-        .await
-        .ok()
-        .and_then(|n| n.files.into_iter().next())
-        .map(|f| f.filename)
-        .filter(|h| h.starts_with('/'))
-        .unwrap_or_else(|| "/".to_owned());
-    Ok((sftp, home))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -818,34 +542,16 @@ struct FtpEvent<'a> {
 }
 
 async fn log_ftp(shared: &Shared, e: FtpEvent<'_>) {
-    let auth = &e.target.auth;
-    let row = NewFtpLog {
-        org: auth.asset.org_id,
-        user: auth.requester.display(),
-        remote_addr: auth.requester.remote_addr.to_canonical().to_string(),
-        asset: auth.asset.name.clone(),
-        account: auth.account.display(),
-        operate: e.operate.to_owned(),
-        filename: e.path,
-        size: e.size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
-        is_success: e.ok,
-        has_file: false,
-        session_id: Some(e.target.session_id),
-        sha256: e.sha256.clone().unwrap_or_default(),
-        date_start: e.at,
+    let t = e.target;
+    let row = ftp::FtpEvent {
+        operate: e.operate,
+        path: e.path,
+        size: e.size,
+        sha256: e.sha256,
+        ok: e.ok,
+        at: e.at,
     };
-    match shared.engine.store().insert_ftp_log(&row).await {
-        Ok(id) => tracing::info!(
-            ftp_log = %id,
-            operate = e.operate,
-            file = %row.filename,
-            size = ?row.size,
-            sha256 = e.sha256.as_deref().unwrap_or(""),
-            ok = e.ok,
-            "sftp"
-        ),
-        Err(err) => tracing::error!(error = %err, "could not write an FTP log row"),
-    }
+    ftp::log_ftp(shared.engine.store(), &t.auth, t.session.id(), row).await;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -903,10 +609,10 @@ impl Leftovers {
 
 /// Logs the directions a file handle was used in.
 async fn log_transfer(shared: &Shared, t: &Target, f: FileHandle, closed_ok: bool) {
-    let read_bytes = f.down.total;
+    let read_bytes = f.down.total();
     if f.write {
         let ok = closed_ok && !f.write_failed;
-        let size = f.up.total;
+        let size = f.up.total();
         log_ftp(
             shared,
             FtpEvent {
@@ -1785,23 +1491,6 @@ fn bad_handle() -> SftpError {
 mod tests {
     use super::*;
 
-    fn comps(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn paths_are_taken_from_the_root_and_cannot_climb_above_it() {
-        assert_eq!(components("/"), Vec::<String>::new());
-        assert_eq!(components("."), Vec::<String>::new());
-        assert_eq!(components(""), Vec::<String>::new());
-        assert_eq!(components("/a/./b//c/"), comps(&["a", "b", "c"]));
-        assert_eq!(components("a/b/../c"), comps(&["a", "c"]));
-        assert_eq!(components("/../../etc/passwd"), comps(&["etc", "passwd"]));
-        assert_eq!(components("a/../../.."), Vec::<String>::new());
-        assert_eq!(display(&components("x/../y/z")), "/y/z");
-        assert_eq!(display(&[]), "/");
-    }
-
     #[test]
     fn names_are_single_components_and_unique() {
         assert_eq!(clean_name("web/1"), "web_1");
@@ -1816,53 +1505,15 @@ mod tests {
     }
 
     #[test]
-    fn the_remote_root_follows_sftp_home() {
-        let root = |s| sftp_root(s, "/home/app", "app", "alice");
-        assert_eq!(root(""), "/home/app");
-        assert_eq!(root("home"), "/home/app");
-        assert_eq!(root("~"), "/home/app");
-        assert_eq!(root(" /tmp "), "/tmp");
-        assert_eq!(root("/data/${USER}/${ACCOUNT}"), "/data/alice/app");
-        assert_eq!(root("${HOME}/up"), "/home/app/up");
-        assert_eq!(root("~/up"), "/home/app/up");
-        assert_eq!(root("rel/dir"), "/home/app/rel/dir");
-        assert_eq!(remote_path("/tmp", &[]), "/tmp");
-        assert_eq!(remote_path("/", &comps(&["a", "b"])), "/a/b");
-        assert_eq!(remote_path("/tmp/", &comps(&["a"])), "/tmp/a");
-    }
-
-    #[test]
-    fn each_operation_needs_its_action() {
-        let all = Actions::CONNECT | Actions::UPLOAD | Actions::DOWNLOAD | Actions::DELETE;
-        for op in [
-            Op::Read,
-            Op::Write,
-            Op::Mkdir,
-            Op::SetStat,
-            Op::Symlink,
-            Op::Remove,
-            Op::Rmdir,
-            Op::Rename,
-        ] {
-            assert!(check(all, op).is_ok(), "{op:?}");
-            assert!(check(Actions::CONNECT, op).is_err(), "{op:?}");
-        }
+    fn refusals_name_the_missing_action_as_permission_denied() {
         let up = Actions::CONNECT | Actions::UPLOAD;
         assert!(check(up, Op::Write).is_ok());
-        assert!(check(up, Op::Mkdir).is_ok());
-        assert!(check(up, Op::Read).is_err());
-        assert!(check(up, Op::Remove).is_err());
         let Err(SftpError::Denied(msg)) = check(up, Op::Rename) else {
             panic!("rename needs delete too");
         };
         assert!(msg.contains("delete") && !msg.contains("upload"), "{msg}");
-        let down = Actions::CONNECT | Actions::DOWNLOAD;
-        assert!(check(down, Op::Read).is_ok());
-        let Err(SftpError::Denied(msg)) = check(down, Op::Write) else {
-            panic!("writing needs upload");
-        };
-        assert!(msg.contains("upload"), "{msg}");
-        assert!(check(Actions::DELETE, Op::Rmdir).is_ok());
+        let r: StatusReply = check(up, Op::Read).unwrap_err().into();
+        assert_eq!(r.status_code, StatusCode::PermissionDenied);
     }
 
     #[test]
@@ -1872,65 +1523,6 @@ mod tests {
         assert!(writes(OpenFlags::READ | OpenFlags::APPEND));
         assert!(writes(OpenFlags::CREATE));
         assert!(writes(OpenFlags::TRUNCATE));
-    }
-
-    fn sha(data: &[u8]) -> String {
-        hex::encode(Sha256::digest(data))
-    }
-
-    #[test]
-    fn the_digest_covers_sequential_and_reordered_transfers() {
-        let data: Vec<u8> = (0..100u8).collect();
-        let mut d = Digest::default();
-        for (i, chunk) in data.chunks(7).enumerate() {
-            d.feed((i * 7) as u64, chunk);
-        }
-        d.feed(100, &[]);
-        assert_eq!(d.total, 100);
-        assert_eq!(d.finish(), Some(sha(&data)));
-
-        // A short read answered later: the later chunks wait for the gap.
-        let mut d = Digest::default();
-        d.feed(0, &data[..10]);
-        d.feed(20, &data[20..30]);
-        d.feed(30, &data[30..]);
-        d.feed(10, &data[10..20]);
-        assert_eq!(d.finish(), Some(sha(&data)));
-
-        // A gap that is never filled: no digest.
-        let mut d = Digest::default();
-        d.feed(0, &data[..10]);
-        d.feed(20, &data[20..]);
-        assert_eq!(d.total, 90);
-        assert_eq!(d.finish(), None);
-
-        // Overlap (a rewrite): no digest.
-        let mut d = Digest::default();
-        d.feed(0, &data[..10]);
-        d.feed(5, &data[5..20]);
-        assert_eq!(d.finish(), None);
-
-        // Pending data that overlaps once the gap is filled: no digest.
-        let mut d = Digest::default();
-        d.feed(15, &data[15..20]);
-        d.feed(0, &data[..20]);
-        assert_eq!(d.finish(), None);
-
-        // Nothing at all is the empty file.
-        assert_eq!(Digest::default().finish(), Some(sha(b"")));
-    }
-
-    #[test]
-    fn out_of_order_data_is_bounded() {
-        let mut d = Digest::default();
-        let big = vec![0u8; 1024 * 1024];
-        for i in 1..=9u64 {
-            d.feed(i * big.len() as u64, &big);
-        }
-        assert!(d.broken);
-        assert_eq!(d.pending_bytes, 0);
-        assert!(d.pending.is_empty());
-        assert_eq!(d.finish(), None);
     }
 
     #[test]
