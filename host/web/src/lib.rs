@@ -47,7 +47,9 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Only this origin, for everything. Element Plus positions popups and tables with inline
 /// `style` attributes, hence `'unsafe-inline'` for styles only; scripts are files. `'self'`
 /// in `connect-src` covers same-origin websockets (the web terminal, live view).
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+/// `'wasm-unsafe-eval'` lets the session replay player (asciinema-player) compile its bundled
+/// WebAssembly terminal emulator; it allows no JavaScript `eval`.
+const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; \
     worker-src 'self' blob:; media-src 'self' blob:; object-src 'none'; base-uri 'self'; \
     form-action 'self'; frame-ancestors 'none'";
