@@ -1,0 +1,165 @@
+// Auditing in a real browser: an auditor watches a live SSH session (started through the
+// gateway by tests/e2e/web_audit.rs) from one browser context, locks and unlocks its input,
+// a second auditor context terminates it from the session list, the first sees it end and
+// replays it (search in the output seeks the player), downloads the asciicast; the audit
+// lists, the dashboard and a plugin install through the console. Screenshots: audit-*.png,
+// dashboard.png, plugins.png.
+
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { env, field, launch, newPage, screenshot, unexpected, waitForPath } from './support.mjs'
+
+const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
+const MARK = env('PC_LIVE_MARK')
+const BUNDLE = env('PC_PLUGIN_BUNDLE')
+// The first page load asks who is signed in (401 before the login).
+const SIGNED_OUT = /status of 401/
+
+let browser
+before(async () => {
+  browser = await launch()
+})
+after(async () => {
+  await browser?.close()
+})
+
+async function signedIn() {
+  const ctx = await newPage(browser)
+  await ctx.page.goto('/ui/login')
+  await field(ctx.page, 'login-username').fill(admin.username)
+  await field(ctx.page, 'login-password').fill(admin.password)
+  await ctx.page.getByTestId('login-submit').click()
+  await ctx.page.waitForURL((u) => !u.pathname.startsWith('/ui/login'))
+  return ctx
+}
+
+/** The visible element of a test id (tables render fixed columns' cells more than once). */
+const visible = (page, id) => page.locator(`[data-testid="${id}"]:visible`).first()
+
+/** The text of the live view's terminal (xterm's DOM rows). */
+const screenText = (page) => page.locator('[data-testid="monitor-terminal"] .xterm-rows').innerText()
+
+let sessionId
+test('an auditor watches a live session, locks it, and sees it end when another auditor terminates it', async () => {
+  const watcher = await signedIn()
+  const { page } = watcher
+  await page.goto('/ui/audit/sessions')
+  await visible(page, 'table-row').waitFor()
+  await screenshot(page, 'audit-sessions.png')
+  await visible(page, 'session-monitor').click()
+  await page.waitForURL(/\/ui\/audit\/sessions\/[0-9a-f-]{36}\/monitor$/)
+  sessionId = page.url().split('/').at(-2)
+  await page.locator('[data-testid="monitor-status"][data-status="live"]').waitFor()
+  // The current screen first, then the output as it happens.
+  await page.waitForFunction((mark) => document.querySelector('[data-testid="monitor-terminal"] .xterm-rows')?.textContent?.includes(mark), MARK)
+  const before = await screenText(page)
+  await page.waitForFunction((seen) => document.querySelector('[data-testid="monitor-terminal"] .xterm-rows')?.textContent !== seen, before)
+
+  await page.getByTestId('monitor-lock').click()
+  await page.getByTestId('monitor-locked').waitFor()
+  await screenshot(page, 'audit-monitor.png')
+  await page.getByTestId('monitor-lock').click()
+  await page.getByTestId('monitor-locked').waitFor({ state: 'detached' })
+
+  // A second browser context: another auditor terminates the session from the list.
+  const other = await signedIn()
+  await other.page.goto('/ui/audit/sessions')
+  await visible(other.page, 'session-terminate').click()
+  await other.page.locator('.el-message-box__btns .el-button--primary').click()
+  await other.page.locator('.el-message--success').first().waitFor()
+  assert.deepEqual(unexpected(other.problems, SIGNED_OUT), [])
+  await other.context.close()
+
+  await page.locator('[data-testid="monitor-status"][data-status="ended"]').waitFor({ timeout: 30_000 })
+  await page.getByTestId('monitor-ended').waitFor()
+  assert.deepEqual(unexpected(watcher.problems, SIGNED_OUT), [])
+  await watcher.context.close()
+})
+
+test('the session is replayed in the browser: search seeks the player, the asciicast downloads', async () => {
+  assert.ok(sessionId, 'the live test found the session')
+  const { context, page, problems } = await signedIn()
+  await page.goto(`/ui/audit/sessions/${sessionId}/replay`)
+  await page.getByTestId('replay-player').locator('.ap-player, .ap-wrapper').first().waitFor()
+  await field(page, 'replay-search').fill(`${MARK}3`)
+  await visible(page, 'replay-match').waitFor()
+  await visible(page, 'replay-match').click()
+  // The player is at the match: its screen shows the matched output.
+  await page.waitForFunction((m) => document.querySelector('[data-testid="replay-player"]')?.textContent?.includes(m), `${MARK}3`)
+  await screenshot(page, 'audit-replay.png')
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('replay-download').click()])
+  const cast = readFileSync(await download.path(), 'utf8')
+  const header = JSON.parse(cast.split('\n')[0])
+  assert.equal(header.version, 2)
+  assert.ok(cast.includes(`${MARK}3`), 'the recording holds the output')
+  assert.deepEqual(unexpected(problems, SIGNED_OUT), [])
+  await context.close()
+})
+
+test('the audit lists, the operation diff and the dashboard', async () => {
+  const { context, page, problems } = await signedIn()
+  for (const [path, shot] of [
+    ['/ui/audit/sessions?tab=history', 'audit-history.png'],
+    ['/ui/audit/commands', 'audit-commands.png'],
+    ['/ui/audit/login-logs', 'audit-login-logs.png'],
+    ['/ui/audit/ftp-logs', 'audit-ftp-logs.png'],
+    ['/ui/audit/tickets', 'audit-tickets.png'],
+  ]) {
+    await page.goto(path)
+    await page.getByTestId('resource-table').waitFor()
+    await page.locator('[data-testid="table-row"], [data-testid="empty-state"]').first().waitFor()
+    await screenshot(page, shot)
+  }
+  await page.goto('/ui/audit/commands')
+  await visible(page, 'table-row').waitFor()
+  await page.goto('/ui/audit/operate-logs')
+  await visible(page, 'oplog-diff').click()
+  await page.getByTestId('diff-table').waitFor()
+  await screenshot(page, 'audit-operate-logs.png')
+
+  await page.goto('/ui/dashboard')
+  await page.getByTestId('stat-sessions').waitFor()
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="stat-sessions"] .stat-value')?.textContent?.replace(/\D/g, '')) > 0)
+  await page.locator('[data-testid="chart-sessions"] canvas').waitFor()
+  await screenshot(page, 'dashboard.png')
+  assert.deepEqual(unexpected(problems, SIGNED_OUT), [])
+  await context.close()
+})
+
+test('a plugin is installed, granted, configured and enabled through the console', async () => {
+  const { context, page, problems } = await signedIn()
+  await page.goto('/ui/console/plugins')
+  await page.getByTestId('resource-table').waitFor()
+  const unsigned = page.getByTestId('plugin-allow-unsigned')
+  if (!((await unsigned.getAttribute('class')) || '').includes('is-checked')) await unsigned.click()
+  await page.locator('.el-message--success').first().waitFor()
+  await page.getByTestId('plugin-upload').click()
+  await page.locator('[data-testid="plugin-upload-dialog"] input[type=file]').setInputFiles(BUNDLE)
+  await page.waitForURL(/\/ui\/console\/plugins\/[0-9a-f-]{36}$/, { timeout: 120_000 })
+  await page.getByTestId('plugin-manifest').waitFor({ state: 'attached' })
+
+  await page.getByRole('tab', { name: 'Capabilities' }).click()
+  await page.getByTestId('grant-all').click()
+  await page.getByTestId('grant-save').click()
+  await page.locator('.el-message--success', { hasText: 'Grant saved' }).waitFor()
+
+  await page.getByRole('tab', { name: 'Configuration' }).click()
+  const form = page.getByTestId('plugin-config-form')
+  await form.waitFor()
+  await form.locator('[data-testid="config-endpoint"] input').fill('https://inventory.example.com')
+  await form.getByTestId('form-submit').click()
+  await page.locator('.el-message--success', { hasText: 'Configuration saved' }).waitFor()
+
+  await page.getByTestId('plugin-enable').click()
+  await page.getByTestId('plugin-disable').waitFor({ timeout: 120_000 })
+  assert.equal((await page.getByTestId('plugin-detail-status').innerText()).trim(), 'Enabled')
+
+  await page.goto('/ui/console/plugins')
+  await visible(page, 'table-row').waitFor()
+  await screenshot(page, 'plugins.png')
+  await waitForPath(page, '/ui/console/plugins')
+  assert.deepEqual(unexpected(problems, SIGNED_OUT), [])
+  await context.close()
+})
