@@ -280,6 +280,7 @@ const en = {
     method: 'Method',
   },
   perm: {
+    validity: 'Validity',
     accountsHelp: "{'@'}ALL every account of the asset; a username; {'@'}INPUT typed at connect time; {'@'}USER same name as the user; {'@'}ANON anonymous. Press Enter after each.",
   },
   users: {

@@ -282,6 +282,7 @@ const zh: Same<Messages> = {
     method: '方法',
   },
   perm: {
+    validity: '有效期',
     accountsHelp: "{'@'}ALL 资产上的所有账号；用户名；{'@'}INPUT 连接时手动输入；{'@'}USER 与用户同名；{'@'}ANON 匿名。每个输入后按回车。",
   },
   users: {
