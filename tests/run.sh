@@ -17,8 +17,11 @@ command -v sshpass >/dev/null || need_pkgs+=(sshpass)
 command -v expect >/dev/null || need_pkgs+=(expect)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v unshare >/dev/null || need_pkgs+=(util-linux)
-# The JavaScript example connector (componentize-js from npm).
-command -v node >/dev/null || need_pkgs+=(nodejs npm)
+# The JavaScript example connector (componentize-js from npm); the web UI, which the build
+# compiles with npm (host/web/build.rs), and its browser tests (tests/web: playwright-core
+# driving Debian's chromium).
+command -v node >/dev/null && command -v npm >/dev/null || need_pkgs+=(nodejs npm)
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 # The automation tests push accounts with sudo rules, which the Linux plugin checks with visudo;
 # its local lifecycle test (plugins/linux/tests/local.rs) runs the sudo path for real.
 command -v visudo >/dev/null || need_pkgs+=(sudo)

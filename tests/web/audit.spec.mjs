@@ -114,9 +114,12 @@ test('the audit lists, the operation diff and the dashboard', async () => {
   }
   await page.goto('/ui/audit/commands')
   await visible(page, 'table-row').waitFor()
+  // A created object's diff: every field, after only.
   await page.goto('/ui/audit/operate-logs')
-  await visible(page, 'oplog-diff').click()
+  const created = page.locator('[data-testid="table-row"]:visible', { hasText: 'Create' }).first()
+  await created.getByTestId('oplog-diff').click()
   await page.getByTestId('diff-table').waitFor()
+  assert.ok((await page.getByTestId('diff-row').count()) > 0)
   await screenshot(page, 'audit-operate-logs.png')
 
   await page.goto('/ui/dashboard')
@@ -133,8 +136,11 @@ test('a plugin is installed, granted, configured and enabled through the console
   await page.goto('/ui/console/plugins')
   await page.getByTestId('resource-table').waitFor()
   const unsigned = page.getByTestId('plugin-allow-unsigned')
-  if (!((await unsigned.getAttribute('class')) || '').includes('is-checked')) await unsigned.click()
-  await page.locator('.el-message--success').first().waitFor()
+  // The test bundle is not signed: allow unsigned plugins (the switch says so when it is on).
+  if (!((await unsigned.getAttribute('class')) || '').includes('is-checked')) {
+    await unsigned.click()
+    await page.locator('.el-message--success').first().waitFor()
+  }
   await page.getByTestId('plugin-upload').click()
   await page.locator('[data-testid="plugin-upload-dialog"] input[type=file]').setInputFiles(BUNDLE)
   await page.waitForURL(/\/ui\/console\/plugins\/[0-9a-f-]{36}$/, { timeout: 120_000 })
