@@ -257,6 +257,11 @@ const en = {
     passwordHelp: 'Enter your password to continue.',
   },
   accounts: {
+    bulkAdd: 'Add to many assets',
+    state: 'Result',
+    onInvalidError: 'Report an error',
+    onInvalidSkip: 'Skip it',
+    onInvalidUpdate: 'Update it',
     viewSecret: 'View secret',
     secretOf: 'Secret of {name}',
     secretAudited: 'This viewing is recorded in the operation log.',

@@ -259,6 +259,11 @@ const zh: Same<Messages> = {
     passwordHelp: '请输入密码以继续。',
   },
   accounts: {
+    bulkAdd: '批量添加到资产',
+    state: '结果',
+    onInvalidError: '报错',
+    onInvalidSkip: '跳过',
+    onInvalidUpdate: '更新',
     viewSecret: '查看密文',
     secretOf: '{name} 的密文',
     secretAudited: '本次查看会记录在操作日志中。',

@@ -218,7 +218,8 @@ export const gateways: ResourceConfig = {
     { prop: 'connectivity', label: F + 'connectivity', type: 'choice' },
     common.active,
   ],
-  fields: assetFields('host'),
+  // A gateway belongs to a zone: it is how that zone's assets are reached.
+  fields: assetFields('host').map((f) => (f.key === 'zone' ? { ...f, required: true } : f)),
   defaults: () => ({ is_active: true, protocols: [{ name: 'ssh', port: 22 }], nodes: [] }),
   exportName: 'gateways',
 }
