@@ -21,7 +21,7 @@ declare module 'vue-router' {
     /** The page is reachable without signing in. */
     public?: boolean
     /** Area of the layout: console | workbench | audit | dashboard. */
-    area?: 'console' | 'workbench' | 'audit' | 'dashboard'
+    area?: 'console' | 'workbench' | 'audit' | 'dashboard' | 'profile'
     /** Hide from the sidebar menu. */
     hidden?: boolean
   }
@@ -57,6 +57,12 @@ export const routes: RouteRecordRaw[] = [
     meta: { area: 'dashboard' },
     children: [{ path: '', name: 'dashboard', component: () => import('@/views/dashboard/DashboardView.vue'), meta: { title: 'dashboard.title', hidden: true } }],
   },
+  {
+    path: '/profile',
+    component: AreaLayout,
+    meta: { area: 'profile' },
+    children: [{ path: '', name: 'profile', component: () => import('@/views/ProfileView.vue'), meta: { title: 'shell.profile', hidden: true } }],
+  },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: () => import('@/views/NotFoundView.vue'), meta: { public: true } },
 ]
 
@@ -75,4 +81,16 @@ router.beforeEach(async (to) => {
   // The start page depends on what the user may do.
   if (to.path === '/workbench/assets' && to.redirectedFrom?.path === '/' && session.isAdmin) return '/console/assets'
   return true
+})
+
+// A page's code chunk failed to load (usually a new version was deployed while this tab was
+// open): load the page afresh instead of leaving a blank view.
+router.onError((error, to) => {
+  if (/Failed to fetch dynamically imported module|Importing a module script failed|error loading dynamically imported module/i.test(String(error?.message))) {
+    const key = 'pc.reloaded'
+    if (sessionStorage.getItem(key) !== to.fullPath) {
+      sessionStorage.setItem(key, to.fullPath)
+      window.location.assign(`/ui${to.fullPath}`)
+    }
+  }
 })
