@@ -29,3 +29,4 @@ mod sshd;
 mod store;
 mod support;
 mod target;
+mod web_files;

@@ -880,6 +880,12 @@ impl Upload {
         }
     }
 
+    /// Ends the upload without completing it (the body broke off): removes the temporary
+    /// file and logs the failure. Returns `e` for the caller.
+    pub async fn abort(mut self, e: FilesError) -> FilesError {
+        self.fail(e).await
+    }
+
     async fn complete(&mut self) -> Result<u64, FilesError> {
         let Some(handle) = self.handle.clone() else {
             return Err(FilesError::Target(

@@ -7,6 +7,7 @@ pub mod audits;
 pub mod authentication;
 pub mod automations;
 pub(crate) mod common;
+pub mod file_manager;
 pub mod host_keys;
 pub mod labels;
 pub mod orgs;
@@ -28,6 +29,7 @@ pub fn all() -> Router<AppState> {
         .merge(assets::routes())
         .merge(audits::routes())
         .merge(automations::routes())
+        .merge(file_manager::routes())
         .merge(authentication::routes())
         .merge(host_keys::routes())
         .merge(labels::routes())
