@@ -8,7 +8,7 @@
 
 use crate::client::{ADMIN_PASSWORD, create_user, get, login_with_cookies, send, token};
 use crate::sshd::Sshd;
-use crate::support::{Server, TestDb, eventually, id_of, ok, portcullis};
+use crate::support::{Server, TestDb, eventually, free_port, id_of, ok, portcullis};
 use portcullis_store::Store;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -532,6 +532,51 @@ async fn web_file_manager_over_sftp_with_permissions_ftp_logs_and_sessions() {
             .collect();
         assert_eq!(names, [json!("hosts.csv"), json!("renamed.bin")]);
 
+        // A body that breaks off: the partial file is removed, the failure logged.
+        {
+            let addr = server.base.trim_start_matches("http://").to_owned();
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            let head = format!(
+                "POST {FM}{fm}/upload/?path={dir}&name=cut.bin HTTP/1.1\r\nHost: {addr}\r\n\
+                 Authorization: Bearer {alice}\r\nContent-Length: {}\r\n\r\n",
+                4 * 1024 * 1024
+            );
+            c.write_all(head.as_bytes()).unwrap();
+            c.write_all(&content(1024 * 1024, 9)).unwrap();
+            // Wait until the upload has begun on the asset, then go away mid-body.
+            eventually(20, "the upload to start", || {
+                (!temp_files(&on_disk).is_empty()).then_some(())
+            });
+            drop(c);
+        }
+        eventually(20, "the partial upload to be removed", || {
+            temp_files(&on_disk).is_empty().then_some(())
+        });
+        assert!(!on_disk.join("cut.bin").exists());
+        eventually(20, "the broken upload to be logged", || {
+            logged_as(
+                &ftp_logs(&server, &admin, &sid),
+                "upload",
+                &format!("{dir}/cut.bin"),
+                false,
+            )
+            .map(|_| ())
+        });
+
+        // The asset's own file permissions: words, not a gateway error.
+        let ro = format!("pc-fm-ro-{tag}");
+        fs::create_dir(Path::new("/tmp").join(&ro)).unwrap();
+        let r = upload(&server, &alice, &fm, &format!("/{ro}"), "x.bin", b"x");
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert_eq!(r.json()["code"], "asset_denied", "{}", r.text());
+        assert!(
+            r.json()["detail"]
+                .as_str()
+                .unwrap()
+                .contains("permission denied")
+        );
+        let _ = fs::remove_dir(Path::new("/tmp").join(&ro));
+
         // Delete is not recursive: a directory with files is refused.
         let del = |path: &str| {
             call(
@@ -637,6 +682,68 @@ async fn web_file_manager_over_sftp_with_permissions_ftp_logs_and_sessions() {
         let refused = logged(&logs, "upload", &format!("/over-{tag}.bin"))
             .unwrap_or_else(|| panic!("the refusal is logged: {logs:#?}"));
         assert_eq!(refused["is_success"], false);
+
+        // --- an unreachable asset: 502 with the reason, and a failed session row ------------
+        let dead = id_of(&ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                "/api/v1/assets/hosts/",
+                &json!({"name": "files-dead", "address": "127.0.0.1", "platform": 1,
+                        "nodes_display": ["/Default/fm-ops"],
+                        "protocols": [{"name": "ssh", "port": free_port()},
+                                      {"name": "sftp", "port": free_port()}]}),
+            ),
+            201,
+        ));
+        let dead_account = id_of(&ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                "/api/v1/accounts/accounts/",
+                &json!({"asset": dead, "name": "target-pw", "username": sshd.user(),
+                        "secret_type": "password", "secret": sshd.password()}),
+            ),
+            201,
+        ));
+        let perm = id_of(&ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                "/api/v1/perms/asset-permissions/",
+                &json!({"name": "fm-dead", "users": [users[0].0], "assets": [dead],
+                        "accounts": ["@ALL"], "actions": ["connect", "upload"]}),
+            ),
+            201,
+        ));
+        let t = fm_token(&server, &alice, &dead, &dead_account);
+        let r = call(&server, &alice, "POST", FM, Some(&json!({"token": t})));
+        assert_eq!(r.status, 502, "{}", r.text());
+        assert_eq!(r.json()["code"], "target_failed");
+        assert!(
+            r.json()["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Cannot connect to files-dead"),
+            "{}",
+            r.text()
+        );
+        // A user without a grant on the asset cannot open it, even with a token of theirs
+        // (tokens are checked again at open: here the permission is gone).
+        let t = fm_token(&server, &alice, &dead, &dead_account);
+        let r = send(
+            &server,
+            &admin,
+            "DELETE",
+            &format!("/api/v1/perms/asset-permissions/{perm}/"),
+            &json!({}),
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
+        let r = call(&server, &alice, "POST", FM, Some(&json!({"token": t})));
+        assert_eq!(r.status, 403, "{}", r.text());
 
         // --- cookie callers need the CSRF header on unsafe methods -------------------------
         let (_, cookies) = login_with_cookies(&server, "alice", &users[0].1);
