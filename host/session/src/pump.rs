@@ -17,10 +17,10 @@
 //! ends ([`Front::notice`]).
 
 use crate::authorize::CommandPolicy;
-use crate::screen::SharedScreen;
 use crate::filter::{self, Verdict, risk};
 use crate::live::{EndReason, LiveSession};
 use crate::review::{self, ReviewOutcome, ReviewRequest};
+use crate::screen::SharedScreen;
 use bytes::Bytes;
 use chrono::Utc;
 use portcullis_store::tickets::TicketKind;
@@ -391,7 +391,10 @@ impl Shell {
             let enter_len = if after.starts_with(b"\r\n") { 2 } else { 1 };
             let (enter_bytes, after) = after.split_at(enter_len);
             rest = after;
-            if !self.let_echo_through(session, target, front).await? {
+            // Text sent together with the Enter (a paste, a browser sending a whole line)
+            // has not been echoed yet: wait for the echo to start, not only for quiet.
+            let fresh = !before.is_empty();
+            if !self.let_echo_through(session, target, front, fresh).await? {
                 return Ok(Some(EndReason::Normal));
             }
             let line = self.screen.with(|c| {
@@ -622,20 +625,32 @@ impl Shell {
     }
 
     /// Relays target output until it has been quiet for [`ECHO_QUIET`] (at most
-    /// [`ECHO_MAX`]), so the screen shows what the user typed before it is read.
+    /// [`ECHO_MAX`]), so the screen shows what the user typed before it is read. With
+    /// `fresh` (input just sent, its echo still to come) the first output is awaited for up
+    /// to [`ECHO_MAX`] rather than [`ECHO_QUIET`]: a busy target or host can take longer
+    /// than the quiet period to echo, and reading the line before the echo would see
+    /// nothing typed.
     async fn let_echo_through<F: Front>(
         &mut self,
         session: &mut LiveSession,
         target: &mut russh::Channel<Msg>,
         front: &mut F,
+        fresh: bool,
     ) -> io::Result<bool> {
         let until = Instant::now() + ECHO_MAX;
+        let mut awaiting_echo = fresh;
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(true);
             }
-            match timeout(ECHO_QUIET.min(left), target.wait()).await {
+            let wait = if awaiting_echo {
+                left
+            } else {
+                ECHO_QUIET.min(left)
+            };
+            awaiting_echo = false;
+            match timeout(wait, target.wait()).await {
                 Err(_) => return Ok(true),
                 Ok(msg) => {
                     if !self.on_target(session, front, msg).await? {
