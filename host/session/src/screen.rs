@@ -213,7 +213,10 @@ mod tests {
         assert!(String::from_utf8_lossy(&snap.screen).contains("before"));
         assert_eq!((snap.cols, snap.rows), (20, 5));
         s.output(&Bytes::from_static(b"after"));
-        assert_eq!(w.next().await, WatchItem::Output(Bytes::from_static(b"after")));
+        assert_eq!(
+            w.next().await,
+            WatchItem::Output(Bytes::from_static(b"after"))
+        );
         s.resize(30, 6);
         assert_eq!(w.next().await, WatchItem::Resize { cols: 30, rows: 6 });
         s.end("normal");
@@ -231,12 +234,18 @@ mod tests {
         match w.next().await {
             WatchItem::Redraw(snap) => {
                 let text = String::from_utf8_lossy(&snap.screen).into_owned();
-                assert!(text.contains(&format!("line {}", WATCH_BACKLOG * 4 - 1)), "{text}");
+                assert!(
+                    text.contains(&format!("line {}", WATCH_BACKLOG * 4 - 1)),
+                    "{text}"
+                );
             }
             other => panic!("expected a redraw, got {other:?}"),
         }
         s.output(&Bytes::from_static(b"next"));
-        assert_eq!(w.next().await, WatchItem::Output(Bytes::from_static(b"next")));
+        assert_eq!(
+            w.next().await,
+            WatchItem::Output(Bytes::from_static(b"next"))
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! it is.
 
 use crate::authorize::CommandPolicy;
-use crate::live::{Engine, EndReason, LiveSession};
+use crate::live::{EndReason, Engine, LiveSession};
 use crate::pump::{self, Front, FrontEvent, Limits, Notice};
 use crate::screen::{self, SharedScreen};
 use crate::target::TargetConnection;
@@ -402,7 +402,9 @@ impl WebFront {
         self.grace = a.grace;
         // The channel is new and empty: these fit.
         let snapshot = self.screen.snapshot();
-        let _ = a.output.try_send(WebOutput::Data(Bytes::from(snapshot.screen)));
+        let _ = a
+            .output
+            .try_send(WebOutput::Data(Bytes::from(snapshot.screen)));
         let locked_by = self.lock.borrow().clone();
         if let Some(by) = locked_by {
             let _ = a.output.try_send(WebOutput::Notice(Notice::Locked { by }));

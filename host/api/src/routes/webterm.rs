@@ -29,7 +29,7 @@ use portcullis_session::authorize::{
     AccountRef, ConnectRequest, Denied, InputCredentials, LoginFrom, Requester, TargetTimeouts,
     authorize,
 };
-use portcullis_session::live::{Engine, EndReason, SessionKind};
+use portcullis_session::live::{EndReason, Engine, SessionKind};
 use portcullis_session::pump::{FrontEvent, Limits, Notice};
 use portcullis_session::screen::{self, WatchItem};
 use portcullis_session::target;
@@ -128,7 +128,9 @@ async fn terminal_ws(
             Ok(attachment) => relay(socket, attachment).await,
             Err((code, message)) => {
                 let _ = socket
-                    .send(text(&json!({"type": "error", "code": code, "message": message})))
+                    .send(text(
+                        &json!({"type": "error", "code": code, "message": message}),
+                    ))
                     .await;
                 close(&mut socket).await;
             }
@@ -458,7 +460,11 @@ async fn monitor_ws(
         .store()
         .session_record(None, id)
         .await?
-        .filter(|s| caller.roles.grants(Some(s.org_id), "terminal.monitor_session"))
+        .filter(|s| {
+            caller
+                .roles
+                .grants(Some(s.org_id), "terminal.monitor_session")
+        })
         .ok_or(ApiError::NotFound("Session"))?;
     let engine = engine(&state)?;
     let Some(mut watch) = engine.watch(record.id) else {
