@@ -1,5 +1,7 @@
 import { defineConfig } from 'vite'
 import vue from '@vitejs/plugin-vue'
+import Components from 'unplugin-vue-components/vite'
+import { ElementPlusResolver } from 'unplugin-vue-components/resolvers'
 import { fileURLToPath, URL } from 'node:url'
 
 // The API server the dev server proxies to (override: PORTCULLIS_API=http://127.0.0.1:18080).
@@ -9,7 +11,12 @@ const api = process.env.PORTCULLIS_API || 'http://127.0.0.1:8080'
 // with hashed files under /assets/ cached for long.
 export default defineConfig({
   base: '/',
-  plugins: [vue()],
+  plugins: [
+    vue(),
+    // Element Plus components (and their CSS) are imported where templates use them, so the
+    // bundle carries only what the pages need. Types come from element-plus/global.
+    Components({ resolvers: [ElementPlusResolver({ importStyle: 'css' })], dts: false }),
+  ],
   resolve: {
     alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) },
   },
@@ -27,6 +34,11 @@ export default defineConfig({
         },
       },
     },
+  },
+  // Pre-bundle every Element Plus component and style once, so the dev server does not
+  // re-optimize (and reload the page) each time a page uses a component for the first time.
+  optimizeDeps: {
+    include: ['element-plus/es', 'element-plus/es/components/*/style/css', '@element-plus/icons-vue'],
   },
   server: {
     port: 5173,

@@ -1,7 +1,13 @@
 import { createApp } from 'vue'
 import { createPinia } from 'pinia'
-import ElementPlus from 'element-plus'
-import 'element-plus/dist/index.css'
+// Element Plus: components are imported on demand (vite.config.ts); the base styles and those
+// of the services called from code (messages, boxes, loading) are imported here.
+import 'element-plus/theme-chalk/base.css'
+import 'element-plus/es/components/message/style/css'
+import 'element-plus/es/components/message-box/style/css'
+import 'element-plus/es/components/loading/style/css'
+import 'element-plus/es/components/notification/style/css'
+import { ElLoading } from 'element-plus'
 import './styles/main.css'
 import App from './App.vue'
 import { router } from './router'
@@ -18,7 +24,7 @@ const app = createApp(App)
 const pinia = createPinia()
 app.use(pinia)
 app.use(i18n)
-app.use(ElementPlus)
+app.directive('loading', ElLoading.directive)
 app.use(router)
 
 const session = useSession()
