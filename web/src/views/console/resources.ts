@@ -10,11 +10,11 @@ const N = 'console.nouns.'
 const M = 'console.menu.'
 
 export const secretTypes: Option[] = [
-  { value: 'password', label: 'Password' },
-  { value: 'ssh_key', label: 'SSH key' },
-  { value: 'access_key', label: 'Access key' },
-  { value: 'token', label: 'Token' },
-  { value: 'api_key', label: 'API key' },
+  { value: 'password', label: 'choices.password' },
+  { value: 'ssh_key', label: 'choices.sshKey' },
+  { value: 'access_key', label: 'choices.accessKey' },
+  { value: 'token', label: 'choices.token' },
+  { value: 'api_key', label: 'choices.apiKey' },
 ]
 export const permActions: Option[] = ['connect', 'upload', 'download', 'copy', 'paste', 'delete', 'share'].map((v) => ({ value: v, label: v }))
 export const connectMethods: Option[] = ['web_cli', 'web_sftp', 'web_gui', 'ssh_client', 'ssh_guide', 'sftp_client', 'db_client', 'db_guide'].map((v) => ({ value: v, label: v }))
@@ -314,8 +314,8 @@ export const accountTemplates: ResourceConfig = {
       label: F + 'secretStrategy',
       type: 'select',
       options: [
-        { value: 'specific', label: 'Specific' },
-        { value: 'random', label: 'Random' },
+        { value: 'specific', label: 'choices.specific' },
+        { value: 'random', label: 'choices.random' },
       ],
     },
     { key: 'secret', label: F + 'secret', type: 'password', help: F + 'secretKeepHelp', show: (m) => m.secret_strategy !== 'random' },
@@ -402,8 +402,8 @@ export const commandGroups: ResourceConfig = {
       label: F + 'type',
       type: 'select',
       options: [
-        { value: 'command', label: 'Command' },
-        { value: 'regex', label: 'Regex' },
+        { value: 'command', label: 'choices.command' },
+        { value: 'regex', label: 'choices.regex' },
       ],
     },
     { key: 'content', label: F + 'content', type: 'textarea', rows: 8, required: true, help: F + 'contentHelp' },
