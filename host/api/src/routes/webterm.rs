@@ -365,17 +365,15 @@ async fn relay(mut socket: WebSocket, attachment: Attachment) {
                     }
                 }
                 Some(Ok(Message::Text(t))) => match client_message(t.as_str()) {
-                    Some(ClientMessage::Resize { cols, rows }) => {
-                        if pump_open {
-                            pending.push_back(FrontEvent::Resize { cols, rows });
-                        }
+                    Some(ClientMessage::Resize { cols, rows }) if pump_open => {
+                        pending.push_back(FrontEvent::Resize { cols, rows });
                     }
-                    Some(ClientMessage::Ping) => {
-                        if socket.send(text(&json!({"type": "pong"}))).await.is_err() {
-                            return;
-                        }
+                    Some(ClientMessage::Ping)
+                        if socket.send(text(&json!({"type": "pong"}))).await.is_err() =>
+                    {
+                        return;
                     }
-                    None => {}
+                    _ => {}
                 },
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
                 Some(Ok(_)) => {}
