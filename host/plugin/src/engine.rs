@@ -31,6 +31,12 @@ pub const API_VERSION: &str = "0.1.0";
 const ARTIFACT_MAGIC: &[u8; 8] = b"PCWASM01";
 const ARTIFACT_HEADER: usize = ARTIFACT_MAGIC.len() + 32;
 
+/// Bytes of each pooled memory and table reset in place (the dirty pages copied back from
+/// the image or zeroed) instead of being returned to the kernel with `madvise` and faulted
+/// in again by the next instance: the reset and the page faults were half of a compiled
+/// plugin's fresh-instance cost. A slot keeps at most the pages a call actually touched.
+const KEEP_RESIDENT: usize = 2 * 1024 * 1024;
+
 /// Sizing of the engine. The pooling allocator reserves its slots up front, so these bound
 /// what plugins can ever use together, whatever the per-invocation limits say.
 #[derive(Debug, Clone)]
@@ -48,6 +54,12 @@ pub struct RuntimeOptions {
     /// The pooling allocator (production) or on-demand allocation (tools, and tests that
     /// need a second engine without reserving another pool).
     pub pooling: bool,
+    /// Meter fuel (WebAssembly instructions), so invocations can carry a budget
+    /// ([`Invocation::fuel`](crate::caps::Invocation::fuel)) and calls report what they burned.
+    /// The test harness turns it on for deterministic budgets; production leaves it off, since
+    /// epoch deadlines already bound a call's time and metering costs every guest
+    /// instruction. An invocation with a budget on an engine without it is refused.
+    pub fuel: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -58,6 +70,7 @@ impl Default for RuntimeOptions {
             max_concurrent: 256,
             busy_wait: Duration::from_secs(2),
             pooling: true,
+            fuel: false,
         }
     }
 }
@@ -160,9 +173,7 @@ impl Runtime {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
-            // Fuel is metered always so the test harness can set budgets and report use;
-            // production invocations get an unlimited budget.
-            .consume_fuel(true)
+            .consume_fuel(options.fuel)
             .memory_init_cow(true);
         if options.pooling {
             let n = options.max_instances.max(1);
@@ -175,7 +186,10 @@ impl Runtime {
                 .total_stacks(n)
                 .max_memory_size(
                     usize::try_from(options.max_memory_per_instance).unwrap_or(usize::MAX),
-                );
+                )
+                .linear_memory_keep_resident(KEEP_RESIDENT)
+                .table_keep_resident(KEEP_RESIDENT)
+                .pagemap_scan(wasmtime::Enabled::Auto);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         let engine = Engine::new(&config).map_err(|e| engine_error("configuring the engine", e))?;

@@ -41,7 +41,8 @@ struct LoadedInner {
 /// Measurements of one invocation, for the test harness (fuel budgets) and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CallStats {
-    /// Fuel units the guest burned (roughly, WebAssembly instructions).
+    /// Fuel units the guest burned (roughly, WebAssembly instructions); zero on a runtime
+    /// that does not meter fuel.
     pub fuel_consumed: u64,
     /// Wall time from the call to the end, instantiation and waiting for a slot included.
     pub duration: Duration,
@@ -112,10 +113,19 @@ impl LoadedPlugin {
         let deadline = inv.limits.deadline;
         let memory_limit = inv.limits.memory_bytes;
         let budget = inv.fuel;
+        let metered = rt.options.fuel;
+        if budget.is_some() && !metered {
+            return (
+                Err(InvokeError::Instantiate(
+                    "a fuel budget needs a runtime that meters fuel (RuntimeOptions::fuel)".into(),
+                )),
+                stats,
+            );
+        }
         let fuel = budget.unwrap_or(u64::MAX);
         let mut store = Store::new(&rt.engine, HostState::new(inv));
         store.limiter(|s| &mut s.limiter);
-        if let Err(e) = store.set_fuel(fuel) {
+        if metered && let Err(e) = store.set_fuel(fuel) {
             return (Err(InvokeError::Instantiate(format!("{e:#}"))), stats);
         }
         // Every tick the guest yields to the executor (so other tasks and the timer below
@@ -147,7 +157,9 @@ impl LoadedPlugin {
                 budget,
             )),
         };
-        stats.fuel_consumed = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        if metered {
+            stats.fuel_consumed = fuel.saturating_sub(store.get_fuel().unwrap_or(fuel));
+        }
         stats.peak_memory = store.data().limiter.peak();
         store.data().log.finish();
         drop(store);

@@ -79,6 +79,7 @@ impl Harness {
             max_concurrent: 16,
             busy_wait: Duration::from_secs(600),
             pooling: false,
+            fuel: true,
         })
         .map_err(HarnessError::Runtime)?;
         Ok(Harness { runtime, cache_dir })

@@ -41,7 +41,26 @@ async fn ping_ok_is_done() {
 #[tokio::test]
 async fn every_call_gets_a_fresh_instance() {
     let p = plugin(Variant::Automation);
-    for _ in 0..3 {
+    for round in 0..3 {
+        if round > 0 {
+            // Dirty far more memory than the pool keeps resident between calls (the
+            // memory bomb stops at the limit): the next instance must still start clean.
+            let mut inv = invocation(Kind::PlatformAutomation, Arc::new(Recorder::default()));
+            inv.limits.memory_bytes = 8 * 1024 * 1024;
+            let bomb = p
+                .call(
+                    inv,
+                    Call::Ping {
+                        target: target(),
+                        params: "alloc".into(),
+                    },
+                )
+                .await;
+            assert!(
+                matches!(bomb, Err(InvokeError::MemoryLimit { .. })),
+                "{bomb:?}"
+            );
+        }
         let rec = Arc::new(Recorder::default());
         let err = p
             .call(

@@ -39,7 +39,10 @@ async fn an_infinite_loop_is_stopped_at_the_deadline() {
         "stopped after {took:?}, before the deadline"
     );
     assert!(took < deadline * 3, "stopped only after {took:?}");
-    assert!(stats.fuel_consumed > 0);
+    assert_eq!(
+        stats.fuel_consumed, 0,
+        "production runtimes do not meter fuel"
+    );
 }
 
 #[tokio::test]
@@ -157,7 +160,7 @@ async fn fuel_budgets_stop_the_guest_and_report_use() {
     let rec = Arc::new(Recorder::default());
     let mut inv = invocation(AUTO, rec.clone());
     inv.fuel = Some(1_000_000);
-    let (result, stats) = plugin(Variant::Automation)
+    let (result, stats) = metered_plugin(Variant::Automation)
         .call_with_stats(inv, ping("loop"))
         .await;
     assert!(
@@ -171,7 +174,7 @@ async fn fuel_budgets_stop_the_guest_and_report_use() {
     for _ in 0..2 {
         let mut inv = invocation(AUTO, rec.clone());
         inv.fuel = Some(10_000_000);
-        let (result, stats) = plugin(Variant::Automation)
+        let (result, stats) = metered_plugin(Variant::Automation)
             .call_with_stats(inv, ping("flood:10"))
             .await;
         result.expect("flood:10 fits the budget");
@@ -179,6 +182,21 @@ async fn fuel_budgets_stop_the_guest_and_report_use() {
     }
     assert!(used[0] > 0);
     assert_eq!(used[0], used[1]);
+}
+
+#[tokio::test]
+async fn a_fuel_budget_on_a_runtime_without_metering_is_refused() {
+    let rec = Arc::new(Recorder::default());
+    let mut inv = invocation(AUTO, rec);
+    inv.fuel = Some(1_000_000);
+    let err = plugin(Variant::Automation)
+        .call(inv, ping("ok"))
+        .await
+        .expect_err("no fuel on this runtime");
+    assert!(
+        matches!(&err, InvokeError::Instantiate(m) if m.contains("meters fuel")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -100,7 +100,8 @@ fn build(variant: Variant) -> Vec<u8> {
     std::fs::read(&out).expect("reading the guest component")
 }
 
-/// The runtime shared by the tests (one engine per process, as in production).
+/// The runtime shared by the tests (one engine per process, configured as in production:
+/// pooling, no fuel metering).
 pub fn runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
@@ -110,9 +111,34 @@ pub fn runtime() -> &'static Runtime {
             max_concurrent: 64,
             busy_wait: Duration::from_secs(60),
             pooling: true,
+            fuel: false,
         })
         .expect("runtime")
     })
+}
+
+/// A runtime that meters fuel, as the test harness's, for the tests of fuel budgets.
+pub fn metered_runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        Runtime::new(RuntimeOptions {
+            pooling: false,
+            fuel: true,
+            busy_wait: Duration::from_secs(60),
+            ..RuntimeOptions::default()
+        })
+        .expect("metered runtime")
+    })
+}
+
+/// The plugin of `variant` loaded on [`metered_runtime`].
+pub fn metered_plugin(variant: Variant) -> LoadedPlugin {
+    static LOADED: OnceLock<Mutex<Vec<(Variant, LoadedPlugin)>>> = OnceLock::new();
+    load_cached(
+        LOADED.get_or_init(Default::default),
+        metered_runtime(),
+        variant,
+    )
 }
 
 /// The precompiled artifact of `variant` for `rt`, cached under target/ by engine key and
@@ -136,12 +162,18 @@ pub fn artifact(rt: &Runtime, variant: Variant) -> Vec<u8> {
 /// The loaded plugin of `variant` on the shared runtime.
 pub fn plugin(variant: Variant) -> LoadedPlugin {
     static LOADED: OnceLock<Mutex<Vec<(Variant, LoadedPlugin)>>> = OnceLock::new();
-    let cell = LOADED.get_or_init(|| Mutex::new(Vec::new()));
+    load_cached(LOADED.get_or_init(Default::default), runtime(), variant)
+}
+
+fn load_cached(
+    cell: &Mutex<Vec<(Variant, LoadedPlugin)>>,
+    rt: &Runtime,
+    variant: Variant,
+) -> LoadedPlugin {
     let mut loaded = cell.lock().expect("lock");
     if let Some((_, p)) = loaded.iter().find(|(v, _)| *v == variant) {
         return p.clone();
     }
-    let rt = runtime();
     let p = match rt.load(variant.kind(), &artifact(rt, variant)) {
         Ok(p) => p,
         Err(LoadError::StaleArtifact(_)) => rt
