@@ -21,6 +21,7 @@ pub mod error;
 pub mod host;
 pub mod kind;
 pub mod manifest;
+pub mod origins;
 pub mod plugin;
 pub mod registry;
 pub mod signing;

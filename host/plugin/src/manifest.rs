@@ -14,6 +14,7 @@
 //! capability grants ([`Capabilities::check_grant`]: a grant is a subset of the request).
 
 use crate::kind::{Kind, Limits};
+use crate::origins::{self, OriginTemplate};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -94,8 +95,9 @@ pub struct Manifest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
-    /// Outbound HTTP origins (`https://host[:port]`, `https://*.example.com`); worlds with
-    /// `wasi:http` only.
+    /// Outbound HTTP origins (`https://host[:port]`, `https://*.example.com`, or a
+    /// `{{config.KEY}}` template filled from the configuration: see [`crate::origins`]);
+    /// worlds with `wasi:http` only.
     #[serde(default)]
     pub http: Vec<String>,
     /// Remote sessions on assets (`platform-automation` only).
@@ -114,7 +116,8 @@ pub struct Capabilities {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
-    /// Granted origins (each one requested).
+    /// Granted origins (each one requested; a template is granted as written and expanded
+    /// at call time).
     #[serde(default)]
     pub http: Vec<String>,
     /// Remote sessions.
@@ -395,7 +398,14 @@ impl Manifest {
         }
         let mut seen = BTreeSet::new();
         for (i, origin) in caps.http.iter().enumerate() {
-            check_origin(origin).map_err(|m| err(format!("capabilities.http[{i}]"), m))?;
+            let at = || format!("capabilities.http[{i}]");
+            if origins::is_template(origin) {
+                let template = OriginTemplate::parse(origin).map_err(|m| err(at(), m))?;
+                self.check_template_field(&template)
+                    .map_err(|m| err(at(), format!("`{origin}`: {m}")))?;
+            } else {
+                check_origin(origin).map_err(|m| err(at(), m))?;
+            }
             if !seen.insert(origin) {
                 return Err(err(
                     format!("capabilities.http[{i}]"),
@@ -429,6 +439,39 @@ impl Manifest {
             ));
         }
         Ok(())
+    }
+
+    /// A template must name a `string` field of `[config]`; its default, if any, must be an
+    /// origin.
+    fn check_template_field(&self, template: &OriginTemplate) -> Result<(), String> {
+        let Some(spec) = self.config.get(&template.key) else {
+            return Err(format!(
+                "`{}` is not a field of [config]; declare it as a string",
+                template.key
+            ));
+        };
+        if spec.ty != FieldType::String {
+            return Err(format!(
+                "[config] {} is a {}; an origin template needs a string field",
+                template.key,
+                spec.ty.name()
+            ));
+        }
+        if let Some(Scalar::Text(default)) = &spec.default {
+            template
+                .expand(default)
+                .map_err(|m| format!("the default of [config] {}: {m}", template.key))?;
+        }
+        Ok(())
+    }
+
+    /// The origin templates among the requested HTTP origins.
+    fn origin_templates(&self) -> impl Iterator<Item = (&String, OriginTemplate)> {
+        self.capabilities
+            .http
+            .iter()
+            .filter(|o| origins::is_template(o))
+            .filter_map(|o| OriginTemplate::parse(o).ok().map(|t| (o, t)))
     }
 
     fn check_automation(&self) -> Result<(), ManifestError> {
@@ -500,11 +543,31 @@ impl Manifest {
     /// unknown keys, missing required values, wrong types and bad choices are refused;
     /// defaults are applied; values come back in their canonical text form (`"42"`, `"true"`),
     /// which is what the plugin's `config.get` returns.
+    ///
+    /// A field that an HTTP origin template uses (`{{config.KEY}}` in `[capabilities] http`,
+    /// see [`crate::origins`]) must also hold exactly one http(s) origin: no wildcard, user
+    /// name, query or other scheme.
     pub fn validate_config(
         &self,
         input: &Value,
     ) -> Result<BTreeMap<String, String>, Vec<FieldError>> {
-        validate_values(&self.config, input)
+        let values = validate_values(&self.config, input)?;
+        let errors: Vec<FieldError> = self
+            .origin_templates()
+            .filter_map(|(origin, template)| {
+                let value = values.get(&template.key)?;
+                let why = template.expand(value).err()?;
+                Some(field_error(
+                    &template.key,
+                    format!("used as the HTTP origin `{origin}`: {why}"),
+                ))
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(values)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Checks an automation method's parameters against its `params` schema, like
@@ -1173,6 +1236,129 @@ mode = { type = "enum", choices = ["fast", "safe"], default = "safe" }
             "{errors:?}"
         );
         assert!(m.validate_config(&json!([1])).is_err());
+    }
+
+    fn connector_with(http: &str, config: &str) -> Result<Manifest, ManifestError> {
+        parse(&base(
+            "cloud-connector",
+            &format!("[capabilities]\nhttp = [{http}]\n[config]\n{config}\n"),
+        ))
+    }
+
+    #[test]
+    fn origin_templates_name_a_string_field_of_the_configuration() {
+        let m = connector_with(
+            r#""https://api.example.com", "{{config.cloud_url}}", "https://{{config.host}}:8443""#,
+            "cloud_url = { type = \"string\", required = true }\nhost = { type = \"string\", default = \"api.corp.example\" }",
+        )
+        .unwrap();
+        assert_eq!(m.capabilities.http.len(), 3);
+
+        for (http, config, why) in [
+            (
+                r#""{{config.nope}}""#,
+                "cloud_url = { type = \"string\" }",
+                "not a field of [config]",
+            ),
+            (
+                r#""{{config.port}}""#,
+                "port = { type = \"integer\" }",
+                "needs a string field",
+            ),
+            (
+                r#""{{config.cloud_url}}""#,
+                "cloud_url = { type = \"string\", default = \"https://*.example.com\" }",
+                "wildcard",
+            ),
+            (
+                r#""https://{{config.host}}.example.com""#,
+                "host = { type = \"string\" }",
+                "only `:PORT`",
+            ),
+        ] {
+            let e = connector_with(http, config).unwrap_err();
+            assert_eq!(e.path, "capabilities.http[0]", "{e}");
+            assert!(e.message.contains(why), "{http}: {e}");
+        }
+    }
+
+    #[test]
+    fn configuration_used_as_an_origin_must_be_one_origin() {
+        let m = connector_with(
+            r#""{{config.cloud_url}}", "https://{{config.host}}""#,
+            "cloud_url = { type = \"string\", required = true }\nhost = { type = \"string\" }",
+        )
+        .unwrap();
+        let ok = m
+            .validate_config(&json!({"cloud_url": "https://cloud.corp.example:8443/api"}))
+            .unwrap();
+        assert_eq!(ok["cloud_url"], "https://cloud.corp.example:8443/api");
+
+        for (input, field, why) in [
+            (
+                json!({"cloud_url": "https://*.corp.example"}),
+                "cloud_url",
+                "wildcard",
+            ),
+            (
+                json!({"cloud_url": "cloud.corp.example"}),
+                "cloud_url",
+                "not an http(s) origin",
+            ),
+            (
+                json!({"cloud_url": "ftp://cloud.corp.example"}),
+                "cloud_url",
+                "scheme",
+            ),
+            (
+                json!({"cloud_url": "https://u:p@cloud.corp.example"}),
+                "cloud_url",
+                "user name",
+            ),
+            (
+                json!({"cloud_url": "https://c.example", "host": "*.corp.example"}),
+                "host",
+                "wildcard",
+            ),
+            (
+                json!({"cloud_url": "https://c.example", "host": "h.example:9000"}),
+                "host",
+                "port is set by the plugin",
+            ),
+        ] {
+            let errors = m.validate_config(&input).unwrap_err();
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].field, field);
+            assert!(
+                errors[0].message.contains("used as the HTTP origin")
+                    && errors[0].message.contains(why),
+                "{input}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_template_is_granted_as_written() {
+        let m = connector_with(
+            r#""{{config.cloud_url}}""#,
+            "cloud_url = { type = \"string\" }",
+        )
+        .unwrap();
+        let caps = &m.capabilities;
+        let grant = Grant {
+            http: vec!["{{config.cloud_url}}".into()],
+            ..Grant::default()
+        };
+        assert!(caps.check_grant(&grant).is_ok());
+        assert_eq!(caps.full_grant().http, grant.http);
+        // An expanded origin is not what was requested: granting it directly is refused.
+        let literal = Grant {
+            http: vec!["https://cloud.corp.example".into()],
+            ..Grant::default()
+        };
+        let errors = caps.check_grant(&literal).unwrap_err();
+        assert!(errors[0].message.contains("not requested"), "{errors:?}");
+        assert_eq!(grant.intersect(caps), grant, "carried to the next version");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Outbound HTTP (`wasi:http/outgoing-handler`) under the invocation's grant.
 //!
 //! wasmtime-wasi-http hands every outgoing request to [`HttpHooks::send_request`], which
-//! sends it through one function, [`HttpPolicy::send`]: allowlist (scheme, host, port),
+//! sends it through one function, [`HttpPolicy::send`]: allowlist (scheme, host, port;
+//! `{{config.KEY}}` templates expanded from the call's configuration),
 //! request quota, host-side DNS resolution with private/loopback/link-local/metadata
 //! addresses refused unless granted, request body cap, the embedder's
 //! [`HttpTransport`](crate::caps::HttpTransport) with the checked address, and the response
@@ -12,9 +13,11 @@
 use crate::caps::{Event, EventSink, HttpGrant, HttpRequest};
 use crate::error::PluginError;
 use crate::kind::Limits;
+use crate::origins::expand_allowlist;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use ipnet::IpNet;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -72,6 +75,11 @@ impl WasiHttpHooks for HttpHooks {
 pub(crate) struct HttpPolicy {
     invocation_id: String,
     grant: Option<HttpGrant>,
+    /// The grant's allowlist with `{{config.KEY}}` templates expanded from this call's
+    /// configuration (see [`crate::origins`]).
+    allow: Vec<String>,
+    /// Why templates of the grant allow nothing in this call (for the denial message).
+    unusable: Vec<String>,
     max_requests: u32,
     max_response_bytes: u64,
     events: Arc<dyn EventSink>,
@@ -86,12 +94,19 @@ impl HttpPolicy {
     pub(crate) fn new(
         invocation_id: String,
         grant: Option<HttpGrant>,
+        config: &BTreeMap<String, String>,
         limits: Limits,
         events: Arc<dyn EventSink>,
     ) -> Self {
+        let (allow, unusable) = match &grant {
+            Some(g) => expand_allowlist(&g.allow, config),
+            None => (Vec::new(), Vec::new()),
+        };
         HttpPolicy {
             invocation_id,
             grant,
+            allow,
+            unusable,
             max_requests: limits.http_requests,
             max_response_bytes: limits.http_response_bytes,
             events,
@@ -215,11 +230,12 @@ impl HttpPolicy {
             return Err(Denied("outbound HTTP is not granted to this plugin".into()));
         };
         let origin = Origin::of_uri(uri).map_err(Denied)?;
-        if !grant.allow.iter().any(|rule| origin.matches(rule)) {
-            return Err(Denied(format!(
-                "{} is not in the plugin's HTTP allowlist",
-                origin.display()
-            )));
+        if !self.allow.iter().any(|rule| origin.matches(rule)) {
+            let mut why = format!("{} is not in the plugin's HTTP allowlist", origin.display());
+            if !self.unusable.is_empty() {
+                why = format!("{why} ({})", self.unusable.join("; "));
+            }
+            return Err(Denied(why));
         }
         let n = self.requests.fetch_add(1, Ordering::SeqCst);
         if n >= self.max_requests {

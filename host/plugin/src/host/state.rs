@@ -80,6 +80,7 @@ impl HostState {
         let policy = HttpPolicy::new(
             inv.id.clone(),
             inv.http.clone(),
+            &inv.config,
             inv.limits,
             inv.events.clone(),
         );

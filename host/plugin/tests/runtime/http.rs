@@ -95,6 +95,72 @@ async fn an_allowed_request_reaches_the_transport() {
 }
 
 #[tokio::test]
+async fn a_granted_origin_template_expands_from_the_calls_configuration() {
+    let transport = FakeTransport::new(false, b"hello");
+    let call = |url: &str, config: &[(&str, &str)]| {
+        let rec = Arc::new(Recorder::default());
+        let mut inv = invocation(CONN, rec.clone());
+        inv.http = Some(http_grant(
+            &["https://api.example.com", "{{config.cloud_url}}"],
+            transport.clone(),
+        ));
+        inv.config = config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let call = list(&format!("http:{url}"));
+        async move { (plugin(Variant::Connector).call(inv, call).await, rec) }
+    };
+
+    // The configured base URL's origin is allowed (its path does not matter).
+    let (out, _) = call(
+        "https://cloud.corp.example:8443/api/v2/instances",
+        &[("cloud_url", "https://cloud.corp.example:8443/api/v2")],
+    )
+    .await;
+    assert_eq!(
+        seen(out.expect("allowed")),
+        ("status 200".to_owned(), "5".to_owned())
+    );
+    assert_eq!(transport.calls().len(), 1);
+
+    // Only that origin: another port or host of the same domain is denied.
+    for url in [
+        "https://cloud.corp.example/api/v2/instances",
+        "https://other.corp.example:8443/",
+    ] {
+        let (out, rec) = call(url, &[("cloud_url", "https://cloud.corp.example:8443")]).await;
+        assert!(out.is_err(), "{url}");
+        assert!(denied_events(&rec)[0].contains("allowlist"), "{url}");
+    }
+
+    // The configuration changed: the next call follows it.
+    let (out, _) = call(
+        "https://cloud2.corp.example/x",
+        &[("cloud_url", "https://cloud2.corp.example")],
+    )
+    .await;
+    out.expect("the new configured origin");
+
+    // Without a value, or with one that would widen to a wildcard (stored before the
+    // configuration check refused it), the template allows nothing and the denial says why.
+    for config in [&[][..], &[("cloud_url", "https://*.corp.example")][..]] {
+        let (out, rec) = call("https://cloud.corp.example/", config).await;
+        assert!(out.is_err(), "{config:?}");
+        let denied = denied_events(&rec);
+        assert!(
+            denied[0].contains("`{{config.cloud_url}}` allows nothing"),
+            "{denied:?}"
+        );
+    }
+    assert_eq!(
+        transport.calls().len(),
+        2,
+        "no denied request left the host"
+    );
+}
+
+#[tokio::test]
 async fn without_a_grant_or_past_the_quota_requests_are_denied() {
     let rec = Arc::new(Recorder::default());
     let err = plugin(Variant::Connector)
