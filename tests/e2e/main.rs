@@ -31,3 +31,4 @@ mod support;
 mod target;
 mod web_files;
 mod web_terminal;
+mod web_ui;

@@ -155,7 +155,9 @@ pub fn router(state: AppState) -> Router {
 /// `/koko/…`) go to [`router`], so an unknown API path keeps its JSON 404; every other path
 /// goes to `site`, untouched by the API's layers. Serve it like [`router`].
 pub fn router_with_site(state: AppState, site: Router) -> Router {
-    let api = router(state);
+    // The API as a plain service (axum refuses a `Router` in `route_service`): the request
+    // reaches it whole, with its full path.
+    let api = router(state).into_service::<axum::body::Body>();
     let mut app = Router::new();
     for prefix in ["/api", "/koko"] {
         app = app

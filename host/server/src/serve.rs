@@ -83,7 +83,12 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
     if let Some(plugins) = start_plugins(&store, &opened.config.data_dir).await {
         state = state.with_plugins(plugins);
     }
-    let app = portcullis_api::router(state);
+    if !portcullis_web::is_built() {
+        tracing::warn!(
+            "this binary was built without the web UI (npm was missing); / serves a page saying how to build it"
+        );
+    }
+    let app = portcullis_api::router_with_site(state, portcullis_web::router());
     axum::serve(
         http,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
