@@ -32,3 +32,4 @@ mod target;
 mod web_files;
 mod web_terminal;
 mod web_ui;
+mod web_workbench;
