@@ -105,8 +105,17 @@ fn the_binary_serves_the_ui_with_history_fallback_and_cache_headers() {
     assert_eq!(missing.status, 404);
     assert!(!missing.body.contains("id=\"app\""));
 
-    // The API keeps its own answers, and its JSON 404 for unknown paths.
+    // The API keeps its own answers (path parameters included: the dispatch in front of it
+    // adds none), and its JSON 404 for unknown paths.
     assert_eq!(fetch(&server, "/api/health/", &[]).status, 200);
+    let admin = token(&server, "admin", ADMIN_PASSWORD);
+    let assets = get(&server, &admin, "/api/v1/assets/assets/?limit=20&offset=0");
+    assert_eq!(assets.status, 200, "{}", assets.body);
+    let me = get(&server, &admin, "/api/v1/users/profile/").json();
+    let id = me["id"].as_str().unwrap();
+    let user = get(&server, &admin, &format!("/api/v1/users/users/{id}/"));
+    assert_eq!(user.status, 200, "{}", user.body);
+    assert_eq!(user.json()["username"], "admin");
     for path in ["/api/v1/no-such-thing/", "/api/", "/api", "/koko/terminal/"] {
         let r = fetch(&server, path, &[]);
         assert_eq!(r.status, 404, "{path}: {r:?}");

@@ -76,7 +76,11 @@ export async function newPage(browser, options = {}) {
   const problems = []
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
   page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error: ${m.text()}`)
+    if (m.type() === 'error') problems.push(`console error: ${m.text()} (${m.location().url || 'page'})`)
+  })
+  // A server error is never an expected outcome of anything the UI does.
+  page.on('response', (r) => {
+    if (r.status() >= 500) problems.push(`server error: ${r.status()} ${r.request().method()} ${r.url()}`)
   })
   return { context, page, problems }
 }

@@ -155,17 +155,26 @@ pub fn router(state: AppState) -> Router {
 /// `/koko/…`) go to [`router`], so an unknown API path keeps its JSON 404; every other path
 /// goes to `site`, untouched by the API's layers. Serve it like [`router`].
 pub fn router_with_site(state: AppState, site: Router) -> Router {
-    // The API as a plain service (axum refuses a `Router` in `route_service`): the request
-    // reaches it whole, with its full path.
-    let api = router(state).into_service::<axum::body::Body>();
-    let mut app = Router::new();
-    for prefix in ["/api", "/koko"] {
-        app = app
-            .route_service(prefix, api.clone())
-            .route_service(&format!("{prefix}/"), api.clone())
-            .route_service(&format!("{prefix}/{{*path}}"), api.clone());
-    }
-    app.fallback_service(site)
+    use tower::ServiceExt;
+    let api = router(state);
+    // A dispatch on the path rather than routes with a catch-all: a route's captured
+    // parameter would reach the API's handlers as one more path parameter.
+    Router::new().fallback(move |req: axum::extract::Request| {
+        let target = if is_api_path(req.uri().path()) {
+            api.clone()
+        } else {
+            site.clone()
+        };
+        async move { target.oneshot(req).await }
+    })
+}
+
+/// Whether a path belongs to the API (`/api`, `/koko` and everything under them).
+fn is_api_path(path: &str) -> bool {
+    ["/api", "/koko"].iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 async fn not_found() -> error::ApiError {
