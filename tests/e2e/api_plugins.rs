@@ -6,7 +6,7 @@
 //! (with a stale artifact recompiled), and the `portcullis plugin` commands.
 
 use crate::client::*;
-use crate::support::{HttpResponse, Server, TestDb, portcullis, run, text};
+use crate::support::{HttpResponse, Server, TestDb, eventually, portcullis, run, text};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -962,6 +962,110 @@ async fn the_command_line_installs_grants_enables_and_upgrades() {
         assert!(okay && out.contains("\"status\": \"enabled\""), "{out}");
         let (okay, out) = cli(&["allow-unsigned"]);
         assert!(okay && out.contains("refused"), "{out}");
+        db.drop_db().await;
+    }
+}
+
+/// `(version, loaded)` of every version of the plugin, as the running server's API reports them.
+fn loaded_versions(server: &Server, token: &str) -> Vec<(String, bool)> {
+    let list = ok(&get(server, token, PLUGINS), 200);
+    let mut out: Vec<(String, bool)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["version"].as_str().unwrap().to_owned(),
+                p["loaded"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn command_line_changes_reach_a_running_server_without_a_restart() {
+    let g = guests();
+    for db in TestDb::both().await {
+        let data = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let mut serve = portcullis(data.path());
+        serve
+            .env("PORTCULLIS_DATABASE_URL", &db.url)
+            .env("PORTCULLIS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("PORTCULLIS_LOG", "info");
+        let server = Server::start(serve);
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+        let key = trusted_key(&server, &admin, data.path(), work.path(), "acme", "acme");
+        let cli = |args: &[&str]| {
+            let out = run(portcullis(data.path())
+                .env("PORTCULLIS_DATABASE_URL", &db.url)
+                .arg("plugin")
+                .args(args));
+            assert!(out.status.success(), "plugin {args:?}: {}", text(&out));
+        };
+        let signed = |name: &str, version: &str, wasm: &[u8]| {
+            let m = manifest(
+                version,
+                "acme",
+                "platform-automation",
+                &sha256_hex(wasm),
+                "",
+            );
+            let dir = plugin_dir(work.path(), name, &m, wasm);
+            let file = work.path().join(format!("{name}.tgz"));
+            std::fs::write(&file, bundle(data.path(), &dir, Some(&key))).unwrap();
+            file
+        };
+        let state = |want: &[(&str, bool)]| {
+            let want: Vec<(String, bool)> = want.iter().map(|(v, l)| (v.to_string(), *l)).collect();
+            let what = format!("the server to report {want:?}");
+            eventually(10, &what, || {
+                (loaded_versions(&server, &admin) == want).then_some(())
+            });
+        };
+
+        // Installed, configured and enabled by the command line while the server runs.
+        let v1 = signed("v1", "0.1.0", &g.v1);
+        cli(&["install", v1.to_str().unwrap()]);
+        cli(&["grant", "misbehave", "--all"]);
+        cli(&["config", "misbehave", "endpoint=https://e"]);
+        state(&[("0.1.0", false)]);
+        cli(&["enable", "misbehave"]);
+        state(&[("0.1.0", true)]);
+
+        // Disabled, then enabled again.
+        cli(&["disable", "misbehave"]);
+        state(&[("0.1.0", false)]);
+        cli(&["enable", "misbehave"]);
+        state(&[("0.1.0", true)]);
+
+        // Upgraded (the new version swapped in), then rolled back.
+        let v2 = signed("v2", "0.2.0", &g.v2);
+        cli(&["upgrade", v2.to_str().unwrap()]);
+        state(&[("0.1.0", false), ("0.2.0", true)]);
+        cli(&["rollback", "misbehave"]);
+        state(&[("0.1.0", true), ("0.2.0", false)]);
+
+        let logs = server.stderr();
+        for (message, plugin) in [
+            (
+                "plugin enabled elsewhere: loaded and swapped in",
+                "misbehave@0.1.0",
+            ),
+            ("plugin disabled elsewhere: unloaded", "misbehave@0.1.0"),
+            (
+                "plugin enabled elsewhere: loaded and swapped in",
+                "misbehave@0.2.0",
+            ),
+        ] {
+            assert!(
+                logs.lines()
+                    .any(|l| l.contains(message) && l.contains(plugin)),
+                "the server logs each change ({message} {plugin}): {logs}"
+            );
+        }
         db.drop_db().await;
     }
 }

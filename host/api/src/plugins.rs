@@ -17,6 +17,11 @@
 //! changed), calls `describe` and refuses a plugin whose answer does not match its manifest,
 //! then marks the version active in the database and swaps it into the [`Registry`]: calls
 //! already running finish on the version they started with.
+//!
+//! **Changes made elsewhere** (the `portcullis plugin` command works on the database and the
+//! files directly, and a cluster has several servers) reach a running server through
+//! [`PluginHost::watch`]: every two seconds it compares the enabled rows with what its
+//! registry loaded and loads, swaps or drops versions accordingly, logging each change.
 
 use portcullis_core::secret::SecretString;
 use portcullis_core::vault::Vault;
@@ -33,7 +38,7 @@ use portcullis_plugin::types::{Call, Output};
 use portcullis_store::plugins::{NewPlugin, PluginRecord};
 use portcullis_store::{Store, StoreError};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,6 +81,25 @@ pub struct PluginHost {
     pub registry: Registry,
     /// `<data>/plugins`.
     pub dir: PathBuf,
+    /// The row each registry entry was loaded from (by plugin id), so [`Self::sync`] can tell
+    /// a version enabled elsewhere (another process, the CLI) from the one loaded here.
+    rows: Arc<std::sync::Mutex<HashMap<String, Uuid>>>,
+    /// Held while the registry is brought in line with the database (enable, disable,
+    /// [`Self::sync`]), so a sync never applies what it read before an enable of this
+    /// process changed it.
+    lifecycle: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What one [`PluginHost::sync`] changed in the registry.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// `plugin_id@version` loaded because it was enabled (or upgraded, rolled back) elsewhere.
+    pub loaded: Vec<String>,
+    /// `plugin_id@version` dropped because it was disabled elsewhere.
+    pub unloaded: Vec<String>,
+    /// `plugin_id@version` that is enabled but failed to load, with why (recorded in its
+    /// `load_error`; not retried until its row changes).
+    pub failed: Vec<(String, String)>,
 }
 
 /// What loading one enabled plugin at start-up did.
@@ -168,7 +192,32 @@ impl PluginHost {
             runtime,
             registry: Registry::new(),
             dir,
+            rows: Arc::default(),
+            lifecycle: Arc::default(),
         }
+    }
+
+    /// Puts a loaded version in the registry, remembering its row.
+    fn register(&self, row: Uuid, manifest: &Manifest, plugin: LoadedPlugin) {
+        self.loaded_rows().insert(manifest.id.clone(), row);
+        self.registry.enable(RegisteredPlugin {
+            id: manifest.id.clone(),
+            version: manifest.version.clone(),
+            kind: manifest.kind,
+            plugin,
+        });
+    }
+
+    /// Takes `plugin_id` out of the registry (running calls finish).
+    fn unregister(&self, plugin_id: &str) {
+        self.loaded_rows().remove(plugin_id);
+        self.registry.disable(plugin_id);
+    }
+
+    fn loaded_rows(&self) -> std::sync::MutexGuard<'_, HashMap<String, Uuid>> {
+        self.rows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn version_dir(&self, plugin_id: &str, version: &str) -> PathBuf {
@@ -504,6 +553,7 @@ impl PluginHost {
         store: &Store,
         id: Uuid,
     ) -> Result<(PluginRecord, Option<Uuid>), LifecycleError> {
+        let _lifecycle = self.lifecycle.lock().await;
         let record = self.record(store, id).await?;
         let manifest = manifest_of(&record)?;
         manifest
@@ -512,17 +562,13 @@ impl PluginHost {
         let (plugin, _) = self.load(store, &record).await?;
         self.check_describe(&plugin, &manifest, &record).await?;
         let previous = store.enable_plugin(id).await?;
-        self.registry.enable(RegisteredPlugin {
-            id: manifest.id.clone(),
-            version: manifest.version.clone(),
-            kind: manifest.kind,
-            plugin,
-        });
+        self.register(record.id, &manifest, plugin);
         Ok((self.record(store, id).await?, previous))
     }
 
     /// Disables a version for new calls (running calls finish).
     pub async fn disable(&self, store: &Store, id: Uuid) -> Result<PluginRecord, LifecycleError> {
+        let _lifecycle = self.lifecycle.lock().await;
         let record = self.record(store, id).await?;
         if !store.disable_plugin(id).await? {
             return Err(refused(format!(
@@ -535,7 +581,7 @@ impl PluginHost {
             .get(&record.plugin_id)
             .is_some_and(|r| r.version == record.version)
         {
-            self.registry.disable(&record.plugin_id);
+            self.unregister(&record.plugin_id);
         }
         self.record(store, id).await
     }
@@ -587,40 +633,126 @@ impl PluginHost {
     /// Loads every enabled plugin into the registry (start-up). A plugin that fails is
     /// recorded (`load_error`) and skipped; it never stops the caller.
     pub async fn load_enabled(&self, store: &Store) -> Result<Vec<LoadOutcome>, StoreError> {
+        let _lifecycle = self.lifecycle.lock().await;
         let mut outcomes = Vec::new();
         for record in store.enabled_plugins().await? {
-            let start = Instant::now();
-            let name = format!("{}@{}", record.plugin_id, record.version);
-            let result = async {
-                let manifest = manifest_of(&record)?;
-                let (plugin, recompiled) = self.load(store, &record).await?;
-                self.check_describe(&plugin, &manifest, &record).await?;
-                self.registry.enable(RegisteredPlugin {
-                    id: manifest.id.clone(),
-                    version: manifest.version.clone(),
-                    kind: manifest.kind,
-                    plugin,
-                });
-                Ok::<bool, LifecycleError>(recompiled)
-            }
-            .await;
-            let elapsed = start.elapsed();
-            let (recompiled, error) = match result {
-                Ok(r) => (r, None),
-                Err(e) => (false, Some(e.to_string())),
-            };
-            store
-                .set_plugin_load_error(record.id, error.as_deref().unwrap_or(""))
-                .await?;
-            outcomes.push(LoadOutcome {
-                id: record.id,
-                name,
-                elapsed,
-                recompiled,
-                error,
-            });
+            outcomes.push(self.load_enabled_row(store, &record).await?);
         }
         Ok(outcomes)
+    }
+
+    /// Loads one enabled row into the registry and records the outcome in its `load_error`.
+    async fn load_enabled_row(
+        &self,
+        store: &Store,
+        record: &PluginRecord,
+    ) -> Result<LoadOutcome, StoreError> {
+        let start = Instant::now();
+        let result = async {
+            let manifest = manifest_of(record)?;
+            let (plugin, recompiled) = self.load(store, record).await?;
+            self.check_describe(&plugin, &manifest, record).await?;
+            self.register(record.id, &manifest, plugin);
+            Ok::<bool, LifecycleError>(recompiled)
+        }
+        .await;
+        let elapsed = start.elapsed();
+        let (recompiled, error) = match result {
+            Ok(r) => (r, None),
+            Err(e) => (false, Some(e.to_string())),
+        };
+        store
+            .set_plugin_load_error(record.id, error.as_deref().unwrap_or(""))
+            .await?;
+        Ok(LoadOutcome {
+            id: record.id,
+            name: format!("{}@{}", record.plugin_id, record.version),
+            elapsed,
+            recompiled,
+            error,
+        })
+    }
+
+    /// Brings the registry in line with the database: versions enabled elsewhere (the
+    /// `portcullis plugin` command, another server of a cluster) are loaded and swapped in,
+    /// disabled ones dropped; running calls finish on the version they started with. Rows in
+    /// `skip` (enabled but failed to load before) are not retried; the rows that fail now are
+    /// added to it, and rows no longer enabled leave it.
+    pub async fn sync(
+        &self,
+        store: &Store,
+        skip: &mut HashSet<Uuid>,
+    ) -> Result<SyncReport, StoreError> {
+        let _lifecycle = self.lifecycle.lock().await;
+        let enabled = store.enabled_plugins().await?;
+        let mut report = SyncReport::default();
+        skip.retain(|id| enabled.iter().any(|r| r.id == *id));
+
+        let loaded: Vec<(String, Uuid)> = self
+            .loaded_rows()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        for (plugin_id, _) in &loaded {
+            if !enabled.iter().any(|r| &r.plugin_id == plugin_id) {
+                if let Some(gone) = self.registry.get(plugin_id) {
+                    report
+                        .unloaded
+                        .push(format!("{}@{}", gone.id, gone.version));
+                }
+                self.unregister(plugin_id);
+            }
+        }
+        for record in &enabled {
+            let current = loaded
+                .iter()
+                .find(|(id, _)| id == &record.plugin_id)
+                .map(|(_, row)| *row);
+            if current == Some(record.id) || skip.contains(&record.id) {
+                continue;
+            }
+            let outcome = self.load_enabled_row(store, record).await?;
+            match outcome.error {
+                None => report.loaded.push(outcome.name),
+                Some(e) => {
+                    skip.insert(record.id);
+                    report.failed.push((outcome.name, e));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs [`Self::sync`] every `every` until the returned task is aborted, logging each
+    /// change: enabling, disabling, upgrading or rolling back with the command line reaches a
+    /// running server within one period, without a restart.
+    pub fn watch(&self, store: Store, every: Duration) -> tokio::task::JoinHandle<()> {
+        let host = self.clone();
+        tokio::spawn(async move {
+            let mut skip = HashSet::new();
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match host.sync(&store, &mut skip).await {
+                    Ok(r) => {
+                        for name in &r.loaded {
+                            tracing::info!(plugin = %name, "plugin enabled elsewhere: loaded and swapped in");
+                        }
+                        for name in &r.unloaded {
+                            tracing::info!(plugin = %name, "plugin disabled elsewhere: unloaded");
+                        }
+                        for (name, e) in &r.failed {
+                            tracing::error!(plugin = %name, error = %e, "plugin enabled elsewhere failed to load; it stays unavailable until fixed");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not check the enabled plugins")
+                    }
+                }
+            }
+        })
     }
 
     /// What one invocation of the enabled version of `plugin_id` needs, from its stored

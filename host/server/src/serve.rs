@@ -147,6 +147,8 @@ async fn start_plugins(
         }
         Err(e) => tracing::error!(error = %e, "could not read the enabled plugins"),
     }
+    // Enable/disable/upgrade/rollback done with the CLI (or another server) reach this one.
+    host.watch(store.clone(), std::time::Duration::from_secs(2));
     Some(host)
 }
 
