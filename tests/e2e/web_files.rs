@@ -460,6 +460,19 @@ async fn web_file_manager_over_sftp_with_permissions_ftp_logs_and_sessions() {
         let r = upload_typed(&server, &alice, &fm, &dir, "hosts.csv", csv, "text/csv");
         assert_eq!(r.status, 201, "{}", r.text());
         assert_eq!(fs::read(on_disk.join("hosts.csv")).unwrap(), csv);
+        // An empty file goes both ways.
+        let r = upload(&server, &alice, &fm, &dir, "empty", b"");
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert_eq!(fs::read(on_disk.join("empty")).unwrap(), b"");
+        let r = call(
+            &server,
+            &alice,
+            "GET",
+            &format!("{FM}{fm}/download/?path={dir}/empty"),
+            None,
+        );
+        assert_eq!((r.status, r.body.len()), (200, 0), "{}", r.text());
+        fs::remove_file(on_disk.join("empty")).unwrap();
         // Uploading again replaces the file.
         let r = upload(&server, &alice, &fm, &dir, "hosts.csv", b"v2");
         assert_eq!(r.status, 201, "{}", r.text());
