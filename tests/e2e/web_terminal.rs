@@ -389,8 +389,14 @@ fn resume_url(s: &Scene, key: &str) -> String {
 
 #[tokio::test]
 async fn a_web_terminal_runs_commands_through_the_filters_and_is_recorded() {
-    let db = TestDb::sqlite();
-    let s = Scene::new(&db);
+    for db in TestDb::both().await {
+        web_terminal_on(&db).await;
+        db.drop_db().await;
+    }
+}
+
+async fn web_terminal_on(db: &TestDb) {
+    let s = Scene::new(db);
     let group = id_of(&ok(
         &send(
             &s.server,
@@ -442,6 +448,8 @@ async fn a_web_terminal_runs_commands_through_the_filters_and_is_recorded() {
         .await;
     t.keys("stty size\r").await;
     t.expect_output("40 120").await;
+    // Type at the prompt: keys typed ahead of it are echoed before it (see `capture`).
+    t.expect_output(PROMPT).await;
 
     let forbidden = s.sshd.home().join("forbidden-file");
     t.keys(&format!("touch {}\r", forbidden.display())).await;
@@ -544,8 +552,10 @@ async fn a_dropped_browser_resumes_with_its_screen_and_keys_are_single_use_and_p
     let screen = r.first_frame.clone().expect("the screen");
     assert!(screen.contains("before-2"), "{screen:?}");
     r.expect_output("while-away-9").await;
+    r.expect_output(PROMPT).await;
     r.keys("echo after-$((2+3))\r").await;
     r.expect_output("after-5").await;
+    r.expect_output(PROMPT).await;
 
     // The used key opens nothing.
     let mut used = Term::connect(&resume_url(&s, &first_key), &alice, &s.origin()).await;

@@ -231,7 +231,8 @@ pub async fn run_shell<F: Front>(
                 Err(_) => break EndReason::Normal,
             },
             ev = front.recv() => match ev {
-                // Input while locked is dropped unread: not forwarded, not recorded.
+                // Input while locked is dropped: not forwarded, not recorded, and not
+                // activity for the idle limit.
                 Some(FrontEvent::Data(_)) if session.is_locked() => {}
                 Some(FrontEvent::Data(data)) => {
                     deadlines.last_input = Instant::now();
