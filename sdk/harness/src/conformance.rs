@@ -12,6 +12,7 @@
 //! | `deadline-enforced` | the remote/HTTP side never answers; deadline 200 ms | the call ends with `deadline` (or the plugin's own `timeout` error) within 3× the deadline |
 //! | `fuel-enforced` | the main call with half the fuel it needs | `fuel` |
 //! | `output-capped` | every command prints 4× the output quota / every response is 4× the response budget | an answer (ok or error), never a trap, and a `Capped` event |
+//! | `no-reveal-for-send` | automation: `change-secret` and `push-account` of a password against a [`ProbeRemote`](crate::probe::ProbeRemote) that plays along with any prompt dialogue | the secret's bytes never reach the remote in clear through `run` or `send` (only `send-secret` writes a secret without the plugin holding it, and keeps it out of the audit) |
 //!
 //! The main call: automation `ping` (target `asset-1`, account `account-1`), connector
 //! `test-connection`, auth `complete` (params `code=conformance`), autofill `plan` of a login
@@ -23,19 +24,22 @@
 //! shows in every plugin's CI. A plugin that allocates without bound fails `call-returns`.
 
 use crate::http::{Fixture, FixtureHttp, Reply};
+use crate::probe::{ProbeRemote, next_path};
 use crate::remote::ScriptedRemote;
 use crate::runner::{CallOutcome, CallSetup, Component, Fakes};
 use crate::sink::RecordingSink;
 use crate::transcript::{OpenOutcome, RunReply, Transcript};
-use portcullis_plugin::caps::SecretValue;
+use portcullis_plugin::caps::{Event, SecretValue};
 use portcullis_plugin::error::{InvokeError, PluginError};
 use portcullis_plugin::kind::Kind;
 use portcullis_plugin::types::{
-    Call, CommandOutput, CompleteRequest, Field, Output, Page, Protocol, Target,
+    Account, Call, CommandOutput, CompleteRequest, Field, Output, Page, Protocol, PushOptions,
+    SecretKind, Target,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the suite needs to know besides the component: what `describe` must answer, what
@@ -56,6 +60,9 @@ pub struct Options {
     pub http_allow: Vec<String>,
     /// The call of the I/O checks; none: the world's default.
     pub call: Option<Call>,
+    /// The calls of `no-reveal-for-send` (automation); none: `change-secret` and
+    /// `push-account` of a password with `{}` parameters.
+    pub secret_calls: Option<Vec<Call>>,
     /// Deadline of ordinary calls.
     pub call_deadline: Duration,
     /// Deadline of `deadline-enforced`.
@@ -72,6 +79,7 @@ impl Default for Options {
             reveal: false,
             http_allow: Vec::new(),
             call: None,
+            secret_calls: None,
             call_deadline: Duration::from_secs(10),
             stop_deadline: Duration::from_millis(200),
         }
@@ -175,7 +183,7 @@ impl Report {
 }
 
 /// The names of the checks, in order.
-pub const CHECKS: [&str; 8] = [
+pub const CHECKS: [&str; 9] = [
     "describe-stable",
     "call-returns",
     "errors-are-plugin-errors",
@@ -184,7 +192,15 @@ pub const CHECKS: [&str; 8] = [
     "deadline-enforced",
     "fuel-enforced",
     "output-capped",
+    "no-reveal-for-send",
 ];
+
+/// The secret value `no-reveal-for-send` hands the plugin: distinctive, so finding it in the
+/// remote's input means the plugin wrote it there itself.
+const PROBE_SECRET: &str = "Pc-conformance-9d41f7-Secret";
+
+/// Most dialogue paths `no-reveal-for-send` tries per call.
+const PROBE_RUNS: usize = 24;
 
 /// The target of automation checks.
 pub fn conformance_target() -> Target {
@@ -844,5 +860,153 @@ pub async fn run(component: &Component, options: &Options) -> Report {
         }
     });
 
+    // no-reveal-for-send
+    rows.push(if kind.has_remote() {
+        no_reveal_for_send(&mut suite, &base).await
+    } else {
+        skip(
+            "no-reveal-for-send",
+            "no remote sessions in this world, so nothing to send a secret to",
+        )
+    });
+
     Report { kind, rows }
+}
+
+/// The calls that hand an automation plugin a secret to put on the target.
+pub fn default_secret_calls() -> Vec<Call> {
+    let account = || Account {
+        username: "conformance".into(),
+        secret_kind: SecretKind::Password,
+    };
+    let secret = || SecretValue {
+        name: "new_secret".into(),
+        bytes: zeroize::Zeroizing::new(PROBE_SECRET.as_bytes().to_vec()),
+        public_part: None,
+    };
+    vec![
+        Call::ChangeSecret {
+            target: conformance_target(),
+            account: account(),
+            new_secret: secret(),
+            params: "{}".into(),
+        },
+        Call::PushAccount {
+            target: conformance_target(),
+            account: account(),
+            secret: secret(),
+            options: PushOptions::default(),
+            params: "{}".into(),
+        },
+    ]
+}
+
+/// The secret a call hands the plugin.
+fn handed_secret(call: &Call) -> Option<&SecretValue> {
+    match call {
+        Call::ChangeSecret { new_secret, .. } => Some(new_secret),
+        Call::PushAccount { secret, .. } => Some(secret),
+        _ => None,
+    }
+}
+
+/// Where the secret's bytes appear in clear in the runtime's audit of remote I/O (which
+/// shows `send-secret` as `<secret:NAME>`, and `run`/`send` as the plugin wrote them).
+fn written_in_clear(events: &[Event], secret: &[u8]) -> Option<&'static str> {
+    let has = |text: &str| text.as_bytes().windows(secret.len()).any(|w| w == secret);
+    events.iter().find_map(|e| match e {
+        Event::RemoteCommand { command, .. } if has(command) => Some("a command line (`run`)"),
+        Event::RemoteSend { data } if has(data) => Some("`send`"),
+        _ => None,
+    })
+}
+
+/// `no-reveal-for-send`: drives each secret-handing call through the dialogues a
+/// [`ProbeRemote`] can play, and fails a plugin that writes the secret's bytes to the remote
+/// itself (it revealed them to do so) where `send-secret` would have done.
+async fn no_reveal_for_send(suite: &mut Suite<'_>, base: &CallSetup) -> Row {
+    const NAME: &str = "no-reveal-for-send";
+    let calls = suite
+        .options
+        .secret_calls
+        .clone()
+        .unwrap_or_else(default_secret_calls);
+    let mut notes = Vec::new();
+    for call in calls {
+        let Some(secret) = handed_secret(&call).cloned() else {
+            notes.push(format!("{} hands no secret: not checked", call.name()));
+            continue;
+        };
+        let mut setup = base.clone();
+        setup.remote_allowed = Some(
+            crate::case::call_target(&call)
+                .into_iter()
+                .cloned()
+                .collect(),
+        );
+        // Whatever the manifest says, reveal is granted here: the check is about what a
+        // plugin that may reveal does with the bytes.
+        setup.reveal = true;
+        let mut path = Vec::new();
+        let mut runs = 0;
+        let mut sent_safely = false;
+        let mut revealed = false;
+        let mut last;
+        loop {
+            runs += 1;
+            suite.n += 1;
+            let probe = ProbeRemote::new(path.clone());
+            let fakes = suite.fakes(&World::Benign { output: 0 });
+            let mut inv = setup.invocation(&format!("conformance-{}", suite.n), &fakes);
+            if let Some(grant) = inv.remote.as_mut() {
+                grant.provider = Arc::new(probe.clone());
+            }
+            let (result, _) = suite
+                .component
+                .plugin
+                .call_with_stats(inv, call.clone())
+                .await;
+            last = show(&result);
+            let events = fakes.sink.events();
+            revealed |= !fakes.sink.reveals().is_empty();
+            if let Some(channel) = written_in_clear(&events, &secret.bytes) {
+                return row(
+                    NAME,
+                    false,
+                    format!(
+                        "{} revealed the secret `{}` and wrote its bytes to the remote through \
+                         {channel}, where they sit in the audit in clear; use `send-secret`, \
+                         which types a secret into the remote without the plugin ever holding it",
+                        call.name(),
+                        secret.name
+                    ),
+                );
+            }
+            if probe.received(&secret.bytes) {
+                sent_safely = true;
+                break;
+            }
+            match next_path(&probe.taken()) {
+                Some(p) if runs < PROBE_RUNS => path = p,
+                _ => break,
+            }
+        }
+        notes.push(match (sent_safely, revealed) {
+            (true, _) => format!(
+                "{}: the secret reached the remote through send-secret only",
+                call.name()
+            ),
+            (false, true) => format!(
+                "{}: revealed the secret but never sent it in {runs} dialogue(s) ({})",
+                call.name(),
+                clip(&last)
+            ),
+            (false, false) => format!(
+                "{}: never sent the secret in {runs} dialogue(s) ({})",
+                call.name(),
+                clip(&last)
+            ),
+        });
+    }
+    row(NAME, true, notes.join("; "))
 }

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod conformance;
 pub mod golden;
 pub mod http;
+pub mod probe;
 pub mod project;
 pub mod remote;
 pub mod runner;

@@ -62,6 +62,39 @@ fn conformance_fails_a_plugin_that_succeeds_without_its_target() {
     );
 }
 
+/// Options whose secret-handing calls are a `change-secret` with `params`.
+fn change_secret(params: &str) -> Options {
+    let mut calls = conformance::default_secret_calls();
+    calls.truncate(1);
+    if let Some(Call::ChangeSecret { params: p, .. }) = calls.first_mut() {
+        *p = params.into();
+    }
+    Options {
+        secret_calls: Some(calls),
+        ..ping("bigout")
+    }
+}
+
+#[test]
+fn conformance_fails_a_plugin_that_reveals_a_secret_to_send_it() {
+    let c = misbehave(Kind::PlatformAutomation);
+    let r = block_on(conformance::run(&c, &change_secret("reveal-send")));
+    assert_eq!(failed(&r), ["no-reveal-for-send"], "{}", r.render());
+    let reason = &r.row("no-reveal-for-send").unwrap().reason;
+    for needle in [
+        "change-secret revealed the secret `new_secret`",
+        "through `send`",
+        "use `send-secret`",
+    ] {
+        assert!(reason.contains(needle), "{needle}: {reason}");
+    }
+
+    let r = block_on(conformance::run(&c, &change_secret("send-secret")));
+    assert!(r.passed(), "{}", r.render());
+    let reason = &r.row("no-reveal-for-send").unwrap().reason;
+    assert!(reason.contains("through send-secret only"), "{reason}");
+}
+
 #[test]
 fn conformance_fails_a_plugin_that_ignores_its_output() {
     let r = block_on(conformance::run(
@@ -192,7 +225,12 @@ fn conformance_of_autofill_skips_the_io_checks() {
         .collect();
     assert_eq!(
         skipped,
-        ["host-denied", "deadline-enforced", "output-capped"]
+        [
+            "host-denied",
+            "deadline-enforced",
+            "output-capped",
+            "no-reveal-for-send"
+        ]
     );
 
     let looping = Options {

@@ -231,6 +231,15 @@ mod automation {
                 s.send_secret(secret, true)?;
                 Ok(())
             }
+            Behaviour::RevealSend => {
+                let secret = secret.ok_or(PluginError::InvalidInput("no secret".into()))?;
+                let mut bytes = secrets::reveal(secret)?;
+                let s = remote::open(target, 1_000)?;
+                s.send(b"passwd\n")?;
+                bytes.push(b'\n');
+                s.send(&bytes)?;
+                Ok(())
+            }
             #[cfg(feature = "automation-http")]
             Behaviour::Http(url) => match http::get(&url) {
                 Ok((status, len)) => {

@@ -35,6 +35,9 @@ pub enum Behaviour {
     Reveal,
     /// Open the call's target and send the call's secret argument with `send-secret`.
     SendSecret,
+    /// The wrong way to do `SendSecret`: reveal the call's secret argument and `send` its
+    /// bytes (what the conformance suite's `no-reveal-for-send` must catch).
+    RevealSend,
     /// Log the wall clock (seconds), the monotonic clock and 8 random bytes, for the
     /// determinism tests.
     Clock,
@@ -67,6 +70,7 @@ impl Behaviour {
             "bigout" => Behaviour::BigOut,
             "reveal" => Behaviour::Reveal,
             "send-secret" => Behaviour::SendSecret,
+            "reveal-send" => Behaviour::RevealSend,
             "clock" => Behaviour::Clock,
             "expect" => Behaviour::Expect(arg.unwrap_or_default().to_owned()),
             "http" => Behaviour::Http(arg.unwrap_or_default().to_owned()),
