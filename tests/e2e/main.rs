@@ -6,6 +6,7 @@ mod api_accounts;
 mod api_acls;
 mod api_assets;
 mod api_audits;
+mod api_forced_mfa;
 mod api_labels;
 mod api_labels_wired;
 mod api_login_review;

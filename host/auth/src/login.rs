@@ -197,6 +197,10 @@ pub struct LoginFailure {
     pub msg: String,
     /// For [`codes::LOGIN_CONFIRM_WAIT`]: the login review ticket to wait on.
     pub ticket: Option<Uuid>,
+    /// For [`codes::MFA_UNSET`]: the user whose password was right but who has no second
+    /// factor bound while one is required. The web login opens a bind-only unfinished login
+    /// for them ([`Auth::start_mfa_setup_login`]); other callers just refuse.
+    pub mfa_unset_user: Option<Uuid>,
 }
 
 impl LoginFailure {
@@ -210,6 +214,7 @@ impl LoginFailure {
             code,
             msg: msg.into(),
             ticket: None,
+            mfa_unset_user: None,
         }
     }
 
@@ -495,10 +500,9 @@ impl Auth {
             || (settings.mfa_auth == 2 && self.is_admin(user.id).await?);
         if forced || user.mfa_level > 0 || user.mfa_bound {
             if !user.mfa_bound {
-                return Ok(Err(LoginFailure::new(
-                    codes::MFA_UNSET,
-                    "MFA unset, please set first",
-                )));
+                let mut unset = LoginFailure::new(codes::MFA_UNSET, "MFA unset, please set first");
+                unset.mfa_unset_user = Some(user.id);
+                return Ok(Err(unset));
             }
             return Ok(Ok(LoginStep::MfaRequired(MfaPending {
                 user_id: user.id,

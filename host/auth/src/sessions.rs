@@ -101,6 +101,10 @@ struct SessionData {
     /// Unfinished login: the one-time code was accepted.
     #[serde(default)]
     mfa_verified: bool,
+    /// Unfinished login of a user who must bind a second factor first: only binding is
+    /// possible with it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    mfa_setup: bool,
     /// Logged in: SHA-256 hex of the CSRF token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     csrf_hash: Option<String>,
@@ -148,6 +152,10 @@ pub struct PendingLogin {
     pub username: String,
     /// Whether the one-time code was accepted already.
     pub mfa_verified: bool,
+    /// Whether this login waits for the user to bind a second factor (MFA is required and
+    /// none is bound): the only thing it allows is `/authentication/mfa/setup/`. Binding
+    /// with a valid code counts as the second factor ([`Auth::mark_pending_mfa_ok`]).
+    pub needs_mfa_setup: bool,
     /// Web, terminal or unknown (from the first step).
     pub login_type: LoginType,
     /// The backend of the first step.
@@ -216,12 +224,34 @@ impl Auth {
         user_id: Uuid,
         meta: &LoginMeta,
     ) -> Result<IssuedSession, AuthError> {
+        self.open_pending_login(user_id, meta, false).await
+    }
+
+    /// Opens an unfinished login for a user whose password was right but who must bind a
+    /// second factor before logging in (`mfa_unset`): the cookie lets only
+    /// `/authentication/mfa/setup/` act for the user, and once a code from the new secret is
+    /// accepted the final `/auth/` completes the login.
+    pub async fn start_mfa_setup_login(
+        &self,
+        user_id: Uuid,
+        meta: &LoginMeta,
+    ) -> Result<IssuedSession, AuthError> {
+        self.open_pending_login(user_id, meta, true).await
+    }
+
+    async fn open_pending_login(
+        &self,
+        user_id: Uuid,
+        meta: &LoginMeta,
+        mfa_setup: bool,
+    ) -> Result<IssuedSession, AuthError> {
         let settings = self.security().await?;
         let now = Utc::now();
         let until = seconds_after(now, settings.auth_expired_seconds);
         let data = SessionData {
             username: Some(meta.username.clone()),
             password_verified_until: Some(until.timestamp_micros()),
+            mfa_setup,
             ..SessionData::default()
         };
         let key = self
@@ -261,6 +291,7 @@ impl Auth {
             user_id: row.user_id,
             username,
             mfa_verified: data.mfa_verified,
+            needs_mfa_setup: data.mfa_setup,
             login_type: LoginType::from_code(&row.login_type),
             backend: row.backend.clone(),
             data,

@@ -199,6 +199,9 @@ async fn login(
             return complete_login(&state, ok.user_id, &meta).await;
         }
         if password.is_empty() {
+            if p.needs_mfa_setup {
+                return Ok(mfa_unset(Vec::new()));
+            }
             return Ok(mfa_required(Vec::new(), &["otp"]));
         }
     }
@@ -222,6 +225,19 @@ async fn login(
     };
     let step = match auth.login_step(&req).await {
         Ok(step) => step,
+        Err(LoginFailure {
+            code: codes::MFA_UNSET,
+            mfa_unset_user: Some(user),
+            ..
+        }) => {
+            // The password was right; the user must bind a second factor before logging
+            // in. The answer carries a bind-only unfinished login (§2.2's `mfa_unset`).
+            if let Some(p) = &pending {
+                auth.end_session(p.session_id).await?;
+            }
+            let issued = auth.start_mfa_setup_login(user, &req.meta()).await?;
+            return Ok(mfa_unset(issued_cookies(&issued)));
+        }
         Err(f) => return login_refused(f),
     };
     // A new password login replaces whatever unfinished login the cookie pointed to.
@@ -326,6 +342,27 @@ fn mfa_required(cookies: Vec<(HeaderName, String)>, choices: &[&str]) -> Respons
     )
 }
 
+/// Where a user without a bound second factor binds one during login.
+const MFA_SETUP_URL: &str = "/api/v1/authentication/mfa/setup/";
+
+/// The 400 answer of a login whose user must bind a second factor first: JumpServer's
+/// `{"error": "MFA unset, please set first"}` (§2.2), plus the machine-readable `code`, the
+/// binding URL and the bind-only unfinished-login cookie. With that cookie the client calls
+/// `GET` then `POST` on the URL, then `/auth/` again without credentials.
+fn mfa_unset(cookies: Vec<(HeaderName, String)>) -> Response {
+    with_cookies(
+        StatusCode::BAD_REQUEST,
+        cookies,
+        json!({
+            "error": "MFA unset, please set first",
+            "code": codes::MFA_UNSET,
+            "msg": "Multi-factor authentication is required for this account and none is \
+                    bound: bind an OTP authenticator, then log in again.",
+            "data": {"choices": ["otp"], "url": MFA_SETUP_URL},
+        }),
+    )
+}
+
 /// Issues the bearer token and the web session of a completed login: 201 with the token,
 /// and the session and CSRF cookies.
 async fn complete_login(
@@ -401,6 +438,10 @@ async fn mfa_challenge(
     if pending.mfa_verified {
         return Ok(Json(ok_msg()).into_response());
     }
+    if pending.needs_mfa_setup {
+        // No secret is bound yet: there is no code to check (and nothing to count).
+        return Ok(mfa_unset(Vec::new()));
+    }
     let meta = LoginMeta {
         username: pending.username.clone(),
         ip,
@@ -433,16 +474,50 @@ fn refused_or_internal(e: AuthError) -> ApiError {
     }
 }
 
+/// Who binds a second factor: a logged-in caller, or — when the request is not otherwise
+/// authenticated — the bind-only unfinished login of a user whose login answered `mfa_unset`.
+/// Anything else keeps the caller's own refusal (401).
+enum Binder {
+    Caller(Uuid),
+    Login(PendingLogin),
+}
+
+impl Binder {
+    fn user_id(&self) -> Uuid {
+        match self {
+            Binder::Caller(id) => *id,
+            Binder::Login(p) => p.user_id,
+        }
+    }
+}
+
+async fn binder(
+    caller: Result<Caller, ApiError>,
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Binder, ApiError> {
+    match caller {
+        Ok(c) => Ok(Binder::Caller(c.user_id)),
+        Err(refusal) => match pending_of(state, headers).await? {
+            Some(p) if p.needs_mfa_setup && !p.mfa_verified => Ok(Binder::Login(p)),
+            _ => Err(refusal),
+        },
+    }
+}
+
 /// `GET /authentication/mfa/setup/`: a new TOTP secret and its `otpauth://` URI for the
-/// caller, pending until `POST` proves it was scanned. 400 when a secret is already bound.
-/// The answer carries a secret, so it must not be cached.
+/// caller (or the bind-only login of `mfa_unset`), pending until `POST` proves it was
+/// scanned. 400 when a secret is already bound. The answer carries a secret, so it must not
+/// be cached.
 async fn mfa_setup_start(
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
     State(state): State<AppState>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let who = binder(caller, &state, &headers).await?;
     let setup = state
         .auth()
-        .begin_mfa_setup(caller.user_id)
+        .begin_mfa_setup(who.user_id())
         .await
         .map_err(refused_or_internal)?;
     Ok((
@@ -460,12 +535,15 @@ async fn mfa_setup_start(
 }
 
 /// `POST /authentication/mfa/setup/` `{"code"}`: binds the pending secret when the code was
-/// made from it; `mfa_level` becomes 1 (unless 2). 400 `mfa_failed` for a wrong code.
+/// made from it; `mfa_level` becomes 1 (unless 2). 400 `mfa_failed` for a wrong code. For a
+/// bind-only login the accepted code is also its second factor: `/auth/` then completes it.
 async fn mfa_setup_finish(
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let who = binder(caller, &state, &headers).await?;
     let Json(body) = body.map_err(|e| bad_json(&e))?;
     let code = code_field(&body, "code");
     if code.is_empty() {
@@ -473,10 +551,13 @@ async fn mfa_setup_finish(
     }
     if state
         .auth()
-        .finish_mfa_setup(caller.user_id, &code)
+        .finish_mfa_setup(who.user_id(), &code)
         .await
         .map_err(refused_or_internal)?
     {
+        if let Binder::Login(p) = &who {
+            state.auth().mark_pending_mfa_ok(p).await?;
+        }
         Ok(Json(ok_msg()))
     } else {
         Err(ApiError::Login {
