@@ -22,6 +22,8 @@ command -v unshare >/dev/null || need_pkgs+=(util-linux)
 # driving Debian's chromium).
 command -v node >/dev/null && command -v npm >/dev/null || need_pkgs+=(nodejs npm)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+# A CJK font, so the Simplified Chinese screens render as text in the browser screenshots.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_pkgs+=(fonts-wqy-microhei)
 # The automation tests push accounts with sudo rules, which the Linux plugin checks with visudo;
 # its local lifecycle test (plugins/linux/tests/local.rs) runs the sudo path for real.
 command -v visudo >/dev/null || need_pkgs+=(sudo)
