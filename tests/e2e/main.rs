@@ -30,6 +30,7 @@ mod sshd;
 mod store;
 mod support;
 mod target;
+mod web_audit;
 mod web_files;
 mod web_terminal;
 mod web_ui;
