@@ -11,6 +11,7 @@ mod api_labels;
 mod api_labels_wired;
 mod api_login_review;
 mod api_mfa;
+mod api_platforms;
 mod api_plugins;
 mod api_terminal;
 mod api_tickets;

@@ -25,6 +25,7 @@ pub mod labels;
 mod migrate;
 pub mod orgs;
 pub mod perms;
+pub mod platforms;
 pub mod plugins;
 pub mod secrets;
 pub mod seed;

@@ -35,8 +35,17 @@ use uuid::Uuid;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/assets/platforms/", get(platform_list))
-        .route("/api/v1/assets/platforms/{key}/", get(platform_detail))
+        .route(
+            "/api/v1/assets/platforms/",
+            get(platform_list).post(super::platform_writes::platform_create),
+        )
+        .route(
+            "/api/v1/assets/platforms/{key}/",
+            get(platform_detail)
+                .put(super::platform_writes::platform_update)
+                .patch(super::platform_writes::platform_update)
+                .delete(super::platform_writes::platform_delete),
+        )
         .route("/api/v1/assets/nodes/", get(node_list).post(node_create))
         .route("/api/v1/assets/nodes/suggestions/", get(node_suggestions))
         .route("/api/v1/assets/nodes/children/", get(node_children_query))
@@ -211,7 +220,7 @@ fn secret_types(protocol: &str) -> &'static [&'static str] {
 /// The platform serializer (§4.8). Protocol ids are integers in JumpServer but UUIDs in the
 /// schema; they are shown as `platform id * 100 + position`, stable while the platform's
 /// protocols do not change.
-fn platform_json(p: &PlatformRecord) -> Value {
+pub(crate) fn platform_json(p: &PlatformRecord) -> Value {
     let protocols: Vec<Value> = p
         .protocols
         .iter()

@@ -12,6 +12,7 @@ pub mod host_keys;
 pub mod labels;
 pub mod orgs;
 pub mod perms;
+pub mod platform_writes;
 pub mod plugins;
 pub mod terminal;
 pub mod tickets;

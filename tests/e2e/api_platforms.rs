@@ -1,0 +1,328 @@
+//! Writing platforms (`/api/v1/assets/platforms/`, reference §4.8): custom platforms are
+//! created, changed and deleted; built-in ones keep their identity; a platform that assets use
+//! cannot be deleted; only system roles write; every write is in the operation log.
+
+use crate::client::*;
+use crate::fixture::Fixture;
+use crate::support::{TestDb, ok};
+use serde_json::{Value, json};
+
+const PLATFORMS: &str = "/api/v1/assets/platforms/";
+
+async fn platform_log_actions(url: &str) -> Vec<String> {
+    let mut f = Fixture::new(url).await;
+    let mut v: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM operate_logs WHERE resource_type = 'Platform'")
+            .fetch_all(&mut f.conn)
+            .await
+            .unwrap();
+    v.sort();
+    v
+}
+
+fn protocol<'a>(platform: &'a Value, name: &str) -> &'a Value {
+    platform["protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {platform}"))
+}
+
+#[tokio::test]
+async fn custom_platforms_are_created_changed_and_deleted_when_unused() {
+    for db in TestDb::both().await {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(&db, dir.path());
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+
+        let p = ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                PLATFORMS,
+                &json!({"name": "Hardened Linux", "category": "host", "type": {"value": "linux"},
+                        "protocols": [{"name": "ssh", "port": 2222},
+                                      {"name": "sftp", "port": 2222}],
+                        "su_enabled": true, "su_method": "sudo", "comment": "bastion-only"}),
+            ),
+            201,
+        );
+        let id = p["id"].as_i64().unwrap();
+        assert!(id >= 1000, "custom ids start at 1000: {p}");
+        assert_eq!(p["internal"], false);
+        assert_eq!(p["category"]["value"], "host");
+        assert_eq!(p["type"]["value"], "linux");
+        assert_eq!(p["su_method"]["value"], "sudo");
+        assert_eq!(
+            protocol(&p, "ssh")["primary"],
+            true,
+            "first is primary: {p}"
+        );
+        assert_eq!(protocol(&p, "sftp")["port"], 2222);
+        assert!(p["automation"].is_object(), "{p}");
+        let listed = ok(&get(&server, &admin, &format!("{PLATFORMS}{id}/")), 200);
+        assert_eq!(listed["name"], "Hardened Linux");
+
+        // The name is unique.
+        let dup = send(
+            &server,
+            &admin,
+            "POST",
+            PLATFORMS,
+            &json!({"name": "Hardened Linux", "category": "host", "type": "linux",
+                    "protocols": [{"name": "ssh", "port": 22}]}),
+        );
+        assert_eq!(dup.status, 400, "{}", dup.body);
+        assert!(
+            dup.json()["name"][0]
+                .as_str()
+                .unwrap()
+                .contains("already exists")
+        );
+
+        // Changed: ports, comment; the category and type are fixed.
+        let changed = ok(
+            &send(
+                &server,
+                &admin,
+                "PATCH",
+                &format!("{PLATFORMS}{id}/"),
+                &json!({"comment": "v2", "protocols": [{"name": "ssh", "port": 2200}]}),
+            ),
+            200,
+        );
+        assert_eq!(changed["comment"], "v2");
+        assert_eq!(changed["protocols"].as_array().unwrap().len(), 1);
+        assert_eq!(protocol(&changed, "ssh")["port"], 2200);
+        let recat = send(
+            &server,
+            &admin,
+            "PATCH",
+            &format!("{PLATFORMS}{id}/"),
+            &json!({"category": "database", "type": "mysql"}),
+        );
+        assert_eq!(recat.status, 400, "{}", recat.body);
+        assert!(
+            recat.json()["category"][0]
+                .as_str()
+                .unwrap()
+                .contains("cannot be changed")
+        );
+
+        // In use by an asset: not deleted, with a clear reason.
+        let host = ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                "/api/v1/assets/hosts/",
+                &json!({"name": "h1", "address": "10.9.0.1", "platform": id,
+                        "protocols": [{"name": "ssh"}]}),
+            ),
+            201,
+        );
+        assert_eq!(
+            host["protocols"][0]["port"], 2200,
+            "the platform's port: {host}"
+        );
+        let refused = send(
+            &server,
+            &admin,
+            "DELETE",
+            &format!("{PLATFORMS}{id}/"),
+            &json!({}),
+        );
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        let why = refused.json()["error"].as_str().unwrap().to_owned();
+        assert!(why.contains("used by 1 asset"), "{why}");
+        assert_eq!(
+            get(&server, &admin, &format!("{PLATFORMS}{id}/")).status,
+            200
+        );
+
+        let host_id = host["id"].as_str().unwrap();
+        let gone = send(
+            &server,
+            &admin,
+            "DELETE",
+            &format!("/api/v1/assets/assets/{host_id}/"),
+            &json!({}),
+        );
+        assert_eq!(gone.status, 204, "{}", gone.body);
+        let deleted = send(
+            &server,
+            &admin,
+            "DELETE",
+            &format!("{PLATFORMS}{id}/"),
+            &json!({}),
+        );
+        assert_eq!(deleted.status, 204, "{}", deleted.body);
+        assert_eq!(
+            get(&server, &admin, &format!("{PLATFORMS}{id}/")).status,
+            404
+        );
+
+        assert_eq!(
+            platform_log_actions(&db.url).await,
+            ["create", "delete", "update"]
+        );
+        drop(server);
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn built_in_platforms_keep_their_identity_and_cannot_be_deleted() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&db, dir.path());
+    let admin = token(&server, "admin", ADMIN_PASSWORD);
+    let linux = ok(&get(&server, &admin, &format!("{PLATFORMS}Linux/")), 200);
+    assert_eq!(linux["internal"], true);
+    let id = linux["id"].as_i64().unwrap();
+    let path = format!("{PLATFORMS}{id}/");
+
+    for (body, field) in [
+        (json!({"name": "Penguin"}), "name"),
+        (json!({"type": "windows"}), "type"),
+        (
+            json!({"protocols": [{"name": "ssh", "port": 22}]}),
+            "protocols",
+        ),
+        (json!({"custom_fields": [{"name": "x"}]}), "custom_fields"),
+    ] {
+        let r = send(&server, &admin, "PATCH", &path, &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(r.json()[field].is_array(), "{body}: {}", r.body);
+    }
+    // Ports and settings can be adjusted: the same protocols, ssh on another port.
+    let mut protocols = linux["protocols"].clone();
+    for p in protocols.as_array_mut().unwrap() {
+        if p["name"] == "ssh" {
+            p["port"] = json!(2022);
+        }
+    }
+    let adjusted = ok(
+        &send(
+            &server,
+            &admin,
+            "PATCH",
+            &path,
+            &json!({"protocols": protocols, "comment": "ours"}),
+        ),
+        200,
+    );
+    assert_eq!(protocol(&adjusted, "ssh")["port"], 2022);
+    assert_eq!(adjusted["name"], "Linux");
+    assert_eq!(adjusted["comment"], "ours");
+
+    let del = send(&server, &admin, "DELETE", &path, &json!({}));
+    assert_eq!(del.status, 400, "{}", del.body);
+    assert!(
+        del.json()["error"].as_str().unwrap().contains("built-in"),
+        "{}",
+        del.body
+    );
+    assert_eq!(get(&server, &admin, &path).status, 200);
+}
+
+#[tokio::test]
+async fn bad_platform_input_gets_field_errors_and_only_system_roles_write() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&db, dir.path());
+    let admin = token(&server, "admin", ADMIN_PASSWORD);
+    let before = get(&server, &admin, PLATFORMS)
+        .json()
+        .as_array()
+        .unwrap()
+        .len();
+
+    let empty = send(&server, &admin, "POST", PLATFORMS, &json!({}));
+    assert_eq!(empty.status, 400, "{}", empty.body);
+    for field in ["name", "category", "type", "protocols"] {
+        assert!(empty.json()[field].is_array(), "{field}: {}", empty.body);
+    }
+    for (body, field) in [
+        (
+            json!({"name": "x", "category": "host", "type": "mysql",
+                   "protocols": [{"name": "ssh", "port": 22}]}),
+            "type",
+        ),
+        (
+            json!({"name": "x", "category": "host", "type": "linux",
+                   "protocols": [{"name": "ssh", "port": 70000}]}),
+            "protocols",
+        ),
+        (
+            json!({"name": "x", "category": "host", "type": "linux",
+                   "protocols": [{"name": "ssh", "port": 22, "primary": true},
+                                 {"name": "sftp", "port": 22, "primary": true}]}),
+            "protocols",
+        ),
+        (
+            json!({"name": "x", "category": "host", "type": "linux",
+                   "protocols": [{"name": "ssh", "port": 22}, {"name": "ssh", "port": 23}]}),
+            "protocols",
+        ),
+        (
+            json!({"name": "x", "category": "host", "type": "linux", "charset": "latin1",
+                   "protocols": [{"name": "ssh", "port": 22}]}),
+            "charset",
+        ),
+        (
+            json!({"name": "x", "category": "host", "type": "linux", "colour": "red",
+                   "protocols": [{"name": "ssh", "port": 22}]}),
+            "colour",
+        ),
+    ] {
+        let r = send(&server, &admin, "POST", PLATFORMS, &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(r.json()[field].is_array(), "{body}: {}", r.body);
+    }
+    // A custom category takes any type.
+    let custom = ok(
+        &send(
+            &server,
+            &admin,
+            "POST",
+            PLATFORMS,
+            &json!({"name": "Mainframe", "category": "custom", "type": "zos",
+                    "protocols": ["telnet/23"],
+                    "custom_fields": [{"name": "lpar", "label": "LPAR", "type": "str"}]}),
+        ),
+        201,
+    );
+    assert_eq!(custom["protocols"][0]["port"], 23);
+    assert_eq!(custom["custom_fields"][0]["name"], "lpar");
+    let id = custom["id"].as_i64().unwrap();
+
+    for role in ["user", "auditor"] {
+        let name = format!("p{role}");
+        let pw = create_user(dir.path(), &db, &name, role);
+        let t = token(&server, &name, &pw);
+        for (method, path) in [
+            ("POST", PLATFORMS.to_owned()),
+            ("PATCH", format!("{PLATFORMS}{id}/")),
+            ("DELETE", format!("{PLATFORMS}{id}/")),
+        ] {
+            let r = send(
+                &server,
+                &t,
+                method,
+                &path,
+                &json!({"name": "y", "category": "host", "type": "linux",
+                        "protocols": [{"name": "ssh", "port": 22}]}),
+            );
+            assert_eq!(r.status, 403, "{role} {method} {path}: {}", r.body);
+        }
+    }
+    let after = get(&server, &admin, PLATFORMS)
+        .json()
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(after, before + 1);
+}
