@@ -13,6 +13,7 @@ mod api_login_review;
 mod api_mfa;
 mod api_platforms;
 mod api_plugins;
+mod api_profile_permissions;
 mod api_terminal;
 mod api_tickets;
 mod api_transfer;

@@ -14,6 +14,7 @@ pub mod orgs;
 pub mod perms;
 pub mod platform_writes;
 pub mod plugins;
+pub mod profile_permissions;
 pub mod terminal;
 pub mod tickets;
 pub mod users;
@@ -37,6 +38,7 @@ pub fn all() -> Router<AppState> {
         .merge(orgs::routes())
         .merge(perms::routes())
         .merge(plugins::routes())
+        .merge(profile_permissions::routes())
         .merge(terminal::routes())
         .merge(tickets::routes())
         .merge(users::routes())
