@@ -18,6 +18,7 @@ pub mod audits;
 pub mod auth;
 pub mod automations;
 pub mod codec;
+pub mod dashboard;
 mod db;
 mod error;
 pub mod host_keys;

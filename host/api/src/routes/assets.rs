@@ -141,7 +141,7 @@ fn order_error(e: StoreError) -> ApiError {
 // Labels of choice values
 // ---------------------------------------------------------------------------------------------
 
-fn category_label(c: &str) -> &str {
+pub(crate) fn category_label(c: &str) -> &str {
     match c {
         "host" => "Host",
         "device" => "Device",
@@ -154,7 +154,7 @@ fn category_label(c: &str) -> &str {
     }
 }
 
-fn type_label(t: &str) -> &str {
+pub(crate) fn type_label(t: &str) -> &str {
     match t {
         "linux" => "Linux",
         "windows" => "Windows",

@@ -6,7 +6,9 @@ pub mod assets;
 pub mod audits;
 pub mod authentication;
 pub mod automations;
+pub mod categories;
 pub(crate) mod common;
+pub(crate) mod dashboard;
 pub mod file_manager;
 pub mod host_keys;
 pub mod labels;
@@ -31,6 +33,8 @@ pub fn all() -> Router<AppState> {
         .merge(assets::routes())
         .merge(audits::routes())
         .merge(automations::routes())
+        .merge(categories::routes())
+        .merge(dashboard::routes())
         .merge(file_manager::routes())
         .merge(authentication::routes())
         .merge(host_keys::routes())
