@@ -116,7 +116,11 @@ const INTEGER_IDS: &[&str] = &["platform"];
 /// body or of a multipart form with a `file`; everything else goes straight to the handler.
 pub async fn layer(req: Request, next: Next) -> Response {
     // File manager uploads are raw file bytes of any type (a `.csv` too), streamed as they are.
-    if req.uri().path().starts_with("/api/v1/terminal/file-manager/") {
+    if req
+        .uri()
+        .path()
+        .starts_with("/api/v1/terminal/file-manager/")
+    {
         return next.run(req).await;
     }
     if req.method() == Method::GET
