@@ -7,7 +7,6 @@ mod api_acls;
 mod api_assets;
 mod api_audits;
 mod api_dashboard;
-mod api_dashboard;
 mod api_forced_mfa;
 mod api_labels;
 mod api_labels_wired;
