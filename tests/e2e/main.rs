@@ -29,6 +29,7 @@ mod gateway;
 mod gateway_review;
 mod gateway_sftp;
 mod perms;
+mod perms_filters;
 mod sshd;
 mod store;
 mod support;

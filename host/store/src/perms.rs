@@ -130,6 +130,106 @@ pub enum AssetScope {
     },
 }
 
+/// Narrowing of a permitted-asset list by the list view's query (§4.12): every field set must
+/// hold. Values are bound as parameters, never spliced into SQL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PermittedFilter {
+    /// Words that must each occur (case-insensitive) in the name, address or comment.
+    pub search: Option<String>,
+    /// Exact asset id.
+    pub id: Option<Uuid>,
+    /// Exact name.
+    pub name: Option<String>,
+    /// Exact address.
+    pub address: Option<String>,
+    /// Exact comment.
+    pub comment: Option<String>,
+    /// Exact category (`host`, `database`, …).
+    pub category: Option<String>,
+    /// Exact type (`linux`, `mysql`, …).
+    pub type_: Option<String>,
+    /// Active flag.
+    pub is_active: Option<bool>,
+    /// Assets offering at least one of these protocols.
+    pub protocols: Vec<String>,
+    /// Assets in this node or anywhere below it (JumpServer's `node_id`).
+    pub under_node: Option<Uuid>,
+}
+
+impl PermittedFilter {
+    /// Whether nothing narrows the list (so the cached total applies).
+    pub fn is_empty(&self) -> bool {
+        *self == PermittedFilter::default()
+    }
+
+    /// SQL conditions (each starting with `AND`) over `a` (assets) and `g` (the grant), with
+    /// their arguments numbered from `$first`.
+    fn clauses(&self, first: usize) -> (String, Vec<String>) {
+        let mut sql = String::new();
+        let mut args: Vec<String> = Vec::new();
+        let arg = |args: &mut Vec<String>, v: String| {
+            args.push(v);
+            format!("${}", first + args.len() - 1)
+        };
+        if let Some(search) = &self.search {
+            for term in search.split_whitespace() {
+                let p = arg(
+                    &mut args,
+                    format!("%{}%", crate::codec::like_escape(&term.to_lowercase())),
+                );
+                sql.push_str(&format!(
+                    " AND (LOWER(a.name) LIKE {p} ESCAPE '\\' OR LOWER(a.address) LIKE {p} ESCAPE '\\' OR LOWER(a.comment) LIKE {p} ESCAPE '\\')"
+                ));
+            }
+        }
+        if let Some(id) = self.id {
+            let p = arg(&mut args, id.to_string());
+            sql.push_str(&format!(" AND a.id = {p}"));
+        }
+        for (col, val) in [
+            ("a.name", &self.name),
+            ("a.address", &self.address),
+            ("a.comment", &self.comment),
+            ("a.category", &self.category),
+            ("a.type", &self.type_),
+        ] {
+            if let Some(v) = val {
+                let p = arg(&mut args, v.clone());
+                sql.push_str(&format!(" AND {col} = {p}"));
+            }
+        }
+        if let Some(active) = self.is_active {
+            sql.push_str(if active {
+                " AND a.is_active = TRUE"
+            } else {
+                " AND a.is_active = FALSE"
+            });
+        }
+        if !self.protocols.is_empty() {
+            let list: Vec<String> = self
+                .protocols
+                .iter()
+                .map(|p| arg(&mut args, p.clone()))
+                .collect();
+            sql.push_str(&format!(
+                " AND a.id IN (SELECT ap.asset_id FROM asset_protocols ap WHERE ap.name IN ({}))",
+                list.join(", ")
+            ));
+        }
+        if let Some(node) = self.under_node {
+            let p = arg(&mut args, node.to_string());
+            sql.push_str(&format!(
+                " AND a.id IN (SELECT an.asset_id FROM nodes top
+                    JOIN nodes n ON n.org_id = top.org_id
+                     AND (n.key = top.key OR (n.key >= top.key || ':' AND n.key < top.key || ';'))
+                    JOIN asset_nodes an ON an.node_id = n.id
+                    WHERE top.id = {p})"
+            ));
+        }
+        (sql, args)
+    }
+}
+
 /// A node named by id or by key, as the tree endpoints accept (`?id=` or `?key=`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeRef {
@@ -518,6 +618,28 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<PermittedPage, StoreError> {
+        self.user_permitted_assets_filtered(
+            user_id,
+            org,
+            scope,
+            &PermittedFilter::default(),
+            offset,
+            limit,
+        )
+        .await
+    }
+
+    /// [`Store::user_permitted_assets_in`] narrowed by `filter` (search, exact fields, a
+    /// node's subtree); the count is of the matching assets.
+    pub async fn user_permitted_assets_filtered(
+        &self,
+        user_id: Uuid,
+        org: Option<Uuid>,
+        scope: &AssetScope,
+        filter: &PermittedFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<PermittedPage, StoreError> {
         let built = self.ensure_user_perms_built(user_id).await?;
         let (org_clause, org_arg) = match org {
             Some(o) => ("AND g.org_id = $2", o.to_string()),
@@ -541,17 +663,26 @@ impl Store {
                 )
             }
         };
+        let (filter_clause, filter_args) = filter.clauses(3 + scope_args.len());
+        let scope_args: Vec<String> = scope_args.into_iter().chain(filter_args).collect();
         let next = 3 + scope_args.len();
-        let count_sql = format!(
-            "SELECT COUNT(*) FROM user_perm_assets g WHERE g.user_id = $1 {org_clause} {scope_clause}"
-        );
+        let count_sql = if filter.is_empty() {
+            format!(
+                "SELECT COUNT(*) FROM user_perm_assets g WHERE g.user_id = $1 {org_clause} {scope_clause}"
+            )
+        } else {
+            format!(
+                "SELECT COUNT(*) FROM user_perm_assets g JOIN assets a ON a.id = g.asset_id
+                 WHERE g.user_id = $1 {org_clause} {scope_clause} {filter_clause}"
+            )
+        };
         let mut count_q = sqlx::query_scalar(trusted(count_sql))
             .bind(user_id.to_string())
             .bind(org_arg.clone());
         for a in &scope_args {
             count_q = count_q.bind(a.clone());
         }
-        let cacheable = matches!(scope, AssetScope::All);
+        let cacheable = matches!(scope, AssetScope::All) && filter.is_empty();
         let cached = if cacheable {
             self.perm_counts.lock().ok().and_then(|c| {
                 c.get(&(user_id, org))
@@ -581,7 +712,7 @@ impl Store {
              FROM user_perm_assets g JOIN assets a ON a.id = g.asset_id
              JOIN platforms p ON p.id = a.platform_id JOIN orgs o ON o.id = a.org_id
              LEFT JOIN zones z ON z.id = a.zone_id
-             WHERE g.user_id = $1 {org_clause} {scope_clause}
+             WHERE g.user_id = $1 {org_clause} {scope_clause} {filter_clause}
              ORDER BY g.asset_name, g.asset_id LIMIT ${next} OFFSET ${}",
             next + 1
         );

@@ -8,7 +8,9 @@ use crate::{AppState, Host};
 use axum::extract::{OriginalUri, Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use portcullis_store::perms::{AssetScope, NodeRef, PermittedAssetRow, PermittedNodeRow};
+use portcullis_store::perms::{
+    AssetScope, NodeRef, PermittedAssetRow, PermittedFilter, PermittedNodeRow,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -81,13 +83,51 @@ async fn asset_page(
     host: &str,
 ) -> Result<Json<Value>, ApiError> {
     let q = ListQuery::parse(uri)?;
+    let filter = permitted_filter(&q)?;
     let (limit, offset) = q.window();
     let page = state
         .store()
-        .user_permitted_assets_in(user, caller.org, scope, offset, limit)
+        .user_permitted_assets_filtered(user, caller.org, scope, &filter, offset, limit)
         .await?;
     let rows = page.assets.iter().map(permitted_asset_json).collect();
     Ok(Json(q.respond(uri, host, page.count, rows)))
+}
+
+/// The filters of the permitted-asset lists (§4.12): `search` over name, address and comment;
+/// exact `id`, `name`, `address`, `comment`, `category`, `type`, `is_active`; `protocols`
+/// (any of a comma-separated list); `node_id` (the assets in that node or below it). An
+/// empty value is no filter; a malformed id is a 400 naming the parameter.
+fn permitted_filter(q: &ListQuery) -> Result<PermittedFilter, ApiError> {
+    let given = |name: &str| q.filters.get(name).filter(|v| !v.is_empty()).cloned();
+    let id = |name: &'static str| -> Result<Option<Uuid>, ApiError> {
+        given(name)
+            .map(|v| {
+                Uuid::parse_str(v.trim())
+                    .map_err(|_| ApiError::field(name, format!("“{v}” is not a valid UUID.")))
+            })
+            .transpose()
+    };
+    let protocols = given("protocols")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(PermittedFilter {
+        search: q.search.clone(),
+        id: id("id")?,
+        name: given("name"),
+        address: given("address"),
+        comment: given("comment"),
+        category: given("category"),
+        type_: given("type"),
+        is_active: q.flag("is_active")?,
+        protocols,
+        under_node: id("node_id")?,
+    })
 }
 
 /// The permitted-asset serializer (§4.12).
