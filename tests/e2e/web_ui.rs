@@ -306,6 +306,22 @@ fn seed_mfa_user(server: &Server, admin: &str, username: &str, password: &str) -
     (secret, step)
 }
 
+/// A user created through the API who must use MFA (`mfa_level` 2) and has nothing bound: their
+/// login answers `mfa_unset` and the UI walks them through binding an authenticator.
+fn seed_forced_mfa_user(server: &Server, admin: &str, username: &str, password: &str) {
+    let r = send(
+        server,
+        admin,
+        "POST",
+        "/api/v1/users/users/",
+        &json!({"name": "New MFA User", "username": username, "email": format!("{username}@example.com"),
+                "password": password, "need_update_password": false, "mfa_level": 2}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["mfa_level"]["value"], 2, "{}", r.body);
+    assert_eq!(r.json()["is_otp_secret_key_bound"], false, "{}", r.body);
+}
+
 #[test]
 fn login_logout_mfa_and_deep_links_in_a_real_browser() {
     let db = TestDb::sqlite();
@@ -314,8 +330,10 @@ fn login_logout_mfa_and_deep_links_in_a_real_browser() {
     let admin = token(&server, "admin", ADMIN_PASSWORD);
     let mfa_password = "Mfa-user-Pass-42";
     let (secret, step) = seed_mfa_user(&server, &admin, "mfa.walker", mfa_password);
+    let newcomer_password = "Mfa-newcomer-Pass-42";
+    seed_forced_mfa_user(&server, &admin, "mfa.newcomer", newcomer_password);
 
-    let shots = ["login.png", "app-shell.png", "mfa.png"];
+    let shots = ["login.png", "app-shell.png", "mfa.png", "mfa-setup.png"];
     for shot in shots {
         let _ = std::fs::remove_file(artifacts_dir().join(shot));
     }
@@ -329,6 +347,8 @@ fn login_logout_mfa_and_deep_links_in_a_real_browser() {
             ("PC_MFA_PASSWORD", mfa_password.into()),
             ("PC_MFA_SECRET", secret),
             ("PC_MFA_LAST_STEP", step.to_string()),
+            ("PC_MFA_SETUP_USER", "mfa.newcomer".into()),
+            ("PC_MFA_SETUP_PASSWORD", newcomer_password.into()),
         ],
         Duration::from_secs(240),
     );

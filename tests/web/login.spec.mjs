@@ -1,6 +1,7 @@
 // Signing in and out in a real browser: the app at /, a refused password, the password and
-// MFA steps, a deep link kept across the login, logout. Screenshots: login.png, app-shell.png,
-// mfa.png. Run by tests/e2e/web_ui.rs (node --test) against a running server.
+// MFA steps, binding an authenticator when MFA is required and none is bound, a deep link kept
+// across the login, logout. Screenshots: login.png, app-shell.png, mfa.png, mfa-setup.png. Run by
+// tests/e2e/web_ui.rs (node --test) against a running server.
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -9,6 +10,8 @@ import { Authenticator, env, field, launch, newPage, screenshot, unexpected, wai
 const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const mfaUser = { username: env('PC_MFA_USER'), password: env('PC_MFA_PASSWORD') }
 const authenticator = new Authenticator(env('PC_MFA_SECRET'), process.env.PC_MFA_LAST_STEP)
+// Must use MFA, has nothing bound.
+const newcomer = { username: env('PC_MFA_SETUP_USER'), password: env('PC_MFA_SETUP_PASSWORD') }
 
 // A signed-out page asks the API who is signed in and is told 401; a refused login is a 400.
 const SIGNED_OUT = /status of 401/
@@ -116,6 +119,57 @@ test('a user with MFA must give a valid code before the app opens', async () => 
   await page.getByTestId('app-shell').waitFor()
   assert.notEqual(new URL(page.url()).pathname, '/ui/login')
   await signOut(page)
+  assert.deepEqual(unexpected(problems, SIGNED_OUT, REFUSED), [])
+  await context.close()
+})
+
+test('a user who must use MFA and has none bound sets up an authenticator while signing in', async () => {
+  const { context, page, problems } = await newPage(browser)
+  await page.goto(`/ui/login?next=${encodeURIComponent('/ui/profile')}`)
+  await signIn(page, newcomer)
+  await page.getByTestId('mfa-setup-step').waitFor()
+  assert.equal(await page.getByTestId('app-shell').count(), 0)
+  assert.equal(await page.getByTestId('mfa-code').count(), 0, 'not the ordinary code step')
+  // The QR code is drawn in the page, and the key is there in text for manual entry.
+  const qr = page.getByTestId('mfa-setup-qr').locator('img')
+  await qr.waitFor()
+  assert.match((await qr.getAttribute('src')) || '', /^data:image\/png;base64,/)
+  assert.ok(await qr.evaluate((img) => img.complete && img.naturalWidth > 100), 'the QR image is drawn')
+  const secret = (await page.getByTestId('mfa-setup-secret').innerText()).replace(/\s/g, '')
+  assert.match(secret, /^[A-Z2-7]{16,}$/, 'a base32 key')
+  await screenshot(page, 'mfa-setup.png')
+
+  // Nothing but the binding works with this half-finished login.
+  const profile = await page.request.get('/api/v1/users/profile/')
+  assert.equal(profile.status(), 401)
+
+  const app = new Authenticator(secret)
+  await field(page, 'mfa-setup-code').fill(app.wrong())
+  await page.getByTestId('mfa-setup-submit').click()
+  const error = page.getByTestId('login-error')
+  await error.waitFor()
+  assert.match(await error.innerText(), /does not match this key/)
+  assert.equal(await field(page, 'mfa-setup-code').inputValue(), '', 'the wrong code is cleared')
+  assert.equal(await page.getByTestId('app-shell').count(), 0)
+
+  await field(page, 'mfa-setup-code').fill(await app.next())
+  await page.getByTestId('mfa-setup-submit').click()
+  await page.getByTestId('app-shell').waitFor()
+  await waitForPath(page, '/ui/profile')
+  const me = await page.request.get('/api/v1/users/profile/')
+  assert.equal(me.status(), 200)
+  const body = await me.json()
+  assert.equal(body.username, newcomer.username)
+  assert.equal(body.is_otp_secret_key_bound, true)
+  await signOut(page)
+
+  // From now on the ordinary code step asks for a code of the bound authenticator.
+  await signIn(page, newcomer)
+  await field(page, 'mfa-code').waitFor()
+  assert.equal(await page.getByTestId('mfa-setup-step').count(), 0)
+  await field(page, 'mfa-code').fill(await app.next())
+  await page.getByTestId('mfa-submit').click()
+  await page.getByTestId('app-shell').waitFor()
   assert.deepEqual(unexpected(problems, SIGNED_OUT, REFUSED), [])
   await context.close()
 })
