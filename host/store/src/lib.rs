@@ -19,6 +19,7 @@ pub mod auth;
 pub mod automations;
 pub mod codec;
 pub mod dashboard;
+pub mod favorites;
 mod db;
 mod error;
 pub mod host_keys;

@@ -121,6 +121,8 @@ pub enum AssetScope {
     Direct,
     /// Those sitting directly in this node.
     InNode(Uuid),
+    /// The ones the user bookmarked (`favorite_assets`).
+    Favorite,
     /// Those in the node with this key in this org, or anywhere below it.
     UnderNode {
         /// The node's org.
@@ -649,6 +651,10 @@ impl Store {
         let (scope_clause, scope_args): (&str, Vec<String>) = match scope {
             AssetScope::All => ("", Vec::new()),
             AssetScope::Direct => ("AND g.direct = TRUE", Vec::new()),
+            AssetScope::Favorite => (
+                "AND g.asset_id IN (SELECT f.asset_id FROM favorite_assets f WHERE f.user_id = $1)",
+                Vec::new(),
+            ),
             AssetScope::InNode(node) => (
                 "AND g.asset_id IN (SELECT an.asset_id FROM asset_nodes an WHERE an.node_id = $3)",
                 vec![node.to_string()],

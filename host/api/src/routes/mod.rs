@@ -9,6 +9,7 @@ pub mod automations;
 pub mod categories;
 pub(crate) mod common;
 pub(crate) mod dashboard;
+pub(crate) mod favorites;
 pub mod file_manager;
 pub mod host_keys;
 pub mod labels;
@@ -35,6 +36,7 @@ pub fn all() -> Router<AppState> {
         .merge(automations::routes())
         .merge(categories::routes())
         .merge(dashboard::routes())
+        .merge(favorites::routes())
         .merge(file_manager::routes())
         .merge(authentication::routes())
         .merge(host_keys::routes())

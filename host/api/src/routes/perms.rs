@@ -31,6 +31,10 @@ pub(crate) fn routes() -> Router<AppState> {
             get(ungrouped_assets),
         )
         .route(
+            "/api/v1/perms/users/{user}/nodes/favorite/assets/",
+            get(favorite_assets),
+        )
+        .route(
             "/api/v1/perms/users/{user}/nodes/{node}/assets/",
             get(node_assets),
         )
@@ -341,6 +345,19 @@ async fn ungrouped_assets(
 ) -> Result<Json<Value>, ApiError> {
     let user = subject(&caller, &user)?;
     asset_page(&state, &caller, user, &AssetScope::Direct, &uri, &host).await
+}
+
+/// `…/nodes/favorite/assets/`: the user's bookmarked assets that are still granted,
+/// paginated like the other asset lists (and with their filters).
+async fn favorite_assets(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    Host(host): Host,
+) -> Result<Json<Value>, ApiError> {
+    let user = subject(&caller, &user)?;
+    asset_page(&state, &caller, user, &AssetScope::Favorite, &uri, &host).await
 }
 
 /// A zTree node item (§4.7): `id`/`pId` are keys, `name` carries the permitted amount.
