@@ -16,6 +16,7 @@ mod api_mfa;
 mod api_platforms;
 mod api_plugins;
 mod api_profile_permissions;
+mod api_ssh_address;
 mod api_terminal;
 mod api_tickets;
 mod api_transfer;

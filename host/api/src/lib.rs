@@ -37,6 +37,7 @@ struct Inner {
     recordings: PathBuf,
     plugins: Option<plugins::PluginHost>,
     engine: Option<portcullis_session::live::Engine>,
+    ssh_address: Option<std::net::SocketAddr>,
 }
 
 impl AppState {
@@ -51,6 +52,7 @@ impl AppState {
                 recordings,
                 plugins: None,
                 engine: None,
+                ssh_address: None,
             }),
         }
     }
@@ -68,6 +70,17 @@ impl AppState {
         self.rebuild(|inner| inner.engine = Some(engine))
     }
 
+    /// The same state with the address the SSH gateway listens on, from which the public
+    /// settings tell clients where to connect (unless a setting overrides it, as behind NAT).
+    pub fn with_ssh_address(self, address: std::net::SocketAddr) -> Self {
+        self.rebuild(|inner| inner.ssh_address = Some(address))
+    }
+
+    /// The SSH gateway's listen address, when wired.
+    pub fn ssh_address(&self) -> Option<std::net::SocketAddr> {
+        self.inner.ssh_address
+    }
+
     /// A copy of the state with one part changed (only while wiring, before it is shared).
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
         let inner = &self.inner;
@@ -78,6 +91,7 @@ impl AppState {
             recordings: inner.recordings.clone(),
             plugins: inner.plugins.clone(),
             engine: inner.engine.clone(),
+            ssh_address: inner.ssh_address,
         };
         change(&mut next);
         Self {

@@ -73,13 +73,15 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
         },
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let ssh_address = ssh.local_addr().unwrap_or(opened.config.ssh_addr);
     let ssh_task = tokio::spawn(gateway.serve(ssh, async move {
         let mut rx = stop_rx;
         let _ = rx.wait_for(|stop| *stop).await;
     }));
 
     let mut state = portcullis_api::AppState::new(store.clone(), auth, crate::VERSION, recordings)
-        .with_engine(engine);
+        .with_engine(engine)
+        .with_ssh_address(ssh_address);
     if let Some(plugins) = start_plugins(&store, &opened.config.data_dir).await {
         state = state.with_plugins(plugins);
     }

@@ -1848,6 +1848,7 @@ async fn public_open() -> Json<Value> {
 async fn public_settings(
     _caller: Caller,
     State(state): State<AppState>,
+    Host(http_host): Host,
 ) -> Result<Json<Value>, ApiError> {
     let sec = state.auth().security().await?;
     let p = &sec.password_policy;
@@ -1872,6 +1873,7 @@ async fn public_settings(
         json!(sec.login_limit_count),
     );
     m.insert(names::LOGIN_LIMIT_TIME.into(), json!(sec.login_limit_time));
+    m.extend(super::ssh_address::public(&state, &http_host).await?);
     Ok(Json(Value::Object(m)))
 }
 
@@ -1882,6 +1884,9 @@ enum SettingKind {
     Int(i64, i64),
     /// A boolean.
     Bool,
+    /// A host name or IP address (at most 253 characters, no spaces or slashes); empty
+    /// clears it.
+    HostName,
 }
 
 /// The security settings the API manages: exactly the ones `Auth::security()` reads, with the
@@ -1963,6 +1968,17 @@ const SECURITY_SETTINGS: &[(&str, SettingKind, &str)] = &[
         SettingKind::Bool,
         "security_password",
     ),
+    // Where clients reach the SSH gateway, when it differs from its listen address (NAT).
+    (
+        super::ssh_address::SSH_HOST,
+        SettingKind::HostName,
+        "terminal",
+    ),
+    (
+        super::ssh_address::SSH_PORT,
+        SettingKind::Int(0, 65_535),
+        "terminal",
+    ),
 ];
 
 /// The settings a `?category=` names; 400 for categories Portcullis does not manage here.
@@ -1971,14 +1987,16 @@ fn category_settings(uri: &Uri) -> Result<Vec<(&'static str, SettingKind)>, ApiE
     let category = q.filters.get("category").map(String::as_str).unwrap_or("");
     let picked: Vec<_> = SECURITY_SETTINGS
         .iter()
-        .filter(|(_, _, sub)| category == "security" || category == *sub)
+        .filter(|(_, _, sub)| {
+            (category == "security" && sub.starts_with("security")) || category == *sub
+        })
         .map(|(n, k, _)| (*n, *k))
         .collect();
     if picked.is_empty() {
         return Err(ApiError::field(
             "category",
             format!(
-                "\"{category}\" is not a category this server manages (security, security_auth, security_password, security_login_limit, security_session)."
+                "\"{category}\" is not a category this server manages (security, security_auth, security_password, security_login_limit, security_session, terminal)."
             ),
         ));
     }
@@ -1992,6 +2010,7 @@ async fn security_values(
 ) -> Result<Map<String, Value>, ApiError> {
     let s = state.auth().security().await?;
     let p = &s.password_policy;
+    let (ssh_host, ssh_port) = super::ssh_address::overrides(state).await?;
     let value = |name: &str| -> Value {
         match name {
             names::LOGIN_LIMIT_COUNT => json!(s.login_limit_count),
@@ -2014,6 +2033,8 @@ async fn security_values(
             names::PASSWORD_LOWER_CASE => json!(p.lower_case),
             names::PASSWORD_NUMBER => json!(p.number),
             names::PASSWORD_SPECIAL_CHAR => json!(p.special_char),
+            super::ssh_address::SSH_HOST => json!(ssh_host),
+            super::ssh_address::SSH_PORT => json!(ssh_port),
             _ => Value::Null,
         }
     };
@@ -2069,6 +2090,24 @@ fn setting_value(name: &str, kind: SettingKind, v: &Value) -> Result<Value, ApiE
             }
             _ => Err(ApiError::field(name, "Must be a valid boolean.")),
         },
+        SettingKind::HostName => {
+            let host = v
+                .as_str()
+                .ok_or_else(|| ApiError::field(name, "Not a valid string."))?
+                .trim();
+            if host.len() > 253
+                || host
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "/@?#".contains(c))
+            {
+                Err(ApiError::field(
+                    name,
+                    "Enter a host name or IP address (no spaces, slashes or ports, at most 253 characters).",
+                ))
+            } else {
+                Ok(json!(host))
+            }
+        }
     }
 }
 
@@ -2100,7 +2139,17 @@ async fn setting_patch(
     }
     let before = security_values(&state, &wanted).await?;
     for (name, value) in &parsed {
-        state.store().set_setting(name, "security", value).await?;
+        let category = SECURITY_SETTINGS.iter().find(|(n, _, _)| n == name).map_or(
+            "security",
+            |(_, _, sub)| {
+                if sub.starts_with("security") {
+                    "security"
+                } else {
+                    sub
+                }
+            },
+        );
+        state.store().set_setting(name, category, value).await?;
     }
     let after = security_values(&state, &wanted).await?;
     let (b, a) = (Value::Object(before), Value::Object(after));

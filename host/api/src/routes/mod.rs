@@ -18,6 +18,7 @@ pub mod perms;
 pub mod platform_writes;
 pub mod plugins;
 pub mod profile_permissions;
+pub(crate) mod ssh_address;
 pub mod terminal;
 pub mod tickets;
 pub mod users;
