@@ -34,7 +34,12 @@ async fn user_id(f: &mut Fixture, username: &str) -> uuid::Uuid {
 
 #[tokio::test]
 async fn favourites_are_per_user_and_only_for_granted_assets() {
-    let db = TestDb::sqlite();
+    for db in TestDb::both().await {
+        check_favourites(db).await;
+    }
+}
+
+async fn check_favourites(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&db, dir.path());
     let pw_a = create_user(dir.path(), &db, "alice", "user");

@@ -20,7 +20,12 @@ fn names(page: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn my_assets_honour_search_node_and_exact_filters_within_the_grant() {
-    let db = TestDb::sqlite();
+    for db in TestDb::both().await {
+        check_filters(db).await;
+    }
+}
+
+async fn check_filters(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&db, dir.path());
     let pw = create_user(dir.path(), &db, "op", "user");
