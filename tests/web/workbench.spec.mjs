@@ -73,12 +73,16 @@ async function openConnect(page) {
   await page.getByTestId('connect-terminal').waitFor()
 }
 
-test('my assets lists the permitted asset, keeps a favorite and shows the native SSH command', async () => {
+test('my assets lists the permitted asset, keeps a favorite on the server and shows the native SSH command', async () => {
   const { page } = ctx
   await page.goto('/ui/workbench/assets')
   await assetRow(page).waitFor()
   await page.getByTestId('asset-tree').getByText('Default').waitFor()
   await assetRow(page).getByTestId('asset-favorite').click()
+  await assetRow(page).locator('[data-testid="asset-favorite"].on').waitFor()
+  // Favorites live on the server: after a reload the bookmark is still there.
+  await page.reload()
+  await assetRow(page).locator('[data-testid="asset-favorite"].on').waitFor()
   await page.getByTestId('scope-favorites').click()
   await page.locator('.el-table__row:visible').filter({ hasText: ASSET }).first().waitFor()
   await page.getByTestId('scope-all').click()

@@ -98,6 +98,16 @@ describe('error words', () => {
     expect(d.code).toBe('block_login')
   })
 
+  it('takes code as the code and error as the words when both are present', async () => {
+    answers.push(json(403, { error: 'MFA unset, please set first', code: 'mfa_unset', data: { url: '/ui/profile/mfa' } }))
+    const e = (await api.get('x/').catch((x) => x)) as ApiError
+    expect(e.message).toBe('MFA unset, please set first')
+    expect(e.code).toBe('mfa_unset')
+    const d = describeError({ error: 'MFA unset, please set first', code: 'mfa_unset', msg: '' })
+    expect(d.message).toBe('MFA unset, please set first')
+    expect(d.code).toBe('mfa_unset')
+  })
+
   it('uses a bare error', () => {
     expect(describeError({ error: "Can't delete the root node" }).message).toBe("Can't delete the root node")
   })

@@ -217,6 +217,8 @@ function joinFields(f: FieldErrors): string {
 /**
  * The words of an error body, whatever its shape:
  * `{detail}`, `{error, msg}` (login), `{error}`, field dicts, bulk lists with `row`.
+ * A string `code` beside `error` (e.g. `{error: 'MFA unset, please set first', code: 'mfa_unset'}`)
+ * is the code and `error` the words; without `code`, the login's `error` is its code.
  */
 export function describeError(body: unknown): { message: string; code?: string; fields: FieldErrors; rows: RowError[] } {
   const none = { message: '', fields: {}, rows: [] as RowError[] }
@@ -249,7 +251,7 @@ export function describeError(body: unknown): { message: string; code?: string; 
     const o = body as Record<string, unknown>
     const code = typeof o.code === 'string' ? o.code : typeof o.error === 'string' && 'msg' in o ? (o.error as string) : undefined
     if (typeof o.detail === 'string') return { message: o.detail, code, fields: {}, rows: [] }
-    if (typeof o.msg === 'string' && typeof o.error === 'string') return { message: o.msg || o.error, code: o.error, fields: {}, rows: [] }
+    if (typeof o.msg === 'string' && typeof o.error === 'string') return { message: o.msg || o.error, code, fields: {}, rows: [] }
     if (typeof o.error === 'string') return { message: o.error, code, fields: {}, rows: [] }
     if (typeof o.msg === 'string' && Object.keys(o).length <= 2) return { message: o.msg, code, fields: {}, rows: [] }
     const fields = fieldsOf(o)

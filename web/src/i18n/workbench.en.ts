@@ -6,7 +6,6 @@ const workbenchEn = {
     tree: 'Asset tree',
     all: 'All my assets',
     favorites: 'Favorites',
-    favoritesLocal: 'Favorites are kept in this browser.',
     favorite: 'Add to favorites',
     unfavorite: 'Remove from favorites',
     noFavorites: 'No favorites yet: click the star next to an asset to keep it here.',
@@ -41,7 +40,8 @@ const workbenchEn = {
     copy: 'Copy',
     copied: 'Copied',
     sshPort: 'SSH port',
-    sshPortHelp: 'The server does not tell its SSH gateway port; change it here if yours differs.',
+    sshPortHelp: 'Announced by the server; change it here if your network reaches the gateway on another port.',
+    sshDisabled: 'The SSH gateway is turned off on this server.',
     loading: 'Loading the accounts you may use…',
   },
   terminal: {

@@ -9,7 +9,6 @@ const workbenchZh: Same<WorkbenchMessages> = {
     tree: '资产树',
     all: '全部资产',
     favorites: '收藏',
-    favoritesLocal: '收藏保存在此浏览器中。',
     favorite: '加入收藏',
     unfavorite: '取消收藏',
     noFavorites: '还没有收藏：点击资产旁的星标即可收藏。',
@@ -44,7 +43,8 @@ const workbenchZh: Same<WorkbenchMessages> = {
     copy: '复制',
     copied: '已复制',
     sshPort: 'SSH 端口',
-    sshPortHelp: '服务器未提供 SSH 网关端口；如不同请在此修改。',
+    sshPortHelp: '由服务器提供；如您的网络经其他端口访问网关，请在此修改。',
+    sshDisabled: '此服务器已关闭 SSH 网关。',
     loading: '正在加载可用账号…',
   },
   terminal: {

@@ -1,35 +1,36 @@
-// Favorite assets. The API has no favorite-assets endpoint and no user preference store yet
-// (JumpServer's `/assets/favorite-assets/` and `/users/preference/` answer 404), so favorites
-// are kept in this browser, per user. Each entry keeps the fields the list shows.
+// Favorite assets, kept on the server (`/assets/favorite-assets/`): this holds the ids of the
+// caller's bookmarks so the star in every list can show and flip them. The favorites list itself
+// is the server's `/perms/users/self/nodes/favorite/assets/` (only assets still granted).
 import { reactive } from 'vue'
+import { api } from '@/api/client'
 
-export interface FavoriteAsset {
+const URL = 'assets/favorite-assets/'
+
+interface Bookmark {
   id: string
-  name: string
-  address: string
-  platform?: string
+  asset: string
 }
 
-const key = (user: string) => `pc.favorites.${user}`
+export const favorites = reactive({ ids: [] as string[] })
 
-export const favorites = reactive({ user: '', items: [] as FavoriteAsset[] })
-
-export function loadFavorites(user: string) {
-  favorites.user = user
-  try {
-    const v = JSON.parse(localStorage.getItem(key(user)) || '[]')
-    favorites.items = Array.isArray(v) ? v.filter((x) => x && typeof x.id === 'string') : []
-  } catch {
-    favorites.items = []
-  }
+/** Reads the caller's bookmarks (all of them, one page large enough). */
+export async function loadFavorites() {
+  const r = await api.get<Bookmark[] | { results: Bookmark[] }>(URL, { limit: 10000 })
+  const rows = Array.isArray(r) ? r : r?.results || []
+  favorites.ids = rows.map((b) => b.asset)
 }
 
 export function isFavorite(id: string): boolean {
-  return favorites.items.some((f) => f.id === id)
+  return favorites.ids.includes(id)
 }
 
-export function toggleFavorite(a: FavoriteAsset) {
-  if (isFavorite(a.id)) favorites.items = favorites.items.filter((f) => f.id !== a.id)
-  else favorites.items = [...favorites.items, { id: a.id, name: a.name, address: a.address, platform: a.platform }]
-  if (favorites.user) localStorage.setItem(key(favorites.user), JSON.stringify(favorites.items))
+/** Bookmarks or un-bookmarks one asset on the server; the local ids follow the answer. */
+export async function toggleFavorite(id: string) {
+  if (isFavorite(id)) {
+    await api.delete(URL, { query: { asset: id } })
+    favorites.ids = favorites.ids.filter((x) => x !== id)
+  } else {
+    await api.post(URL, { asset: id })
+    favorites.ids = [...favorites.ids, id]
+  }
 }
