@@ -133,43 +133,56 @@ pub struct Server {
 
 impl Server {
     /// Starts `serve` with the given command and waits until the health endpoint answers.
+    ///
+    /// The ports are picked free and handed over, so another process can take one in between
+    /// (the suite runs many servers at once): a start that fails with "Address already in use"
+    /// is retried on new ports. The addresses go in through the environment, which each
+    /// attempt replaces (flags would accumulate on the reused command).
     pub fn start(mut cmd: Command) -> Server {
-        let port = free_port();
-        let ssh = free_port();
-        cmd.args(["serve", "--http-addr", &format!("127.0.0.1:{port}")])
-            .args(["--ssh-addr", &format!("127.0.0.1:{ssh}")])
+        const ATTEMPTS: usize = 5;
+        cmd.arg("serve")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn serve");
-        let stdout = collect(child.stdout.take().expect("stdout"));
-        let stderr = collect(child.stderr.take().expect("stderr"));
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                std::thread::sleep(Duration::from_millis(200));
-                panic!(
-                    "serve exited early with {status}: {}{}",
-                    stdout.lock().map(|s| s.clone()).unwrap_or_default(),
-                    stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        for attempt in 1..=ATTEMPTS {
+            let port = free_port();
+            let ssh = free_port();
+            cmd.env("PORTCULLIS_HTTP_ADDR", format!("127.0.0.1:{port}"))
+                .env("PORTCULLIS_SSH_ADDR", format!("127.0.0.1:{ssh}"));
+            let mut child = cmd.spawn().expect("spawn serve");
+            let stdout = collect(child.stdout.take().expect("stdout"));
+            let stderr = collect(child.stderr.take().expect("stderr"));
+            let base = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    std::thread::sleep(Duration::from_millis(200));
+                    let output = format!(
+                        "{}{}",
+                        stdout.lock().map(|s| s.clone()).unwrap_or_default(),
+                        stderr.lock().map(|s| s.clone()).unwrap_or_default()
+                    );
+                    if attempt < ATTEMPTS && output.contains("Address already in use") {
+                        break;
+                    }
+                    panic!("serve exited early with {status}: {output}");
+                }
+                if http_get(&base, "/api/health/").is_ok() {
+                    return Server {
+                        child,
+                        base,
+                        ssh_port: ssh,
+                        stdout,
+                        stderr,
+                    };
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "serve did not become healthy in 60 s"
                 );
+                std::thread::sleep(Duration::from_millis(100));
             }
-            if http_get(&base, "/api/health/").is_ok() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve did not become healthy in 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
         }
-        Server {
-            child,
-            base,
-            ssh_port: ssh,
-            stdout,
-            stderr,
-        }
+        unreachable!("the last attempt returns or panics")
     }
 
     /// Everything printed on stdout so far.
