@@ -288,6 +288,7 @@ impl WebTerminals {
             size: (cols, rows),
             screen,
             lock: session.lock_signal(),
+            leftover: std::collections::VecDeque::new(),
         };
         let engine = engine.clone();
         tokio::spawn(async move {
@@ -376,6 +377,10 @@ struct WebFront {
     size: (u16, u16),
     screen: Arc<SharedScreen>,
     lock: watch::Receiver<Option<String>>,
+    /// Input a socket delivered before it went away (or was replaced), still owed to the
+    /// target: keystrokes the server received are never dropped with their socket. At most
+    /// one input queue's worth per socket.
+    leftover: std::collections::VecDeque<FrontEvent>,
 }
 
 /// The next input of the attached socket; never ready while detached.
@@ -388,8 +393,28 @@ async fn next_input(current: &mut Option<Live>) -> Option<FrontEvent> {
 
 impl WebFront {
     fn detach(&mut self) {
-        if self.current.take().is_some() {
+        if let Some(old) = self.current.take() {
+            self.keep_input(old);
             self.detached_at = Some(Instant::now());
+        }
+    }
+
+    /// Moves what a departing socket already queued into `leftover`.
+    fn keep_input(&mut self, mut old: Live) {
+        while let Ok(ev) = old.input.try_recv() {
+            self.leftover.push_back(ev);
+        }
+    }
+
+    /// An input event as the pump gets it (sizes clamped and remembered).
+    fn accept(&mut self, ev: FrontEvent) -> FrontEvent {
+        match ev {
+            FrontEvent::Resize { cols, rows } => {
+                let (cols, rows) = screen::clamp(cols, rows);
+                self.size = (cols, rows);
+                FrontEvent::Resize { cols, rows }
+            }
+            ev => ev,
         }
     }
 
@@ -398,6 +423,7 @@ impl WebFront {
     fn install(&mut self, a: Attach) {
         if let Some(old) = self.current.take() {
             let _ = old.output.try_send(WebOutput::Replaced);
+            self.keep_input(old);
         }
         self.grace = a.grace;
         // The channel is new and empty: these fit.
@@ -466,6 +492,9 @@ impl Front for WebFront {
                 let (cols, rows) = self.size;
                 return Some(FrontEvent::Resize { cols, rows });
             }
+            if let Some(ev) = self.leftover.pop_front() {
+                return Some(self.accept(ev));
+            }
             let deadline = match self.detached_at {
                 Some(at) if !self.expired => Some(at + self.grace),
                 _ => None,
@@ -485,12 +514,7 @@ impl Front for WebFront {
                     None => self.control_open = false,
                 },
                 ev = next_input(&mut self.current) => match ev {
-                    Some(FrontEvent::Resize { cols, rows }) => {
-                        let (cols, rows) = screen::clamp(cols, rows);
-                        self.size = (cols, rows);
-                        return Some(FrontEvent::Resize { cols, rows });
-                    }
-                    Some(ev) => return Some(ev),
+                    Some(ev) => return Some(self.accept(ev)),
                     None => self.detach(),
                 },
                 () = async {

@@ -375,7 +375,12 @@ async fn relay(mut socket: WebSocket, attachment: Attachment) {
                     }
                     _ => {}
                 },
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                    if pump_open {
+                        hand_over(&input, &mut pending, &mut output).await;
+                    }
+                    return;
+                }
                 Some(Ok(_)) => {}
             },
             out = output.recv() => {
@@ -413,6 +418,34 @@ async fn relay(mut socket: WebSocket, attachment: Attachment) {
             }
         }
     }
+}
+
+/// How long a departing socket may take to hand its last input to the pump.
+const HAND_OVER: Duration = Duration::from_secs(5);
+
+/// Gives the pump the input a browser sent before its socket went away: keystrokes the
+/// server received reach the target even when the socket closes right after them. Output
+/// arriving meanwhile is dropped (the session's screen keeps it for a resume), so a pump
+/// waiting to send to this socket cannot hold the hand-over up.
+async fn hand_over(
+    input: &tokio::sync::mpsc::Sender<FrontEvent>,
+    pending: &mut VecDeque<FrontEvent>,
+    output: &mut tokio::sync::mpsc::Receiver<WebOutput>,
+) {
+    let _ = tokio::time::timeout(HAND_OVER, async {
+        while !pending.is_empty() {
+            tokio::select! {
+                permit = input.reserve() => match (permit, pending.pop_front()) {
+                    (Ok(permit), Some(ev)) => permit.send(ev),
+                    _ => return,
+                },
+                out = output.recv() => if out.is_none() {
+                    return;
+                },
+            }
+        }
+    })
+    .await;
 }
 
 /// What a browser may send as text.
