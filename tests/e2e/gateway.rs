@@ -242,7 +242,7 @@ proc login {args} {
         -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o IdentityAgent=none \
         -o PubkeyAuthentication=no {*}$args -l $env(GW_LOGIN) 127.0.0.1
     expect {
-        -re {assword: ?$} { send "$env(GW_PASS)\r" }
+        -re {assword: ?$} { send -- "$env(GW_PASS)\r" }
         timeout { fail "no password prompt" }
         eof { fail "closed before the password prompt" }
     }
@@ -931,13 +931,13 @@ expect {
     timeout { fail "no OTP prompt" }
     eof { fail "closed before the OTP prompt" }
 }
-send "$env(OTP_WRONG)\r"
+send -- "$env(OTP_WRONG)\r"
 expect {
     -ex "\[OTP Code\]: " {}
     timeout { fail "no second OTP prompt after a wrong code" }
     eof { fail "closed after one wrong code" }
 }
-send "$env(OTP_CODE)\r"
+send -- "$env(OTP_CODE)\r"
 expect {
     "mfa-passed" {}
     timeout { fail "the command did not run" }
@@ -979,7 +979,7 @@ puts "\nEXPECT-OK"
             r#"{EXPECT_PRELUDE}login -o PreferredAuthentications=password,keyboard-interactive -o NumberOfPasswordPrompts=1
 set n 0
 expect {{
-    -ex "\[OTP Code\]: " {{ incr n; send "$env(OTP_WRONG)\r"; exp_continue }}
+    -ex "\[OTP Code\]: " {{ incr n; send -- "$env(OTP_WRONG)\r"; exp_continue }}
     -re {{assword: ?$}} {{ fail "asked for the password again" }}
     "Permission denied" {{}}
     timeout {{ fail "no refusal" }}

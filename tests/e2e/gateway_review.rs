@@ -361,7 +361,7 @@ proc login {args} {
         -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o IdentityAgent=none \
         -o PubkeyAuthentication=no {*}$args -l $env(GW_LOGIN) 127.0.0.1
     expect {
-        -re {assword: ?$} { send "$env(GW_PASS)\r" }
+        -re {assword: ?$} { send -- "$env(GW_PASS)\r" }
         timeout { fail "no password prompt" }
         eof { fail "closed before the password prompt" }
     }

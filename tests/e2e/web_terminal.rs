@@ -761,7 +761,7 @@ spawn ssh -F /dev/null -tt -p $env(GW_PORT) -o StrictHostKeyChecking=no \
     -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o IdentityAgent=none \
     -o PubkeyAuthentication=no -l $env(GW_LOGIN) 127.0.0.1
 expect {
-    -re {assword: ?$} { send "$env(GW_PASS)\r" }
+    -re {assword: ?$} { send -- "$env(GW_PASS)\r" }
     timeout { fail "no password prompt" }
     eof { fail "closed before the password prompt" }
 }

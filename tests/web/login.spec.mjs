@@ -163,7 +163,10 @@ test('a user who must use MFA and has none bound sets up an authenticator while 
   assert.equal(body.is_otp_secret_key_bound, true)
   await signOut(page)
 
-  // From now on the ordinary code step asks for a code of the bound authenticator.
+  // From now on the ordinary code step asks for a code of the bound authenticator. A fresh
+  // load of the login page, so the form is not the one still being torn down after logout.
+  await page.goto('/ui/login')
+  await field(page, 'login-username').waitFor()
   await signIn(page, newcomer)
   await field(page, 'mfa-code').waitFor()
   assert.equal(await page.getByTestId('mfa-setup-step').count(), 0)
