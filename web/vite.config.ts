@@ -3,9 +3,27 @@ import vue from '@vitejs/plugin-vue'
 import Components from 'unplugin-vue-components/vite'
 import { ElementPlusResolver } from 'unplugin-vue-components/resolvers'
 import { fileURLToPath, URL } from 'node:url'
+import { readFileSync } from 'node:fs'
 
 // The API server the dev server proxies to (override: PORTCULLIS_API=http://127.0.0.1:18080).
 const api = process.env.PORTCULLIS_API || 'http://127.0.0.1:8080'
+
+// Swagger UI for the API docs page the server answers at /api/docs/ (host/api/src/openapi.rs):
+// its prebuilt files from the npm package, under fixed names in /api-docs/ beside init.js
+// (public/api-docs/), so the page loads nothing from the internet.
+function apiDocs() {
+  const files = ['swagger-ui-bundle.js', 'swagger-ui.css']
+  return {
+    name: 'portcullis-api-docs',
+    apply: 'build' as const,
+    generateBundle(this: { emitFile(f: { type: 'asset'; fileName: string; source: Uint8Array }): string }) {
+      for (const file of files) {
+        const from = fileURLToPath(new URL(`./node_modules/swagger-ui-dist/${file}`, import.meta.url))
+        this.emitFile({ type: 'asset', fileName: `api-docs/${file}`, source: readFileSync(from) })
+      }
+    },
+  }
+}
 
 // The SPA is served by the Rust binary at `/` (client-side routes live under /ui/),
 // with hashed files under /assets/ cached for long.
@@ -13,6 +31,7 @@ export default defineConfig({
   base: '/',
   plugins: [
     vue(),
+    apiDocs(),
     // Element Plus components (and their CSS) are imported where templates use them, so the
     // bundle carries only what the pages need. Types come from element-plus/global.
     Components({ resolvers: [ElementPlusResolver({ importStyle: 'css' })], dts: false }),
