@@ -34,16 +34,29 @@
 #   BENCH_TIMEOUT (120)        seconds for any one client call (transfers: at least 4 MiB/s)
 #   SERVER_LOG (warn)          the gateway's PORTCULLIS_LOG
 #   NO_BUILD=1                 use the existing target/release/portcullis
+#   BENCH_QUICK=1              small defaults for a smoke run of about 1–2 minutes: 64 MiB,
+#                              1 repeat, 200 keystrokes, 5 setup runs, 50 sessions, 5 s typing
+#                              (settings given explicitly still win)
+#   BENCH_JSON=PATH            also write the figures as the suite's JSON fragment (section
+#                              "gateway"; tests/bench/run.sh merges the fragments)
+# The start-up, clean-up and REST set-up are shared with the other SSH-side benchmarks
+# (tests/bench/lib.sh).
 # Resources: 1,000 held sessions cost about 10 GiB in OpenSSH processes (clients, the target's
 # sshd and `cat`; the jump-host round starts after the gateway's sessions are closed), and the
 # gateway's recordings of the exec transfers take about 2.4× the bytes moved on disk under
 # TMPDIR (about 7.5 GiB for the full run). The file must lie below the Linux platform's SFTP
 # root on the target (sftp_home, /tmp), which the default TMPDIR does.
 set -euo pipefail
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init gateway
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BIN="$ROOT/target/release/portcullis"
 PROBE="$ROOT/tests/bench/gateway/probe.py"
+# BENCH_QUICK=1: small sizes (about 1–2 minutes); any setting given explicitly still wins.
+if [[ "${BENCH_QUICK:-}" == 1 ]]; then
+    : "${BENCH_SIZE_MIB:=64}" "${BENCH_REPEAT:=1}" "${BENCH_KEYSTROKES:=200}" "${BENCH_SETUP_RUNS:=5}"
+    : "${BENCH_SESSIONS:=50}" "${BENCH_TYPE_SECS:=5}"
+fi
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
 REPEAT=${BENCH_REPEAT:-3}
 KEYSTROKES=${BENCH_KEYSTROKES:-1000}
@@ -53,99 +66,18 @@ TYPE_SECS=${BENCH_TYPE_SECS:-30}
 TYPE_INTERVAL=${BENCH_TYPE_INTERVAL:-2}
 JUMP_SESSIONS=${BENCH_JUMP_SESSIONS:-1}
 TIMEOUT=${BENCH_TIMEOUT:-120}
-SERVER_LOG=${SERVER_LOG:-warn}
-CIPHER=aes256-gcm@openssh.com
-KEX=curve25519-sha256
+CIPHER=$BENCH_CIPHER
+KEX=$BENCH_KEX
 ASSET=bench-target
 # The remote side of every interactive probe: raw terminal, a marker, then every byte echoed.
 ECHO_CMD='stty raw -echo; echo PCB-READY; exec cat'
 
-# Nothing from the caller's environment may point the binary at another installation.
-unset PORTCULLIS_CONFIG PORTCULLIS_DATA_DIR PORTCULLIS_DATABASE_URL PORTCULLIS_MASTER_KEY \
-    PORTCULLIS_MASTER_KEY_FILE PORTCULLIS_HTTP_ADDR PORTCULLIS_SSH_ADDR PORTCULLIS_ADMIN_PASSWORD
-
-log() { echo "== $*" >&2; }
-die() { echo "gateway.sh: $*" >&2; exit 1; }
-
-for v in SIZE_MIB REPEAT KEYSTROKES SETUP_RUNS SESSIONS TIMEOUT; do
-    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
-done
+bench_whole SIZE_MIB REPEAT KEYSTROKES SETUP_RUNS SESSIONS TIMEOUT
 ((SIZE_MIB > 0 && REPEAT > 0 && SETUP_RUNS > 0 && KEYSTROKES > 0)) || die "sizes and counts must be > 0"
-[[ $(id -u) -eq 0 ]] || die "run as root: the target and jump-host sshd log in as root with a key"
-
-TMP=""
-GW_PID=""
-TARGET_PID=""
-JUMP_PID=""
-PROBE_PID=""
-INSTALLED_PKGS=""
-MADE_RUN_SSHD=0
-
-# A process and all its descendants, deepest first (an sshd keeps one process per connection).
-tree_of() {
-    local p
-    for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do tree_of "$p"; done
-    echo "$1"
-}
-stop_tree() {
-    local root=$1 pids p
-    kill -0 "$root" 2>/dev/null || return 0
-    pids=$(tree_of "$root")
-    # shellcheck disable=SC2086
-    kill $pids 2>/dev/null || true
-    for _ in $(seq 50); do
-        local alive=0
-        for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
-        ((alive)) || break
-        sleep 0.1
-    done
-    # shellcheck disable=SC2086
-    kill -9 $pids 2>/dev/null || true
-    wait "$root" 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    [[ -n "$PROBE_PID" ]] && stop_tree "$PROBE_PID"
-    [[ -n "$GW_PID" ]] && stop_tree "$GW_PID"
-    [[ -n "$JUMP_PID" ]] && stop_tree "$JUMP_PID"
-    [[ -n "$TARGET_PID" ]] && stop_tree "$TARGET_PID"
-    [[ -n "$TMP" && -d "$TMP" ]] && rm -rf "$TMP"
-    ((MADE_RUN_SSHD)) && rmdir /run/sshd 2>/dev/null
-    if [[ -n "$INSTALLED_PKGS" ]]; then
-        echo "removing what this script installed: $INSTALLED_PKGS" >&2
-        # shellcheck disable=SC2086
-        DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $INSTALLED_PKGS >/dev/null 2>&1 || true
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_require_root "the target and jump-host sshd log in as root with a key"
 
 # --- tools -----------------------------------------------------------------------------------
-need=()
-[[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
-command -v ssh >/dev/null && command -v sftp >/dev/null && command -v ssh-keygen >/dev/null ||
-    need+=(openssh-client)
-command -v curl >/dev/null || need+=(curl)
-command -v ps >/dev/null || need+=(procps)
-command -v python3 >/dev/null || need+=(python3)
-if ((${#need[@]})); then
-    log "installing ${need[*]}"
-    before=$(dpkg-query -W -f='${Package}\n' | sort)
-    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
-        { apt-get update -qq >/dev/null &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }; } ||
-        die "could not install ${need[*]}"
-    after=$(dpkg-query -W -f='${Package}\n' | sort)
-    INSTALLED_PKGS=$(comm -13 <(echo "$before") <(echo "$after") | tr '\n' ' ')
-fi
-if [[ ! -d /run/sshd ]]; then # sshd's privilege-separation directory (no systemd to make it)
-    mkdir -p /run/sshd
-    MADE_RUN_SSHD=1
-fi
+bench_need_ssh_tools
 
 # Descriptors: the gateway holds two sockets per session (client, target) plus its recording,
 # the probe one terminal per session.
@@ -154,168 +86,13 @@ hard=$(ulimit -Hn)
 ulimit -n "$hard"
 ((SESSIONS * 4 + 256 <= hard)) || die "BENCH_SESSIONS=$SESSIONS needs more descriptors than the hard limit $hard"
 
-# --- build -----------------------------------------------------------------------------------
-if [[ "${NO_BUILD:-}" != 1 ]]; then
-    log "building the release binary"
-    (cd "$ROOT" && cargo build --release -p portcullis >&2)
-fi
-[[ -x "$BIN" ]] || die "no binary at $BIN"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/portcullis-gw-bench.XXXXXX")
-chmod 755 "$TMP"
-DATA="$TMP/data"
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-now_ns() { date +%s%N; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_port() { # port pid what
-    for _ in $(seq 300); do
-        port_open "$1" && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-# --- keys, sshd: target and jump host --------------------------------------------------------
-for k in client account target_host jump_host; do
-    ssh-keygen -q -t ed25519 -N '' -C "bench-$k" -f "$TMP/$k"
-done
-cat "$TMP/client.pub" "$TMP/account.pub" >"$TMP/ak"
-mkdir -p "$TMP/home"
-chmod 600 "$TMP/ak"
-
-start_sshd() { # name port forwarding(yes|no) -> sets LAST_PID
-    local name=$1 port=$2
-    cat >"$TMP/$name.conf" <<EOF
-Port $port
-ListenAddress 127.0.0.1
-HostKey $TMP/${name}_host
-PidFile $TMP/$name.pid
-PermitRootLogin prohibit-password
-AuthorizedKeysFile $TMP/ak
-StrictModes no
-UsePAM no
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-Ciphers $CIPHER
-KexAlgorithms $KEX
-UseDNS no
-PrintMotd no
-PrintLastLog no
-X11Forwarding no
-AllowTcpForwarding $3
-PermitTTY yes
-MaxSessions 100
-# root's own ~/.bashrc (which bash reads for commands sshd runs) stays out of every figure.
-SetEnv HOME=$TMP/home
-MaxStartups 10000
-LoginGraceTime 300
-LogLevel ERROR
-Subsystem sftp internal-sftp
-EOF
-    /usr/sbin/sshd -t -f "$TMP/$name.conf" || die "sshd rejects the $name configuration"
-    /usr/sbin/sshd -D -e -f "$TMP/$name.conf" 2>>"$TMP/$name.log" &
-    LAST_PID=$!
-    wait_port "$port" "$LAST_PID" || { cat "$TMP/$name.log" >&2; die "the $name sshd did not start"; }
-}
-TPORT=$(free_port)
-start_sshd target "$TPORT" no
-TARGET_PID=$LAST_PID
-JPORT=$(free_port)
-start_sshd jump "$JPORT" yes
-JUMP_PID=$LAST_PID
-log "target sshd on 127.0.0.1:$TPORT (pid $TARGET_PID), jump host on 127.0.0.1:$JPORT (pid $JUMP_PID)"
-
-# One client configuration for every connection, so that the jump host's own connection
-# (`ssh -J` runs a second ssh with the same -F) uses the same cipher, key exchange and key.
-CFG="$TMP/ssh_config"
-cat >"$CFG" <<EOF
-Host *
-  IdentityFile $TMP/client
-  IdentitiesOnly yes
-  IdentityAgent none
-  BatchMode yes
-  StrictHostKeyChecking no
-  UserKnownHostsFile /dev/null
-  GlobalKnownHostsFile /dev/null
-  UpdateHostKeys no
-  LogLevel ERROR
-  Ciphers $CIPHER
-  KexAlgorithms $KEX
-  Compression no
-  ControlMaster no
-  ControlPath none
-  ForwardAgent no
-  ForwardX11 no
-  EscapeChar none
-  ConnectTimeout 60
-EOF
-SSH_OPTS=(-F "$CFG" -c "$CIPHER" -o "KexAlgorithms=$KEX")
-
-# --- portcullis ------------------------------------------------------------------------------
-HTTP_PORT=$(free_port)
-GPORT=$(free_port)
-BASE="http://127.0.0.1:$HTTP_PORT"
-ADMIN_PASSWORD="Bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-start_gateway() {
-    PORTCULLIS_ADMIN_PASSWORD=$ADMIN_PASSWORD PORTCULLIS_LOG=$SERVER_LOG "$BIN" serve \
-        --data-dir "$DATA" --http-addr "127.0.0.1:$HTTP_PORT" --ssh-addr "127.0.0.1:$GPORT" \
-        >>"$TMP/gateway.log" 2>&1 &
-    GW_PID=$!
-    for _ in $(seq 600); do
-        curl -fsS -o /dev/null "$BASE/api/health/" 2>/dev/null && port_open "$GPORT" && return 0
-        kill -0 "$GW_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    tail -n 30 "$TMP/gateway.log" >&2
-    die "portcullis serve did not come up"
-}
-log "starting portcullis serve: http $BASE, ssh 127.0.0.1:$GPORT (PORTCULLIS_LOG=$SERVER_LOG)"
+# --- build, keys, sshd: target and jump host, portcullis -------------------------------------
+bench_build
+bench_tmp
+bench_target_and_jump
+bench_client_config
 start_gateway
-
-token_of() {
-    "$BIN" admin --data-dir "$DATA" create-token --username "$1" 2>>"$TMP/admin.err" | tail -n 1 ||
-        { cat "$TMP/admin.err" >&2; die "could not create a token for $1"; }
-}
-# api TOKEN METHOD PATH [JSON] -> body on stdout; dies on an answer other than 2xx.
-api() {
-    local out code
-    out=$(curl -sS -X "$2" -H "Authorization: Token $1" -H 'Content-Type: application/json' \
-        ${4:+--data-binary "$4"} -w '\n%{http_code}' "$BASE$3") || die "$2 $3: curl failed"
-    code=${out##*$'\n'}
-    [[ "$code" == 2* ]] || die "$2 $3 answered $code: ${out%$'\n'*}"
-    printf '%s\n' "${out%$'\n'*}"
-}
-jget() { python3 -c 'import json, sys; v = json.load(sys.stdin)
-for k in sys.argv[1:]: v = v[int(k)] if isinstance(v, list) else v[k]
-print(v)' "$@"; }
-
-log "setting up user bench, asset $ASSET, account root (SSH key), permission"
-ADMIN=$(token_of admin)
-[[ -n "$ADMIN" ]] || die "empty admin token"
-api "$ADMIN" POST /api/v1/users/users/ "$(python3 -c 'import json, sys
-print(json.dumps({"username": "bench", "name": "bench", "email": "bench@bench.invalid",
-                  "password": sys.argv[1], "need_update_password": False}))' "$ADMIN_PASSWORD-u")" \
-    >"$TMP/user.json"
-BENCH_USER_ID=$(jget id <"$TMP/user.json")
-BENCH=$(token_of bench)
-api "$BENCH" POST /api/v1/authentication/ssh-key/ \
-    "$(python3 -c 'import json, sys; print(json.dumps({"public_key": open(sys.argv[1]).read().strip()}))' "$TMP/client.pub")" \
-    >/dev/null
-PLATFORM=$(api "$ADMIN" GET '/api/v1/assets/platforms/?name=Linux' |
-    python3 -c 'import json, sys; v = json.load(sys.stdin); v = v.get("results", v) if isinstance(v, dict) else v
-print(next(p["id"] for p in v if p["name"] == "Linux"))') || die "no Linux platform"
-ASSET_ID=$(api "$ADMIN" POST /api/v1/assets/hosts/ "{\"name\": \"$ASSET\", \"address\": \"127.0.0.1\",
-    \"platform\": $PLATFORM, \"protocols\": [{\"name\": \"ssh\", \"port\": $TPORT}, {\"name\": \"sftp\", \"port\": $TPORT}]}" |
-    jget id)
-api "$ADMIN" POST /api/v1/accounts/accounts/ "$(python3 -c 'import json, sys
-print(json.dumps({"asset": sys.argv[1], "name": "root", "username": "root", "secret_type": "ssh_key",
-                  "secret": open(sys.argv[2]).read()}))' "$ASSET_ID" "$TMP/account")" >/dev/null
-api "$ADMIN" POST /api/v1/perms/asset-permissions/ "{\"name\": \"bench\", \"users\": [\"$BENCH_USER_ID\"],
-    \"assets\": [\"$ASSET_ID\"], \"accounts\": [\"@ALL\"], \"protocols\": [\"all\"], \"actions\": [\"all\"]}" >/dev/null
+bench_setup_target_user
 
 # The three paths, as ssh arguments before the remote command.
 DIRECT=(-p "$TPORT" -l root 127.0.0.1)
@@ -330,8 +107,6 @@ ssh_args() { # path -> the array's name
     case $1 in direct) echo "DIRECT[@]" ;; jump) echo "JUMP[@]" ;; gateway) echo "GATEWAY[@]" ;; esac
 }
 
-NOTES=()
-note() { NOTES+=("$*"); log "NOTE: $*"; }
 check_path() { # path
     local a out
     a=$(ssh_args "$1")
@@ -343,10 +118,6 @@ check_path jump || die "cannot log in to the target through the jump host"
 check_path gateway || { tail -n 30 "$TMP/gateway.log" >&2; die "cannot log in through the gateway as bench@root@$ASSET"; }
 log "all three paths log in"
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-fmt() { awk -v v="$1" -v f="${2:-%.1f}" 'BEGIN { if (v == "" || v == "nan") print "n/a"; else printf f, v }'; }
-cpu_ticks() { sed 's/.*) //' "/proc/$GW_PID/stat" | awk '{print $12 + $13}'; } # utime + stime
-CLK_TCK=$(getconf CLK_TCK)
 
 # --- 1, 2, 3: bulk transfers -----------------------------------------------------------------
 BLOB="$TMP/blob"
@@ -382,7 +153,7 @@ transfer() {
     echo "$(((t1 - t0) / 1000)) $((c1 - c0))"
 }
 
-declare -A MIBS CPU_GIB
+declare -A MIBS CPU_GIB SPREAD CPU_SPREAD
 # Through the gateway, `/` of a direct SFTP login is the platform's `sftp_home` on the target
 # (Linux: /tmp); the file's path there is its path below that directory.
 SFTP_HOME=$(api "$ADMIN" GET "/api/v1/assets/platforms/$PLATFORM/" | python3 -c 'import json, sys
@@ -433,11 +204,17 @@ for kind in exec sftp; do
     done
     for path in "${PATHS[@]}"; do
         # shellcheck disable=SC2086
-        [[ -n "${secs[$path]:-}" ]] && MIBS[$kind.$path]=$(awk -v us="$(median ${secs[$path]})" -v m="$SIZE_MIB" 'BEGIN {print m / (us / 1e6)}')
+        [[ -n "${secs[$path]:-}" ]] || continue
+        # shellcheck disable=SC2086
+        MIBS[$kind.$path]=$(awk -v us="$(median ${secs[$path]})" -v m="$SIZE_MIB" 'BEGIN {print m / (us / 1e6)}')
+        # shellcheck disable=SC2086
+        SPREAD[$kind.$path]=$(minmax $(for us in ${secs[$path]}; do awk -v us="$us" -v m="$SIZE_MIB" 'BEGIN {print m / (us / 1e6)}'; done))
     done
     if [[ -n "${cpus[gateway]:-}" ]]; then
         # shellcheck disable=SC2086
         CPU_GIB[$kind]=$(awk -v t="$(median ${cpus[gateway]})" -v hz="$CLK_TCK" -v m="$SIZE_MIB" 'BEGIN {print t / hz / (m / 1024)}')
+        # shellcheck disable=SC2086
+        CPU_SPREAD[$kind]=$(minmax $(for t in ${cpus[gateway]}; do awk -v t="$t" -v hz="$CLK_TCK" -v m="$SIZE_MIB" 'BEGIN {print t / hz / (m / 1024)}'; done))
     fi
     unset secs cpus
 done
@@ -499,9 +276,7 @@ if ((SESSIONS > 0)); then
     # A fresh gateway process, so that memory freed by the transfers above does not hide what
     # the sessions take; one session first, so that lazily built state is in the baseline.
     log "restarting the gateway for the concurrency test"
-    stop_tree "$GW_PID"
-    GW_PID=""
-    start_gateway
+    restart_gateway
     check_path gateway || die "the restarted gateway does not log in"
     hold() { # path pid mode -> JSON in $TMP/hold.$path.json
         local a
@@ -530,23 +305,10 @@ if ((SESSIONS > 0)); then
 fi
 
 # --- the gateway's own complaints --------------------------------------------------------------
-GW_LOG_ISSUES=$(grep -aEc 'ERROR|WARN|panicked' "$TMP/gateway.log" || true)
-if ((GW_LOG_ISSUES > 0)); then
-    log "the gateway logged $GW_LOG_ISSUES warnings/errors; the first ones:"
-    grep -aE 'ERROR|WARN|panicked' "$TMP/gateway.log" | sed 's/\x1b\[[0-9;]*m//g' | head -n 20 >&2
-    note "the gateway logged $GW_LOG_ISSUES warning/error lines (first: $(grep -aE 'ERROR|WARN|panicked' "$TMP/gateway.log" | sed 's/\x1b\[[0-9;]*m//g' | head -n 1 | cut -c1-300))"
-fi
+bench_gateway_log_note
 REC_SIZE=$(du -sh "$DATA/recordings" 2>/dev/null | cut -f1 || echo "?")
 
 # --- report ----------------------------------------------------------------------------------
-verdict() { # value op limit -> met / **missed** / not measured
-    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
-        if (v == "" || v == "nan") { print "not measured"; exit }
-        ok = (op == "ge") ? (v + 0 >= l + 0) : (v + 0 <= l + 0)
-        print ok ? "met" : "**missed**" }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print ""; else print a / b }'; }
-diff_() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print ""; else print a - b }'; }
 
 ROWS=()
 for kind in exec sftp; do
@@ -554,28 +316,55 @@ for kind in exec sftp; do
     r=$(ratio "$g" "$j")
     label="exec \`cat\` of $SIZE_MIB MiB, MiB/s"
     [[ $kind == sftp ]] && label="SFTP \`get\` of $SIZE_MIB MiB (client defaults), MiB/s"
-    ROWS+=("| $label | $(fmt "$d") | $(fmt "$j") | $(fmt "$g") | $(fmt "$r" %.2f)× jump | ≥ 1.0× jump | $(verdict "$r" ge 1.0) |")
+    v=$(verdict "$r" ge 1.0)
+    ROWS+=("| $label | $(fmt "$d") | $(fmt "$j") | $(fmt "$g") | $(fmt "$r" %.2f)× jump | ≥ 1.0× jump | $v |")
+    read -r lo hi n <<<"${SPREAD[$kind.gateway]:-}"
+    bench_figure id="gateway.${kind}_mib_s" label="$label" unit=MiB/s value="$g" min="$lo" max="$hi" n="$n" \
+        direct="$d" jump="$j" ratio="$([[ -n "$r" ]] && echo "$(fmt "$r" %.2f)× jump")" target="≥ 1.0× jump" met="$(met_of "$v")"
 done
 for kind in exec sftp; do
     c=${CPU_GIB[$kind]:-}
-    ROWS+=("| gateway CPU per GiB, $kind (user + system) | — | — | $(fmt "$c" %.2f) s | | ≤ 1.2 s | $(verdict "$c" le 1.2) |")
+    v=$(verdict "$c" le 1.2)
+    ROWS+=("| gateway CPU per GiB, $kind (user + system) | — | — | $(fmt "$c" %.2f) s | | ≤ 1.2 s | $v |")
+    read -r lo hi n <<<"${CPU_SPREAD[$kind]:-}"
+    bench_figure id="gateway.cpu_per_gib_$kind" label="gateway CPU per GiB, $kind (user + system), s" unit=s \
+        value="$c" min="$lo" max="$hi" n="$n" target="≤ 1.2 s" met="$(met_of "$v")"
 done
 added=$(diff_ "${P99[gateway]:-}" "${P99[direct]:-}")
 jadded=$(diff_ "${P99[jump]:-}" "${P99[direct]:-}")
 ROWS+=("| echo latency per keystroke p50, ms | $(fmt "${P50[direct]:-}" %.3f) | $(fmt "${P50[jump]:-}" %.3f) | $(fmt "${P50[gateway]:-}" %.3f) | | | |")
-ROWS+=("| echo latency per keystroke p99, ms | $(fmt "${P99[direct]:-}" %.3f) | $(fmt "${P99[jump]:-}" %.3f) | $(fmt "${P99[gateway]:-}" %.3f) | $(fmt "$added" %+.3f) ms over direct (jump $(fmt "$jadded" %+.3f)) | ≤ +0.3 ms over direct | $(verdict "$added" le 0.3) |")
+v=$(verdict "$added" le 0.3)
+ROWS+=("| echo latency per keystroke p99, ms | $(fmt "${P99[direct]:-}" %.3f) | $(fmt "${P99[jump]:-}" %.3f) | $(fmt "${P99[gateway]:-}" %.3f) | $(fmt "$added" %+.3f) ms over direct (jump $(fmt "$jadded" %+.3f)) | ≤ +0.3 ms over direct | $v |")
+bench_figure id=gateway.echo_p50_ms label="echo latency per keystroke p50, ms" unit=ms value="${P50[gateway]:-}" \
+    direct="${P50[direct]:-}" jump="${P50[jump]:-}" target= met=null
+bench_figure id=gateway.echo_p99_ms label="echo latency per keystroke p99, ms" unit=ms value="${P99[gateway]:-}" \
+    direct="${P99[direct]:-}" jump="${P99[jump]:-}" \
+    ratio="$([[ -n "$added" ]] && echo "$(fmt "$added" %+.3f) ms over direct (jump $(fmt "$jadded" %+.3f))")" \
+    target="≤ +0.3 ms over direct" met="$(met_of "$v")"
 sadded=$(diff_ "${SETUP[gateway]:-}" "${SETUP[direct]:-}")
-ROWS+=("| connection setup (\`ssh … true\`, median of $SETUP_RUNS), ms | $(fmt "${SETUP[direct]:-}" %.1f) | $(fmt "${SETUP[jump]:-}" %.1f) | $(fmt "${SETUP[gateway]:-}" %.1f) | $(fmt "$sadded" %+.1f) ms over direct | ≤ +25 ms over direct | $(verdict "$sadded" le 25) |")
+v=$(verdict "$sadded" le 25)
+ROWS+=("| connection setup (\`ssh … true\`, median of $SETUP_RUNS), ms | $(fmt "${SETUP[direct]:-}" %.1f) | $(fmt "${SETUP[jump]:-}" %.1f) | $(fmt "${SETUP[gateway]:-}" %.1f) | $(fmt "$sadded" %+.1f) ms over direct | ≤ +25 ms over direct | $v |")
+read -r lo hi n <<<"$(minmax ${SETUP_RUNS_MS[gateway]:-})"
+bench_figure id=gateway.setup_ms label="connection setup (\`ssh … true\`, median of $SETUP_RUNS), ms" unit=ms \
+    value="${SETUP[gateway]:-}" min="$lo" max="$hi" n="${n:-0}" direct="${SETUP[direct]:-}" jump="${SETUP[jump]:-}" \
+    ratio="$([[ -n "$sadded" ]] && echo "$(fmt "$sadded" %+.1f) ms over direct")" target="≤ +25 ms over direct" met="$(met_of "$v")"
 if ((SESSIONS > 0)); then
     v=$(verdict "$GW_KIB" le 100)
     [[ "${GW_HELD:-0}" == "$SESSIONS" ]] || v="**missed** (${GW_HELD:-0} of $SESSIONS sessions held)"
     jcell="—"
     [[ -n "$JUMP_KIB" ]] && jcell="$(fmt "$JUMP_KIB") (Pss, ${JUMP_HELD:-0} held)"
     ROWS+=("| memory per idle interactive session, $SESSIONS held, KiB | — | $jcell | $(fmt "$GW_KIB") (RSS, ${GW_HELD:-0} held) | | ≤ 100 KiB | $v |")
+    bench_figure id=gateway.memory_kib_per_session \
+        label="memory per idle interactive session, $SESSIONS held, KiB (gateway RSS; jump host: Pss of its processes)" \
+        unit=KiB value="$GW_KIB" jump="$JUMP_KIB" ratio="${GW_HELD:-0} of $SESSIONS sessions held${JUMP_HELD:+ (jump host: $JUMP_HELD)}" \
+        target="≤ 100 KiB" met="$(met_of "$v")"
+else
+    note "memory per idle session: not measured (BENCH_SESSIONS=0)"
+    bench_figure id=gateway.memory_kib_per_session label="memory per idle interactive session, KiB" unit=KiB \
+        value= target="≤ 100 KiB" met=null
 fi
 
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]] && COMMIT="$COMMIT (uncommitted changes in the tree)"
+COMMIT=$(bench_commit)
 echo
 echo "SSH gateway vs. direct and an OpenSSH jump host — $(date -u +%Y-%m-%d), commit $COMMIT"
 echo
@@ -591,3 +380,9 @@ if ((${#NOTES[@]})); then
     echo
     for n in "${NOTES[@]}"; do echo "- $n"; done
 fi
+
+bench_write_json gateway "SSH gateway — throughput, CPU, echo latency, setup, memory per session" \
+    "$(bench_command "BENCH_SIZE_MIB=$SIZE_MIB" "BENCH_REPEAT=$REPEAT" "BENCH_KEYSTROKES=$KEYSTROKES" "BENCH_SETUP_RUNS=$SETUP_RUNS" "BENCH_SESSIONS=$SESSIONS" "BENCH_TYPE_SECS=$TYPE_SECS")" \
+    "$(printf '{"size_mib": %s, "repeat": %s, "keystrokes": %s, "setup_runs": %s, "sessions": %s, "type_secs": %s, "type_interval": %s, "jump_sessions": %s, "quick": %s}' \
+        "$SIZE_MIB" "$REPEAT" "$KEYSTROKES" "$SETUP_RUNS" "$SESSIONS" "$TYPE_SECS" "$TYPE_INTERVAL" "$JUMP_SESSIONS" "$([[ "${BENCH_QUICK:-}" == 1 ]] && echo true || echo false)")" \
+    "Three paths in one run, all with the OpenSSH client, $CIPHER and $KEX on every leg, ed25519 keys, loopback: straight to a target sshd (direct), through an OpenSSH jump host (\`ssh -J\`) and through the gateway (recording on; it records every session). Bulk: \`ssh … cat FILE | wc -c\` of $SIZE_MIB MiB of random bytes and \`sftp get\` of it, median of $REPEAT interleaved runs; gateway CPU is utime+stime of its process from /proc per GiB. Echo: $KEYSTROKES single keystrokes on \`ssh -tt\` (remote \`stty raw -echo; cat\`), 20–80 ms apart, each timed until it comes back. Setup: median of $SETUP_RUNS \`ssh … true\`. Memory: after a restart of the gateway, $SESSIONS interactive sessions held with light typing for ${TYPE_SECS} s, then idle; (gateway VmRSS idle − before) / sessions; the jump host's figure is the summed Pss of its per-connection processes. Detail: tests/bench/gateway.sh header."
