@@ -103,6 +103,9 @@ set +e
 cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$LOG"
 status=${PIPESTATUS[0]}
 set -e
+# The benchmark report generator's unit tests (tests/bench/report.py, fragment.py; under a
+# second). The benchmarks themselves never run here: `tests/bench/run.sh` is run by hand.
+python3 -m unittest discover -s tests/bench -p 'test_*.py' || status=1
 # One closing line for the whole suite (cargo prints one per test binary, the last of which
 # is often an empty doc-test run).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
