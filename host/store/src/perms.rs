@@ -156,12 +156,33 @@ pub struct PermittedFilter {
     pub protocols: Vec<String>,
     /// Assets in this node or anywhere below it (JumpServer's `node_id`).
     pub under_node: Option<Uuid>,
+    /// The list's `order` (`name`, `-address`, …); `None` is by name. Ordering never narrows,
+    /// so it does not count against [`PermittedFilter::is_empty`].
+    pub order: Option<String>,
 }
+
+/// Fields a permitted-asset list may be ordered by, as (API field, SQL column).
+const PERMITTED_ORDER: &[(&str, &str)] = &[
+    ("name", "g.asset_name"),
+    ("address", "a.address"),
+    ("comment", "a.comment"),
+    ("category", "a.category"),
+    ("type", "a.type"),
+    ("platform", "p.name"),
+    ("is_active", "a.is_active"),
+    ("connectivity", "a.connectivity"),
+    ("date_created", "a.date_created"),
+    ("date_verified", "a.date_verified"),
+    ("org_name", "o.name"),
+];
 
 impl PermittedFilter {
     /// Whether nothing narrows the list (so the cached total applies).
     pub fn is_empty(&self) -> bool {
-        *self == PermittedFilter::default()
+        PermittedFilter {
+            order: None,
+            ..self.clone()
+        } == PermittedFilter::default()
     }
 
     /// SQL conditions (each starting with `AND`) over `a` (assets) and `g` (the grant), with
@@ -642,6 +663,12 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<PermittedPage, StoreError> {
+        let (order_col, order_dir) = crate::codec::order_column(
+            filter.order.as_deref(),
+            "name",
+            PERMITTED_ORDER,
+            "permitted assets",
+        )?;
         let built = self.ensure_user_perms_built(user_id).await?;
         let (org_clause, org_arg) = match org {
             Some(o) => ("AND g.org_id = $2", o.to_string()),
@@ -719,7 +746,7 @@ impl Store {
              JOIN platforms p ON p.id = a.platform_id JOIN orgs o ON o.id = a.org_id
              LEFT JOIN zones z ON z.id = a.zone_id
              WHERE g.user_id = $1 {org_clause} {scope_clause} {filter_clause}
-             ORDER BY g.asset_name, g.asset_id LIMIT ${next} OFFSET ${}",
+             ORDER BY {order_col} {order_dir}, g.asset_id {order_dir} LIMIT ${next} OFFSET ${}",
             next + 1
         );
         let mut rows_q = sqlx::query(trusted(rows_sql))

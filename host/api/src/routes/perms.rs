@@ -92,7 +92,12 @@ async fn asset_page(
     let page = state
         .store()
         .user_permitted_assets_filtered(user, caller.org, scope, &filter, offset, limit)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // An unknown `order` field, refused as a 400 on that parameter as the other lists do.
+            portcullis_store::StoreError::Invalid(msg) => ApiError::field("order", msg),
+            e => e.into(),
+        })?;
     let rows = page.assets.iter().map(permitted_asset_json).collect();
     Ok(Json(q.respond(uri, host, page.count, rows)))
 }
@@ -131,6 +136,7 @@ fn permitted_filter(q: &ListQuery) -> Result<PermittedFilter, ApiError> {
         is_active: q.flag("is_active")?,
         protocols,
         under_node: id("node_id")?,
+        order: q.order.clone(),
     })
 }
 
