@@ -12,8 +12,10 @@ pub mod error;
 pub mod fmt;
 mod health;
 pub mod list;
+mod openapi;
 pub mod plugins;
 mod routes;
+mod schemas;
 mod transfer;
 
 use axum::Router;
@@ -154,15 +156,22 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 /// The complete router. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so handlers see the client address.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(health::routes())
-        .merge(routes::all())
+    api_routes()
         .fallback(not_found)
         .layer(axum::middleware::from_fn(transfer::layer))
         // Imports of large inventories arrive as one body; anything larger is refused (413)
         // before it is read.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+/// Every route of the API, before fallback and layers: what [`router`] serves and what the
+/// OpenAPI document (`openapi.rs`) describes, read from this same router.
+fn api_routes() -> Router<AppState> {
+    Router::new()
+        .merge(health::routes())
+        .merge(routes::all())
+        .merge(openapi::routes())
 }
 
 /// The complete router with a site behind it (the web UI): `/api/…` (and JumpServer's

@@ -398,7 +398,7 @@ fn account_json(a: &AccountRecord) -> Value {
     })
 }
 
-const ACCOUNT_WRITABLE: &[&str] = &[
+pub(crate) const ACCOUNT_WRITABLE: &[&str] = &[
     "id",
     "asset",
     "name",
@@ -1282,7 +1282,7 @@ fn template_json(t: &TemplateRecord) -> Value {
     })
 }
 
-const TEMPLATE_WRITABLE: &[&str] = &[
+pub(crate) const TEMPLATE_WRITABLE: &[&str] = &[
     "id",
     "name",
     "username",
@@ -1612,7 +1612,7 @@ fn permission_json(p: &PermissionRecord) -> Value {
     })
 }
 
-const PERMISSION_WRITABLE: &[&str] = &[
+pub(crate) const PERMISSION_WRITABLE: &[&str] = &[
     "id",
     "name",
     "users",

@@ -447,7 +447,7 @@ fn apply_spec(
 
 /// Read-only fields of the serializer: accepted and ignored on input, as DRF does, so a
 /// script can send back what it read.
-const ASSET_READ_ONLY: &[&str] = &[
+pub(crate) const ASSET_READ_ONLY: &[&str] = &[
     "id",
     "org_id",
     "org_name",
@@ -467,7 +467,7 @@ const ASSET_READ_ONLY: &[&str] = &[
     "gateway_enabled",
 ];
 
-const ASSET_WRITABLE: &[&str] = &[
+pub(crate) const ASSET_WRITABLE: &[&str] = &[
     "name",
     "address",
     "platform",
@@ -1407,7 +1407,7 @@ async fn node_detail(
     Ok(Json(node_json(&visible_node(&state, &caller, &key).await?)))
 }
 
-const NODE_READ_ONLY: &[&str] = &[
+pub(crate) const NODE_READ_ONLY: &[&str] = &[
     "id",
     "key",
     "name",
@@ -1932,7 +1932,7 @@ fn zone_json(z: &ZoneRecord) -> Value {
     })
 }
 
-const ZONE_FIELDS: &[&str] = &[
+pub(crate) const ZONE_FIELDS: &[&str] = &[
     "name",
     "comment",
     "assets",

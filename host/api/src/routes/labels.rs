@@ -445,9 +445,9 @@ async fn detail(
     Ok(Json(label_json(&label, &org_names(&state).await?)))
 }
 
-const LABEL_FIELDS: &[&str] = &["id", "name", "value", "color", "comment"];
+pub(crate) const LABEL_FIELDS: &[&str] = &["id", "name", "value", "color", "comment"];
 /// Read-only fields, accepted and ignored so an exported list imports back.
-const LABEL_READ_ONLY: &[&str] = &[
+pub(crate) const LABEL_READ_ONLY: &[&str] = &[
     "res_count",
     "display_name",
     "org_id",

@@ -145,9 +145,9 @@ async fn detail(
     Ok(Json(shown(&state, &org).await?))
 }
 
-const FIELDS: &[&str] = &["id", "name", "comment"];
+pub(crate) const FIELDS: &[&str] = &["id", "name", "comment"];
 /// Read-only fields, accepted and ignored so an exported object can be sent back.
-const READ_ONLY: &[&str] = &[
+pub(crate) const READ_ONLY: &[&str] = &[
     "is_default",
     "is_root",
     "is_system",

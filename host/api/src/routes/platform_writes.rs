@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 
 /// Fields a platform body may carry (read-only ones are accepted and ignored, so a client
 /// can send back what it read).
-const FIELDS: &[&str] = &[
+pub(crate) const FIELDS: &[&str] = &[
     "id",
     "name",
     "category",

@@ -549,7 +549,7 @@ const REUSABLE_SETTING: &str = "CONNECTION_TOKEN_REUSABLE";
 const VALUE_LEN: usize = 16;
 
 /// Read-only fields a client may echo back; accepted and ignored.
-const TOKEN_ECHOED: &[&str] = &[
+pub(crate) const TOKEN_ECHOED: &[&str] = &[
     "id",
     "value",
     "user",
@@ -570,7 +570,7 @@ const TOKEN_ECHOED: &[&str] = &[
 ];
 
 /// Fields a client writes on create.
-const TOKEN_WRITABLE: &[&str] = &[
+pub(crate) const TOKEN_WRITABLE: &[&str] = &[
     "asset",
     "account",
     "protocol",

@@ -261,7 +261,7 @@ fn profile_json(u: &UserRecord) -> Value {
 }
 
 /// Known input fields; anything else is refused so a typo never silently does nothing.
-const WRITABLE: &[&str] = &[
+pub(crate) const WRITABLE: &[&str] = &[
     "name",
     "username",
     "email",
@@ -336,7 +336,7 @@ fn patch_from(body: &Map<String, Value>) -> Result<UserPatch, ApiError> {
 
 /// Read-only fields of the serializer: accepted and ignored on create, as DRF does, so a
 /// list exported to a file imports back unchanged.
-const READ_ONLY: &[&str] = &[
+pub(crate) const READ_ONLY: &[&str] = &[
     "is_superuser",
     "is_org_admin",
     "is_service_account",
@@ -1195,7 +1195,7 @@ async fn list_ssh_keys(
     Ok(Json(q.respond(&uri, &host, count, rows)))
 }
 
-const SSH_KEY_FIELDS: &[&str] = &[
+pub(crate) const SSH_KEY_FIELDS: &[&str] = &[
     "name",
     "public_key",
     "is_active",
