@@ -67,7 +67,12 @@ fn every_route_of_the_router_is_in_the_document_and_nothing_else() {
     let documented = documented(doc);
     let mut from_router: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for r in &routes {
-        assert!(!r.methods.is_empty(), "no methods read for {}", r.path);
+        assert!(
+            !r.methods.is_empty(),
+            "no methods read for {}: a layer on a whole Router hides them (put it on the \
+             method router, as routes/plugins.rs does)",
+            r.path
+        );
         from_router.insert(
             openapi_path(&r.path),
             r.methods
