@@ -8,6 +8,11 @@
 #   3. gateway CPU (utime + stime from /proc) per GiB moved in 1 and 2
 #   4. echo latency per keystroke (tests/bench/gateway/probe.py echo: one byte out, wait for it
 #      to come back, light-typing pauses in between), p50/p99 and the p99 added over direct
+#      (in 4 and 6 every session is a login shell on `ssh -tt` into which the probe types
+#      `stty raw -echo; printf 'PCB-%s\n' READY; exec cat` at the first prompt: a terminal
+#      session on every path. Not `ssh -tt HOST 'stty …; cat'`: through the gateway an exec
+#      request gets no terminal on the target even when the client asks for one, so the gateway
+#      path would skip the target's terminal and the gateway's shell handling)
 #   5. connection setup: median wall time of `ssh … true`
 #   6. concurrency: BENCH_SESSIONS interactive sessions held open with light typing; gateway RSS
 #      per idle session (and the jump host's per-session Pss for comparison)
@@ -69,8 +74,8 @@ TIMEOUT=${BENCH_TIMEOUT:-120}
 CIPHER=$BENCH_CIPHER
 KEX=$BENCH_KEX
 ASSET=bench-target
-# The remote side of every interactive probe: raw terminal, a marker, then every byte echoed.
-ECHO_CMD='stty raw -echo; echo PCB-READY; exec cat'
+# Typed into every interactive probe's shell: raw terminal, a marker, then every byte echoed.
+ECHO_CMD="stty raw -echo; printf 'PCB-%s\\n' READY; exec cat"
 
 bench_whole SIZE_MIB REPEAT KEYSTROKES SETUP_RUNS SESSIONS TIMEOUT
 ((SIZE_MIB > 0 && REPEAT > 0 && SETUP_RUNS > 0 && KEYSTROKES > 0)) || die "sizes and counts must be > 0"
@@ -237,8 +242,8 @@ declare -A P50 P99
 for path in "${PATHS[@]}"; do
     a=$(ssh_args "$path")
     log "echo latency through $path: $KEYSTROKES keystrokes"
-    if run_probe "$TMP/echo.$path.json" echo --keystrokes "$KEYSTROKES" -- \
-        timeout -k 5 $((TIMEOUT + KEYSTROKES / 5)) ssh -tt "${SSH_OPTS[@]}" "${!a}" "$ECHO_CMD"; then
+    if run_probe "$TMP/echo.$path.json" echo --keystrokes "$KEYSTROKES" --type "$ECHO_CMD" -- \
+        timeout -k 5 $((TIMEOUT + KEYSTROKES / 5)) ssh -tt "${SSH_OPTS[@]}" "${!a}"; then
         P50[$path]=$(jget p50_ms <"$TMP/echo.$path.json")
         P99[$path]=$(jget p99_ms <"$TMP/echo.$path.json")
         log "  $(cat "$TMP/echo.$path.json")"
@@ -284,8 +289,8 @@ if ((SESSIONS > 0)); then
         log "holding $SESSIONS sessions through $1 (typing for ${TYPE_SECS}s, then idle)"
         run_probe "$TMP/hold.$1.json" hold --count "$SESSIONS" --parallel 16 --timeout "$TIMEOUT" \
             --type-secs "$TYPE_SECS" --type-interval "$TYPE_INTERVAL" --settle 5 \
-            --rss-pid "$2" --rss-mode "$3" -- \
-            ssh -tt "${SSH_OPTS[@]}" -o ServerAliveInterval=0 "${!a}" "$ECHO_CMD" || true
+            --rss-pid "$2" --rss-mode "$3" --type "$ECHO_CMD" -- \
+            ssh -tt "${SSH_OPTS[@]}" -o ServerAliveInterval=0 "${!a}" || true
         log "  $(cat "$TMP/hold.$1.json" "$TMP/hold.$1.json.err" 2>/dev/null | head -c 2000)"
     }
     hold gateway "$GW_PID" self
@@ -385,4 +390,4 @@ bench_write_json gateway "SSH gateway — throughput, CPU, echo latency, setup, 
     "$(bench_command "BENCH_SIZE_MIB=$SIZE_MIB" "BENCH_REPEAT=$REPEAT" "BENCH_KEYSTROKES=$KEYSTROKES" "BENCH_SETUP_RUNS=$SETUP_RUNS" "BENCH_SESSIONS=$SESSIONS" "BENCH_TYPE_SECS=$TYPE_SECS")" \
     "$(printf '{"size_mib": %s, "repeat": %s, "keystrokes": %s, "setup_runs": %s, "sessions": %s, "type_secs": %s, "type_interval": %s, "jump_sessions": %s, "quick": %s}' \
         "$SIZE_MIB" "$REPEAT" "$KEYSTROKES" "$SETUP_RUNS" "$SESSIONS" "$TYPE_SECS" "$TYPE_INTERVAL" "$JUMP_SESSIONS" "$([[ "${BENCH_QUICK:-}" == 1 ]] && echo true || echo false)")" \
-    "Three paths in one run, all with the OpenSSH client, $CIPHER and $KEX on every leg, ed25519 keys, loopback: straight to a target sshd (direct), through an OpenSSH jump host (\`ssh -J\`) and through the gateway (recording on; it records every session). Bulk: \`ssh … cat FILE | wc -c\` of $SIZE_MIB MiB of random bytes and \`sftp get\` of it, median of $REPEAT interleaved runs; gateway CPU is utime+stime of its process from /proc per GiB. Echo: $KEYSTROKES single keystrokes on \`ssh -tt\` (remote \`stty raw -echo; cat\`), 20–80 ms apart, each timed until it comes back. Setup: median of $SETUP_RUNS \`ssh … true\`. Memory: after a restart of the gateway, $SESSIONS interactive sessions held with light typing for ${TYPE_SECS} s, then idle; (gateway VmRSS idle − before) / sessions; the jump host's figure is the summed Pss of its per-connection processes. Detail: tests/bench/gateway.sh header."
+    "Three paths in one run, all with the OpenSSH client, $CIPHER and $KEX on every leg, ed25519 keys, loopback: straight to a target sshd (direct), through an OpenSSH jump host (\`ssh -J\`) and through the gateway (recording on; it records every session). Bulk: \`ssh … cat FILE | wc -c\` of $SIZE_MIB MiB of random bytes and \`sftp get\` of it, median of $REPEAT interleaved runs; gateway CPU is utime+stime of its process from /proc per GiB. Echo: $KEYSTROKES single keystrokes into a login shell on \`ssh -tt\` that runs \`stty raw -echo; exec cat\` (typed at its prompt), 20–80 ms apart, each timed until it comes back. Setup: median of $SETUP_RUNS \`ssh … true\`. Memory: after a restart of the gateway, $SESSIONS interactive sessions held with light typing for ${TYPE_SECS} s, then idle; (gateway VmRSS idle − before) / sessions; the jump host's figure is the summed Pss of its per-connection processes. Detail: tests/bench/gateway.sh header."

@@ -2,8 +2,11 @@
 """Interactive probes for tests/bench/gateway.sh (standard library only).
 
 Both modes drive the real OpenSSH client on a pseudo-terminal, exactly as a person at a
-terminal would, and expect the remote command to print MARKER once and then echo every byte it
-reads straight back (the script runs `stty raw -echo; echo PCB-READY; exec cat` remotely).
+terminal would, and expect the remote side to print MARKER once and then echo every byte it
+reads straight back. With --type LINE the session is a login shell (ssh without a command) and
+LINE is typed at its first prompt (the script types `stty raw -echo; printf 'PCB-%s\n' READY;
+exec cat`, so that the echo of the typed line does not contain the marker); without it the
+remote command given to ssh must do the same.
 
   probe.py echo [--keystrokes N] [--warmup N] [--pause-ms MIN,MAX] -- ssh ARGS...
       One session; after the marker, sends one byte at a time and waits for it to come back,
@@ -27,6 +30,7 @@ import heapq
 import json
 import os
 import random
+import re
 import select
 import signal
 import struct
@@ -36,6 +40,8 @@ import termios
 import time
 
 MARKER = b"PCB-READY"
+PROMPT = re.compile(rb"[#$] $")  # the end of a shell's prompt
+TYPE = None  # --type LINE: typed at the session's first prompt
 TAIL = 400  # bytes of a session's output kept for error messages
 
 
@@ -64,6 +70,15 @@ class Session:
         self.buf = b""
         self.ready = False
         self.dead = False
+        self.typed = TYPE is None
+
+    def take(self, data):
+        """Adds output before the marker; types the --type line at the first prompt."""
+        self.buf += data
+        if not self.typed and PROMPT.search(self.buf):
+            os.write(self.fd, TYPE)
+            self.typed = True
+            self.buf = b""  # the prompt and the typed line's echo are not the marker
 
     def read(self):
         """Reads what is there; returns the bytes ('' at EOF/EIO, marking the session dead)."""
@@ -108,7 +123,7 @@ def wait_ready(s, timeout):
         r, _, _ = select.select([s.fd], [], [], 0.1)
         if r:
             data = s.read()
-            s.buf += data
+            s.take(data)
             if MARKER in s.buf:
                 # Whatever followed the marker (its newline) is not an echo.
                 s.ready = True
@@ -282,7 +297,7 @@ def run_hold(args, argv):
                     continue
                 data = s.read()
                 if not s.ready:
-                    s.buf += data
+                    s.take(data)
                     if MARKER in s.buf:
                         s.ready = True
                         pending.pop(fd, None)
@@ -418,9 +433,13 @@ def main():
     p.add_argument("--settle", type=float, default=5)
     p.add_argument("--rss-pid", type=int, default=0)
     p.add_argument("--rss-mode", choices=["self", "tree"], default="self")
+    p.add_argument("--type", default=None, help="a line typed at the first shell prompt")
     args = p.parse_args(own)
     if not argv:
         p.error("no command after --")
+    global TYPE
+    if args.type is not None:
+        TYPE = args.type.encode() + b"\n"
 
     # A TERM or INT from the calling script ends every session through the `finally` blocks.
     def stop(signum, frame):
