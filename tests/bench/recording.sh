@@ -35,7 +35,7 @@
 # the directory removed, installed packages purged on exit. Needs root.
 #
 # Settings (environment):
-#   BENCH_REC_MIB (256)      MiB of text printed per session (quick: 16)
+#   BENCH_REC_MIB (128)      MiB of text printed per session (quick: 16)
 #   BENCH_REC_REPEAT (3)     sessions per path (quick: 1)
 #   BENCH_TIMEOUT (120)      seconds for any one client call (at least 1 MiB/s of output)
 #   BENCH_QUICK=1            the quick defaults above; NO_BUILD=1 uses target/release/portcullis
@@ -48,7 +48,7 @@ bench_init recording
 if [[ "${BENCH_QUICK:-}" == 1 ]]; then
     : "${BENCH_REC_MIB:=16}" "${BENCH_REC_REPEAT:=1}"
 fi
-SIZE_MIB=${BENCH_REC_MIB:-256}
+SIZE_MIB=${BENCH_REC_MIB:-128}
 REPEAT=${BENCH_REC_REPEAT:-3}
 TIMEOUT=${BENCH_TIMEOUT:-120}
 ASSET=bench-target
