@@ -214,7 +214,7 @@ ROWS+=("| terminal output throughput (shell on \`ssh -tt\`, \`cat\`), MiB/s | $(
 
 read -r lo hi nn <<<"${SPREAD_CPU[gateway]:-}"
 bench_figure id=recording.cpu_ms_per_mib label="CPU per MiB of terminal output, recording on (gateway process; jump host: its sshd processes), ms" \
-    unit=ms value="$g" min="$lo" max="$hi" n="${nn:-0}" jump="$j" direct="${CPU_MS[direct]:-}" \
+    unit=ms value="$g" min="$lo" max="$hi" n="${nn:-0}" jump="$j" \
     ratio="$([[ -n "$r" ]] && echo "$(fmt "$r" %.2f)× jump, $(fmt "$extra" %+.1f) ms/MiB over jump")" target= met=null
 read -r lo hi nn <<<"${SPREAD_REC[gateway]:-}"
 bench_figure id=recording.bytes_per_mib label="recording written per MiB of terminal output, KiB" unit=KiB \
