@@ -1066,6 +1066,89 @@ async fn a_connection_token_logs_in_once() {
     assert!(!o.status.success(), "{}", both(&o));
 }
 
+/// Every refusal goes through the store's one redeem check: an expired token, a used one, one
+/// whose user was disabled or lost the permission, never logs in; and a wrong value does not
+/// burn a good token.
+#[tokio::test]
+async fn connection_tokens_expired_used_or_of_a_disabled_user_are_refused() {
+    let db = TestDb::sqlite();
+    let s = Scene::new(&db);
+    let alice = token(&s.server, "alice", &s.alice_pw);
+    let new_token = || {
+        let t = ok(
+            &send(
+                &s.server,
+                &alice,
+                "POST",
+                TOKENS,
+                &json!({"asset": s.web, "account": s.account, "protocol": "ssh",
+                        "connect_method": "ssh_client"}),
+            ),
+            201,
+        );
+        (
+            format!("JMS-{}", id_of(&t)),
+            t["value"].as_str().unwrap().to_owned(),
+            id_of(&t),
+        )
+    };
+    // A wrong value first: the token still works afterwards, once.
+    let (login, value, _) = new_token();
+    let o = s.ssh_password(&login, "not-the-value-0000", &["echo tok"]);
+    assert!(!o.status.success(), "{}", both(&o));
+    let o = s.ssh_password(&login, &value, &["echo tok"]);
+    assert_eq!(out(&o), "tok\n", "{}", both(&o));
+    let used = s.ssh_password(&login, &value, &["echo tok"]);
+    assert!(!used.status.success(), "used: {}", both(&used));
+    assert!(!out(&used).contains("tok"));
+
+    // Expired through the API before use.
+    let (login, value, id) = new_token();
+    let r = send(
+        &s.server,
+        &alice,
+        "PATCH",
+        &format!("{TOKENS}{id}/expire/"),
+        &json!({}),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let o = s.ssh_password(&login, &value, &["echo tok"]);
+    assert!(!o.status.success(), "expired: {}", both(&o));
+    assert!(!out(&o).contains("tok"));
+
+    // A token of a user disabled after it was made.
+    let (login, value, _) = new_token();
+    ok(
+        &send(
+            &s.server,
+            &s.admin,
+            "PATCH",
+            &format!("/api/v1/users/users/{}/", s.alice_id),
+            &json!({"is_active": false}),
+        ),
+        200,
+    );
+    let o = s.ssh_password(&login, &value, &["echo tok"]);
+    assert!(!o.status.success(), "disabled user: {}", both(&o));
+    assert!(!out(&o).contains("tok"));
+    // Enabled again, the same unused token works: the refusal did not use it up.
+    ok(
+        &send(
+            &s.server,
+            &s.admin,
+            "PATCH",
+            &format!("/api/v1/users/users/{}/", s.alice_id),
+            &json!({"is_active": true}),
+        ),
+        200,
+    );
+    let o = s.ssh_password(&login, &value, &["echo tok"]);
+    assert_eq!(out(&o), "tok\n", "{}", both(&o));
+    // Only the two good logins opened sessions.
+    let sessions = s.sessions("");
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Another client library
 // ---------------------------------------------------------------------------------------------

@@ -91,26 +91,36 @@ pub(crate) async fn user(shared: &Shared, id: Uuid) -> Option<User> {
     }
 }
 
-/// Checks a connection-token login (`JMS-<id>`, the token value as password). One-time
-/// tokens are expired as they are used.
+/// Checks a connection-token login (`JMS-<id>`, the token value as password): the value is
+/// compared here, everything else (expiry, one-time use, the user's state, the permission) is
+/// decided by [`portcullis_store::Store::redeem_connection_token`], the same check the web
+/// front doors use. A wrong value leaves the token untouched.
 pub(crate) async fn redeem_token(shared: &Shared, id: Uuid, value: &str) -> Option<User> {
     let store = shared.engine.store();
     let vault = shared.engine.vault();
-    let record = store.connection_token(id).await.ok().flatten()?;
-    if !record.is_active || record.is_expired(chrono::Utc::now()) {
-        return None;
-    }
-    let secret = store
-        .connection_token_secret(vault, id)
-        .await
-        .ok()
-        .flatten()?;
+    let secret = match store.connection_token_secret(vault, id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read a connection token");
+            return None;
+        }
+    };
     if !constant_time_eq(secret.expose().as_bytes(), value.as_bytes()) {
+        tracing::info!(token = %id, "connection token login with a wrong value");
         return None;
     }
-    if !record.is_reusable {
-        let _ = store.expire_connection_token(id).await;
-    }
+    let record = match store.redeem_connection_token(id).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(why)) => {
+            tracing::info!(token = %id, reason = why.as_str(), "connection token refused");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not redeem a connection token");
+            return None;
+        }
+    };
     let input_secret = if record.has_input_secret {
         store
             .connection_token_input_secret(vault, id)

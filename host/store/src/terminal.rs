@@ -399,6 +399,35 @@ pub struct ConnectionTokenRecord {
     pub created_by: String,
 }
 
+/// Why [`Store::redeem_connection_token`] refused a token; front doors show one message for
+/// all of them (telling a guesser which part was wrong helps nobody) and log the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// No such token.
+    Unknown,
+    /// Disabled by its owner or an admin.
+    Inactive,
+    /// Past its expiry, or a one-time token already used.
+    Expired,
+    /// Its user is disabled or expired.
+    UserInvalid,
+    /// Its user is no longer permitted the token's asset.
+    NotPermitted,
+}
+
+impl TokenRefusal {
+    /// A short reason for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRefusal::Unknown => "unknown token",
+            TokenRefusal::Inactive => "token disabled",
+            TokenRefusal::Expired => "token expired or already used",
+            TokenRefusal::UserInvalid => "user disabled or expired",
+            TokenRefusal::NotPermitted => "asset no longer permitted",
+        }
+    }
+}
+
 impl ConnectionTokenRecord {
     /// Whether the token's time is up at `now`.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
@@ -597,20 +626,59 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Uses up a one-time token: expires it now if it is active and unexpired. True for
-    /// exactly one caller however many race for the same token, so a token opens one session.
-    pub async fn redeem_connection_token(&self, id: Uuid) -> Result<bool, StoreError> {
+    /// Redeems a token: the one place every front door (SSH `JMS-<id>` logins, the web
+    /// terminal, the web file manager) decides whether a token may open a session now. It must
+    /// exist, be active and unexpired, belong to a user who is active and not expired, and that
+    /// user must still be permitted the token's asset. A one-time token is used up here, by an
+    /// update that succeeds for exactly one caller however many race for it, so it opens one
+    /// session; a reusable one stays. Callers check what is theirs to check first (the value
+    /// typed, the owner, the connect method), so a wrong guess does not burn a token.
+    pub async fn redeem_connection_token(
+        &self,
+        id: Uuid,
+    ) -> Result<Result<ConnectionTokenRecord, TokenRefusal>, StoreError> {
+        let Some(record) = self.connection_token(id).await? else {
+            return Ok(Err(TokenRefusal::Unknown));
+        };
+        if !record.is_active {
+            return Ok(Err(TokenRefusal::Inactive));
+        }
+        let now = Utc::now();
+        if record.is_expired(now) {
+            return Ok(Err(TokenRefusal::Expired));
+        }
+        let user = self.user_record(&record.user_id.to_string()).await?;
+        let user_ok = user.is_some_and(|u| u.is_active && u.date_expired.is_none_or(|d| d > now));
+        if !user_ok {
+            return Ok(Err(TokenRefusal::UserInvalid));
+        }
+        if self
+            .user_asset_grant(record.user_id, record.asset_id)
+            .await?
+            .is_none()
+        {
+            return Ok(Err(TokenRefusal::NotPermitted));
+        }
+        if record.is_reusable {
+            return Ok(Ok(record));
+        }
         let now = now_micros();
         let done = sqlx::query(
             "UPDATE connection_tokens SET date_expired = $1
-             WHERE id = $2 AND date_expired > $1 AND is_active = $3",
+             WHERE id = $2 AND date_expired > $1 AND is_active = $3 AND is_reusable = $4",
         )
         .bind(now)
         .bind(id.to_string())
         .bind(true)
+        .bind(false)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            Ok(Ok(record))
+        } else {
+            // Another session took it between the read and the update.
+            Ok(Err(TokenRefusal::Expired))
+        }
     }
 
     /// Makes a token reusable (or one-time again) with a new expiry. Whether reuse is allowed

@@ -339,7 +339,8 @@ async fn open(
     {
         return Err(token_invalid());
     }
-    if !record.is_reusable && !store.redeem_connection_token(id).await? {
+    if let Err(why) = store.redeem_connection_token(id).await? {
+        tracing::info!(token = %id, reason = why.as_str(), "file manager token refused");
         return Err(token_invalid());
     }
     let input_secret = if record.has_input_secret {

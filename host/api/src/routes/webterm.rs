@@ -190,12 +190,12 @@ async fn open(
     {
         return Err(invalid());
     }
-    if !record.is_reusable
-        && !store
-            .redeem_connection_token(id)
-            .await
-            .map_err(|e| internal(&e))?
+    if let Err(why) = store
+        .redeem_connection_token(id)
+        .await
+        .map_err(|e| internal(&e))?
     {
+        tracing::info!(token = %id, reason = why.as_str(), "web terminal token refused");
         return Err(invalid());
     }
     let input_secret = if record.has_input_secret {
