@@ -13,6 +13,7 @@ mod api_labels;
 mod api_labels_wired;
 mod api_login_review;
 mod api_mfa;
+mod api_password_expiry;
 mod api_platforms;
 mod api_plugins;
 mod api_profile_permissions;

@@ -57,6 +57,12 @@ pub mod codes {
     pub const MFA_FAILED: &str = "mfa_failed";
     /// The user is locked after too many wrong passwords or codes (answer of an MFA step).
     pub const BLOCK_MFA: &str = "block_mfa";
+    /// The password is right but older than `SECURITY_PASSWORD_EXPIRATION_TIME` days
+    /// (JumpServer's `PasswordRequireResetError`): it must be changed before logging in.
+    pub const PASSWORD_EXPIRED: &str = "passwd_has_expired";
+    /// Portcullis' own code: an expired-password change was asked for a password that has
+    /// not expired (change it through the profile instead).
+    pub const PASSWORD_NOT_EXPIRED: &str = "passwd_not_expired";
     /// Portcullis' own code: the server could not process the login (database down, corrupt
     /// row). The API should answer 500, not 400.
     pub const INTERNAL_ERROR: &str = "internal_error";
@@ -201,6 +207,9 @@ pub struct LoginFailure {
     /// factor bound while one is required. The web login opens a bind-only unfinished login
     /// for them ([`Auth::start_mfa_setup_login`]); other callers just refuse.
     pub mfa_unset_user: Option<Uuid>,
+    /// For [`codes::PASSWORD_EXPIRED`]: the user whose (right) password has expired, so the
+    /// caller can let them set a new one ([`Auth::verify_expired_password`]).
+    pub password_expired_user: Option<Uuid>,
 }
 
 impl LoginFailure {
@@ -215,6 +224,7 @@ impl LoginFailure {
             msg: msg.into(),
             ticket: None,
             mfa_unset_user: None,
+            password_expired_user: None,
         }
     }
 
@@ -330,6 +340,9 @@ enum FirstFactor<'a> {
     Password,
     /// A key the client proved it holds (SSH), by SHA-256 fingerprint.
     PublicKey { fingerprint: &'a str },
+    /// `LoginRequest::password`, checked to replace an expired password: every check of a
+    /// password login up to the expiry, then stop (no MFA step, nothing recorded as a login).
+    ExpiredPasswordChange,
 }
 
 /// What [`Auth::record_failure`] counted.
@@ -413,7 +426,7 @@ impl Auth {
         }
 
         let user = match factor {
-            FirstFactor::Password => {
+            FirstFactor::Password | FirstFactor::ExpiredPasswordChange => {
                 let real_hash = user
                     .as_ref()
                     .filter(|u| u.source == "local")
@@ -495,6 +508,26 @@ impl Auth {
         }
         let notice_acl = self.notice_acl(&user, ip, now).await?;
 
+        // Only the password expires: a public key proves something else.
+        let password_factor = matches!(
+            factor,
+            FirstFactor::Password | FirstFactor::ExpiredPasswordChange
+        );
+        if password_factor && password_expired(&user, &settings, now_us) {
+            let mut refused = LoginFailure::new(
+                codes::PASSWORD_EXPIRED,
+                "Your password has expired, please reset before logging in",
+            );
+            refused.password_expired_user = Some(user.id);
+            return Ok(Err(refused));
+        }
+        if matches!(factor, FirstFactor::ExpiredPasswordChange) {
+            return Ok(Err(LoginFailure::new(
+                codes::PASSWORD_NOT_EXPIRED,
+                "The password has not expired: log in and change it in the profile",
+            )));
+        }
+
         let forced = user.mfa_level == 2
             || settings.mfa_auth == 1
             || (settings.mfa_auth == 2 && self.is_admin(user.id).await?);
@@ -520,6 +553,44 @@ impl Auth {
             need_update_password: user.need_update_password,
             notice_acl,
         })))
+    }
+
+    /// Checks the current password of a user who wants to replace an expired one: the same
+    /// checks as a password login (lockout per user and per address, failure counting, user
+    /// expiry and inactivity, login ACLs), ending at the expiry. `Ok(user)` when the password
+    /// is right and expired — the caller then sets the new password. A refusal of the checks
+    /// is written to the login log like a login's; the expired case is not (no login happens,
+    /// the password-change log records the change). [`codes::PASSWORD_NOT_EXPIRED`] when the
+    /// password is right but still valid.
+    pub async fn verify_expired_password(&self, req: &LoginRequest) -> Result<Uuid, LoginFailure> {
+        let now = Utc::now();
+        let ip = req.ip.to_canonical();
+        let ip_text = ip.to_string();
+        let outcome = match self
+            .try_login(req, &FirstFactor::ExpiredPasswordChange, ip, &ip_text, now)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(error = %e, "an expired-password change could not be processed");
+                Err(LoginFailure::internal())
+            }
+        };
+        match outcome {
+            Err(LoginFailure {
+                code: codes::PASSWORD_EXPIRED,
+                password_expired_user: Some(user),
+                ..
+            }) => Ok(user),
+            Err(f) if f.code == codes::PASSWORD_NOT_EXPIRED => Err(f),
+            Err(f) => {
+                self.log_login(&req.meta(), &ip_text, 0, Some(&f), now)
+                    .await?;
+                Err(f)
+            }
+            // Not reached: the change stops at the expiry check, before MFA and success.
+            Ok(_) => Err(LoginFailure::internal()),
+        }
     }
 
     /// Checks a public-key login (the SSH gateway, after the client proved it holds the key
@@ -943,6 +1014,23 @@ impl Auth {
 /// JumpServer disables users that have not logged in or used an API key for
 /// `SECURITY_UNCOMMON_USERS_TTL` days (a daily task); Portcullis applies the same rule when
 /// such a user next tries to log in.
+/// Whether the user's password is older than the expiration setting. A user whose last
+/// change was never recorded counts from account creation, as JumpServer sets the date when
+/// the account is made.
+fn password_expired(user: &LoginUser, settings: &SecuritySettings, now_us: i64) -> bool {
+    let changed = user.date_password_last_updated.unwrap_or(user.date_joined);
+    changed.saturating_add(i64::from(settings.password_expiration_days) * MICROS_PER_DAY) <= now_us
+}
+
+/// Whole days until a password changed at `changed_us` (microseconds) expires after
+/// `expiration_days`, rounded down (JumpServer's `password_expired_remain_days`); 0 once
+/// expired.
+pub fn password_days_left(changed_us: i64, expiration_days: u32, now_us: i64) -> i64 {
+    let expires = changed_us.saturating_add(i64::from(expiration_days) * MICROS_PER_DAY);
+    let left = expires.saturating_sub(now_us);
+    if left <= 0 { 0 } else { left / MICROS_PER_DAY }
+}
+
 fn unused_for_too_long(user: &LoginUser, settings: &SecuritySettings, now_us: i64) -> bool {
     if settings.inactive_days == 0 {
         return false;

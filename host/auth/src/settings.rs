@@ -36,6 +36,11 @@ pub const PASSWORD_NUMBER: &str = "SECURITY_PASSWORD_NUMBER";
 /// `SECURITY_PASSWORD_SPECIAL_CHAR`.
 pub const PASSWORD_SPECIAL_CHAR: &str = "SECURITY_PASSWORD_SPECIAL_CHAR";
 
+/// `SECURITY_PASSWORD_EXPIRATION_TIME`: days a password stays valid after it was last
+/// changed; a login with an older password is refused until the password is changed.
+/// JumpServer's default is 9999 (in effect never).
+pub const PASSWORD_EXPIRATION_TIME: &str = "SECURITY_PASSWORD_EXPIRATION_TIME";
+
 /// `SECURITY_MFA_AUTH`: MFA forced globally: 0 no, 1 for every user, 2 for administrators
 /// (system administrators and org administrators), as in JumpServer.
 pub const MFA_AUTH: &str = "SECURITY_MFA_AUTH";
@@ -68,6 +73,7 @@ pub const SETTING_NAMES: &[&str] = &[
     PASSWORD_LOWER_CASE,
     PASSWORD_NUMBER,
     PASSWORD_SPECIAL_CHAR,
+    PASSWORD_EXPIRATION_TIME,
     MFA_AUTH,
     MFA_VERIFY_TTL,
     AUTH_EXPIRED_SECONDS,
@@ -104,6 +110,9 @@ pub struct SecuritySettings {
     /// (`SECURITY_UNCOMMON_USERS_TTL`; 0 = off, which is also what JumpServer's default 999
     /// means).
     pub inactive_days: u32,
+    /// Days a password is valid after its last change (`SECURITY_PASSWORD_EXPIRATION_TIME`,
+    /// default 9999, JumpServer's bounds 1..=99999).
+    pub password_expiration_days: u32,
     /// Who must use MFA whatever their own choice (`SECURITY_MFA_AUTH`: 0 nobody, 1 everyone,
     /// 2 administrators; default 0).
     pub mfa_auth: u8,
@@ -134,6 +143,7 @@ impl Default for SecuritySettings {
             signature_max_skew: 300,
             password_policy: PasswordPolicy::default(),
             inactive_days: 0,
+            password_expiration_days: 9999,
             mfa_auth: 0,
             mfa_verify_ttl: 3600,
             auth_expired_seconds: 300,
@@ -257,6 +267,7 @@ impl SecuritySettings {
             } else {
                 0
             },
+            password_expiration_days: clamp_u32(r.int(PASSWORD_EXPIRATION_TIME, 9999, 1, 99_999)),
             mfa_auth: u8::try_from(mfa_auth).unwrap_or(0),
             mfa_verify_ttl: clamp_u64(r.int(MFA_VERIFY_TTL, 3600, 1, 365 * 86_400)),
             auth_expired_seconds: clamp_u64(r.int(AUTH_EXPIRED_SECONDS, 300, 10, 86_400)),

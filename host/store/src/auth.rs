@@ -55,6 +55,9 @@ pub struct LoginUser {
     pub date_api_key_last_used: Option<i64>,
     /// Microseconds of account creation.
     pub date_joined: i64,
+    /// Microseconds of the last password change (`None`: never recorded), for password
+    /// expiry (`SECURITY_PASSWORD_EXPIRATION_TIME`).
+    pub date_password_last_updated: Option<i64>,
     /// 0 MFA off, 1 on (the user bound a second factor), 2 forced by an administrator.
     pub mfa_level: i64,
     /// Whether an OTP secret is bound (`mfa_secret` is set); the secret itself is not loaded.
@@ -343,7 +346,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT id, username, name, email, source, comment, password_hash, is_active,
                 date_expired, locked_until, failed_login_count, need_update_password, last_login,
-                date_api_key_last_used, date_joined, mfa_level,
+                date_api_key_last_used, date_joined, date_password_last_updated, mfa_level,
                 CAST(CASE WHEN mfa_secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS mfa_bound
              FROM users WHERE username = $1",
         )
@@ -367,6 +370,7 @@ impl Store {
                 last_login: r.try_get("last_login")?,
                 date_api_key_last_used: r.try_get("date_api_key_last_used")?,
                 date_joined: r.try_get("date_joined")?,
+                date_password_last_updated: r.try_get("date_password_last_updated")?,
                 mfa_level: r.try_get("mfa_level")?,
                 mfa_bound: r.try_get::<i64, _>("mfa_bound")? != 0,
             })

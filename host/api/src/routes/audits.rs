@@ -1319,6 +1319,7 @@ fn reason_display(code: &str) -> String {
         "acl_not_allow" => "Login rejected by a login ACL",
         "login_confirm_wait" => "Waiting for a reviewer to confirm the login",
         "mfa_failed" => "MFA authentication failed",
+        "passwd_has_expired" => "The password has expired",
         "internal_error" => "Server error",
         other => other,
     }
@@ -1866,8 +1867,10 @@ async fn public_settings(
             names::PASSWORD_SPECIAL_CHAR: p.special_char,
         }),
     );
-    // Portcullis does not expire passwords; 9999 days is JumpServer's "never".
-    m.insert("SECURITY_PASSWORD_EXPIRATION_TIME".into(), json!(9999));
+    m.insert(
+        names::PASSWORD_EXPIRATION_TIME.into(),
+        json!(sec.password_expiration_days),
+    );
     m.insert(
         names::LOGIN_LIMIT_COUNT.into(),
         json!(sec.login_limit_count),
@@ -1966,6 +1969,11 @@ const SECURITY_SETTINGS: &[(&str, SettingKind, &str)] = &[
     (
         names::PASSWORD_SPECIAL_CHAR,
         SettingKind::Bool,
+        "security_password",
+    ),
+    (
+        names::PASSWORD_EXPIRATION_TIME,
+        SettingKind::Int(1, 99_999),
         "security_password",
     ),
     // Where clients reach the SSH gateway, when it differs from its listen address (NAT).

@@ -34,6 +34,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/authentication/auth/", post(login))
         .route("/api/v1/authentication/tokens/", post(login))
         .route(
+            "/api/v1/authentication/password/expired/",
+            post(change_expired_password),
+        )
+        .route(
             "/api/v1/authentication/login-confirm-ticket/status/",
             get(login_confirm_status).delete(login_confirm_cancel),
         )
@@ -258,7 +262,125 @@ async fn login(
 fn login_refused(f: LoginFailure) -> Result<Response, ApiError> {
     match f.ticket {
         Some(ticket) if f.code == codes::LOGIN_CONFIRM_WAIT => Ok(confirm_wait(ticket, &f.msg)),
+        _ if f.code == codes::PASSWORD_EXPIRED => Ok(password_expired(&f.msg)),
         _ => Err(login_error(f)),
+    }
+}
+
+/// Where a user whose password expired sets a new one (Portcullis' counterpart of
+/// JumpServer's reset page the web login redirects to).
+const PASSWORD_EXPIRED_URL: &str = "/api/v1/authentication/password/expired/";
+
+/// The 400 answer of a login with an expired password: JumpServer's `{"error": "<exception
+/// text>"}` (§2.2), plus the machine-readable `code` and where to set a new password.
+fn password_expired(msg: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({
+            "error": msg,
+            "code": codes::PASSWORD_EXPIRED,
+            "msg": msg,
+            "data": {"url": PASSWORD_EXPIRED_URL},
+        })),
+    )
+        .into_response()
+}
+
+/// `POST /authentication/password/expired/` `{username, old_password, new_password,
+/// new_password_again}`: replaces an expired password without a login. The old password goes
+/// through every check of a login (lockout, failure counting, user expiry, login ACLs), so
+/// this is no way around them; the new one through the policy and the history. 200
+/// `{"msg":"ok"}`, then the user logs in with the new password. A password that has not
+/// expired is refused (change it through `/users/profile/password/`).
+async fn change_expired_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    use portcullis_store::users::{PasswordChange, PasswordChanged};
+    const FIELDS: [&str; 4] = [
+        "username",
+        "old_password",
+        "new_password",
+        "new_password_again",
+    ];
+    let Json(body) = body.map_err(|e| bad_json(&e))?;
+    let Some(obj) = body.as_object() else {
+        return Err(ApiError::Refused("Expected a JSON object".into()));
+    };
+    let mut problems = std::collections::BTreeMap::new();
+    for name in obj.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
+        problems.insert(name.clone(), vec!["Unknown field.".to_owned()]);
+    }
+    for name in FIELDS {
+        match obj.get(name) {
+            Some(Value::String(v)) if !v.is_empty() => {}
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                problems.insert(name.to_owned(), vec!["This field is required.".to_owned()]);
+            }
+            Some(_) => {
+                problems.insert(name.to_owned(), vec!["Not a valid string.".to_owned()]);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Fields(problems));
+    }
+    let (username, old, new, again) = (
+        text_field(&body, "username"),
+        text_field(&body, "old_password"),
+        text_field(&body, "new_password"),
+        text_field(&body, "new_password_again"),
+    );
+    if new != again {
+        return Err(ApiError::field(
+            "new_password_again",
+            "The newly set password is inconsistent",
+        ));
+    }
+    let req = LoginRequest {
+        username,
+        password: SecretString::new(old),
+        ip,
+        user_agent: header(&headers, "user-agent").to_owned(),
+        login_type: login_type_of(&headers),
+        backend: "password".into(),
+    };
+    let user_id = match state.auth().verify_expired_password(&req).await {
+        Ok(user) => user,
+        Err(f) if f.code == codes::PASSWORD_NOT_EXPIRED => {
+            return Err(ApiError::field("old_password", f.msg));
+        }
+        Err(f) => return login_refused(f),
+    };
+    let user = state
+        .store()
+        .user_record(&user_id.to_string())
+        .await?
+        .ok_or(ApiError::NotFound("User"))?;
+    let policy = state.auth().security().await?.password_policy;
+    policy
+        .check(&new, crate::routes::users::is_admin(&user))
+        .map_err(|e| ApiError::field("new_password", e.to_string()))?;
+    let history = crate::routes::users::old_password_count(&state).await?;
+    let secret = SecretString::new(new);
+    let by = format!("{}({})", user.name, user.username);
+    let remote = ip.to_string();
+    let change = PasswordChange {
+        password: &secret,
+        need_update: false,
+        history,
+        changed_by: &by,
+        remote_addr: &remote,
+    };
+    match state.store().change_user_password(user.id, &change).await? {
+        PasswordChanged::Done => Ok(Json(ok_msg()).into_response()),
+        PasswordChanged::Reused => Err(ApiError::field(
+            "new_password",
+            format!("The new password cannot be the last {history} passwords"),
+        )),
+        PasswordChanged::NoUser => Err(ApiError::NotFound("User")),
     }
 }
 

@@ -762,7 +762,7 @@ async fn remove_from_org(
 
 /// `SECURITY_OLD_PASSWORD_COUNT`: how many previous passwords may not be reused (JumpServer's
 /// default 5). Read here because the auth crate's settings do not carry it yet.
-async fn old_password_count(state: &AppState) -> Result<usize, ApiError> {
+pub(crate) async fn old_password_count(state: &AppState) -> Result<usize, ApiError> {
     let value = state.store().setting("SECURITY_OLD_PASSWORD_COUNT").await?;
     let n = match value {
         Some(Value::Number(n)) => n.as_u64(),
@@ -773,7 +773,7 @@ async fn old_password_count(state: &AppState) -> Result<usize, ApiError> {
 }
 
 /// Administrators (system or org) need the longer admin minimum, as in JumpServer.
-fn is_admin(u: &UserRecord) -> bool {
+pub(crate) fn is_admin(u: &UserRecord) -> bool {
     u.roles
         .iter()
         .any(|r| r.id == SYSTEM_ADMIN_ROLE_ID || r.id == builtin::ORG_ADMIN_ROLE_ID)
