@@ -796,6 +796,110 @@ puts "\nEXPECT-OK"
     assert_eq!(logged, 1);
 }
 
+/// Lock and unlock an exec session (no terminal): while locked the command's output is held
+/// and what the client sends is discarded; the client hears of both on stderr, nothing is lost
+/// from the output, and the recording keeps the notices.
+#[tokio::test]
+async fn an_admin_lock_holds_an_exec_session_and_is_recorded() {
+    let db = TestDb::sqlite();
+    let s = Scene::new(&db);
+    let toggle = |sid: &str, task: &str| {
+        let r = send(
+            &s.server,
+            &s.admin,
+            "POST",
+            "/api/v1/terminal/tasks/toggle-lock-session/",
+            &json!({"session_id": sid, "task_name": task}),
+        );
+        assert_eq!(ok(&r, 200), json!({"ok": [sid]}));
+    };
+    // Numbered lines every 50 ms for about 6 s, then whatever stdin brings.
+    let remote =
+        "echo begin; i=0; while [ $i -lt 120 ]; do i=$((i+1)); echo n$i; sleep 0.05; done; cat";
+    let mut ssh = s.ssh(&s.direct("web-1"), 120);
+    ssh.args(["-o", "PubkeyAuthentication=no"])
+        .args(["-o", "PreferredAuthentications=password"])
+        .args(["127.0.0.1", "--", remote]);
+    let args: Vec<_> = ssh.get_args().map(|a| a.to_owned()).collect();
+    let stdout_path = s.work.path().join("exec-lock.out");
+    let stderr_path = s.work.path().join("exec-lock.err");
+    let child = Command::new("sshpass")
+        .arg("-e")
+        .arg("timeout")
+        .args(args)
+        .env("SSHPASS", &s.alice_pw)
+        .stdin(Stdio::piped())
+        .stdout(fs::File::create(&stdout_path).unwrap())
+        .stderr(fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut bg = Bg(child);
+    let mut stdin = bg.0.stdin.take().unwrap();
+    let stdout = || fs::read_to_string(&stdout_path).unwrap_or_default();
+    let stderr = || fs::read_to_string(&stderr_path).unwrap_or_default();
+    eventually(30, "the command to start", || {
+        stdout().contains("begin").then_some(())
+    });
+    let sid = id_of(&eventually(10, "the live session", || {
+        s.sessions("is_finished=0").into_iter().next()
+    }));
+    toggle(&sid, "lock_session");
+    eventually(10, "the lock notice", || {
+        stderr().contains("locked by").then_some(())
+    });
+    // Held: nothing more arrives while locked.
+    let held = stdout();
+    assert!(
+        !held.contains("n120"),
+        "the command finished before the lock: {held}"
+    );
+    stdin.write_all(b"typed-while-locked\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(stdout(), held, "output went on while locked");
+    toggle(&sid, "unlock_session");
+    eventually(10, "the unlock notice", || {
+        stderr().contains("unlocked").then_some(())
+    });
+    stdin.write_all(b"typed-after-unlock\n").unwrap();
+    drop(stdin);
+    let status = bg.wait(60);
+    assert!(
+        status.is_some_and(|st| st.success()),
+        "{status:?}: {}",
+        stderr()
+    );
+    let all = stdout();
+    // Every line arrived, in order: held, not dropped.
+    let numbers: Vec<&str> = all.lines().filter(|l| l.starts_with('n')).collect();
+    let expected: Vec<String> = (1..=120).map(|i| format!("n{i}")).collect();
+    assert_eq!(numbers, expected, "{all}");
+    assert!(all.contains("typed-after-unlock"), "{all}");
+    assert!(!all.contains("typed-while-locked"), "{all}");
+
+    // The recording shows the notices where they happened, among the output.
+    eventually(10, "the session to finish", || {
+        s.sessions("is_finished=1").into_iter().next()
+    });
+    let r = get(
+        &s.server,
+        &s.admin,
+        &format!("/api/v1/terminal/sessions/{sid}/replay/download/"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut output = String::new();
+    for line in r.body.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let ev: Value = serde_json::from_str(line).unwrap();
+        if ev[1] == "o" {
+            output.push_str(ev[2].as_str().unwrap());
+        }
+    }
+    let locked_at = output.find("locked by").expect("lock notice recorded");
+    let unlocked_at = output.find("unlocked").expect("unlock notice recorded");
+    assert!(locked_at < unlocked_at, "{output}");
+    assert!(output[..locked_at].contains("begin"), "{output}");
+    assert!(output[unlocked_at..].contains("n120"), "{output}");
+}
+
 #[tokio::test]
 async fn an_idle_session_ends_after_the_configured_idle_time() {
     let db = TestDb::sqlite();

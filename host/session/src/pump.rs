@@ -66,7 +66,7 @@ pub trait Front: Send {
     /// default a coloured line on their terminal; a front with its own signalling (the web
     /// terminal's JSON messages) overrides it.
     fn notice(&mut self, notice: &Notice) -> impl Future<Output = io::Result<()>> + Send {
-        let line = format!("\r\n\x1b[33m{}\x1b[0m\r\n", notice.text());
+        let line = notice_line(notice);
         async move { self.send(line.as_bytes()).await }
     }
 }
@@ -92,6 +92,22 @@ impl Notice {
             }
             Notice::Unlocked => "The session has been unlocked; input is enabled".into(),
         }
+    }
+}
+
+/// The terminal line a notice is shown as (what [`Front::notice`] writes by default).
+pub fn notice_line(notice: &Notice) -> String {
+    format!("\r\n\x1b[33m{}\x1b[0m\r\n", notice.text())
+}
+
+/// Puts a lock or unlock notice in the session's recording, so a replay shows when and by whom
+/// the user's input was locked. A recording that fails here has failed for the pump too, which
+/// ends the session on its next write; this only logs.
+async fn record_notice(session: &LiveSession, notice: &Notice) {
+    if let Some(r) = session.recorder()
+        && let Err(e) = r.output(notice_line(notice).as_bytes()).await
+    {
+        tracing::error!(session = %session.id, error = %e, "could not record a notice");
     }
 }
 
@@ -221,6 +237,7 @@ pub async fn run_shell<F: Front>(
                     _ => continue,
                 };
                 told_locked = !told_locked;
+                record_notice(session, &notice).await;
                 if front.notice(&notice).await.is_err() {
                     break EndReason::Normal;
                 }
@@ -747,10 +764,43 @@ pub async fn run_exec<F: Front>(
     // Exec sessions carry no interactive typing: idleness is about traffic either way.
     let mut kill = session.kill_signal();
     let mut front_open = true;
+    // While an auditor holds the session locked the command's output is held (the target's
+    // channel is not read, so its window fills and the command blocks on its own writes)
+    // and what the client sends is discarded, as in a shell; the client is told on stderr,
+    // which a pipe of stdout does not mix with.
+    let mut lock = session.lock_signal();
+    let mut lock_open = true;
+    let mut locked = session.is_locked();
+    if locked {
+        let by = lock.borrow_and_update().clone().unwrap_or_default();
+        let notice = Notice::Locked { by };
+        record_notice(session, &notice).await;
+        let _ = front.send_stderr(notice_line(&notice).as_bytes()).await;
+    }
     let reason = loop {
         let (deadline, deadline_reason) = deadlines.next();
         tokio::select! {
-            msg = target.wait() => match msg {
+            changed = lock.changed(), if lock_open => {
+                if changed.is_err() {
+                    lock_open = false;
+                    continue;
+                }
+                let by = lock.borrow_and_update().clone();
+                let notice = match (by, locked) {
+                    (Some(by), false) => Notice::Locked { by },
+                    (None, true) => Notice::Unlocked,
+                    _ => continue,
+                };
+                locked = !locked;
+                // A held session is not idle by the client's fault: the idle clock restarts
+                // when the lock is lifted.
+                deadlines.last_input = Instant::now();
+                record_notice(session, &notice).await;
+                if front.send_stderr(notice_line(&notice).as_bytes()).await.is_err() {
+                    break EndReason::Normal;
+                }
+            }
+            msg = target.wait(), if !locked => match msg {
                 Some(ChannelMsg::Data { data }) => {
                     deadlines.last_input = Instant::now();
                     excerpt.push(&data);
@@ -780,6 +830,8 @@ pub async fn run_exec<F: Front>(
                 Some(_) => {}
             },
             ev = front.recv(), if front_open => match ev {
+                // Sent while locked: discarded, not forwarded.
+                Some(FrontEvent::Data(_)) if locked => {}
                 Some(FrontEvent::Data(data)) => {
                     deadlines.last_input = Instant::now();
                     if target.data_bytes(data).await.is_err() {
