@@ -122,11 +122,43 @@ test('the audit lists, the operation diff and the dashboard', async () => {
   assert.ok((await page.getByTestId('diff-row').count()) > 0)
   await screenshot(page, 'audit-operate-logs.png')
 
+  // Tickets: the time window goes to the server as date_from/date_to (kept in the address bar).
+  const from = Date.UTC(2020, 0, 1)
+  const to = Date.UTC(2020, 0, 2)
+  const windowed = page.waitForRequest((r) => {
+    const u = new URL(r.url())
+    return u.pathname === '/api/v1/tickets/tickets/' && u.searchParams.get('date_from') === new Date(from).toISOString() && u.searchParams.get('date_to') === new Date(to).toISOString()
+  })
+  await page.goto(`/ui/audit/tickets?from=${from}&to=${to}`)
+  await windowed
+  // The picker shows the window, and nothing was opened in it.
+  await page.waitForFunction(() => [...document.querySelectorAll('.el-date-editor input')].some((i) => i.value.startsWith('2020-01-0')))
+  await page.getByTestId('empty-state').waitFor()
+
+  // The dashboard: one GET /api/v1/index/?days=N per period, figures exactly the server's.
+  const asked = []
+  page.on('request', (r) => {
+    const u = new URL(r.url())
+    if (u.pathname.startsWith('/api/v1/')) asked.push(u.pathname + u.search)
+  })
   await page.goto('/ui/dashboard')
   await page.getByTestId('stat-sessions').waitFor()
   await page.waitForFunction(() => Number(document.querySelector('[data-testid="stat-sessions"] .stat-value')?.textContent?.replace(/\D/g, '')) > 0)
   await page.locator('[data-testid="chart-sessions"] canvas').waitFor()
+  await page.locator('[data-testid="chart-top-assets"] canvas').waitFor()
+  const statOf = async (key) => Number((await page.locator(`[data-testid="stat-${key}"] .stat-value`).textContent()).replace(/\D/g, ''))
+  const week = await (await context.request.get('/api/v1/index/?days=7')).json()
+  assert.equal(await statOf('sessions'), week.total_count_sessions)
+  assert.equal(await statOf('users'), week.total_count_users)
+  assert.equal(await statOf('failed'), week.total_count_login_failed)
+  assert.ok(asked.includes('/api/v1/index/?days=7'), asked.join(' '))
+  assert.deepEqual(asked.filter((a) => /terminal\/sessions|login-logs|users\/users|assets\/assets/.test(a)), [], 'no figure comes from a list')
   await screenshot(page, 'dashboard.png')
+  const month = page.waitForRequest((r) => new URL(r.url()).search === '?days=30' && new URL(r.url()).pathname === '/api/v1/index/')
+  await page.getByTestId('dashboard-period-30').click()
+  await month
+  const m = await (await context.request.get('/api/v1/index/?days=30')).json()
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="stat-sessions"] .stat-value')?.textContent?.replace(/\D/g, '')) === n, m.total_count_sessions)
   assert.deepEqual(unexpected(problems, SIGNED_OUT), [])
   await context.close()
 })

@@ -16,7 +16,7 @@
 //! whose reviewer list holds the processor, so a caller that forgot the check still cannot
 //! approve someone else's review.
 
-use crate::codec::{from_micros, like_escape, now_micros, order_column, trusted, uuid};
+use crate::codec::{from_micros, like_escape, micros, now_micros, order_column, trusted, uuid};
 use crate::{Store, StoreError};
 use chrono::{DateTime, Local, Utc};
 use serde_json::Value;
@@ -181,6 +181,10 @@ pub struct TicketQuery {
     pub reviewer: Option<Uuid>,
     /// Only this ticket.
     pub id: Option<Uuid>,
+    /// Only tickets opened at or after this moment (the audit lists' `date_from`).
+    pub date_from: Option<DateTime<Utc>>,
+    /// Only tickets opened at or before this moment (`date_to`).
+    pub date_to: Option<DateTime<Utc>>,
     /// Space-separated terms, each matched (case-insensitively) against the title, the serial
     /// number or the applicant.
     pub search: Option<String>,
@@ -521,6 +525,14 @@ impl Store {
         if let Some(id) = q.id {
             let p = arg(id.to_string(), &mut args);
             clauses.push(format!("t.id = {p}"));
+        }
+        // Integers the server computed, written into the SQL (the text-bound arguments would
+        // not compare with PostgreSQL's bigint column).
+        if let Some(from) = q.date_from {
+            clauses.push(format!("t.date_created >= {}", micros(from)));
+        }
+        if let Some(to) = q.date_to {
+            clauses.push(format!("t.date_created <= {}", micros(to)));
         }
         if let Some(search) = &q.search {
             for term in search.split_whitespace() {

@@ -24,6 +24,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{OriginalUri, Path, State};
 use axum::routing::{get, put};
+use chrono::{DateTime, Utc};
 use portcullis_store::tickets::{TicketKind, TicketQuery, TicketRecord, TicketState};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -178,6 +179,20 @@ fn uuid_filter(q: &ListQuery, names: &[&str], caller: &Caller) -> Result<Option<
     Ok(None)
 }
 
+/// A `date_from` / `date_to` parameter, parsed as in the audit lists; garbage is a 400 naming
+/// the parameter, not an ignored filter.
+fn date_filter(q: &ListQuery, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    match q.filters.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => crate::fmt::parse_datetime(v).map(Some).ok_or_else(|| {
+            ApiError::field(
+                name,
+                "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DD HH:MM:SS +ZZZZ, YYYY/MM/DD HH:MM:SS +ZZZZ, ISO 8601.",
+            )
+        }),
+    }
+}
+
 fn choice_filter<T>(
     q: &ListQuery,
     name: &str,
@@ -200,7 +215,8 @@ fn choice_filter<T>(
 }
 
 /// `GET /tickets/tickets/`: filters `type`, `state`, `status` (open/closed), `applicant` (or
-/// `applicant_id`), `assignee` (or `assignees__id`; `self` for the caller), `id`, search over
+/// `applicant_id`), `assignee` (or `assignees__id`; `self` for the caller), `id`, `date_from` /
+/// `date_to` (when it was opened; as in the audit lists, a malformed date is a 400), search over
 /// title, serial number and applicant, `order`.
 async fn list(
     caller: Caller,
@@ -229,6 +245,8 @@ async fn list(
         applicant: uuid_filter(&q, &["applicant", "applicant_id"], &caller)?,
         reviewer: uuid_filter(&q, &["assignee", "assignees__id", "assignees"], &caller)?,
         id: uuid_filter(&q, &["id"], &caller)?,
+        date_from: date_filter(&q, "date_from")?,
+        date_to: date_filter(&q, "date_to")?,
         search: q.search.clone(),
         order: q.order.clone(),
         limit,
