@@ -234,6 +234,23 @@ async fn only_reviewers_answer_and_only_once_while_admins_and_auditors_read() {
             ["rev1(rev1)", "rev2(rev2)"],
             "duplicates dropped"
         );
+        // The date window (`date_from`/`date_to`, as in the audit lists) is on when the
+        // ticket was opened; a malformed date is a 400 naming the parameter.
+        let day = |offset_days: i64| {
+            (chrono::Utc::now() + chrono::Duration::days(offset_days))
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        };
+        let window = |q: String| get(&server, &rev1, &format!("{TICKETS}?limit=10&{q}"));
+        let r = window(format!("date_from={}&date_to={}", day(-1), day(1)));
+        assert_eq!(r.json()["count"], 2, "{}", r.body);
+        let r = window(format!("date_from={}", day(1)));
+        assert_eq!(r.json()["count"], 0, "opened before date_from: {}", r.body);
+        let r = window(format!("date_to={}", day(-1)));
+        assert_eq!(r.json()["count"], 0, "opened after date_to: {}", r.body);
+        let r = window("date_from=yesterday".into());
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.json()["date_from"].is_array(), "{}", r.body);
         let step = &one["process_map"][0];
         assert_eq!(step["approval_level"], 1);
         assert_eq!(step["state"], "pending");
