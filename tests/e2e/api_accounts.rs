@@ -443,6 +443,76 @@ async fn bulk_adds_report_each_asset_and_templates_supply_accounts() {
         assert_eq!(r.status, 400, "{}", r.body);
         assert!(r.json().get("assets").is_some());
 
+        // /bulk/ by node: every asset anywhere under the nodes, each once (also when listed
+        // in assets too), su-from the account of su_from_username on each asset; a node that
+        // does not exist, or an asset without that username, is a 400 and creates nothing.
+        let team = f.node("1:7", "team").await;
+        let sub = f.node("1:7:1", "sub").await;
+        let b1 = f.asset("node-b1", &[team]).await;
+        let b2 = f.asset("node-b2", &[sub]).await;
+        let root_on = |asset: Uuid| {
+            let r = send(
+                &server,
+                &admin,
+                "POST",
+                "/api/v1/accounts/accounts/",
+                &json!({"asset": asset, "name": "root", "username": "root", "secret": "r"}),
+            );
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.json()["id"].as_str().unwrap().to_owned()
+        };
+        let root_b1 = root_on(b1);
+        let by_node = || {
+            send(
+                &server,
+                &admin,
+                "POST",
+                "/api/v1/accounts/accounts/bulk/",
+                &json!({"assets": [b1], "nodes": [team], "name": "ops", "username": "ops",
+                        "secret_type": "password", "secret": "o1", "su_from_username": "root"}),
+            )
+        };
+        let r = by_node();
+        assert_eq!(r.status, 400, "{}", r.body);
+        let msg = r.json()["su_from_username"][0].as_str().unwrap().to_owned();
+        assert!(msg.contains("node-b2") && !msg.contains("node-b1"), "{msg}");
+        let ops = "SELECT COUNT(*) FROM accounts WHERE username = 'ops'";
+        assert_eq!(count(&mut f, ops).await, 0, "nothing created");
+        let r = send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/accounts/accounts/bulk/",
+            &json!({"nodes": [Uuid::new_v4()], "username": "ops"}),
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.json().get("nodes").is_some(), "{}", r.body);
+        let root_b2 = root_on(b2);
+        let r = by_node();
+        assert_eq!(r.status, 201, "{}", r.body);
+        let results = r.json().as_array().unwrap().clone();
+        assert_eq!(
+            results.len(),
+            2,
+            "b1 once, b2 from the sub-node, not a3: {}",
+            r.body
+        );
+        assert!(
+            results.iter().all(|x| x["state"] == "created"),
+            "{}",
+            r.body
+        );
+        for (asset, root) in [(b1, &root_b1), (b2, &root_b2)] {
+            let list = get(
+                &server,
+                &admin,
+                &format!("/api/v1/accounts/accounts/?asset={asset}&username=ops"),
+            );
+            let acc = &crate::support::rows(&list)[0];
+            assert_eq!(acc["su_from"]["id"], json!(root), "{}", list.body);
+        }
+        assert_eq!(count(&mut f, ops).await, 2);
+
         // Templates: CRUD, secret write-only and sealed, accounts made from them.
         let r = send(
             &server,
@@ -1124,4 +1194,104 @@ async fn orgs_see_only_their_own_accounts_and_permissions() {
         drop(server);
         db.drop_db().await;
     }
+}
+
+#[tokio::test]
+async fn an_asset_is_created_with_its_accounts_or_not_at_all() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&db, dir.path());
+    let admin = token(&server, "admin", ADMIN_PASSWORD);
+    let mut f = Fixture::new(&db.url).await;
+    let tpl = send(
+        &server,
+        &admin,
+        "POST",
+        "/api/v1/accounts/account-templates/",
+        &json!({"name": "svc-tpl", "username": "svc", "secret": "Tpl-s3cret"}),
+    );
+    assert_eq!(tpl.status, 201, "{}", tpl.body);
+    let tpl = tpl.json()["id"].as_str().unwrap().to_owned();
+    let host = |name: &str, accounts: Value| {
+        send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/assets/hosts/",
+            &json!({"name": name, "address": "10.9.0.1", "platform": 1,
+                    "protocols": [{"name": "ssh", "port": 22}], "accounts": accounts}),
+        )
+    };
+    let assets = "SELECT COUNT(*) FROM assets";
+    let accounts = "SELECT COUNT(*) FROM accounts";
+    let (assets0, accounts0) = (count(&mut f, assets).await, count(&mut f, accounts).await);
+
+    // A bad account (an unknown secret type; a duplicate in the list; a missing template):
+    // a 400 naming the item and field, and neither the asset nor any account exists.
+    for (bad, index, field) in [
+        (
+            json!([{"username": "root", "secret": "x"}, {"username": "app", "secret_type": "bogus"}]),
+            1,
+            "secret_type",
+        ),
+        (
+            json!([{"username": "root", "secret": "x"}, {"username": "root", "secret": "y"}]),
+            1,
+            "non_field_errors",
+        ),
+        (json!([{"template": Uuid::new_v4()}]), 0, "template"),
+    ] {
+        let r = host("inline-bad", bad);
+        assert_eq!(r.status, 400, "{}", r.body);
+        if index == 1 {
+            assert_eq!(r.json()["accounts"][0], json!({}), "{}", r.body);
+        }
+        assert!(
+            r.json()["accounts"][index].get(field).is_some(),
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            count(&mut f, assets).await,
+            assets0,
+            "no asset left: {}",
+            r.body
+        );
+        assert_eq!(count(&mut f, accounts).await, accounts0);
+    }
+    let r = host("inline-bad", json!({"username": "root"}));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json().get("accounts").is_some(), "{}", r.body);
+
+    // Good: the accounts exist on the new asset, a template's with its username and secret.
+    let r = host(
+        "inline-ok",
+        json!([{"username": "root", "secret_type": "password", "secret": "R00t-pw", "privileged": true},
+               {"template": tpl}]),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let list = get(
+        &server,
+        &admin,
+        &format!("/api/v1/accounts/accounts/?asset={id}&order=username"),
+    );
+    let got: Vec<(String, bool, bool)> = crate::support::rows(&list)
+        .iter()
+        .map(|a| {
+            (
+                a["username"].as_str().unwrap().to_owned(),
+                a["privileged"].as_bool().unwrap(),
+                a["has_secret"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("root".into(), true, true), ("svc".into(), false, true)],
+        "{}",
+        list.body
+    );
+    assert_eq!(count(&mut f, accounts).await, accounts0 + 2);
+    drop(server);
 }

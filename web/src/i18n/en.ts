@@ -314,8 +314,9 @@ const en = {
       custom: 'Custom',
     },
     emptyHelp: 'No assets here. Create one with the Create button, import a file, or pick another node.',
-    accountsFailed: 'The asset was created, but these accounts were not: {list}',
     addAccount: 'Add account',
+    addFromTemplate: 'Add from template',
+    accountsInvalid: 'An account is not right; nothing was created. See the marked account.',
   },
   platforms: {
     automation: 'Automations',

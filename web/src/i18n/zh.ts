@@ -316,8 +316,9 @@ const zh: Same<Messages> = {
       custom: '自定义',
     },
     emptyHelp: '这里没有资产。点击“创建”新建、导入文件，或选择其他节点。',
-    accountsFailed: '资产已创建，但以下账号未能添加：{list}',
     addAccount: '添加账号',
+    addFromTemplate: '从模板添加',
+    accountsInvalid: '有账号填写有误，未创建任何内容。请查看标出的账号。',
   },
   platforms: {
     automation: '自动化',

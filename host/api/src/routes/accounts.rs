@@ -31,6 +31,7 @@ use portcullis_store::accounts::{
     PermissionFields, PermissionQuery, PermissionRecord, RefKind, RelationRow, TemplateFields,
     TemplateQuery, TemplateRecord,
 };
+use portcullis_store::assets::AssetQuery;
 use portcullis_store::labels::LabelRef;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -937,6 +938,99 @@ async fn delete_account(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The `accounts` of an asset create body (JumpServer's `accounts: [{username, secret_type,
+/// secret, privileged, …}]`, or `{template: <id>}` items), created on the new asset in one
+/// transaction. A bad item is a 400 `{"accounts": [{}, {<field>: [..]}, …]}` (one dict per
+/// item) and nothing is written; the caller deletes the asset it just created, so a bad
+/// account leaves nothing behind. Returns the ids of the accounts created.
+pub(crate) async fn create_inline_accounts(
+    state: &AppState,
+    caller: &Caller,
+    org: Uuid,
+    asset: Uuid,
+    accounts: &Value,
+) -> Result<Vec<Uuid>, ApiError> {
+    let items = match accounts {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(a) => a,
+        _ => return Err(ApiError::field("accounts", "Expected a list of items.")),
+    };
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    caller.require("accounts.add_account")?;
+    let by = caller_name(state, caller).await;
+    let mut fresh: Vec<NewAccount> = Vec::with_capacity(items.len());
+    let mut errors = Vec::with_capacity(items.len());
+    let mut failed = false;
+    for item in items {
+        let checked = match item {
+            Value::Object(body) => {
+                let mut body = body.clone();
+                body.remove("on_invalid");
+                body.insert("asset".into(), json!(asset));
+                match account_input(state, org, &body, &by).await {
+                    Ok(input) if input.labels.as_ref().is_some_and(|l| !l.is_empty()) => {
+                        Err(ApiError::field(
+                            "labels",
+                            "Label the account through its own endpoint after creating the asset.",
+                        ))
+                    }
+                    // Two items of one request with the same name, or username and type.
+                    Ok(input)
+                        if fresh.iter().any(|f| {
+                            f.name == input.new.name
+                                || (f.username.is_some()
+                                    && f.username == input.new.username
+                                    && f.secret_type == input.new.secret_type)
+                        }) =>
+                    {
+                        Err(ApiError::field(
+                            "non_field_errors",
+                            "An account with this name, or this username and secret type, is already in this list.",
+                        ))
+                    }
+                    other => other,
+                }
+            }
+            _ => Err(ApiError::field("non_field_errors", "Expected an object.")),
+        };
+        match checked {
+            Ok(input) => {
+                fresh.push(input.new);
+                errors.push(json!({}));
+            }
+            Err(e) => {
+                failed = true;
+                errors.push(field_map(e)?);
+            }
+        }
+    }
+    if failed {
+        return Err(ApiError::Invalid(json!({ "accounts": errors })));
+    }
+    let ids = state
+        .store()
+        .create_accounts(state.vault(), &fresh)
+        .await
+        .map_err(|e| conflict_as_field(e, "accounts"))?;
+    for id in &ids {
+        if let Some(a) = state.store().account(*id).await? {
+            audit(
+                state,
+                caller,
+                "Account",
+                "create",
+                &a.name,
+                &id.to_string(),
+                json!({"after": account_json(&a)}),
+            )
+            .await;
+        }
+    }
+    Ok(ids)
+}
+
 /// One result of `POST /accounts/accounts/bulk/`.
 fn bulk_result(
     asset: &str,
@@ -966,31 +1060,14 @@ const BULK_WRITABLE: &[&str] = &[
     "template",
 ];
 
-/// Adds one account to many assets; each asset's outcome is reported on its own, as
-/// JumpServer does, so one existing account does not stop the others.
-async fn bulk_add_accounts(
-    caller: Caller,
-    State(state): State<AppState>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("accounts.add_account")?;
-    let body = object(body)?;
-    check_fields(&body, BULK_WRITABLE)?;
-    require_fields(&body, &["assets"])?;
-    if body
-        .get("nodes")
-        .is_some_and(|n| n.as_array().is_some_and(|a| !a.is_empty()))
-    {
-        return Err(ApiError::field(
-            "nodes",
-            "Adding by node is not supported yet; list the assets.",
-        ));
-    }
-    if body.get("su_from_username").is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::field("su_from_username", "Not supported yet."));
-    }
-    let org = caller.write_org();
-    let assets = uuids(&body, "assets")?.unwrap_or_default();
+/// The assets of `POST /accounts/accounts/bulk/`: those listed in `assets`, then every asset
+/// anywhere under the `nodes` (each once, in that order). A missing asset or node is a 400.
+async fn bulk_assets(
+    state: &AppState,
+    org: Uuid,
+    body: &Map<String, Value>,
+) -> Result<Vec<Uuid>, ApiError> {
+    let mut assets = uuids(body, "assets")?.unwrap_or_default();
     if let Some(bad) = state
         .store()
         .missing_refs(RefKind::Asset, org, &assets)
@@ -999,6 +1076,102 @@ async fn bulk_add_accounts(
     {
         return Err(invalid_pk("assets", bad));
     }
+    let mut seen: std::collections::HashSet<Uuid> = assets.iter().copied().collect();
+    for node_id in uuids(body, "nodes")?.unwrap_or_default() {
+        let node = state
+            .store()
+            .node(Some(org), &node_id.to_string())
+            .await?
+            .ok_or_else(|| invalid_pk("nodes", node_id))?;
+        let mut offset = 0;
+        loop {
+            let (_, page) = state
+                .store()
+                .list_assets(&AssetQuery {
+                    org: Some(org),
+                    node: Some((org, node.id, node.key.clone())),
+                    node_subtree: true,
+                    order: Some("name".into()),
+                    limit: 1000,
+                    offset,
+                    ..AssetQuery::default()
+                })
+                .await?;
+            let n = page.len();
+            assets.extend(page.into_iter().map(|a| a.id).filter(|id| seen.insert(*id)));
+            if n < 1000 {
+                break;
+            }
+            offset += 1000;
+        }
+    }
+    if assets.is_empty() {
+        return Err(ApiError::field(
+            "assets",
+            "This field is required (or nodes with assets under them).",
+        ));
+    }
+    Ok(assets)
+}
+
+/// `su_from_username`: the account of that username on each asset, which the new account
+/// switches from. An asset without one is a 400 naming those assets, before anything is
+/// created (a privileged path that silently went missing on some assets would be worse).
+async fn bulk_su_from(
+    state: &AppState,
+    assets: &[Uuid],
+    username: &str,
+) -> Result<BTreeMap<Uuid, Uuid>, ApiError> {
+    let mut found = BTreeMap::new();
+    for a in state.store().accounts_on_assets(assets).await? {
+        if a.username.as_deref() == Some(username) {
+            found.entry(a.asset.id).or_insert(a.id);
+        }
+    }
+    let missing: Vec<Uuid> = assets
+        .iter()
+        .filter(|a| !found.contains_key(a))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        let labels = state.store().asset_labels(&missing).await?;
+        let mut names: Vec<String> = missing
+            .iter()
+            .map(|a| labels.get(a).cloned().unwrap_or_else(|| a.to_string()))
+            .collect();
+        names.sort();
+        return Err(ApiError::field(
+            "su_from_username",
+            format!(
+                "No account with username \"{username}\" on {}.",
+                names.join(", ")
+            ),
+        ));
+    }
+    Ok(found)
+}
+
+/// Adds one account to many assets (listed, or everything under `nodes`); each asset's
+/// outcome is reported on its own (`[{asset, account, state, error, changed}]`), as JumpServer
+/// does, so one existing account does not stop the others. Everything that can be wrong with
+/// the request itself (a missing asset or node, a bad field, an `su_from_username` absent on
+/// some asset) is a 400 before any account is created.
+async fn bulk_add_accounts(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require("accounts.add_account")?;
+    let body = object(body)?;
+    check_fields(&body, BULK_WRITABLE)?;
+    let org = caller.write_org();
+    let assets = bulk_assets(&state, org, &body).await?;
+    let su_from = match body.get("su_from_username") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) if u.trim().is_empty() => None,
+        Some(Value::String(u)) => Some(bulk_su_from(&state, &assets, u.trim()).await?),
+        Some(_) => return Err(ApiError::field("su_from_username", "Not a valid string.")),
+    };
     let by = caller_name(&state, &caller).await;
     // Validate the shared fields once, against the first asset.
     let mut template_body = body.clone();
@@ -1009,7 +1182,11 @@ async fn bulk_add_accounts(
     for asset in &assets {
         let mut item = template_body.clone();
         item.insert("asset".into(), json!(asset));
-        inputs.push(account_input(&state, org, &item, &by).await?);
+        let mut input = account_input(&state, org, &item, &by).await?;
+        if let Some(map) = &su_from {
+            input.new.su_from = map.get(asset).copied();
+        }
+        inputs.push(input);
     }
     let labels = state.store().asset_labels(&assets).await?;
     let mut results = Vec::with_capacity(inputs.len());

@@ -899,8 +899,15 @@ async fn zone_input(
 }
 
 /// Related lists not handled here yet: accepted only when empty, so nothing is silently lost.
+/// (`accounts` on create is handled by `accounts::create_inline_accounts`; here only its shape.)
 fn unsupported_lists(body: &Map<String, Value>) -> Result<(), ApiError> {
-    for name in ["accounts", "directory_services"] {
+    if !matches!(
+        body.get("accounts"),
+        None | Some(Value::Null | Value::Array(_))
+    ) {
+        return Err(ApiError::field("accounts", "Expected a list of items."));
+    }
+    for name in ["directory_services"] {
         match body.get(name) {
             None | Some(Value::Null) => {}
             Some(Value::Array(a)) if a.is_empty() => {}
@@ -1073,12 +1080,13 @@ async fn asset_create(
     // concurrent request took the name, or deleted a label) deletes the assets this request
     // already created, with their labels. Nodes created for `nodes_display` paths stay, as an
     // empty node is harmless.
+    // The `accounts` of each item are created with it (deleting the asset takes them along).
     let mut created: Vec<Uuid> = Vec::with_capacity(ready.len());
-    for (a, refs) in &ready {
+    for ((a, refs), item) in ready.iter().zip(&items) {
         let written = match state.store().create_asset(a).await {
             Ok(id) => {
                 created.push(id);
-                if refs.is_empty() {
+                let labelled = if refs.is_empty() {
                     Ok(())
                 } else {
                     labels::save_org_labels(
@@ -1090,6 +1098,14 @@ async fn asset_create(
                         refs,
                     )
                     .await
+                };
+                match (labelled, item.get("accounts")) {
+                    (Ok(()), Some(list)) => {
+                        super::accounts::create_inline_accounts(&state, &caller, a.org, id, list)
+                            .await
+                            .map(|_| ())
+                    }
+                    (other, _) => other,
                 }
             }
             Err(StoreError::Conflict(_)) => Err(name_taken()),
