@@ -629,6 +629,110 @@ async fn a_browser_that_does_not_come_back_ends_the_session_with_reason_disconne
     assert_eq!(late.expect_message("error").await["code"], "resume_invalid");
 }
 
+/// The state of a review ticket, as the administrator reads it.
+fn review_ticket_state(s: &Scene, id: &str) -> String {
+    ok(
+        &get(
+            &s.server,
+            &s.admin,
+            &format!("/api/v1/tickets/tickets/{id}/"),
+        ),
+        200,
+    )["state"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Opens a web terminal to the reviewed asset and waits for the `review` message: the socket
+/// and the pending ticket; no session has started.
+async fn ask_review(s: &Scene, alice: &Browser) -> (Term, String) {
+    let token = s.web_token(alice);
+    let url = format!("{}{TERMINAL}?token={token}&cols=100&rows=30", s.ws_base());
+    let mut t = Term::connect(&url, alice, &s.origin()).await;
+    let review = t.expect_message("review").await;
+    assert_eq!(review["reviewers"], json!(["Administrator"]), "{review}");
+    let id = review["ticket_id"].as_str().unwrap().to_owned();
+    assert_eq!(review_ticket_state(s, &id), "pending");
+    assert!(
+        !t.messages.iter().any(|m| m["type"] == "session"),
+        "no session before the answer: {:?}",
+        t.messages
+    );
+    (t, id)
+}
+
+#[tokio::test]
+async fn a_connection_under_a_review_acl_waits_for_the_reviewer_in_the_web_terminal() {
+    let db = TestDb::sqlite();
+    let s = Scene::new(&db);
+    let admin_id = id_of(&ok(
+        &get(&s.server, &s.admin, "/api/v1/users/users/admin/"),
+        200,
+    ));
+    let alice_id = id_of(&ok(
+        &get(&s.server, &s.admin, "/api/v1/users/users/alice/"),
+        200,
+    ));
+    ok(
+        &send(
+            &s.server,
+            &s.admin,
+            "POST",
+            "/api/v1/acls/login-asset-acls/",
+            &json!({"name": "review-web", "action": "review",
+                    "users": {"type": "ids", "ids": [alice_id]},
+                    "assets": {"type": "ids", "ids": [s.web]}, "accounts": ["@ALL"],
+                    "reviewers": [{"id": admin_id}]}),
+        ),
+        201,
+    );
+    let alice = Browser::login(&s.server, "alice", &s.alice_pw);
+    let ticket_state = |id: &str| review_ticket_state(&s, id);
+    let answer = |id: &str, what: &str| {
+        let r = send(
+            &s.server,
+            &s.admin,
+            "PUT",
+            &format!("/api/v1/tickets/tickets/{id}/{what}/"),
+            &json!({}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    // Approved: the session starts and runs.
+    let (mut t, id) = ask_review(&s, &alice).await;
+    answer(&id, "approve");
+    assert_eq!(
+        t.expect_message("review_approved").await["by"],
+        "Administrator(admin)"
+    );
+    t.expect_message("session").await;
+    t.expect_output(PROMPT).await;
+    t.keys("echo reviewed-$((6*7))\r").await;
+    t.expect_output("reviewed-42").await;
+    drop(t);
+
+    // Rejected: the browser gets the refusal in words, and no session.
+    let (mut t, id) = ask_review(&s, &alice).await;
+    answer(&id, "reject");
+    let e = t.expect_message("error").await;
+    assert_eq!(e["code"], "review_rejected", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("rejected"), "{e}");
+    t.expect_closed().await;
+    assert!(!t.messages.iter().any(|m| m["type"] == "session"));
+
+    // Cancelled by the browser, or the browser leaves: the ticket is withdrawn.
+    let (mut t, id) = ask_review(&s, &alice).await;
+    t.json(json!({"type": "cancel"})).await;
+    assert_eq!(t.expect_message("error").await["code"], "review_cancelled");
+    assert_eq!(ticket_state(&id), "closed");
+    let (t, id) = ask_review(&s, &alice).await;
+    drop(t);
+    eventually(15, "the abandoned review closed", || {
+        (ticket_state(&id) == "closed").then_some(())
+    });
+}
+
 #[tokio::test]
 async fn cross_origin_and_anonymous_websockets_are_refused() {
     let db = TestDb::sqlite();

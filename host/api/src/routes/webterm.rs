@@ -27,13 +27,15 @@ use axum::routing::get;
 use chrono::Utc;
 use portcullis_session::authorize::{
     AccountRef, ConnectRequest, Denied, InputCredentials, LoginFrom, Requester, TargetTimeouts,
-    authorize,
+    authorize, authorize_reviewed,
 };
 use portcullis_session::live::{EndReason, Engine, SessionKind};
 use portcullis_session::pump::{FrontEvent, Limits, Notice};
+use portcullis_session::review::{self, ReviewOutcome, ReviewRequest};
 use portcullis_session::screen::{self, WatchItem};
 use portcullis_session::target;
 use portcullis_session::web::{Attachment, ResumeError, WebOutput, WebShell};
+use portcullis_store::tickets::TicketKind;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -121,7 +123,7 @@ async fn terminal_ws(
                 }),
             None => {
                 let token = token.unwrap_or_default();
-                open(&state, &engine, &caller, &token, cols, rows).await
+                open(&state, &engine, &caller, &token, cols, rows, &mut socket).await
             }
         };
         match opened {
@@ -152,7 +154,8 @@ async fn close(socket: &mut WebSocket) {
 }
 
 /// Redeems the token, decides, connects and launches the session. Errors are `(code,
-/// message)` for the browser.
+/// message)` for the browser. A connection an asset-connect ACL sends to review waits on
+/// `socket` for the reviewers' answer first ([`review_and_wait`]).
 async fn open(
     state: &AppState,
     engine: &Engine,
@@ -160,6 +163,7 @@ async fn open(
     token: &str,
     cols: u16,
     rows: u16,
+    socket: &mut WebSocket,
 ) -> Result<Attachment, (&'static str, String)> {
     let internal = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "the web terminal could not start");
@@ -238,6 +242,23 @@ async fn open(
     {
         Ok(a) => a,
         Err(Denied::Store(e)) => return Err(internal(&e)),
+        Err(Denied::AclReview { reviewers }) => {
+            let ticket = review_and_wait(store, &requester, &request, reviewers, socket).await?;
+            match authorize_reviewed(
+                store,
+                engine.vault(),
+                &requester,
+                &request,
+                TargetTimeouts::default(),
+                ticket,
+            )
+            .await
+            {
+                Ok(a) => a,
+                Err(Denied::Store(e)) => return Err(internal(&e)),
+                Err(d) => return Err((d.code(), d.to_string())),
+            }
+        }
         Err(d) => {
             tracing::info!(user = %requester.username, code = d.code(), "web terminal connection refused: {d}");
             return Err((d.code(), d.to_string()));
@@ -317,6 +338,108 @@ async fn open(
             },
         )
         .await)
+}
+
+/// An asset-connect ACL with action `review` holds this connection: opens the review ticket
+/// (as the SSH gateway does, see `portcullis_ssh::connect`), tells the browser
+/// `{"type": "review", "ticket_id", "reviewers"}` and waits, polling the ticket, until a
+/// reviewer answers (`{"type": "review_approved", "by"}`, then the ticket for
+/// [`authorize_reviewed`]) or rejects, the ticket is closed, or the browser cancels
+/// (`{"type": "cancel"}`) or leaves — both withdraw the ticket.
+async fn review_and_wait(
+    store: &portcullis_store::Store,
+    who: &Requester,
+    req: &ConnectRequest,
+    reviewers: Vec<Uuid>,
+    socket: &mut WebSocket,
+) -> Result<Uuid, (&'static str, String)> {
+    if reviewers.is_empty() {
+        return Err((
+            "acl_review",
+            "The connection needs a review, but its rule names no reviewer".into(),
+        ));
+    }
+    let asset = match store.asset_record(None, &req.asset_id.to_string()).await {
+        Ok(Some(a)) => a,
+        _ => return Err(("asset_not_found", "The asset is gone".into())),
+    };
+    let account = match &req.account {
+        AccountRef::Alias(a) | AccountRef::Username(a) => a.clone(),
+    };
+    let request = ReviewRequest {
+        org: asset.org_id,
+        kind: TicketKind::LoginAssetConfirm,
+        title: format!("Login asset review: {} -> {}", who.display(), asset.name),
+        applicant_id: who.user_id,
+        applicant_display: who.display(),
+        reviewers,
+        meta: json!({
+            "asset_id": asset.id,
+            "apply_login_user": who.display(),
+            "apply_login_asset": asset.name,
+            "apply_login_account": account,
+        }),
+    };
+    let open = review::open(store, &request).await.map_err(|e| {
+        tracing::error!(error = %e, "could not open a connection review");
+        (
+            "review_failed",
+            "The review could not be requested".to_owned(),
+        )
+    })?;
+    let asked = json!({"type": "review", "ticket_id": open.ticket_id,
+                       "reviewers": open.reviewers});
+    let by = who.display();
+    if socket.send(text(&asked)).await.is_err() {
+        review::cancel(store, open.ticket_id, &by).await;
+        return Err(("review_cancelled", "Cancel confirm".into()));
+    }
+    let mut tick = tokio::time::interval(review::POLL_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match review::poll(store, open.ticket_id).await {
+                Ok(Some(ReviewOutcome::Approved(who_approved))) => {
+                    let _ = socket
+                        .send(text(&json!({"type": "review_approved", "by": who_approved})))
+                        .await;
+                    return Ok(open.ticket_id);
+                }
+                Ok(Some(ReviewOutcome::Rejected(who_rejected))) => {
+                    return Err((
+                        "review_rejected",
+                        format!("{who_rejected} rejected the connection"),
+                    ));
+                }
+                Ok(Some(ReviewOutcome::Closed)) => {
+                    return Err(("review_closed", "The review was closed".into()));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read a review ticket"),
+            },
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    let kind = serde_json::from_str::<Value>(t.as_str())
+                        .ok()
+                        .and_then(|v| v["type"].as_str().map(str::to_owned));
+                    let gone = match kind.as_deref() {
+                        Some("cancel") => true,
+                        // The browser's keep-alive, as in the session.
+                        Some("ping") => socket.send(text(&json!({"type": "pong"}))).await.is_err(),
+                        _ => false,
+                    };
+                    if gone {
+                        review::cancel(store, open.ticket_id, &by).await;
+                        return Err(("review_cancelled", "Cancel confirm".into()));
+                    }
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                    review::cancel(store, open.ticket_id, &by).await;
+                    return Err(("review_cancelled", "Cancel confirm".into()));
+                }
+                Some(Ok(_)) => {}
+            },
+        }
+    }
 }
 
 /// Moves one socket's traffic: keystrokes and resizes to the pump, output and session

@@ -6,7 +6,10 @@
 // - Connects with a fresh `web_cli` connection token (one per connection, redeemed once).
 // - Output is paced through `OutputQueue` so a large `cat` never freezes the tab.
 // - Copy and paste follow the session's `actions` (copy/paste); denied attempts say so.
-// - Shows locked/unlocked/closed with the server's words.
+// - Shows locked/unlocked/closed with the server's words; once the server ends the session
+//   (terminated, idle, permission expired…) the terminal says why and takes no more input.
+// - A connection an ACL sends to review waits in `reviewing` ("waiting for approval") until
+//   a reviewer answers; the user may cancel the request.
 // - When the socket drops without `closed`, it resumes the session with the resume key
 //   (backoff, within the grace period), redrawing the screen the server sends.
 import { reactive, markRaw } from 'vue'
@@ -38,7 +41,7 @@ export interface TerminalTarget {
   inputSecret?: string
 }
 
-export type TerminalState = 'connecting' | 'connected' | 'reconnecting' | 'closed' | 'error'
+export type TerminalState = 'connecting' | 'reviewing' | 'connected' | 'reconnecting' | 'closed' | 'error'
 
 /** Seconds between pings; a socket silent for `DEAD_AFTER_MS` is treated as dropped. */
 const PING_MS = 20_000
@@ -55,6 +58,11 @@ export class TerminalSession {
     state: 'connecting' as TerminalState,
     /** The server's words for closed/error; empty otherwise. */
     message: '',
+    /** The server's reason code when it ended the session (`admin_terminate`, …). */
+    reason: '',
+    /** While `reviewing`: the review ticket and who may approve it. */
+    ticketId: '',
+    reviewers: [] as string[],
     attempt: 0,
     locked: false,
     lockedBy: '',
@@ -181,8 +189,12 @@ export class TerminalSession {
     this.resuming = false
     this.view.state = 'connecting'
     this.view.message = ''
+    this.view.reason = ''
+    this.view.ticketId = ''
+    this.view.reviewers = []
     this.view.attempt = 0
     this.view.locked = false
+    this.setInput(true)
     let tokenId: string
     try {
       const body: Record<string, unknown> = {
@@ -244,6 +256,7 @@ export class TerminalSession {
         this.view.state = 'connected'
         this.view.attempt = 0
         this.view.message = ''
+        this.view.ticketId = ''
         this.droppedAt = 0
         // The size may have changed while away.
         this.sendResize(this.term.cols, this.term.rows)
@@ -259,9 +272,21 @@ export class TerminalSession {
       case 'closed':
         this.final = true
         this.view.state = 'closed'
-        this.view.message = msg.message || msg.reason || ''
-        this.note(`${t('workbench.terminal.closed')}: ${this.view.message}`)
+        this.view.reason = msg.reason || ''
+        this.view.message = msg.message || ''
+        this.note([this.endTitle, this.view.message, t('workbench.terminal.inputStopped')].filter(Boolean).join(' — '))
+        this.setInput(false)
         this.stopSocket()
+        break
+      case 'review':
+        this.view.state = 'reviewing'
+        this.view.ticketId = msg.ticket_id
+        this.view.reviewers = msg.reviewers || []
+        this.note(t('workbench.terminal.reviewWaiting', { who: this.view.reviewers.join(', ') || '—' }))
+        break
+      case 'review_approved':
+        this.view.ticketId = ''
+        this.note(t('workbench.terminal.reviewApproved', { by: msg.by || '—' }))
         break
       case 'error':
         if (this.resuming && msg.code && !FINAL_ERROR_CODES.has(msg.code)) return // try again
@@ -331,7 +356,28 @@ export class TerminalSession {
     this.view.state = state
     this.view.message = message
     this.note(message)
+    this.setInput(false)
     this.stopSocket()
+  }
+
+  /** The heading of the end-of-session message: why the server ended it, in words. */
+  get endTitle(): string {
+    const key = `workbench.terminal.ended.${this.view.reason}`
+    const title = this.view.reason ? t(key) : ''
+    return title && title !== key ? title : t('workbench.terminal.closed')
+  }
+
+  /** Withdraws a connection waiting for review (the server closes the ticket). */
+  cancelReview() {
+    const ws = this.ws
+    if (this.view.state !== 'reviewing' || !ws || ws.readyState !== WebSocket.OPEN) return
+    ws.send(JSON.stringify({ type: 'cancel' }))
+  }
+
+  /** Lets xterm take keystrokes, or not (an ended session shows no live cursor). */
+  private setInput(on: boolean) {
+    this.term.options.disableStdin = !on
+    this.term.options.cursorBlink = on
   }
 
   private stopSocket() {

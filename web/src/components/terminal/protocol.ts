@@ -17,6 +17,9 @@ export type ServerMessage =
   | { type: 'unlocked' }
   | { type: 'closed'; reason?: string; message?: string }
   | { type: 'error'; message?: string; code?: string }
+  /** The connection waits for a reviewer (an asset-connect ACL with action review). */
+  | { type: 'review'; ticket_id: string; reviewers?: string[] }
+  | { type: 'review_approved'; by?: string }
   | { type: 'pong' }
 
 /** Parses a text frame; unknown or malformed frames give null (they are ignored). */
