@@ -40,6 +40,7 @@ mod target;
 mod web_audit;
 mod web_console;
 mod web_files;
+mod web_gaps;
 mod web_terminal;
 mod web_ui;
 mod web_workbench;

@@ -30,10 +30,13 @@ app.use(router)
 const session = useSession()
 bindOrgHeader(session)
 setLang(currentLang.value)
+// A 401 on a page means the session ended (expired, signed out elsewhere, invalidated): the
+// login says so, and brings the user back to the page afterwards.
 setUnauthorizedHandler((next) => {
   session.$patch({ user: null, loaded: true })
+  session.takeEnded()
   const inApp = next.startsWith('/ui/') ? next.slice(3) : next
-  if (router.currentRoute.value.name !== 'login') router.push({ name: 'login', query: { next: inApp } })
+  if (router.currentRoute.value.name !== 'login') router.push({ name: 'login', query: { next: inApp, expired: '1' } })
 })
 
 router.isReady().then(() => app.mount('#app'))

@@ -76,7 +76,8 @@ router.beforeEach(async (to) => {
   const session = useSession()
   if (to.meta.public) return true
   const ok = await session.load()
-  if (!ok) return { name: 'login', query: { next: to.fullPath } }
+  // Signed in before in this browser, and no longer: the session ended (the login says so).
+  if (!ok) return { name: 'login', query: { next: to.fullPath, ...(session.takeEnded() ? { expired: '1' } : {}) } }
   if (session.user?.need_update_password) return { name: 'login', query: { next: to.fullPath, step: 'password' } }
   // The start page depends on what the user may do.
   if (to.path === '/workbench/assets' && to.redirectedFrom?.path === '/' && session.isAdmin) return '/console/assets'

@@ -5,6 +5,8 @@ import { listAll } from '@/api/resources'
 import type { Org, UserProfile } from '@/api/types'
 
 const ORG_KEY = 'pc.org'
+/** Set while this browser has a signed-in session: a 401 then means the session ended. */
+const SIGNED_IN_KEY = 'pc.signedIn'
 export const DEFAULT_ORG = '00000000-0000-0000-0000-000000000002'
 
 type RoleRef = { id: string; name?: string; display_name?: string }
@@ -47,8 +49,17 @@ export const useSession = defineStore('session', {
         this.user = null
       }
       this.loaded = true
-      if (this.user) await this.loadOrgs()
+      if (this.user) {
+        localStorage.setItem(SIGNED_IN_KEY, '1')
+        await this.loadOrgs()
+      }
       return !!this.user
+    },
+    /** True (once) when this browser was signed in and the server no longer knows the session. */
+    takeEnded(): boolean {
+      const was = localStorage.getItem(SIGNED_IN_KEY) === '1'
+      localStorage.removeItem(SIGNED_IN_KEY)
+      return was
     },
     async loadOrgs() {
       try {
@@ -69,6 +80,7 @@ export const useSession = defineStore('session', {
     setUser(u: UserProfile) {
       this.user = u
       this.loaded = true
+      localStorage.setItem(SIGNED_IN_KEY, '1')
     },
     async logout() {
       try {
@@ -79,6 +91,7 @@ export const useSession = defineStore('session', {
       this.user = null
       this.orgs = []
       this.loaded = true
+      localStorage.removeItem(SIGNED_IN_KEY)
     },
   },
 })

@@ -1,0 +1,174 @@
+//! The web UI's remaining gaps in a real browser (`tests/web/gaps.spec.mjs`): an asset created
+//! with its accounts inline (a bad account creates nothing, a template row works), the asset
+//! list exported to CSV and XLSX and imported back, an expired session sending any page to the
+//! login with a message and back after it, and the web terminal to a real sshd target: the
+//! end-of-session message when an administrator terminates it, and an asset-connect ACL with
+//! action `review` (waiting for approval, then connected; a rejection shown in words).
+
+use crate::client::{ADMIN_PASSWORD, get, send, start, token};
+use crate::sshd::Sshd;
+use crate::support::{TestDb, id_of, ok, rows};
+use crate::web_ui::run_spec;
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[test]
+fn assets_with_accounts_import_export_expired_sessions_and_terminal_ends_in_a_real_browser() {
+    let db = TestDb::sqlite();
+    let data = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start("");
+    let server = start(&db, data.path());
+    let admin = token(&server, "admin", ADMIN_PASSWORD);
+    let me = ok(&get(&server, &admin, "/api/v1/users/profile/"), 200);
+    let tag = &Uuid::new_v4().simple().to_string()[..8];
+    let host = |name: &str| {
+        id_of(&ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                "/api/v1/assets/hosts/",
+                &json!({"name": name, "address": "127.0.0.1", "platform": 1,
+                        "comment": format!("round trip {tag}"),
+                        "protocols": [{"name": "ssh", "port": sshd.port()}],
+                        "accounts": [{"name": sshd.user(), "username": sshd.user(),
+                                      "secret_type": "password", "secret": sshd.password()}]}),
+            ),
+            201,
+        ))
+    };
+    let target = format!("gap-target-{tag}");
+    let reviewed = format!("gap-review-{tag}");
+    let (target_id, reviewed_id) = (host(&target), host(&reviewed));
+    ok(
+        &send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/perms/asset-permissions/",
+            &json!({"name": "admin-gaps", "users": [me["id"]], "assets": [target_id, reviewed_id],
+                    "accounts": ["@ALL"], "actions": ["all"]}),
+        ),
+        201,
+    );
+    ok(
+        &send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/acls/login-asset-acls/",
+            &json!({"name": format!("review-{tag}"), "action": "review",
+                    "users": {"type": "ids", "ids": [me["id"]]},
+                    "assets": {"type": "ids", "ids": [reviewed_id]}, "accounts": ["@ALL"],
+                    "reviewers": [{"id": me["id"]}]}),
+        ),
+        201,
+    );
+    let template = format!("gap-tpl-{tag}");
+    ok(
+        &send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/accounts/account-templates/",
+            &json!({"name": template, "username": format!("svc{tag}"), "secret": "Tpl-s3cret"}),
+        ),
+        201,
+    );
+    // Two more hosts for the export/import round trip.
+    for i in 1..=2 {
+        ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                "/api/v1/assets/hosts/",
+                &json!({"name": format!("rt-{tag}-{i}"), "address": format!("10.77.0.{i}"),
+                        "platform": 1, "comment": format!("round trip {tag}"),
+                        "protocols": [{"name": "ssh", "port": 22}]}),
+            ),
+            201,
+        );
+    }
+
+    run_spec(
+        "gaps.spec.mjs",
+        &server,
+        &[
+            ("PC_ADMIN_USER", "admin".into()),
+            ("PC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+            ("PC_GAP_TAG", tag.to_owned()),
+            ("PC_GAP_TARGET", target.clone()),
+            ("PC_GAP_REVIEWED", reviewed.clone()),
+            ("PC_GAP_TEMPLATE", template.clone()),
+        ],
+        Duration::from_secs(300),
+    );
+
+    // What the browser made, as the API sees it: the form's asset with its two accounts (one
+    // typed, one from the template), no trace of the refused one, the imported hosts back.
+    let made = rows(&get(
+        &server,
+        &admin,
+        &format!("/api/v1/assets/assets/?name=form-{tag}"),
+    ));
+    assert_eq!(made.len(), 1, "{made:?}");
+    let accounts = rows(&get(
+        &server,
+        &admin,
+        &format!(
+            "/api/v1/accounts/accounts/?asset={}&order=username",
+            id_of(&made[0])
+        ),
+    ));
+    let names: Vec<&str> = accounts
+        .iter()
+        .map(|a| a["username"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        names,
+        ["root", format!("svc{tag}").as_str()],
+        "{accounts:?}"
+    );
+    let refused = rows(&get(
+        &server,
+        &admin,
+        &format!("/api/v1/assets/assets/?name=bad-{tag}"),
+    ));
+    assert!(refused.is_empty(), "{refused:?}");
+    let back = rows(&get(
+        &server,
+        &admin,
+        &format!("/api/v1/assets/assets/?search=rt-{tag}&order=name"),
+    ));
+    let back: Vec<(&str, &str)> = back
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap_or_default(),
+                a["address"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        back,
+        [
+            (format!("rt-{tag}-1").as_str(), "10.77.0.1"),
+            (format!("rt-{tag}-2").as_str(), "10.77.0.2")
+        ]
+    );
+    // The terminated web session ended with the administrator's reason.
+    let sessions = rows(&get(
+        &server,
+        &admin,
+        "/api/v1/terminal/sessions/?limit=50&is_finished=1",
+    ));
+    assert!(
+        sessions.iter().any(
+            |s| s["asset"].as_str().unwrap_or_default().contains(&target)
+                && s["end_reason"] == "admin_terminate"
+        ),
+        "{sessions:?}"
+    );
+}
