@@ -21,6 +21,7 @@ mod api_ssh_address;
 mod api_terminal;
 mod api_tickets;
 mod api_transfer;
+mod api_user_sessions;
 mod api_users;
 mod authz;
 mod automation;

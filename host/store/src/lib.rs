@@ -34,6 +34,7 @@ pub mod seed;
 pub mod settings;
 pub mod terminal;
 pub mod tickets;
+pub mod user_sessions;
 pub mod users;
 
 pub use db::{Backend, Store};

@@ -21,6 +21,7 @@ pub mod profile_permissions;
 pub(crate) mod ssh_address;
 pub mod terminal;
 pub mod tickets;
+pub mod user_sessions;
 pub mod users;
 pub mod webterm;
 
@@ -48,6 +49,7 @@ pub fn all() -> Router<AppState> {
         .merge(profile_permissions::routes())
         .merge(terminal::routes())
         .merge(tickets::routes())
+        .merge(user_sessions::routes())
         .merge(users::routes())
         .merge(webterm::routes())
 }

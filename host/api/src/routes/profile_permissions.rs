@@ -84,6 +84,8 @@ pub(crate) const CATALOGUE: &[&str] = &[
     "audits.view_ftplog",
     "audits.view_operatelog",
     "audits.view_passwordchangelog",
+    "audits.view_usersession",
+    "audits.offline_usersession",
     "audits.view_userloginlog",
     "authentication.add_accesskey",
     "authentication.add_connectiontoken",
