@@ -11,6 +11,7 @@ mod api_favorites;
 mod api_forced_mfa;
 mod api_labels;
 mod api_labels_wired;
+mod api_list_conventions;
 mod api_login_review;
 mod api_mfa;
 mod api_password_expiry;

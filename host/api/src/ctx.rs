@@ -30,6 +30,18 @@ pub enum AuthVia {
     Session,
 }
 
+/// The method and target the client signed, set by layers that hand a rewritten request on to
+/// the handlers (bulk forms, list scans): an HTTP Signature covers `(request-target)`, so it is
+/// verified against what the client sent, not against the rewrite. Only layers set it; a
+/// client cannot.
+#[derive(Debug, Clone)]
+pub struct SignedTarget {
+    /// The client's method.
+    pub method: String,
+    /// The client's path and query.
+    pub path_and_query: String,
+}
+
 /// An authenticated caller in an org context.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -172,13 +184,19 @@ impl FromRequestParts<AppState> for Caller {
                         Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned()))
                     })
                     .collect();
-                let path_and_query = parts
-                    .uri
-                    .path_and_query()
-                    .map_or("/", |p| p.as_str())
-                    .to_owned();
+                let (method, path_and_query) = match parts.extensions.get::<SignedTarget>() {
+                    Some(t) => (t.method.clone(), t.path_and_query.clone()),
+                    None => (
+                        parts.method.as_str().to_owned(),
+                        parts
+                            .uri
+                            .path_and_query()
+                            .map_or("/", |p| p.as_str())
+                            .to_owned(),
+                    ),
+                };
                 let req = SignedRequest {
-                    method: parts.method.as_str(),
+                    method: &method,
                     path_and_query: &path_and_query,
                     headers: &headers,
                     authorization: &authorization,

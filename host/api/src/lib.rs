@@ -7,6 +7,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod conventions;
 pub mod ctx;
 pub mod error;
 pub mod fmt;
@@ -156,13 +157,17 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 /// The complete router. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so handlers see the client address.
 pub fn router(state: AppState) -> Router {
-    api_routes()
-        .fallback(not_found)
+    // The layers wrap the whole routed API (not each route), so they see the router's own
+    // answers as a client does, such as the `Allow` header of a 405.
+    let api: Router = api_routes().fallback(not_found).with_state(state);
+    Router::new()
+        .fallback_service(api)
+        // Inside the export/import layer, so an export pages through lookups and bulk forms too.
+        .layer(axum::middleware::from_fn(conventions::layer))
         .layer(axum::middleware::from_fn(transfer::layer))
         // Imports of large inventories arrive as one body; anything larger is refused (413)
         // before it is read.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
 }
 
 /// Every route of the API, before fallback and layers: what [`router`] serves and what the
