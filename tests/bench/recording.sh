@@ -16,7 +16,11 @@
 #   plain two-hop relay: the recorder (record framing, copies, file writes), command capture
 #   (the terminal emulator that reads the output) and the difference between russh's and
 #   OpenSSH's packet paths. The recorder is not isolated further: the gateway has no switch to
-#   turn it off, and a synthetic recorder run would miss the session's real path.
+#   turn it off, and a synthetic recorder run would miss the session's real path. What the
+#   script can split off: the same file through the gateway as an exec session without a
+#   terminal (`ssh HOST cat FILE`, "gwexec"), which is recorded the same way but skips the
+#   terminal handling (command capture); its CPU per MiB is relay + recorder, and shell minus
+#   exec is what the terminal handling adds.
 #   "MiB of terminal output" is what the client received (counted; the target's terminal turns
 #   each "\n" into "\r\n"). Direct to the target is run too, for the throughput row (its CPU
 #   row is the target sshd with the shell and `cat`, not comparable). A shell, not
@@ -68,6 +72,10 @@ DIRECT=(-p "$TPORT" -l root 127.0.0.1)
 JUMP=(-J "root@127.0.0.1:$JPORT" -p "$TPORT" -l root 127.0.0.1)
 GATEWAY=(-p "$GPORT" -o "User=bench@root@$ASSET" 127.0.0.1)
 PATHS=(direct jump gateway)
+# gwexec: the same file through the gateway as an exec session without a terminal (`ssh HOST
+# cat FILE`): recorded like every session, but no terminal handling (command capture) on the
+# way, which splits the gateway's cost into relay + recorder and what a shell adds.
+RUN_PATHS=(direct jump gateway gwexec)
 # type.py LINE CMD…: runs CMD with a pipe as its input, types LINE once the session printed
 # something (its prompt), keeps the input open, copies the output to stdout until the end.
 cat >"$TMP/type.py" <<'EOF'
@@ -91,7 +99,7 @@ p.stdin.close()
 sys.exit(p.wait())
 EOF
 ssh_args() {
-    case $1 in direct) echo "DIRECT[@]" ;; jump) echo "JUMP[@]" ;; gateway) echo "GATEWAY[@]" ;; esac
+    case $1 in direct) echo "DIRECT[@]" ;; jump) echo "JUMP[@]" ;; gateway | gwexec) echo "GATEWAY[@]" ;; esac
 }
 for path in "${PATHS[@]}"; do
     a=$(ssh_args "$path")
@@ -141,7 +149,7 @@ rec_bytes_settled() { # the recording's size once it stops growing (its writer f
 server_ticks() {
     case $1 in
     jump) tree_cpu_ticks "$JUMP_PID" ;;
-    gateway) cpu_ticks "$GW_PID" ;;
+    gateway | gwexec) cpu_ticks "$GW_PID" ;;
     direct) tree_cpu_ticks "$TARGET_PID" ;;
     esac
 }
@@ -157,33 +165,37 @@ settle_sshd() {
 declare -A MIBS CPU_MS REC_KIB SPREAD_CPU SPREAD_REC
 declare -A runs_s runs_cpu runs_rec
 for r in $(seq "$REPEAT"); do
-    for path in "${PATHS[@]}"; do
+    for path in "${RUN_PATHS[@]}"; do
         a=$(ssh_args "$path")
         settle_sshd "$JUMP_PID"
         settle_sshd "$TARGET_PID"
         b0=$(rec_bytes_settled)
         c0=$(server_ticks "$path")
         t0=$(now_ns)
-        n=$(timeout -k 5 "$TIMEOUT_RUN" python3 "$TMP/type.py" "cat $TEXT; exit" ssh -tt "${SSH_OPTS[@]}" "${!a}" 2>"$TMP/err" | wc -c) || true
+        if [[ $path == gwexec ]]; then
+            n=$(timeout -k 5 "$TIMEOUT_RUN" ssh "${SSH_OPTS[@]}" "${!a}" "cat $TEXT" </dev/null 2>"$TMP/err" | wc -c) || true
+        else
+            n=$(timeout -k 5 "$TIMEOUT_RUN" python3 "$TMP/type.py" "cat $TEXT; exit" ssh -tt "${SSH_OPTS[@]}" "${!a}" 2>"$TMP/err" | wc -c) || true
+        fi
         t1=$(now_ns)
         [[ $path == jump ]] && settle_sshd "$JUMP_PID"
         [[ $path == direct ]] && settle_sshd "$TARGET_PID"
         c1=$(server_ticks "$path")
         b1=$(rec_bytes_settled)
         if ((n < SIZE_MIB * 1048576)); then
-            [[ $path == gateway ]] || die "the $path baseline printed only $n bytes: $(head -c 500 "$TMP/err")"
-            note "run $r through the gateway printed only $n of at least $((SIZE_MIB * 1048576)) bytes: $(head -c 300 "$TMP/err")"
+            [[ $path == gateway || $path == gwexec ]] || die "the $path baseline printed only $n bytes: $(head -c 500 "$TMP/err")"
+            note "run $r through the gateway ($path) printed only $n of at least $((SIZE_MIB * 1048576)) bytes: $(head -c 300 "$TMP/err")"
             continue
         fi
         out_mib=$(awk -v n="$n" 'BEGIN {print n / 1048576}')
         runs_s[$path]+="$(awk -v d=$((t1 - t0)) -v m="$out_mib" 'BEGIN {print m / (d / 1e9)}') "
         runs_cpu[$path]+="$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v m="$out_mib" 'BEGIN {print t / hz * 1000 / m}') "
-        [[ $path == gateway ]] && runs_rec[$path]+="$(awk -v b=$((b1 - b0)) -v m="$out_mib" 'BEGIN {print b / 1024 / m}') "
+        [[ $path == gateway || $path == gwexec ]] && runs_rec[$path]+="$(awk -v b=$((b1 - b0)) -v m="$out_mib" 'BEGIN {print b / 1024 / m}') "
         log "$path run $r: $(fmt "$out_mib") MiB of terminal output, $(fmt "$(awk -v d=$((t1 - t0)) -v m="$out_mib" 'BEGIN {print m / (d / 1e9)}')") MiB/s, server CPU $(((c1 - c0) * 1000 / CLK_TCK)) ms, recordings +$((b1 - b0)) bytes"
     done
 done
 rm -f "$TEXT"
-for path in "${PATHS[@]}"; do
+for path in "${RUN_PATHS[@]}"; do
     [[ -n "${runs_s[$path]:-}" ]] || continue
     # shellcheck disable=SC2086
     MIBS[$path]=$(median ${runs_s[$path]})
@@ -192,12 +204,13 @@ for path in "${PATHS[@]}"; do
     # shellcheck disable=SC2086
     SPREAD_CPU[$path]=$(minmax ${runs_cpu[$path]})
 done
-if [[ -n "${runs_rec[gateway]:-}" ]]; then
+for path in gateway gwexec; do
+    [[ -n "${runs_rec[$path]:-}" ]] || continue
     # shellcheck disable=SC2086
-    REC_KIB[gateway]=$(median ${runs_rec[gateway]})
+    REC_KIB[$path]=$(median ${runs_rec[$path]})
     # shellcheck disable=SC2086
-    SPREAD_REC[gateway]=$(minmax ${runs_rec[gateway]})
-fi
+    SPREAD_REC[$path]=$(minmax ${runs_rec[$path]})
+done
 FILES=$(find "$DATA/recordings" -type f 2>/dev/null | wc -l)
 EXAMPLE=$(find "$DATA/recordings" -type f -printf '%P\n' 2>/dev/null | head -n 1)
 [[ -n "${REC_KIB[gateway]:-}" ]] && awk -v k="${REC_KIB[gateway]}" 'BEGIN {exit !(k <= 0)}' && note "the recordings directory did not grow: the recorder wrote nothing under $DATA/recordings"
@@ -210,6 +223,9 @@ r=$(ratio "$g" "$j")
 ROWS=()
 ROWS+=("| server CPU per MiB of terminal output (user + system), ms | $(fmt "${CPU_MS[direct]:-}" %.1f) (target sshd, shell and cat) | $(fmt "$j" %.1f) | $(fmt "$g" %.1f) | $(fmt "$r" %.2f)× jump ($(fmt "$extra" %+.1f) ms/MiB) |")
 ROWS+=("| recording written per MiB of terminal output, KiB | — | — (no recording) | $(fmt "${REC_KIB[gateway]:-}" %.1f) | |")
+x=${CPU_MS[gwexec]:-}
+ROWS+=("| the same through the gateway as exec \`cat\` without a terminal (recorded; no command capture): CPU per MiB, ms | — | — | $(fmt "$x" %.1f) | $(fmt "$(ratio "$x" "$j")" %.2f)× jump; the shell adds $(fmt "$(diff_ "$g" "$x")" %+.1f) ms/MiB |")
+ROWS+=("| … recording written per MiB, KiB | — | — | $(fmt "${REC_KIB[gwexec]:-}" %.1f) | |")
 ROWS+=("| terminal output throughput (shell on \`ssh -tt\`, \`cat\`), MiB/s | $(fmt "${MIBS[direct]:-}") | $(fmt "${MIBS[jump]:-}") | $(fmt "${MIBS[gateway]:-}") | $(fmt "$(ratio "${MIBS[gateway]:-}" "${MIBS[jump]:-}")" %.2f)× jump |")
 
 read -r lo hi nn <<<"${SPREAD_CPU[gateway]:-}"
@@ -220,6 +236,12 @@ read -r lo hi nn <<<"${SPREAD_REC[gateway]:-}"
 bench_figure id=recording.bytes_per_mib label="recording written per MiB of terminal output, KiB" unit=KiB \
     value="${REC_KIB[gateway]:-}" min="$lo" max="$hi" n="${nn:-0}" \
     ratio="$([[ -n "${REC_KIB[gateway]:-}" ]] && echo "$(fmt "$(awk -v k="${REC_KIB[gateway]}" 'BEGIN {print k / 1024}')" %.3f)× the output")" target= met=null
+read -r lo hi nn <<<"${SPREAD_CPU[gwexec]:-}"
+bench_figure id=recording.cpu_ms_per_mib_exec \
+    label="the same output through the gateway as exec \`cat\` without a terminal (recorded, no command capture): CPU per MiB, ms" \
+    unit=ms value="$x" min="$lo" max="$hi" n="${nn:-0}" jump="$j" \
+    ratio="$(r3=$(ratio "$x" "$j"); [[ -n "$r3" ]] && echo "$(fmt "$r3" %.2f)× jump; the shell session adds $(fmt "$(diff_ "$g" "$x")" %+.1f) ms/MiB")" \
+    target= met=null
 bench_figure id=recording.pty_mib_s label="terminal output throughput (shell on \`ssh -tt\`, \`cat\` of text), MiB/s" unit=MiB/s \
     value="${MIBS[gateway]:-}" direct="${MIBS[direct]:-}" jump="${MIBS[jump]:-}" \
     ratio="$(r2=$(ratio "${MIBS[gateway]:-}" "${MIBS[jump]:-}"); [[ -n "$r2" ]] && echo "$(fmt "$r2" %.2f)× jump")" target= met=null
@@ -242,4 +264,4 @@ fi
 bench_write_json recording "Recording overhead — CPU and bytes written per MiB of terminal output" \
     "$(bench_command "BENCH_REC_MIB=$SIZE_MIB" "BENCH_REC_REPEAT=$REPEAT")" \
     "$(printf '{"size_mib": %s, "repeat": %s, "quick": %s}' "$SIZE_MIB" "$REPEAT" "$([[ "${BENCH_QUICK:-}" == 1 ]] && echo true || echo false)")" \
-    "An interactive shell session on a terminal (\`ssh -tt\`, \`cat FILE; exit\` typed) prints $SIZE_MIB MiB of 80-column text through an OpenSSH jump host (\`ssh -J\`, no recording) and through the gateway (recording on; it always records), paths interleaved, median of $REPEAT runs. CPU: utime+stime of the gateway process, and of the jump host's sshd (listener plus per-connection processes, via cutime/cstime once reaped), per MiB the client received. Both decrypt and re-encrypt every byte once, so gateway − jump host is the gateway's cost beyond a plain two-hop relay: the recorder, command capture (terminal emulator) and russh vs OpenSSH packet handling; the recorder is not isolated further (it cannot be turned off). Bytes: growth of <data>/recordings per MiB of output. Detail: tests/bench/recording.sh header."
+    "An interactive shell session on a terminal (\`ssh -tt\`, \`cat FILE; exit\` typed) prints $SIZE_MIB MiB of 80-column text through an OpenSSH jump host (\`ssh -J\`, no recording) and through the gateway (recording on; it always records), paths interleaved, median of $REPEAT runs. CPU: utime+stime of the gateway process, and of the jump host's sshd (listener plus per-connection processes, via cutime/cstime once reaped), per MiB the client received. Both decrypt and re-encrypt every byte once, so gateway − jump host is the gateway's cost beyond a plain two-hop relay: the recorder, command capture (terminal emulator) and russh vs OpenSSH packet handling; the recorder is not isolated further (it cannot be turned off), but the same output through the gateway as an exec session without a terminal (recorded, no command capture) splits relay + recorder from what the shell session's terminal handling adds. Bytes: growth of <data>/recordings per MiB of output. Detail: tests/bench/recording.sh header."
