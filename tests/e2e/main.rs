@@ -33,6 +33,7 @@ mod fixture;
 mod gateway;
 mod gateway_review;
 mod gateway_sftp;
+mod list_caches;
 mod perms;
 mod perms_filters;
 mod sshd;

@@ -1288,14 +1288,9 @@ impl Store {
         // total is cached for one permission generation, which every insert, delete or move of
         // an asset bumps.
         let cache_key = q.unfiltered().then(|| (q.org, q.category.clone()));
-        let generation: Option<i64> = match &cache_key {
-            Some(_) => Some(
-                sqlx::query_scalar("SELECT value FROM perm_generation WHERE id = 1")
-                    .fetch_one(&self.pool)
-                    .await?,
-            ),
-            None => None,
-        };
+        // Read before anything it validates (the total, the page's nodes): see node_cache.rs.
+        let current = self.perm_generation().await?;
+        let generation = Some(current);
         let cached = match (&cache_key, generation) {
             (Some(k), Some(g)) => self
                 .asset_counts
@@ -1377,12 +1372,15 @@ impl Store {
                 accounts_amount: r.try_get("accounts_amount")?,
             });
         }
-        self.attach_protocols_and_nodes(&mut assets).await?;
+        self.attach_protocols_and_nodes(current, &mut assets)
+            .await?;
         Ok((count, assets))
     }
 
+    /// Fills the protocols and nodes of `assets`; `generation` was read before the assets.
     async fn attach_protocols_and_nodes(
         &self,
+        generation: i64,
         assets: &mut [AssetRecord],
     ) -> Result<(), StoreError> {
         if assets.is_empty() {
@@ -1404,35 +1402,18 @@ impl Store {
                 assets[i].protocols.push((r.try_get(1)?, r.try_get(2)?));
             }
         }
-        let rows = args
-            .bind(sqlx::query(trusted(format!(
-                "SELECT an.asset_id, n.id, n.org_id, n.key, n.value FROM asset_nodes an
-                 JOIN nodes n ON n.id = an.node_id WHERE an.asset_id IN ({list}) ORDER BY n.key"
-            ))))
-            .fetch_all(&self.pool)
-            .await?;
-        let mut pairs = Vec::new();
-        for r in &rows {
-            let aid = uuid(&r.try_get::<String, _>(0)?, "asset_nodes.asset_id")?;
-            let org = uuid(&r.try_get::<String, _>(2)?, "nodes.org_id")?;
-            let node = AssetNode {
-                id: uuid(&r.try_get::<String, _>(1)?, "nodes.id")?,
-                key: r.try_get(3)?,
-                value: r.try_get(4)?,
-                full_value: String::new(),
-            };
-            pairs.push((org, node.key.clone()));
-            if let Some(&i) = index.get(&aid) {
-                assets[i].nodes.push(node);
-            }
-        }
-        let names = self.full_values(&pairs).await?;
+        let nodes = self.asset_nodes(generation, &ids).await?;
         for a in assets.iter_mut() {
-            for n in &mut a.nodes {
-                n.full_value = names
-                    .get(&(a.org_id, n.key.clone()))
-                    .cloned()
-                    .unwrap_or_default();
+            if let Some(found) = nodes.get(&a.id) {
+                a.nodes = found
+                    .iter()
+                    .map(|n| AssetNode {
+                        id: n.id,
+                        key: n.key.clone(),
+                        value: n.value.clone(),
+                        full_value: n.full_value.clone(),
+                    })
+                    .collect();
             }
         }
         Ok(())

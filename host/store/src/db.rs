@@ -47,6 +47,10 @@ pub struct Store {
     /// Totals of unfiltered asset lists per (org, category), valid for one value of
     /// `perm_generation` (bumped by triggers on every insert, delete or move of an asset).
     pub(crate) asset_counts: std::sync::Arc<std::sync::Mutex<crate::assets::AssetCountCache>>,
+    /// Assets' nodes and node paths, valid for one value of `perm_generation` (see
+    /// `node_cache.rs`): every asset page shows them, and looking them up cost more than the
+    /// page's own query.
+    pub(crate) node_cache: std::sync::Arc<std::sync::Mutex<crate::node_cache::NodeCache>>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -59,6 +63,11 @@ impl Store {
         let backend = Backend::from_url(url)?;
         let (url, max) = match backend {
             Backend::Sqlite => {
+                if !crate::sqlite_config::disable_memstatus() {
+                    tracing::debug!(
+                        "SQLite was initialized before the store: its memory statistics stay on"
+                    );
+                }
                 let url = if url.contains("mode=") {
                     url.to_owned()
                 } else if url.contains('?') {
@@ -106,6 +115,7 @@ impl Store {
             backend,
             perm_counts: std::sync::Arc::default(),
             asset_counts: std::sync::Arc::default(),
+            node_cache: std::sync::Arc::default(),
         })
     }
 

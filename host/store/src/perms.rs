@@ -669,6 +669,8 @@ impl Store {
             PERMITTED_ORDER,
             "permitted assets",
         )?;
+        // Read before the page's nodes, which are cached under it (see node_cache.rs).
+        let generation = self.perm_generation().await?;
         let built = self.ensure_user_perms_built(user_id).await?;
         let (org_clause, org_arg) = match org {
             Some(o) => ("AND g.org_id = $2", o.to_string()),
@@ -798,23 +800,16 @@ impl Store {
             .collect::<Result<Vec<_>, StoreError>>()?;
         // The page's node memberships and protocols, one query each.
         let ids: Vec<String> = assets.iter().map(|a| a.id.to_string()).collect();
-        let mut conn = self.pool.acquire().await?;
         let index: HashMap<Uuid, usize> =
             assets.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
-        for r in fetch_in_chunks(
-            &mut conn,
-            "SELECT an.asset_id, n.id, n.key, n.value FROM asset_nodes an JOIN nodes n ON n.id = an.node_id WHERE an.asset_id IN ({in}) ORDER BY n.key",
-            &[],
-            &ids,
-        )
-        .await?
-        {
-            let asset = get_uuid(&r, "asset_id")?;
+        let page_ids: Vec<Uuid> = assets.iter().map(|a| a.id).collect();
+        for (asset, nodes) in self.asset_nodes(generation, &page_ids).await? {
             if let Some(a) = index.get(&asset).and_then(|i| assets.get_mut(*i)) {
-                a.nodes.push((get_uuid(&r, "id")?, r.try_get::<String, _>("value")?));
-                a.node_keys.push(r.try_get::<String, _>("key")?);
+                a.nodes = nodes.iter().map(|n| (n.id, n.value.clone())).collect();
+                a.node_keys = nodes.iter().map(|n| n.key.clone()).collect();
             }
         }
+        let mut conn = self.pool.acquire().await?;
         for r in fetch_in_chunks(
             &mut conn,
             "SELECT asset_id, name FROM asset_protocols WHERE asset_id IN ({in}) ORDER BY name",
