@@ -369,7 +369,7 @@ def render(sections, provenance, run=None, findings=None):
             f"at end {cell(run.get('loadavg_end'))} |"
         )
         if run.get("build_seconds") is not None:
-            out.append(f"| release build | {fmt_num(float(run['build_seconds']))} s (`cargo build --release -p portcullis`) |")
+            out.append(f"| release build | {float(run['build_seconds']):.1f} s (`cargo build --release -p portcullis`) |")
         if run.get("build_note"):
             out.append(f"| release build | {cell(run['build_note'])} |")
         if run.get("skipped"):
@@ -394,7 +394,8 @@ def render(sections, provenance, run=None, findings=None):
         if r:
             secs = r.get("seconds")
             state = "ok" if not r.get("status") else f"exit status {r['status']}"
-            out += [f"Section `{frag['section']}`: {state}, {fmt_num(float(secs)) if secs is not None else '?'} s wall time.", ""]
+            took = f"{float(secs):.1f}" if secs is not None else "?"
+            out += [f"Section `{frag['section']}`: {state}, {took} s wall time.", ""]
         if frag.get("command"):
             out += ["Command:", "", "```sh", frag["command"], "```", ""]
         settings = frag.get("settings") or {}
