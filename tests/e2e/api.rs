@@ -511,6 +511,20 @@ async fn access_keys_sign_requests_as_jumpserver_scripts_do() {
         let r = http(&server.base, "GET", path, &headers, None).unwrap();
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.json()["count"], 1);
+        // A lookup, which the server answers by paging the list itself, is verified against
+        // what the client signed, not the server's own rewrite.
+        let lookup = "/api/v1/users/users/?username__icontains=ADM&limit=5";
+        let sig = signature_header(&id, &secret, "GET", lookup, &date);
+        let r = http(
+            &server.base,
+            "GET",
+            lookup,
+            &[("Authorization", sig.as_str()), ("Date", date.as_str())],
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["count"], 1);
 
         // The query string is signed: another query with the same signature fails.
         let r = http(
