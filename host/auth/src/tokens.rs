@@ -172,15 +172,14 @@ impl Auth {
         {
             return Ok(None);
         }
-        self.store()
-            .touch_token(
-                &hash,
-                kind.as_str(),
-                owner.user_id,
-                now,
-                now - LAST_USED_GRANULARITY_SECS * 1_000_000,
-            )
-            .await?;
+        let stale_before = now - LAST_USED_GRANULARITY_SECS * 1_000_000;
+        // A use recorded within the granularity needs no write (the UPDATE would match no row,
+        // but on SQLite it would still wait for the database's one write lock).
+        if owner.date_last_used.is_none_or(|t| t < stale_before) {
+            self.store()
+                .touch_token(&hash, kind.as_str(), owner.user_id, now, stale_before)
+                .await?;
+        }
         Ok(Some(owner.user_id))
     }
 

@@ -639,3 +639,78 @@ async fn access_keys_are_managed_by_their_owner() {
         );
     }
 }
+
+/// A token whose use was recorded within the last minute authenticates without writing: on
+/// SQLite even an UPDATE that changes nothing waits for the database's single write lock, so
+/// under load every request would queue on it. Proven by holding that lock meanwhile; a stale
+/// use is still recorded once the lock is free.
+#[tokio::test]
+async fn recently_used_tokens_authenticate_without_the_write_lock() {
+    for db in databases().await {
+        if db.name != "sqlite" {
+            continue; // PostgreSQL has no database-wide write lock to wait for.
+        }
+        let alice = db.user("alice", "pw-alice-1").await;
+        let issued = db.auth.issue_bearer(alice, "192.0.2.20").await.unwrap();
+        let token = issued.token.expose().to_owned();
+        let hash = sha256_hex(&token);
+        assert_eq!(
+            db.auth
+                .authenticate_token(TokenKind::Bearer, &token)
+                .await
+                .unwrap(),
+            Some(alice)
+        );
+        let first = db
+            .scalar_i64(
+                "SELECT date_last_used FROM private_tokens WHERE key_hash = $1",
+                &hash,
+            )
+            .await
+            .unwrap();
+
+        // Another connection holds the write lock (BEGIN IMMEDIATE) while the token is used.
+        let mut writer = db.store.pool().acquire().await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *writer)
+            .await
+            .unwrap();
+        let used = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            db.auth.authenticate_token(TokenKind::Bearer, &token),
+        )
+        .await
+        .expect("authenticating a recently used token waited for the write lock")
+        .unwrap();
+        assert_eq!(used, Some(alice));
+        sqlx::query("ROLLBACK").execute(&mut *writer).await.unwrap();
+        drop(writer);
+        assert_eq!(
+            db.scalar_i64(
+                "SELECT date_last_used FROM private_tokens WHERE key_hash = $1",
+                &hash
+            )
+            .await,
+            Some(first)
+        );
+
+        // A use older than a minute is recorded again.
+        db.exec(
+            "UPDATE private_tokens SET date_last_used = $1 WHERE key_hash = $2",
+            &[Bind::I(first - 2 * MINUTE), t(&hash)],
+        )
+        .await;
+        db.auth
+            .authenticate_token(TokenKind::Bearer, &token)
+            .await
+            .unwrap();
+        let again = db
+            .scalar_i64(
+                "SELECT date_last_used FROM private_tokens WHERE key_hash = $1",
+                &hash,
+            )
+            .await
+            .unwrap();
+        assert!(again >= first, "{again} < {first}");
+    }
+}

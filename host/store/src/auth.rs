@@ -132,6 +132,9 @@ pub struct TokenOwner {
     pub user_is_active: bool,
     /// The user's `date_expired`.
     pub user_date_expired: Option<i64>,
+    /// The token's last recorded use (microseconds), so that a recent one is not written
+    /// again: see [`Store::touch_token`].
+    pub date_last_used: Option<i64>,
 }
 
 /// An access key as signature verification needs it.
@@ -641,7 +644,8 @@ impl Store {
         kind: &str,
     ) -> Result<Option<TokenOwner>, StoreError> {
         let row = sqlx::query(
-            "SELECT t.user_id, t.date_expired, u.is_active, u.date_expired AS user_date_expired
+            "SELECT t.user_id, t.date_expired, u.is_active, u.date_expired AS user_date_expired,
+                    t.date_last_used
              FROM private_tokens t JOIN users u ON u.id = t.user_id
              WHERE t.key_hash = $1 AND t.kind = $2",
         )
@@ -655,6 +659,7 @@ impl Store {
                 date_expired: r.try_get("date_expired")?,
                 user_is_active: r.try_get::<Flag, _>("is_active")?.0,
                 user_date_expired: r.try_get("user_date_expired")?,
+                date_last_used: r.try_get("date_last_used")?,
             })
         })
         .transpose()
@@ -662,7 +667,9 @@ impl Store {
 
     /// Records a token use. Writes only when the recorded use is older than `stale_before`, so
     /// a busy client does not turn every request into a write; for private tokens the user's
-    /// `date_api_key_last_used` moves too.
+    /// `date_api_key_last_used` moves too. Callers that read [`TokenOwner::date_last_used`]
+    /// skip the call when it is recent: even an UPDATE that changes nothing takes SQLite's
+    /// single write lock, which every concurrent request would otherwise queue on.
     pub async fn touch_token(
         &self,
         key_hash: &str,
