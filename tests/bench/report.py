@@ -466,6 +466,10 @@ def main(argv=None):
             run = json.load(fh)
     sections = load_sections(run, a.fragments)
     prov = collect_provenance(a.root)
+    if run and run.get("commit"):
+        # What was checked out (and built) when the run started, not what HEAD is by now.
+        prov["commit"] = run["commit"]
+        prov["dirty"] = bool(run.get("dirty"))
     findings = _read(a.findings) if a.findings else None
     md = render(sections, prov, run, findings)
     with open(a.md, "w", encoding="utf-8") as fh:

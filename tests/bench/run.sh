@@ -101,6 +101,10 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD_START=$(loadavg)
+# The commit measured is the one checked out when the run starts (and is built).
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=0
+[[ -z "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]] || DIRTY=1
 log "benchmark suite: ${SECTIONS[*]}$([[ $QUICK == 1 ]] && echo ' (quick)'); load average $LOAD_START"
 
 # --- build once --------------------------------------------------------------------------
@@ -167,7 +171,7 @@ FINISHED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD_END=$(loadavg)
 COMMAND_LINE="$COMMAND_LINE" QUICK="$QUICK" STARTED="$STARTED" FINISHED="$FINISHED" \
     LOAD_START="$LOAD_START" LOAD_END="$LOAD_END" BUILD_SECONDS="$BUILD_SECONDS" \
-    BUILD_NOTE="$BUILD_NOTE" SKIPPED="${SKIPPED[*]}" python3 - "$TMP/sections.tsv" >"$TMP/run.json" <<'PY'
+    BUILD_NOTE="$BUILD_NOTE" SKIPPED="${SKIPPED[*]}" COMMIT="$COMMIT" DIRTY="$DIRTY" python3 - "$TMP/sections.tsv" >"$TMP/run.json" <<'PY'
 import json, os, sys
 
 def tail(path, n=15):
@@ -190,6 +194,7 @@ e = os.environ
 json.dump({
     "command": e["COMMAND_LINE"], "quick": e["QUICK"] == "1",
     "started": e["STARTED"], "finished": e["FINISHED"],
+    "commit": e["COMMIT"], "dirty": e["DIRTY"] == "1",
     "loadavg_start": e["LOAD_START"], "loadavg_end": e["LOAD_END"],
     "build_seconds": float(e["BUILD_SECONDS"]) if e["BUILD_SECONDS"] else None,
     "build_note": e["BUILD_NOTE"] or None,

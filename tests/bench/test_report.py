@@ -254,6 +254,16 @@ class RunStatus(unittest.TestCase):
             self.assertEqual(json.load(fh)["sections"][0]["section"], "plugins")
 
 
+    def test_main_takes_the_commit_the_run_started_from(self):
+        path = write(self.dir.name, "plugins.json", PLUGINS)
+        run = write(self.dir.name, "run.json", {"command": "c", "commit": "feedbee", "dirty": False,
+                                                "sections": [{"section": "plugins", "status": 0, "seconds": 1.0, "fragment": path}]})
+        md, js = os.path.join(self.dir.name, "B.md"), os.path.join(self.dir.name, "B.json")
+        self.assertEqual(report.main(["--run", run, "--md", md, "--json", js]), 0)
+        with open(md, encoding="utf-8") as fh:
+            self.assertIn("| commit | `feedbee` |", fh.read())
+
+
 class Converters(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
