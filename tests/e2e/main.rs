@@ -31,6 +31,7 @@ mod client;
 mod compat;
 mod fixture;
 mod gateway;
+mod gateway_pty;
 mod gateway_review;
 mod gateway_sftp;
 mod list_caches;

@@ -690,14 +690,35 @@ impl Shell {
     }
 }
 
-/// Runs one command on the target without a terminal (`ssh bastion cmd`, `scp`), relaying
-/// stdin, stdout, stderr and the exit status. The command is decided by the filter first.
+/// The terminal a client asked for before `exec` (`ssh -t bastion cmd`): the target gets the
+/// same one, as OpenSSH (direct or `ssh -J`) would give the command, so `sudo`, `top` or
+/// `vim` run as a command see a tty of the client's size and modes.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecPty<'a> {
+    /// `TERM` the client sent.
+    pub term: &'a str,
+    /// Columns, then rows, at the time of the request.
+    pub cols: u16,
+    /// Rows.
+    pub rows: u16,
+    /// The client's encoded terminal modes, passed on unchanged.
+    pub modes: &'a [(russh::Pty, u32)],
+}
+
+/// Runs one command on the target (`ssh bastion cmd`, `scp`), relaying stdin, stdout, stderr
+/// and the exit status. The command is decided by the filter first. Without `pty` the
+/// command has no terminal; with one (the client sent `pty-req` before `exec`) the target is
+/// asked for the same terminal and window changes are passed on and recorded. Either way
+/// the session stays a command session: the command is the exec line (what the filter
+/// decided and what is recorded with its output), and keys typed into the command's
+/// terminal are its input, not further commands.
 pub async fn run_exec<F: Front>(
     session: &mut LiveSession,
     target: &mut russh::Channel<Msg>,
     front: &mut F,
     policy: &CommandPolicy,
     command: &str,
+    pty: Option<ExecPty<'_>>,
     limits: Limits,
 ) -> Finished {
     // What the client sends while a review waits, passed on once the command runs.
@@ -744,6 +765,26 @@ pub async fn run_exec<F: Front>(
             };
         }
     };
+    if let Some(p) = pty
+        && let Err(e) = target
+            .request_pty(
+                true,
+                p.term,
+                u32::from(p.cols),
+                u32::from(p.rows),
+                0,
+                0,
+                p.modes,
+            )
+            .await
+    {
+        return Finished {
+            reason: EndReason::ConnectFailed {
+                message: format!("The asset refused a terminal: {e}"),
+            },
+            exit_status: None,
+        };
+    }
     if let Err(e) = target.exec(true, command.as_bytes()).await {
         return Finished {
             reason: EndReason::ConnectFailed {
@@ -838,7 +879,14 @@ pub async fn run_exec<F: Front>(
                         break EndReason::Normal;
                     }
                 }
-                Some(FrontEvent::Resize { .. }) => {}
+                // Without a terminal on the target a window size means nothing to it.
+                Some(FrontEvent::Resize { .. }) if pty.is_none() => {}
+                Some(FrontEvent::Resize { cols, rows }) => {
+                    if let Some(r) = session.recorder() {
+                        let _ = r.resize(cols, rows).await;
+                    }
+                    let _ = target.window_change(u32::from(cols), u32::from(rows), 0, 0).await;
+                }
                 Some(FrontEvent::Eof) => {
                     let _ = target.eof().await;
                 }

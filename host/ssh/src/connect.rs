@@ -49,6 +49,8 @@ pub(crate) struct ConnCtx {
     pub user: User,
     pub name: LoginName,
     pub peer: SocketAddr,
+    /// Closes when the client's connection ends ([`gone`]).
+    pub gone: tokio::sync::watch::Receiver<()>,
 }
 
 impl ConnCtx {
@@ -146,8 +148,18 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The user's SSH channel as the pump's [`Front`].
+///
+/// Writes wait for the client's window (back-pressure), and a client that stops reading
+/// holds them indefinitely, as it should while it lives. When its connection ends they
+/// fail at once, so the session ends instead of waiting on a window that never opens.
 struct SshFront {
     channel: Channel<Msg>,
+    gone: tokio::sync::watch::Receiver<()>,
+}
+
+/// Resolves when the client's connection is gone (its [`ConnCtx::gone`] sender dropped).
+pub(crate) async fn gone(rx: &mut tokio::sync::watch::Receiver<()>) {
+    while rx.changed().await.is_ok() {}
 }
 
 impl Front for SshFront {
@@ -173,25 +185,39 @@ impl Front for SshFront {
     }
 
     async fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        self.channel
-            .data_bytes(data.to_vec())
-            .await
-            .map_err(io::Error::other)
+        let write = self.channel.data_bytes(data.to_vec());
+        let mut rx = self.gone.clone();
+        tokio::select! {
+            r = write => r.map_err(io::Error::other),
+            () = gone(&mut rx) => Err(aborted()),
+        }
     }
 
     async fn send_shared(&mut self, data: bytes::Bytes) -> io::Result<()> {
-        self.channel
-            .data_bytes(data)
-            .await
-            .map_err(io::Error::other)
+        let write = self.channel.data_bytes(data);
+        let mut rx = self.gone.clone();
+        tokio::select! {
+            r = write => r.map_err(io::Error::other),
+            () = gone(&mut rx) => Err(aborted()),
+        }
     }
 
     async fn send_stderr(&mut self, data: &[u8]) -> io::Result<()> {
-        self.channel
-            .extended_data_bytes(1, data.to_vec())
-            .await
-            .map_err(io::Error::other)
+        let write = self.channel.extended_data_bytes(1, data.to_vec());
+        let mut rx = self.gone.clone();
+        tokio::select! {
+            r = write => r.map_err(io::Error::other),
+            () = gone(&mut rx) => Err(aborted()),
+        }
     }
+}
+
+/// The error of a write to a client whose connection ended.
+fn aborted() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "the client's connection is gone",
+    )
 }
 
 /// A terminal dimension from the client; 0 (unknown, as some clients send) becomes `default`.
@@ -209,11 +235,16 @@ struct Pty {
     term: String,
     cols: u16,
     rows: u16,
+    /// The client's terminal modes, given to the target when a command runs in this pty.
+    modes: Vec<(russh::Pty, u32)>,
 }
 
 /// Runs one session channel: waits for its request, then serves it.
 pub(crate) async fn run_channel(ctx: ConnCtx, channel: Channel<Msg>) {
-    let mut front = SshFront { channel };
+    let mut front = SshFront {
+        channel,
+        gone: ctx.gone.clone(),
+    };
     let mut pty: Option<Pty> = None;
     loop {
         let Some(msg) = front.channel.wait().await else {
@@ -224,12 +255,14 @@ pub(crate) async fn run_channel(ctx: ConnCtx, channel: Channel<Msg>) {
                 term,
                 col_width,
                 row_height,
+                terminal_modes,
                 ..
             } => {
                 pty = Some(Pty {
                     term,
                     cols: dimension(col_width, 80),
                     rows: dimension(row_height, 24),
+                    modes: terminal_modes,
                 });
             }
             ChannelMsg::WindowChange {
@@ -247,6 +280,7 @@ pub(crate) async fn run_channel(ctx: ConnCtx, channel: Channel<Msg>) {
                     term: "xterm".into(),
                     cols: 80,
                     rows: 24,
+                    modes: Vec::new(),
                 });
                 let status = shell(&ctx, &mut front, pty).await;
                 finish(front, status).await;
@@ -254,7 +288,7 @@ pub(crate) async fn run_channel(ctx: ConnCtx, channel: Channel<Msg>) {
             }
             ChannelMsg::Exec { command, .. } => {
                 let command = String::from_utf8_lossy(&command).into_owned();
-                let status = exec(&ctx, &mut front, &command).await;
+                let status = exec(&ctx, &mut front, &command, pty.as_ref()).await;
                 finish(front, status).await;
                 return;
             }
@@ -740,7 +774,7 @@ async fn menu_loop(ctx: &ConnCtx, front: &mut SshFront, mut pty: Pty) -> u32 {
 }
 
 /// `ssh user@account@asset@gateway command`: runs the command on the asset.
-async fn exec(ctx: &ConnCtx, front: &mut SshFront, command: &str) -> u32 {
+async fn exec(ctx: &ConnCtx, front: &mut SshFront, command: &str, pty: Option<&Pty>) -> u32 {
     let Some(t) = direct_target(ctx) else {
         let _ = front
             .send_stderr(
@@ -787,7 +821,14 @@ async fn exec(ctx: &ConnCtx, front: &mut SshFront, command: &str) -> u32 {
         }
     };
     let mut session = match engine
-        .start(&auth, SessionKind::Command, Some(("exec", 80, 24)))
+        .start(
+            &auth,
+            SessionKind::Command,
+            Some(match pty {
+                Some(p) => (p.term.as_str(), p.cols, p.rows),
+                None => ("exec", 80, 24),
+            }),
+        )
         .await
     {
         Ok(s) => s,
@@ -806,6 +847,12 @@ async fn exec(ctx: &ConnCtx, front: &mut SshFront, command: &str) -> u32 {
         front,
         &auth.commands,
         command,
+        pty.map(|p| pump::ExecPty {
+            term: &p.term,
+            cols: p.cols,
+            rows: p.rows,
+            modes: &p.modes,
+        }),
         ctx.limits().await,
     )
     .await;

@@ -1,0 +1,198 @@
+//! A command run through the gateway gets a terminal on the target exactly when the client
+//! asked for one (`ssh -t host cmd`), as OpenSSH gives it directly or through `ssh -J`: the
+//! real OpenSSH client (through a pty driven by `expect`, so it has a window size to send)
+//! against `portcullis serve` with a real OpenSSH server as the asset.
+
+use crate::client::{ADMIN_PASSWORD, create_user, get, send, start, token};
+use crate::sshd::Sshd;
+use crate::support::{Server, TestDb, eventually, id_of, ok, rows};
+use serde_json::json;
+use std::fs;
+use std::process::{Command, Stdio};
+
+struct Scene {
+    server: Server,
+    sshd: Sshd,
+    admin: String,
+    gw: u16,
+    alice_pw: String,
+    work: tempfile::TempDir,
+    _data: tempfile::TempDir,
+}
+
+impl Scene {
+    fn new(db: &TestDb) -> Scene {
+        let sshd = Sshd::start("");
+        let data = tempfile::tempdir().unwrap();
+        let server = start(db, data.path());
+        let gw = server.ssh_port;
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+        let alice_pw = create_user(data.path(), db, "alice", "user");
+        let alice_id = id_of(&ok(
+            &get(&server, &admin, "/api/v1/users/users/alice/"),
+            200,
+        ));
+        let web = id_of(&ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                "/api/v1/assets/hosts/",
+                &json!({"name": "web-1", "address": "127.0.0.1", "platform": 1,
+                        "protocols": [{"name": "ssh", "port": sshd.port()}]}),
+            ),
+            201,
+        ));
+        ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                "/api/v1/accounts/accounts/",
+                &json!({"asset": web, "name": "target-pw", "username": sshd.user(),
+                        "secret_type": "password", "secret": sshd.password()}),
+            ),
+            201,
+        );
+        ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                "/api/v1/perms/asset-permissions/",
+                &json!({"name": "alice-web", "users": [alice_id], "assets": [web],
+                        "accounts": ["@ALL"], "actions": ["connect"]}),
+            ),
+            201,
+        );
+        Scene {
+            server,
+            sshd,
+            admin,
+            gw,
+            alice_pw,
+            work: tempfile::tempdir().unwrap(),
+            _data: data,
+        }
+    }
+
+    /// Runs `remote` through the gateway under `expect`, the client's terminal being
+    /// 33 rows × 101 columns, with `tty` ("-tt" or "-T") as the client's pty option; the
+    /// script `body` follows the login.
+    fn run(&self, tty: &str, remote: &str, body: &str) -> (bool, String) {
+        let script = self.work.path().join("pty.exp");
+        fs::write(
+            &script,
+            format!(
+                r#"set timeout 30
+log_user 1
+proc fail {{msg}} {{ puts "\nEXPECT-FAIL: $msg"; exit 1 }}
+set stty_init "rows 33 columns 101"
+spawn ssh -F /dev/null {tty} -p $env(GW_PORT) -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o IdentityAgent=none \
+    -o PubkeyAuthentication=no -l $env(GW_LOGIN) 127.0.0.1 {{{remote}}}
+expect {{
+    -re {{assword: ?$}} {{ send -- "$env(GW_PASS)\r" }}
+    timeout {{ fail "no password prompt" }}
+    eof {{ fail "closed before the password prompt" }}
+}}
+{body}
+"#
+            ),
+        )
+        .unwrap();
+        let o = Command::new("timeout")
+            .args(["-k", "5", "60", "expect", "-f"])
+            .arg(&script)
+            .env("GW_PORT", self.gw.to_string())
+            .env("GW_LOGIN", format!("alice@{}@127.0.0.1", self.sshd.user()))
+            .env("GW_PASS", &self.alice_pw)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.success(), text)
+    }
+}
+
+#[tokio::test]
+async fn a_command_gets_a_terminal_of_the_clients_size_only_when_the_client_asks() {
+    let db = TestDb::sqlite();
+    let s = Scene::new(&db);
+
+    // -tt: a pty on the target, of the client's size, following its window changes.
+    let (ok_tt, text) = s.run(
+        "-tt",
+        "tty; stty size; read x; stty size",
+        r#"expect {
+    -re {/dev/pts/[0-9]+} {}
+    "not a tty" { fail "the command has no terminal" }
+    timeout { fail "no tty line" }
+}
+expect {
+    "33 101" {}
+    "Inappropriate ioctl" { fail "stty has no terminal" }
+    timeout { fail "the window size did not reach the target" }
+}
+sleep 0.5
+stty rows 40 columns 120 < $spawn_out(slave,name)
+sleep 1
+send "\r"
+expect {
+    "40 120" {}
+    timeout { fail "the window change did not reach the target" }
+}
+expect eof
+"#,
+    );
+    assert!(ok_tt, "{text}");
+
+    // -T (no pty requested): the command has no terminal, as with OpenSSH.
+    let (ok_t, text) = s.run(
+        "-T",
+        "tty; stty size",
+        r#"expect {
+    "not a tty" {}
+    -re {/dev/pts/[0-9]+} { fail "a terminal nobody asked for" }
+    timeout { fail "no tty line" }
+}
+expect eof
+"#,
+    );
+    assert!(ok_t, "{text}");
+
+    // Both are command sessions, each recording its exec line.
+    let sessions = eventually(10, "two finished command sessions", || {
+        let list = rows(&get(
+            &s.server,
+            &s.admin,
+            "/api/v1/terminal/sessions/?is_finished=1",
+        ));
+        (list.len() == 2).then_some(list)
+    });
+    let mut inputs = Vec::new();
+    for session in &sessions {
+        assert_eq!(session["type"]["value"], "command", "{session}");
+        let commands = rows(&get(
+            &s.server,
+            &s.admin,
+            &format!(
+                "/api/v1/terminal/commands/?session_id={}",
+                session["id"].as_str().unwrap()
+            ),
+        ));
+        assert_eq!(commands.len(), 1, "{commands:?}");
+        inputs.push(commands[0]["input"].as_str().unwrap().to_owned());
+    }
+    inputs.sort();
+    assert_eq!(
+        inputs,
+        ["tty; stty size", "tty; stty size; read x; stty size"]
+    );
+    drop(s);
+    db.drop_db().await;
+}
