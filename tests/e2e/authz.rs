@@ -348,6 +348,14 @@ fn matrix() -> Vec<Row> {
         get_row("/api/v1/audits/operate-logs/<oplog>/", AUDIT),
         get_row("/api/v1/audits/password-change-logs/", AUDIT),
         get_row("/api/v1/audits/ftp-logs/", AUDIT),
+        get_row("/api/v1/audits/user-sessions/", AUDIT),
+        row(
+            "POST",
+            "/api/v1/audits/user-sessions/offline/",
+            r#"{"ids": []}"#,
+            ADMINS,
+        ),
+        get_row("/api/v1/authentication/user-session/", all(OK)),
         get_row("/api/v1/terminal/sessions/", AUDIT),
         get_row("/api/v1/terminal/sessions/<sess>/", AUDIT),
         get_row("/api/v1/terminal/commands/", AUDIT),
@@ -362,6 +370,74 @@ fn matrix() -> Vec<Row> {
         get_row("/api/v1/terminal/my-sessions/", all(OK)),
         get_row("/api/v1/tickets/tickets/", all(OK)),
         get_row("/api/v1/authentication/connection-token/", all(OK)),
+        // Ticket review (login confirmation): a reviewer approves or rejects the tickets
+        // assigned to them, whatever their role; nobody else does, admins included (they see
+        // the ticket: 403; the plain user does not: 404). The applicant's status poll is a
+        // capability of the ticket id.
+        row(
+            "PUT",
+            "/api/v1/tickets/tickets/<t_approve>/approve/",
+            "",
+            all(OK),
+        ),
+        row(
+            "PUT",
+            "/api/v1/tickets/tickets/<t_reject>/reject/",
+            "",
+            all(OK),
+        ),
+        row(
+            "PUT",
+            "/api/v1/tickets/tickets/<t_other>/approve/",
+            "",
+            [DENY, DENY, MISS, DENY, DENY],
+        ),
+        row(
+            "PUT",
+            "/api/v1/tickets/tickets/<t_other>/reject/",
+            "",
+            [DENY, DENY, MISS, DENY, DENY],
+        ),
+        get_row(
+            "/api/v1/authentication/login-confirm-ticket/status/?ticket_id=<t_other>",
+            all(OK),
+        ),
+        // ---- Host keys of an asset: the org's inventory ---------------------------------------
+        get_row("/api/v1/assets/assets/<host>/host-keys/", ADMINS),
+        row(
+            "DELETE",
+            "/api/v1/assets/assets/<host>/host-keys/",
+            "",
+            admins(GONE),
+        ),
+        // ---- Web file manager and web terminal: every built-in role has the workbench; the
+        // connection token (here none) decides, and an open file manager is its owner's only.
+        row(
+            "POST",
+            "/api/v1/terminal/file-manager/",
+            r#"{"token": "<none>"}"#,
+            all(BAD),
+        ),
+        get_row("/api/v1/terminal/file-manager/<none>/list/", all(MISS)),
+        row(
+            "DELETE",
+            "/api/v1/terminal/file-manager/<none>/",
+            "",
+            all(MISS),
+        ),
+        row(
+            "POST",
+            "/api/v1/terminal/file-manager/<none>/mkdir/",
+            r#"{"path": "/tmp/x"}"#,
+            all(MISS),
+        ),
+        get_row("/api/v1/terminal/ws/terminal/", all(BAD)),
+        // Monitoring a session is for those who audit it: the plain user is refused before any
+        // handshake; the others find no live session to watch.
+        get_row(
+            "/api/v1/terminal/ws/monitor/?session_id=<sess>",
+            [MISS, MISS, DENY, MISS, MISS],
+        ),
         // ---- Settings: system-only -----------------------------------------------------------
         get_row(
             "/api/v1/settings/setting/?category=security_session",
@@ -1098,6 +1174,26 @@ async fn session_in(f: &mut Fixture, org: &str) -> (String, String) {
     (sess, cmd)
 }
 
+/// A pending login-confirmation ticket in Default, applied for by `applicant`, reviewed by
+/// `reviewer`.
+async fn ticket_in(f: &mut Fixture, applicant: &str, reviewer: &str) -> String {
+    let id = Uuid::new_v4().to_string();
+    let serial = format!("T{}", Uuid::new_v4().simple());
+    exec(
+        f,
+        "INSERT INTO tickets (id, serial_num, org_id, type, title, applicant_id, applicant_display, date_created, date_updated) VALUES ($1, $2, '00000000-0000-0000-0000-000000000002', 'login_confirm', 'Login confirm', $3, 'bystander', $4, $4)",
+        &[&id, &serial, applicant, &now().to_string()],
+    )
+    .await;
+    exec(
+        f,
+        "INSERT INTO ticket_reviewers (ticket_id, user_id) VALUES ($1, $2)",
+        &[&id, reviewer],
+    )
+    .await;
+    id
+}
+
 #[tokio::test]
 async fn every_route_answers_each_builtin_role_as_its_name_says() {
     let db = TestDb::sqlite();
@@ -1460,6 +1556,24 @@ async fn every_route_answers_each_builtin_role_as_its_name_says() {
             v.set_for(role, k, val);
         }
     }
+
+    // ---- Tickets: per role one to approve and one to reject as their reviewer, and one that
+    // none of the matrix's callers reviews ------------------------------------------------------
+    for (role, username) in [
+        ("SA", "admin"),
+        ("SAud", "sysaud"),
+        ("U", "plain"),
+        ("OA", "orgadm"),
+        ("OAud", "orgaud"),
+    ] {
+        let reviewer = user_id(&mut f, username).await;
+        let approve = ticket_in(&mut f, &bystander, &reviewer).await;
+        let reject = ticket_in(&mut f, &bystander, &reviewer).await;
+        v.set_for(role, "t_approve", approve);
+        v.set_for(role, "t_reject", reject);
+    }
+    let other = ticket_in(&mut f, &bystander, &orgadm_b).await;
+    v.set("t_other", other);
 
     // ---- Log everyone in (after the bindings are final) ------------------------------------
     let usernames: HashMap<&str, &str> = [

@@ -312,6 +312,7 @@ async fn open(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, Fail> {
+    caller.require("rbac.view_filemanager")?;
     let engine = state
         .engine()
         .cloned()

@@ -19,10 +19,11 @@ use crate::AppState;
 use crate::ctx::{AuthVia, Caller};
 use crate::error::ApiError;
 use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
 use portcullis_session::authorize::{
@@ -97,9 +98,10 @@ async fn terminal_ws(
     headers: HeaderMap,
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     check_origin(&caller, &headers)?;
+    caller.require("rbac.view_webterminal")?;
     let engine = engine(&state)?;
     let (cols, rows) = screen::clamp(dimension(&q, "cols", 80), dimension(&q, "rows", 24));
     let resume = q.get("resume").cloned().filter(|k| !k.is_empty());
@@ -107,6 +109,12 @@ async fn terminal_ws(
     if resume.is_none() && token.is_none() {
         return Err(ApiError::field("token", "This field is required."));
     }
+    // The caller and the parameters are judged before the handshake, so a refused caller
+    // hears 403 whatever their request looks like.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
     Ok(ws.on_upgrade(move |mut socket| async move {
         let opened = match resume {
             Some(key) => engine
@@ -601,7 +609,7 @@ async fn monitor_ws(
     headers: HeaderMap,
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     check_origin(&caller, &headers)?;
     caller.require("terminal.monitor_session")?;
@@ -623,6 +631,10 @@ async fn monitor_ws(
     let engine = engine(&state)?;
     let Some(mut watch) = engine.watch(record.id) else {
         return Err(ApiError::NotFound("Session"));
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return Ok(rejection.into_response()),
     };
     Ok(ws.on_upgrade(move |mut socket| async move {
         let hello = json!({
