@@ -41,6 +41,7 @@ mod sshd;
 mod store;
 mod support;
 mod target;
+mod web_api_docs;
 mod web_audit;
 mod web_console;
 mod web_files;

@@ -12,6 +12,8 @@
     url: spec,
     dom_id: '#swagger-ui',
     deepLinking: true,
+    // A box that narrows the list by tag (JumpServer app): there are hundreds of operations.
+    filter: true,
     // No badge from validator.swagger.io: the page must not reach the internet.
     validatorUrl: null,
     // "Try it out" from a signed-in browser goes with the session cookie; unsafe methods also
