@@ -389,6 +389,90 @@ async fn direct_names_find_the_asset_by_name_and_id_and_say_when_they_cannot() {
     assert_eq!(commands, 4, "by name, by id, with #, web-2");
 }
 
+/// In a terminal, a direct name that matches several assets (two hosts at one address) shows
+/// a paged table to pick from by number; `q` leaves without connecting.
+#[tokio::test]
+async fn a_direct_name_matching_several_assets_offers_a_table_in_a_terminal() {
+    let db = TestDb::sqlite();
+    let s = Scene::new(&db);
+    let web2 = host(&s.server, &s.admin, "web-2", "127.0.0.1", s.sshd.port());
+    account(
+        &s.server,
+        &s.admin,
+        json!({"asset": web2, "username": s.sshd.user(), "secret": s.sshd.password()}),
+    );
+    permit(&s.server, &s.admin, "alice-web2", &[&s.alice_id], &[&web2]);
+    // A window of 9 rows: one row per page, so paging is needed to see web-2.
+    let pick = s.script(
+        "pick.exp",
+        &format!(
+            r#"set stty_init "rows 9 cols 100"
+login
+expect {{
+    "2 assets match 127.0.0.1" {{}}
+    timeout {{ fail "no table" }}
+}}
+expect {{
+    -re {{Page: 1, Count: 1, Total Page: 2, Total Count: 2.*web-1.*Opt> }} {{}}
+    timeout {{ fail "no first page" }}
+}}
+send "n\r"
+expect {{
+    -re {{Page: 2, Count: 1.*web-2.*Opt> }} {{}}
+    timeout {{ fail "no second page" }}
+}}
+send "7\r"
+expect {{
+    "No row 7" {{}}
+    timeout {{ fail "a wrong number was not refused" }}
+}}
+send "2\r"
+expect {{
+    "{prompt}" {{}}
+    timeout {{ fail "no target prompt" }}
+}}
+send "echo picked-\$((40+2))\r"
+expect {{
+    "picked-42" {{}}
+    timeout {{ fail "the command did not run" }}
+}}
+send "exit\r"
+expect eof
+puts "\nEXPECT-OK"
+"#,
+            prompt = TARGET_PROMPT.replace('$', "\\$"),
+        ),
+    );
+    let o = s
+        .expect(&pick, &s.direct("127.0.0.1"), &s.alice_pw, 90)
+        .output()
+        .unwrap();
+    assert!(out(&o).contains("EXPECT-OK"), "{}", both(&o));
+    let session = eventually(10, "the picked session", || {
+        s.sessions("is_finished=1").into_iter().next()
+    });
+    assert_eq!(session["asset_id"], web2.as_str(), "{session}");
+
+    let leave = s.script(
+        "pick-leave.exp",
+        r#"login
+expect {
+    "Opt> " {}
+    timeout { fail "no table" }
+}
+send "q\r"
+expect eof
+puts "\nEXPECT-OK"
+"#,
+    );
+    let o = s
+        .expect(&leave, &s.direct("127.0.0.1"), &s.alice_pw, 60)
+        .output()
+        .unwrap();
+    assert!(out(&o).contains("EXPECT-OK"), "{}", both(&o));
+    assert_eq!(s.sessions("").len(), 1, "leaving opened no session");
+}
+
 #[tokio::test]
 async fn a_wrong_password_is_refused_and_logged() {
     let db = TestDb::sqlite();
@@ -700,6 +784,136 @@ fn asciinema() -> Option<PathBuf> {
         .ok()?;
     let p = out(&o).trim().to_owned();
     (!p.is_empty()).then(|| PathBuf::from(p))
+}
+
+/// The announcement set in the settings shows above the menu's prompt while it is enabled and
+/// inside its dates, and not otherwise; the public settings serve it too. The same session
+/// lists Kubernetes clusters with `k` and switches the language with `s`.
+#[tokio::test]
+async fn the_menu_shows_the_announcement_and_answers_k_and_s() {
+    let db = TestDb::sqlite();
+    let s = Scene::new(&db);
+    let set = |body: Value| {
+        ok(
+            &send(
+                &s.server,
+                &s.admin,
+                "PATCH",
+                "/api/v1/settings/setting/?category=announcement",
+                &body,
+            ),
+            200,
+        )
+    };
+    let saved = set(json!({"ANNOUNCEMENT_ENABLED": true, "ANNOUNCEMENT": {
+        "SUBJECT": "Patch night", "CONTENT": "Hosts reboot at 02:00\nSave your work",
+        "LINK": "https://status.example/42"}}));
+    assert_eq!(saved["ANNOUNCEMENT_ENABLED"], true, "{saved}");
+    assert_eq!(saved["ANNOUNCEMENT"]["SUBJECT"], "Patch night", "{saved}");
+    // Bad bodies are refused whole.
+    let r = send(
+        &s.server,
+        &s.admin,
+        "PATCH",
+        "/api/v1/settings/setting/?category=announcement",
+        &json!({"ANNOUNCEMENT": {"CONTENT": "no subject"}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let alice = token(&s.server, "alice", &s.alice_pw);
+    let public = ok(&get(&s.server, &alice, "/api/v1/settings/public/"), 200);
+    assert_eq!(public["ANNOUNCEMENT_ENABLED"], true, "{public}");
+    assert_eq!(
+        public["ANNOUNCEMENT"]["CONTENT"],
+        "Hosts reboot at 02:00\nSave your work"
+    );
+
+    let shown = s.script(
+        "announce.exp",
+        r#"login
+expect {
+    "Announcement: Patch night" {}
+    timeout { fail "no announcement" }
+}
+expect {
+    "Save your work" {}
+    timeout { fail "no content" }
+}
+expect {
+    "Link: https://status.example/42" {}
+    timeout { fail "no link" }
+}
+expect {
+    "Opt> " {}
+    timeout { fail "no menu prompt" }
+}
+send "k\r"
+expect {
+    "No kubernetes" {}
+    timeout { fail "k did not list Kubernetes clusters" }
+}
+expect {
+    -ex "\[K8S\]> " {}
+    timeout { fail "no Kubernetes prompt" }
+}
+send "s\r"
+expect {
+    -re {English.*ID> } {}
+    timeout { fail "no language table" }
+}
+send "2\r"
+expect {
+    -ex "> " {}
+    timeout { fail "no prompt after switching" }
+}
+send "p\r"
+expect {
+    "web-1" {}
+    timeout { fail "no list after switching" }
+}
+if {[string match "*Total Count*" $expect_out(buffer)]} { fail "the list is still in English" }
+send "s\r"
+expect {
+    "ID> " {}
+    timeout { fail "no language table" }
+}
+send "1\r"
+expect {
+    "to list all the assets you may use" {}
+    timeout { fail "not back in English" }
+}
+send "q\r"
+expect eof
+puts "\nEXPECT-OK"
+"#,
+    );
+    let hidden = s.script(
+        "no-announce.exp",
+        r#"login
+expect {
+    "Announcement" { fail "an announcement was shown" }
+    "Opt> " {}
+    timeout { fail "no menu prompt" }
+}
+send "q\r"
+expect eof
+puts "\nEXPECT-OK"
+"#,
+    );
+    let run = |script: &Path| {
+        let o = s.expect(script, "alice", &s.alice_pw, 60).output().unwrap();
+        let text = out(&o);
+        assert!(text.contains("EXPECT-OK"), "{}", both(&o));
+        text
+    };
+    run(&shown);
+    // Disabled: nothing.
+    set(json!({"ANNOUNCEMENT_ENABLED": false}));
+    run(&hidden);
+    // Enabled again but over: nothing either.
+    set(json!({"ANNOUNCEMENT_ENABLED": true, "ANNOUNCEMENT": {
+        "SUBJECT": "Patch night", "CONTENT": "old",
+        "DATE_START": "2020-01-01T00:00:00Z", "DATE_END": "2020-01-02T00:00:00Z"}}));
+    run(&hidden);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1337,4 +1551,101 @@ async fn garbage_and_silent_clients_do_not_stall_the_listener() {
     let o = s.ssh_password(&s.direct("web-1"), &s.alice_pw, &["echo again"]);
     assert_eq!(out(&o), "again\n", "{}", both(&o));
     drop((silent, garbage, junk));
+}
+
+/// The resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A client that stops reading (an OpenSSH client frozen with SIGSTOP) while the target floods
+/// output: back-pressure reaches the target instead of the gateway's memory, other users are
+/// served meanwhile, and killing the frozen client ends its session cleanly.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_held_back_without_stalling_others() {
+    let db = TestDb::sqlite();
+    let s = Scene::new(&db);
+    let mut ssh = s.ssh(&s.direct("web-1"), 300);
+    ssh.args(["-o", "PubkeyAuthentication=no"])
+        .args(["-o", "PreferredAuthentications=password"])
+        .args(["127.0.0.1", "--", "cat /dev/zero"]);
+    let args: Vec<_> = ssh.get_args().map(|a| a.to_owned()).collect();
+    let child = Command::new("sshpass")
+        .arg("-e")
+        .arg("timeout")
+        .args(args)
+        .env("SSHPASS", &s.alice_pw)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut bg = Bg(child);
+    let sid = id_of(&eventually(30, "the flooding session", || {
+        s.sessions("is_finished=0").into_iter().next()
+    }));
+    // The OpenSSH client itself (under sshpass and timeout).
+    let client = eventually(10, "the ssh client process", || {
+        crate::sshd::descendants(bg.0.id()).into_iter().find(|p| {
+            fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ssh")
+        })
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let stop = Command::new("kill")
+        .args(["-STOP", &client.to_string()])
+        .status()
+        .unwrap();
+    assert!(stop.success());
+    let gateway = s.server.child.id();
+    // Let the buffers on the way fill, then watch the gateway while the target still pushes.
+    std::thread::sleep(Duration::from_secs(3));
+    let before = rss_kib(gateway);
+    // Meanwhile another login works, promptly.
+    let started = Instant::now();
+    let o = s.ssh_password(&s.direct("web-1"), &s.alice_pw, &["echo still-serving"]);
+    assert_eq!(out(&o), "still-serving\n", "{}", both(&o));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let after = rss_kib(gateway);
+    // A gateway that buffered the flood would grow by hundreds of MiB in these seconds.
+    assert!(
+        after < before + 64 * 1024,
+        "gateway RSS grew from {before} KiB to {after} KiB while the client was stopped"
+    );
+    // The frozen client dies: its session ends, and the gateway goes on serving.
+    let _ = Command::new("kill")
+        .args(["-KILL", &client.to_string()])
+        .status();
+    assert!(bg.wait(30).is_some(), "the client wrapper did not exit");
+    let done = eventually(30, "the flooding session to end", || {
+        let d = ok(
+            &get(
+                &s.server,
+                &s.admin,
+                &format!("/api/v1/terminal/sessions/{sid}/"),
+            ),
+            200,
+        );
+        (d["is_finished"] == true).then_some(d)
+    });
+    assert_eq!(done["is_finished"], true);
+    let o = s.ssh_password(&s.direct("web-1"), &s.alice_pw, &["echo after"]);
+    assert_eq!(out(&o), "after\n", "{}", both(&o));
+    // The target's `cat` went with it.
+    eventually(30, "the target command to end", || {
+        let o = Command::new("pgrep")
+            .args(["-f", "^cat /dev/zero$"])
+            .output()
+            .unwrap();
+        (!o.status.success()).then_some(())
+    });
 }

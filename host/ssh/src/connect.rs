@@ -3,7 +3,8 @@
 //! with the session engine's record of it.
 
 use crate::line::{LineEditor, LineEvent};
-use crate::menu::{AccountChoice, Catalog, Menu, MenuAction, MenuConfig, StoreCatalog};
+use crate::menu::{AccountChoice, AssetQuery, Catalog, Menu, MenuAction, MenuConfig, StoreCatalog};
+use crate::pick::{self, AssetPicker, Pick};
 use crate::server::Shared;
 use crate::target_name::LoginName;
 use portcullis_core::secret::SecretString;
@@ -15,6 +16,7 @@ use portcullis_session::live::{EndReason, SessionKind};
 use portcullis_session::pump::{self, Front, FrontEvent, Limits};
 use portcullis_session::review::{self, ReviewOutcome, ReviewRequest};
 use portcullis_session::target;
+use portcullis_store::perms::NamedAsset;
 use portcullis_store::tickets::TicketKind;
 use russh::server::{ChannelOpenHandle, Msg};
 use russh::{Channel, ChannelMsg};
@@ -356,7 +358,12 @@ pub(crate) async fn resolve_asset(ctx: &ConnCtx, target: &str) -> Result<Uuid, S
             tracing::error!(error = %e, "could not look up a direct target");
             "The gateway could not look up the asset; try again later".to_owned()
         })?;
-    match found.as_slice() {
+    one_match(&found, target)
+}
+
+/// The one asset of a direct target's matches, or why there is not exactly one.
+fn one_match(found: &[NamedAsset], target: &str) -> Result<Uuid, String> {
+    match found {
         [one] => Ok(one.id),
         [] => Err(format!("match asset failed: No found asset {target}")),
         many => Err(format!(
@@ -521,10 +528,104 @@ async fn read_answer(front: &mut SshFront, prompt: &str) -> Option<String> {
     }
 }
 
+/// The asset of a direct name typed in a terminal: when the name matches several permitted
+/// assets the user picks one from a table ([`AssetPicker`]); `Ok(None)` when they leave.
+async fn pick_direct_asset(
+    ctx: &ConnCtx,
+    front: &mut SshFront,
+    pty: &mut Pty,
+    target: &str,
+) -> Result<Option<Uuid>, String> {
+    let store = ctx.shared.engine.store();
+    let found = store
+        .user_permitted_assets_named(ctx.user.id, target)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not look up a direct target");
+            "The gateway could not look up the asset; try again later".to_owned()
+        })?;
+    if found.len() < 2 {
+        return one_match(&found, target).map(Some);
+    }
+    // The menu's view of the same assets, for the platform column.
+    let catalog = StoreCatalog::new(store.clone(), ctx.user.id);
+    let query = AssetQuery {
+        exact: Some(target.to_owned()),
+        active_only: true,
+        limit: usize::MAX,
+        ..AssetQuery::default()
+    };
+    let mut items = match catalog.assets(&query).await {
+        Ok(page) => page.items,
+        Err(e) => {
+            tracing::error!(error = %e, "could not list the assets of a direct target");
+            Vec::new()
+        }
+    };
+    items.retain(|a| found.iter().any(|f| f.id == a.id));
+    if items.len() < 2 {
+        return one_match(&found, target).map(Some);
+    }
+    let mut picker = AssetPicker::new(target, items, pty.cols, pty.rows);
+    if front.send(picker.render().as_bytes()).await.is_err() {
+        return Ok(None);
+    }
+    let mut editor = LineEditor::new();
+    loop {
+        let data = match front.recv().await {
+            Some(FrontEvent::Data(d)) => d,
+            Some(FrontEvent::Resize { cols, rows }) => {
+                pty.cols = cols;
+                pty.rows = rows;
+                picker.resize(cols, rows);
+                continue;
+            }
+            Some(FrontEvent::Eof) | None => return Ok(None),
+        };
+        let mut rest: &[u8] = &data;
+        loop {
+            let (echo, event) = editor.feed(rest);
+            rest = &[];
+            if !echo.is_empty() && front.send(&echo).await.is_err() {
+                return Ok(None);
+            }
+            let answer = match event {
+                None => break,
+                Some(LineEvent::Line(line)) => picker.line(&line),
+                Some(LineEvent::Cancel) => Pick::Show(format!("\r\n{}", pick::PROMPT)),
+                Some(LineEvent::Eof) => Pick::Leave,
+            };
+            match answer {
+                Pick::Show(text) => {
+                    if front.send(text.as_bytes()).await.is_err() {
+                        return Ok(None);
+                    }
+                }
+                Pick::Chosen(id) => return Ok(Some(id)),
+                Pick::Leave => return Ok(None),
+            }
+        }
+    }
+}
+
 /// An interactive shell: the direct target, or the menu.
-async fn shell(ctx: &ConnCtx, front: &mut SshFront, pty: Pty) -> u32 {
+async fn shell(ctx: &ConnCtx, front: &mut SshFront, mut pty: Pty) -> u32 {
     if let Some(t) = direct_target(ctx) {
-        let authorized = match direct_request(ctx, &t).await {
+        let request = if ctx.user.token.is_some() {
+            direct_request(ctx, &t).await
+        } else {
+            match pick_direct_asset(ctx, front, &mut pty, &t.asset).await {
+                Ok(Some(asset_id)) => Ok(ConnectRequest {
+                    asset_id,
+                    protocol: t.protocol.clone(),
+                    account: t.account.clone(),
+                    input: t.input.clone(),
+                }),
+                Ok(None) => return 0,
+                Err(e) => Err(e),
+            }
+        };
+        let authorized = match request {
             Ok(req) => authorize_interactive(ctx, front, &req).await,
             Err(e) => Err(e),
         };
@@ -664,9 +765,24 @@ async fn menu_loop(ctx: &ConnCtx, front: &mut SshFront, mut pty: Pty) -> u32 {
         .idle
         .map(|d| u32::try_from(d.as_secs().div_ceil(60)).unwrap_or(u32::MAX))
         .unwrap_or(0);
+    // Read at each login, so a change in the settings reaches the next session.
+    let announcement = match ctx
+        .shared
+        .engine
+        .store()
+        .current_announcement(chrono::Utc::now())
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the announcement; showing none");
+            None
+        }
+    };
     let mut menu = Menu::new(MenuConfig {
         user_display: ctx.user.name.clone(),
         title: ctx.shared.config.title.clone(),
+        announcement,
         idle_minutes,
         cols: usize::from(pty.cols),
         rows: usize::from(pty.rows),

@@ -5,7 +5,8 @@
 //!   keyboard-interactive), and the channels (pty shell, exec, `sftp` subsystem,
 //!   `direct-tcpip`).
 //! - [`target_name`] parses direct-connect login names (`user@account@asset`).
-//! - [`menu`] is the interactive asset menu shown to a pty session without a direct target.
+//! - [`menu`] is the interactive asset menu shown to a pty session without a direct target;
+//!   `pick` lets a terminal user choose when a direct name matches several assets.
 //! - [`sftp`] presents the permitted tree as a virtual file system and proxies to the assets.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -14,6 +15,7 @@ mod connect;
 pub mod hostkey;
 pub mod line;
 pub mod menu;
+mod pick;
 pub mod server;
 pub mod sftp;
 pub mod target_name;

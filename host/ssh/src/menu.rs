@@ -35,6 +35,7 @@ use async_trait::async_trait;
 use portcullis_core::perm::{Actions, VirtualAccount};
 use portcullis_core::secret::SecretString;
 use portcullis_store::perms::{AssetScope, NodeRef, PermittedAssetRow};
+use portcullis_store::settings::Announcement;
 use portcullis_store::{Store, StoreError};
 use thiserror::Error;
 use unicode_width::UnicodeWidthChar;
@@ -62,6 +63,7 @@ const CLEAR_SCREEN: &str = "\x1b[H\x1b[2J";
 const PROMPT_MAIN: &str = "Opt> ";
 const PROMPT_HOST: &str = "[Host]> ";
 const PROMPT_DB: &str = "[DB]> ";
+const PROMPT_K8S: &str = "[K8S]> ";
 const PROMPT_ID: &str = "ID> ";
 
 // ------------------------------------------------------------------------------------------
@@ -78,6 +80,8 @@ pub enum Category {
     Host,
     /// Category `database` (`d`).
     Database,
+    /// Kubernetes clusters, type `k8s` (`k`).
+    Kubernetes,
 }
 
 impl Category {
@@ -87,6 +91,16 @@ impl Category {
             Category::All => true,
             Category::Host => category.eq_ignore_ascii_case("host"),
             Category::Database => category.eq_ignore_ascii_case("database"),
+            // Told apart by type, not category (clusters are in `cloud`).
+            Category::Kubernetes => false,
+        }
+    }
+
+    /// Whether `asset` belongs (the category, or for Kubernetes the type).
+    pub fn matches_asset(self, asset: &AssetItem) -> bool {
+        match self {
+            Category::Kubernetes => asset.type_.eq_ignore_ascii_case("k8s"),
+            other => other.matches(&asset.category),
         }
     }
 }
@@ -133,7 +147,7 @@ impl AssetQuery {
         if self.active_only && !asset.is_active {
             return false;
         }
-        if !self.category.matches(&asset.category) {
+        if !self.category.matches_asset(asset) {
             return false;
         }
         if !self.protocols.is_empty()
@@ -555,8 +569,9 @@ pub struct MenuConfig {
     pub title: String,
     /// Page size.
     pub page_size: PageSize,
-    /// `(subject, content)` of the announcement to show, when one is enabled and current.
-    pub announcement: Option<(String, String)>,
+    /// The announcement to show under the help, when one is enabled and current
+    /// ([`portcullis_store::Store::current_announcement`]).
+    pub announcement: Option<Announcement>,
     /// Minutes of waiting for input before the gateway disconnects (0: never).
     pub idle_minutes: u32,
     /// List order.
@@ -568,6 +583,8 @@ pub struct MenuConfig {
     pub cols: usize,
     /// Terminal height at start (0: unknown).
     pub rows: usize,
+    /// The language to start in.
+    pub lang: Lang,
 }
 
 impl Default for MenuConfig {
@@ -582,6 +599,7 @@ impl Default for MenuConfig {
             protocols: Vec::new(),
             cols: DEFAULT_COLS,
             rows: DEFAULT_ROWS,
+            lang: Lang::En,
         }
     }
 }
@@ -678,6 +696,7 @@ pub struct MenuStep {
 enum ListKind {
     Assets,
     Databases,
+    Kubernetes,
     Node(String),
 }
 
@@ -690,9 +709,43 @@ struct ListState {
     rows: Vec<AssetItem>,
 }
 
+/// The languages of the menu (`s` switches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// English.
+    #[default]
+    En,
+    /// Simplified Chinese.
+    Zh,
+}
+
+impl Lang {
+    /// Every language, in the order the table lists them.
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Zh];
+
+    /// The language's own name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Zh => "简体中文",
+        }
+    }
+
+    /// The language of a user's `lang` preference (`zh`, `zh-hans`, … are Chinese).
+    pub fn from_code(code: &str) -> Lang {
+        if code.trim().to_ascii_lowercase().starts_with("zh") {
+            Lang::Zh
+        } else {
+            Lang::En
+        }
+    }
+}
+
 /// Where the dialogue is.
 #[derive(Debug, Clone)]
 enum Mode {
+    /// At the language table (`s`).
+    Language { tries: u8 },
     /// At `Opt> ` or a list prompt.
     Home,
     /// At the protocol table.
@@ -733,17 +786,21 @@ pub struct Menu {
     mode: Mode,
     /// The prompt of the home state: `Opt> `, then the prompt of the last list.
     home_prompt: &'static str,
+    /// The language of the help and the list texts.
+    lang: Lang,
 }
 
 impl Menu {
     /// A menu at its start (nothing listed yet).
     pub fn new(cfg: MenuConfig) -> Menu {
+        let cfg_lang = cfg.lang;
         Menu {
             cfg,
             list: None,
             tree: Vec::new(),
             mode: Mode::Home,
             home_prompt: PROMPT_MAIN,
+            lang: cfg_lang,
         }
     }
 
@@ -757,7 +814,9 @@ impl Menu {
     pub fn prompt(&self) -> String {
         match &self.mode {
             Mode::Home => self.home_prompt.to_owned(),
-            Mode::Protocol { .. } | Mode::Account { .. } => PROMPT_ID.to_owned(),
+            Mode::Protocol { .. } | Mode::Account { .. } | Mode::Language { .. } => {
+                PROMPT_ID.to_owned()
+            }
             Mode::Username { .. } => "username: ".to_owned(),
             Mode::Password {
                 asset,
@@ -792,55 +851,148 @@ impl Menu {
     pub fn welcome(&self) -> String {
         let mut out = String::from(CLEAR_SCREEN);
         out.push_str(&self.help());
-        if let Some((subject, content)) = &self.cfg.announcement {
+        if let Some(a) = &self.cfg.announcement {
             out.push_str(&format!(
                 "{GREEN}Announcement: {}{RESET}\r\n",
-                clean(subject)
+                clean(&a.subject)
             ));
-            for line in content.lines() {
+            for line in a.content.lines() {
                 out.push_str(&clean(line));
                 out.push_str("\r\n");
+            }
+            if !a.link.trim().is_empty() {
+                out.push_str(&format!("Link: {}\r\n", clean(a.link.trim())));
             }
             out.push_str("\r\n");
         }
         out
     }
 
-    /// The header and the numbered help list.
+    /// The header and the numbered help list, in the menu's language.
     fn help(&self) -> String {
-        let items: [(&str, &str); 9] = [
+        let items: [(&str, &str); 11] = [
             (
                 "part of an IP, name or comment",
                 "search; a single exact match logs in right away",
+                "部分IP、名称或备注",
+                "搜索，唯一精确匹配时直接登录",
             ),
             (
                 "/ + IP, name or comment",
                 "search without logging in, e.g. /192.168",
+                "/ + IP、名称或备注",
+                "只搜索不登录，如 /192.168",
             ),
-            ("p", "list all the assets you may use"),
+            (
+                "p",
+                "list all the assets you may use",
+                "p",
+                "列出您可以使用的全部资产",
+            ),
             (
                 "g",
                 "see your asset tree; g + node number lists a node, e.g. g1",
+                "g",
+                "查看资产树；g + 节点编号列出该节点，如 g1",
             ),
-            ("h", "list your hosts"),
-            ("d", "list your databases"),
-            ("r", "reload your assets and nodes"),
-            ("?", "see this help again"),
-            ("q", "leave (exit and quit work too)"),
-        ];
+            ("h", "list your hosts", "h", "列出您的主机"),
+            ("d", "list your databases", "d", "列出您的数据库"),
+            (
+                "k",
+                "list your Kubernetes clusters",
+                "k",
+                "列出您的 Kubernetes 集群",
+            ),
+            (
+                "r",
+                "reload your assets and nodes",
+                "r",
+                "重新加载资产和节点",
+            ),
+            ("s", "switch the language", "s", "切换语言"),
+            ("?", "see this help again", "?", "再次查看本帮助"),
+            (
+                "q",
+                "leave (exit and quit work too)",
+                "q",
+                "退出（exit 和 quit 也可以）",
+            ),
+        ]
+        .map(|(k, w, zk, zw)| match self.lang {
+            Lang::En => (k, w),
+            Lang::Zh => (zk, zw),
+        });
         let mut out = format!(
             "\t\t{}, {}\r\n\r\n",
             clean(&self.cfg.user_display),
             clean(&self.cfg.title)
         );
         for (i, (key, what)) in items.iter().enumerate() {
-            out.push_str(&format!(
-                "\t{:>2}) Enter {GREEN}{key}{RESET} to {what}.\r\n",
-                i + 1
-            ));
+            let line = match self.lang {
+                Lang::En => format!("\t{:>2}) Enter {GREEN}{key}{RESET} to {what}.\r\n", i + 1),
+                Lang::Zh => format!("\t{:>2}) 输入 {GREEN}{key}{RESET} {what}。\r\n", i + 1),
+            };
+            out.push_str(&line);
         }
         out.push_str("\r\n");
         out
+    }
+
+    /// A fixed message in the menu's language (English when there is no translation).
+    fn tr(&self, en: &'static str) -> &'static str {
+        if self.lang == Lang::En {
+            return en;
+        }
+        match en {
+            "No Assets" => "没有资产",
+            "No Databases" => "没有数据库",
+            "No kubernetes" => "没有 Kubernetes 集群",
+            "Refresh done" => "刷新完成",
+            "Search" => "搜索",
+            "Enter an ID to log in; narrow the search with // + word, e.g. //16. Previous page: b, next page: n" => {
+                "输入 ID 直接登录；用 // + 关键字缩小搜索范围，如 //16。上一页: b，下一页: n"
+            }
+            other => other,
+        }
+    }
+
+    /// `s`: the language table.
+    fn ask_language(&mut self) -> MenuStep {
+        let rows: Vec<Vec<String>> = Lang::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, l)| vec![(i + 1).to_string(), l.name().to_owned()])
+            .collect();
+        let mut out = render_table(&["ID", "Language"], &rows, self.cols());
+        out.push_str(&green(match self.lang {
+            Lang::En => "Tips: Enter a language ID. Back: B/b",
+            Lang::Zh => "提示：输入语言 ID。返回: B/b",
+        }));
+        self.mode = Mode::Language { tries: 0 };
+        self.step(out)
+    }
+
+    /// An answer at the language table: the help again in the chosen language.
+    fn pick_language(&mut self, line: &str, tries: u8) -> MenuStep {
+        if is_back(line) {
+            return self.step(String::new());
+        }
+        if let Some(lang) =
+            number(line).and_then(|n| n.checked_sub(1).and_then(|i| Lang::ALL.get(i)))
+        {
+            self.lang = *lang;
+            let done = match self.lang {
+                Lang::En => "Language switched to English",
+                Lang::Zh => "语言已切换为简体中文",
+            };
+            return self.step(format!("{}{}", green(done), self.help()));
+        }
+        let tries = tries + 1;
+        if tries >= MAX_TRIES {
+            return self.fail("Select language exceed max retry times.");
+        }
+        self.mode = Mode::Language { tries };
+        self.fail("Enter one of the IDs above, or b to go back.")
     }
 
     /// Ctrl-C: at a selection prompt it goes back to the list; at home it just prompts again.
@@ -868,6 +1020,7 @@ impl Menu {
     pub async fn handle_line(&mut self, line: &str, catalog: &dyn Catalog) -> MenuStep {
         match std::mem::replace(&mut self.mode, Mode::Home) {
             Mode::Home => self.home(line.trim(), catalog).await,
+            Mode::Language { tries } => self.pick_language(line.trim(), tries),
             Mode::Protocol {
                 asset,
                 grant,
@@ -938,6 +1091,8 @@ impl Menu {
             "p" => return self.show_new(Category::All, catalog).await,
             "h" => return self.show_new(Category::Host, catalog).await,
             "d" => return self.show_new(Category::Database, catalog).await,
+            "k" => return self.show_new(Category::Kubernetes, catalog).await,
+            "s" => return self.ask_language(),
             "n" => return self.turn_page(true, catalog).await,
             "b" => return self.turn_page(false, catalog).await,
             "g" => return self.show_tree(catalog).await,
@@ -945,7 +1100,7 @@ impl Menu {
                 return match catalog.refresh().await {
                     Ok(()) => {
                         self.tree.clear();
-                        self.step(green("Refresh done"))
+                        self.step(green(self.tr("Refresh done")))
                     }
                     Err(e) => self.catalog_failed(&e),
                 };
@@ -963,6 +1118,7 @@ impl Menu {
             };
             let kind = match &self.list {
                 Some(l) if l.kind == ListKind::Databases => ListKind::Databases,
+                Some(l) if l.kind == ListKind::Kubernetes => ListKind::Kubernetes,
                 _ => ListKind::Assets,
             };
             if !word.is_empty() {
@@ -1044,6 +1200,7 @@ impl Menu {
     async fn show_new(&mut self, category: Category, catalog: &dyn Catalog) -> MenuStep {
         let kind = match category {
             Category::Database => ListKind::Databases,
+            Category::Kubernetes => ListKind::Kubernetes,
             _ => ListKind::Assets,
         };
         self.show(self.base_query(category), kind, 0, catalog).await
@@ -1090,14 +1247,19 @@ impl Menu {
         };
         self.home_prompt = match kind {
             ListKind::Databases => PROMPT_DB,
+            ListKind::Kubernetes => PROMPT_K8S,
             _ => PROMPT_HOST,
         };
         query.offset = 0;
         let out = if result.total == 0 {
             red(&match &kind {
-                ListKind::Assets => "No Assets".to_owned(),
-                ListKind::Databases => "No Databases".to_owned(),
-                ListKind::Node(name) => format!("{} node has no assets", clean(name)),
+                ListKind::Assets => self.tr("No Assets").to_owned(),
+                ListKind::Databases => self.tr("No Databases").to_owned(),
+                ListKind::Kubernetes => self.tr("No kubernetes").to_owned(),
+                ListKind::Node(name) => match self.lang {
+                    Lang::En => format!("{} node has no assets", clean(name)),
+                    Lang::Zh => format!("{} 节点下没有资产", clean(name)),
+                },
             })
         } else {
             self.render_list(&query, page, &result)
@@ -1115,8 +1277,12 @@ impl Menu {
     fn render_list(&self, query: &AssetQuery, page: usize, result: &AssetPage) -> String {
         let size = self.page_size();
         let total_pages = result.total.div_ceil(size).max(1);
+        let (p, c, tp, tc) = match self.lang {
+            Lang::En => ("Page", "Count", "Total Page", "Total Count"),
+            Lang::Zh => ("页码", "数量", "总页数", "总数"),
+        };
         let mut out = green(&format!(
-            "Page: {}, Count: {}, Total Page: {}, Total Count: {}",
+            "{p}: {}, {c}: {}, {tp}: {}, {tc}: {}",
             page + 1,
             result.items.len(),
             total_pages,
@@ -1150,12 +1316,16 @@ impl Menu {
             self.cols(),
             &[2],
         ));
-        out.push_str(&green(
+        out.push_str(&green(self.tr(
             "Enter an ID to log in; narrow the search with // + word, e.g. //16. Previous page: b, next page: n",
-        ));
+        )));
         if !query.keywords.is_empty() {
             let words: Vec<String> = query.keywords.iter().map(|k| clean(k)).collect();
-            out.push_str(&green(&format!("Search: {}", words.join(","))));
+            out.push_str(&green(&format!(
+                "{}: {}",
+                self.tr("Search"),
+                words.join(",")
+            )));
         }
         out
     }
@@ -1859,7 +2029,12 @@ mod tests {
     fn welcome_screen() {
         let m = Menu::new(MenuConfig {
             user_display: "Alice Doe".into(),
-            announcement: Some(("Maintenance".into(), "Saturday 2am\nBe ready".into())),
+            announcement: Some(Announcement {
+                subject: "Maintenance".into(),
+                content: "Saturday 2am\nBe ready".into(),
+                link: "https://status.example/1".into(),
+                ..Announcement::default()
+            }),
             ..MenuConfig::default()
         });
         let w = m.welcome();
@@ -1867,12 +2042,16 @@ mod tests {
         assert_crlf(&w);
         let text = plain(&w);
         assert!(text.contains("\t\tAlice Doe, Welcome to the Portcullis bastion host\r\n"));
-        for n in 1..=9 {
-            assert!(text.contains(&format!("\t {n}) Enter ")), "item {n}");
+        for n in 1..=11 {
+            assert!(text.contains(&format!("\t{n:>2}) Enter ")), "item {n}");
         }
-        assert!(!text.contains("10)"));
+        assert!(!text.contains("12)"));
+        assert!(w.contains(&format!("Enter {GREEN}k{RESET} to")));
+        assert!(w.contains(&format!("Enter {GREEN}s{RESET} to")));
         assert!(w.contains(&format!("Enter {GREEN}p{RESET} to")));
-        assert!(text.contains("Announcement: Maintenance\r\nSaturday 2am\r\nBe ready\r\n"));
+        assert!(text.contains(
+            "Announcement: Maintenance\r\nSaturday 2am\r\nBe ready\r\nLink: https://status.example/1\r\n"
+        ));
         assert_eq!(m.prompt(), "Opt> ");
         assert!(m.echo());
         // No announcement: no heading.
@@ -2030,9 +2209,79 @@ mod tests {
         let s = send(&mut m, &c, "d").await;
         assert_eq!(plain(&s.output), "No Databases\r\n");
         let s = send(&mut m, &c, "?").await;
-        assert!(plain(&s.output).contains("9) Enter q to"));
+        assert!(plain(&s.output).contains("11) Enter q to"));
         assert!(!s.output.contains(CLEAR_SCREEN));
         assert_eq!(s.prompt, "[DB]> ");
+    }
+
+    #[tokio::test]
+    async fn kubernetes_list_by_type() {
+        let mut c = Fake::hosts(2);
+        let mut k8s = asset("prod-cluster", "https://10.0.0.7:6443");
+        k8s.category = "cloud".into();
+        k8s.type_ = "k8s".into();
+        c.add(k8s, &["1"], ssh_root());
+        let mut m = menu(10);
+        let s = send(&mut m, &c, "k").await;
+        assert_eq!(s.prompt, "[K8S]> ");
+        let text = plain(&s.output);
+        assert!(
+            text.contains("Total Count: 1") && text.contains("prod-cluster"),
+            "{text}"
+        );
+        // Paging stays in the Kubernetes list.
+        let s = send(&mut m, &c, "n").await;
+        assert_eq!(s.prompt, "[K8S]> ");
+        let c = Fake::hosts(1);
+        let s = send(&mut m, &c, "K").await;
+        assert_eq!(plain(&s.output), "No kubernetes\r\n");
+    }
+
+    #[tokio::test]
+    async fn switching_the_language() {
+        let c = Fake::hosts(1);
+        let mut m = menu(10);
+        let s = send(&mut m, &c, "s").await;
+        assert_eq!(s.prompt, "ID> ");
+        let text = plain(&s.output);
+        assert!(
+            text.contains("English") && text.contains("简体中文"),
+            "{text}"
+        );
+        // Wrong answers, then back: still English.
+        let s = send(&mut m, &c, "9").await;
+        assert_eq!(s.prompt, "ID> ");
+        let s = send(&mut m, &c, "b").await;
+        assert_eq!(s.prompt, "Opt> ");
+        let s = send(&mut m, &c, "p").await;
+        assert!(plain(&s.output).contains("Total Count: 1"));
+        // Chinese: the help comes again translated, and lists follow.
+        send(&mut m, &c, "s").await;
+        let s = send(&mut m, &c, "2").await;
+        let text = plain(&s.output);
+        assert!(text.contains("语言已切换为简体中文"), "{text}");
+        assert!(text.contains("输入 p 列出您可以使用的全部资产"), "{text}");
+        let s = send(&mut m, &c, "p").await;
+        assert!(plain(&s.output).contains("总数: 1"), "{}", plain(&s.output));
+        let s = send(&mut m, &c, "d").await;
+        assert_eq!(plain(&s.output), "没有数据库\r\n");
+        // Three wrong answers give up.
+        send(&mut m, &c, "s").await;
+        send(&mut m, &c, "x").await;
+        send(&mut m, &c, "x").await;
+        let s = send(&mut m, &c, "x").await;
+        assert!(
+            plain(&s.output).contains("exceed max retry"),
+            "{}",
+            plain(&s.output)
+        );
+        assert!(s.prompt.ends_with("> ") && s.prompt != "ID> ");
+        // And back to English.
+        send(&mut m, &c, "s").await;
+        let s = send(&mut m, &c, "1").await;
+        assert!(plain(&s.output).contains("Enter p to list all the assets"));
+        assert_eq!(Lang::from_code("zh-hans"), Lang::Zh);
+        assert_eq!(Lang::from_code("en"), Lang::En);
     }
 
     #[tokio::test]

@@ -149,6 +149,7 @@ impl server::Server for Acceptor {
             mfa: None,
             kbd_password: false,
             review: None,
+            alive: tokio::sync::watch::channel(()).0,
         }
     }
 
@@ -176,6 +177,9 @@ pub(crate) struct Conn {
     kbd_password: bool,
     /// A login held by a login ACL's review.
     review: Option<LoginReview>,
+    /// Dropped with the connection: its channel tasks see their receivers close, so a write
+    /// stuck on a client that stopped reading ends when that client's connection does.
+    alive: tokio::sync::watch::Sender<()>,
 }
 
 /// A login waiting for its review: what to retry once a reviewer approved it.
@@ -506,6 +510,7 @@ impl server::Handler for Conn {
             user,
             name,
             peer: self.peer,
+            gone: self.alive.subscribe(),
         };
         tokio::spawn(connect::run_channel(ctx, channel));
         Ok(())
@@ -532,6 +537,7 @@ impl server::Handler for Conn {
             user,
             name,
             peer: self.peer,
+            gone: self.alive.subscribe(),
         };
         connect::open_tunnel(
             ctx,

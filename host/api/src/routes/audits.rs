@@ -1877,6 +1877,7 @@ async fn public_settings(
     );
     m.insert(names::LOGIN_LIMIT_TIME.into(), json!(sec.login_limit_time));
     m.extend(super::ssh_address::public(&state, &http_host).await?);
+    m.extend(super::announcement::values(&state).await?);
     Ok(Json(Value::Object(m)))
 }
 
@@ -1989,6 +1990,13 @@ const SECURITY_SETTINGS: &[(&str, SettingKind, &str)] = &[
     ),
 ];
 
+/// Whether `?category=announcement` (handled by [`super::announcement`]).
+fn is_announcement(uri: &Uri) -> Result<bool, ApiError> {
+    let q = ListQuery::parse(uri)?;
+    Ok(q.filters.get("category").map(String::as_str)
+        == Some(portcullis_store::settings::ANNOUNCEMENT_CATEGORY))
+}
+
 /// The settings a `?category=` names; 400 for categories Portcullis does not manage here.
 fn category_settings(uri: &Uri) -> Result<Vec<(&'static str, SettingKind)>, ApiError> {
     let q = ListQuery::parse(uri)?;
@@ -2004,7 +2012,7 @@ fn category_settings(uri: &Uri) -> Result<Vec<(&'static str, SettingKind)>, ApiE
         return Err(ApiError::field(
             "category",
             format!(
-                "\"{category}\" is not a category this server manages (security, security_auth, security_password, security_login_limit, security_session, terminal)."
+                "\"{category}\" is not a category this server manages (security, security_auth, security_password, security_login_limit, security_session, terminal, announcement)."
             ),
         ));
     }
@@ -2058,6 +2066,11 @@ async fn setting_get(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, ApiError> {
     require_system(&caller, "settings.view_setting")?;
+    if is_announcement(&uri)? {
+        return Ok(Json(Value::Object(
+            super::announcement::values(&state).await?,
+        )));
+    }
     let wanted = category_settings(&uri)?;
     Ok(Json(Value::Object(security_values(&state, &wanted).await?)))
 }
@@ -2126,6 +2139,12 @@ async fn setting_patch(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     require_system(&caller, "settings.change_setting")?;
+    if is_announcement(&uri)? {
+        let body = object(body)?;
+        return Ok(Json(Value::Object(
+            super::announcement::patch(&state, &caller, &body).await?,
+        )));
+    }
     let wanted = category_settings(&uri)?;
     let body = object(body)?;
     let known: Vec<&str> = wanted.iter().map(|(n, _)| *n).collect();

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod acls;
+pub(crate) mod announcement;
 pub mod assets;
 pub mod audits;
 pub mod authentication;
