@@ -750,7 +750,11 @@ impl AutomationService {
                     );
                 }
                 log.host("logged in with the new secret; storing it");
-                match self.store_secret(subject, &kind, new, actor).await {
+                let stored = retry_storing(&STORE_RETRY_DELAYS, || {
+                    self.store_secret(subject, &kind, new.clone(), actor)
+                })
+                .await;
+                match stored {
                     Ok(version) => {
                         let _ = self
                             .store
@@ -764,10 +768,30 @@ impl AutomationService {
                             "version": version,
                         }))
                     }
-                    Err(e) => Ended::failed(
-                        "internal",
-                        format!("the asset has the new secret but it could not be stored: {e}"),
-                    ),
+                    Err(e) => {
+                        // The asset has only the new secret now: keep it, sealed under the
+                        // vault's key (openable only with the master key), where an
+                        // administrator finds it, so the account can be restored by hand.
+                        let sealed = self.vault.seal(
+                            &new,
+                            &portcullis_core::vault::SealContext::new(
+                                "accounts", "secret", subject.id,
+                            ),
+                        );
+                        tracing::error!(
+                            account = %subject.id,
+                            error = %e,
+                            sealed_secret = %sealed,
+                            "the asset has a new secret that could not be stored; its sealed value is kept in this log and in the execution's result"
+                        );
+                        Ended::failed(
+                            "internal",
+                            format!(
+                                "the asset has the new secret but it could not be stored: {e}; the new secret, sealed for account {} (column accounts.secret): {sealed}",
+                                subject.id
+                            ),
+                        )
+                    }
                 }
             }
             Method::PushAccount => {
@@ -1191,6 +1215,39 @@ pub fn gathered_json(g: &GatheredRecord) -> Value {
     })
 }
 
+/// Pauses before each further attempt at storing a secret the asset already has: a busy or
+/// briefly unavailable database must not lose it (about 35 s in all).
+const STORE_RETRY_DELAYS: [Duration; 5] = [
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+    Duration::from_secs(10),
+    Duration::from_secs(20),
+];
+
+/// Runs `attempt` until it succeeds, pausing `delays` between tries; the last error when
+/// they are used up. Storing is one transaction, so a failed try left nothing behind.
+async fn retry_storing<T, E, F, Fut>(delays: &[Duration], mut attempt: F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut delays = delays.iter();
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) => match delays.next() {
+                Some(d) => {
+                    tracing::warn!(error = %e, "storing a changed secret failed; trying again");
+                    tokio::time::sleep(*d).await;
+                }
+                None => return Err(e),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1228,5 +1285,33 @@ mod tests {
         assert_eq!(parse_login_time("2026-08-01 10:20:30 +0000"), Some(want));
         assert_eq!(parse_login_time("2026-08-01 10:20:30"), Some(want));
         assert_eq!(parse_login_time("**Never logged in**"), None);
+    }
+
+    #[tokio::test]
+    async fn storing_a_changed_secret_is_tried_again_until_it_works() {
+        let delays = [Duration::from_millis(1); 3];
+        let mut tries = 0;
+        let r: Result<u32, String> = retry_storing(&delays, || {
+            tries += 1;
+            let n = tries;
+            async move {
+                if n < 3 {
+                    Err(format!("database is locked ({n})"))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r, Ok(3));
+        // Used up: the last error.
+        let mut tries = 0;
+        let r: Result<u32, String> = retry_storing(&delays, || {
+            tries += 1;
+            let n = tries;
+            async move { Err(format!("down {n}")) }
+        })
+        .await;
+        assert_eq!(r, Err("down 4".to_owned()));
     }
 }

@@ -586,7 +586,7 @@ impl Store {
         new: &[NewAccount],
     ) -> Result<Vec<Uuid>, StoreError> {
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut ids = Vec::with_capacity(new.len());
         for a in new {
             let id = Uuid::new_v4();
@@ -646,7 +646,7 @@ impl Store {
         by: &str,
     ) -> Result<bool, StoreError> {
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(row) =
             sqlx::query("SELECT secret, secret_type, version FROM accounts WHERE id = $1")
                 .bind(id.to_string())
@@ -732,7 +732,7 @@ impl Store {
 
     /// Deletes an account and its labels; false when absent. Its history goes with it.
     pub async fn delete_account(&self, id: Uuid) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "DELETE FROM labeled_resources WHERE res_type = 'accounts.account' AND res_id = $1",
         )
@@ -1831,7 +1831,7 @@ impl Store {
     ) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO asset_permissions (id, org_id, name, is_active, date_start, date_expired,
                 accounts, protocols, actions, comment, created_by, updated_by, date_created,
@@ -1866,7 +1866,7 @@ impl Store {
         f: &PermissionFields,
         by: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE asset_permissions SET name = $1, is_active = $2, date_start = $3,
                 date_expired = $4, accounts = $5, protocols = $6, actions = $7, comment = $8,
@@ -1898,7 +1898,7 @@ impl Store {
     /// Deletes a permission (its relation rows cascade) and its label bindings, in one
     /// transaction; false when absent.
     pub async fn delete_asset_permission(&self, id: Uuid) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         crate::labels::delete_resource_labels_in(
             &mut tx,
             "perms.assetpermission",
@@ -2027,7 +2027,7 @@ impl Store {
         kind: PermRelation,
         pairs: &[(Uuid, Uuid)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_relations(&mut tx, kind, pairs).await?;
         tx.commit().await?;
         Ok(())

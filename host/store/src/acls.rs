@@ -517,7 +517,7 @@ impl Store {
     /// Deletes a command group; ACLs that listed it simply stop checking it (as JumpServer's
     /// many-to-many does).
     pub async fn delete_command_group(&self, id: Uuid) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM command_filter_acl_groups WHERE command_group_id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -680,7 +680,7 @@ impl Store {
         if t.org_scoped() {
             q = q.bind(org.to_string());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         q.execute(&mut *tx).await.map_err(|e| {
             StoreError::conflict_or(e, format!("a {} named `{}`", t.what(), w.name))
         })?;
@@ -731,7 +731,7 @@ impl Store {
             q = q.bind(v);
         }
         q = q.bind(id.to_string());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = q.execute(&mut *tx).await.map_err(|e| {
             StoreError::conflict_or(e, format!("a {} named `{}`", t.what(), w.name))
         })?;
@@ -746,7 +746,7 @@ impl Store {
 
     /// Deletes an ACL with its reviewers and command group links.
     pub async fn delete_acl(&self, t: AclTable, id: Uuid) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         clear_relations(&mut tx, t, id).await?;
         let done = sqlx::query(trusted(format!("DELETE FROM {} WHERE id = $1", t.table())))
             .bind(id.to_string())

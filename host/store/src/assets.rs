@@ -581,7 +581,7 @@ impl Store {
     /// The org's root node, created (with the org's name and the next free root number) when
     /// the org has none yet.
     pub async fn org_root_node(&self, org: Uuid) -> Result<NodeRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let (id, _) = ensure_org_root(&mut tx, org, "System").await?;
         tx.commit().await?;
         self.node(Some(org), &id.to_string())
@@ -597,7 +597,7 @@ impl Store {
         value: &str,
         by: &str,
     ) -> Result<NodeWrite<Uuid>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let parent = match parent_key {
             Some(k) => k.to_owned(),
             None => ensure_org_root(&mut tx, org, by).await?.1,
@@ -621,7 +621,7 @@ impl Store {
         segments: &[String],
         by: &str,
     ) -> Result<NodeWrite<Uuid>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let (root_id, root_key) = ensure_org_root(&mut tx, org, by).await?;
         let (mut id, mut key) = (root_id, root_key);
         let mut created_last = false;
@@ -680,7 +680,7 @@ impl Store {
         if node.parent_key.is_empty() {
             return Ok(Err(NodeRefusal::Root));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let (lo, hi) = (format!("{}:", node.key), format!("{};", node.key));
         let held: i64 = sqlx::query(
             "SELECT COUNT(*) FROM asset_nodes an JOIN nodes d ON d.id = an.node_id
@@ -750,7 +750,7 @@ impl Store {
         assets: &[Uuid],
         op: NodeAssetsOp,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let root = if op == NodeAssetsOp::Remove {
             Some(ensure_org_root(&mut tx, node.org_id, "System").await?.0)
         } else {
@@ -1460,7 +1460,7 @@ impl Store {
     pub async fn create_asset(&self, new: &NewAsset) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO assets (id, org_id, name, address, platform_id, category, type, zone_id,
                 is_active, is_gateway, spec, custom_info, comment, created_by, updated_by,
@@ -1505,7 +1505,7 @@ impl Store {
         p: &AssetPatch,
         by: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut args = Args::default();
         let mut sets = vec![
             format!("date_updated = {}", args.int(now_micros())),
@@ -1574,7 +1574,7 @@ impl Store {
     /// Deletes an asset (its protocols, node links and accounts go with it) and the label
     /// bindings of the asset and of those accounts, in one transaction.
     pub async fn delete_asset(&self, id: Uuid) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let accounts: Vec<String> =
             sqlx::query_scalar("SELECT id FROM accounts WHERE asset_id = $1")
                 .bind(id.to_string())
@@ -1810,7 +1810,7 @@ impl Store {
         by: &str,
     ) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO zones (id, org_id, name, comment, created_by, updated_by, date_created, date_updated)
              VALUES ($1, $2, $3, $4, $5, $5, $6, $6)",
@@ -1840,7 +1840,7 @@ impl Store {
         assets: Option<&[Uuid]>,
         by: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE zones SET name = $1, comment = $2, updated_by = $3, date_updated = $4 WHERE id = $5",
         )

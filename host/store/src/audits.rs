@@ -426,7 +426,7 @@ impl Store {
     pub async fn create_user_group(&self, new: &NewUserGroup) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO user_groups (id, org_id, name, comment, created_by, updated_by, date_created, date_updated)
              VALUES ($1, $2, $3, $4, $5, $5, $6, $6)",
@@ -453,7 +453,7 @@ impl Store {
         patch: &UserGroupPatch,
         by: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE user_groups SET name = COALESCE($1, name), comment = COALESCE($2, comment),
                 updated_by = $3, date_updated = $4
@@ -492,7 +492,7 @@ impl Store {
 
     /// Adds members to a group, keeping the ones it already has.
     pub async fn add_group_members(&self, group: Uuid, users: &[Uuid]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_members(&mut tx, group, users).await?;
         tx.commit().await?;
         Ok(())
@@ -500,7 +500,7 @@ impl Store {
 
     /// Adds many `(group, user)` memberships in one transaction, keeping existing ones.
     pub async fn add_group_relations(&self, pairs: &[(Uuid, Uuid)]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (group, user) in pairs {
             insert_members(&mut tx, *group, &[*user]).await?;
         }
@@ -1908,7 +1908,7 @@ impl Store {
     /// `command_amount` always equals its rows.
     pub async fn insert_command(&self, c: &NewCommand) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO commands (id, org_id, session_id, user_display, asset, account, input, output,
                 risk_level, timestamp, remote_addr)

@@ -468,7 +468,7 @@ impl Store {
         ip: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE users SET failed_login_count = 0, locked_until = NULL, last_login = $2
              WHERE id = $1",
@@ -582,7 +582,7 @@ impl Store {
         now: i64,
         expires: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "DELETE FROM private_tokens WHERE user_id = $1 AND kind = $2 AND date_expired <= $3",
         )
@@ -616,7 +616,7 @@ impl Store {
         user: Uuid,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM private_tokens WHERE user_id = $1 AND kind = $2")
             .bind(user.to_string())
             .bind(TOKEN_KIND_PRIVATE)
@@ -878,7 +878,7 @@ impl Store {
     /// Stores a new session, and drops every session that has expired (nothing else deletes
     /// them). One transaction.
     pub async fn insert_user_session(&self, s: &NewUserSession<'_>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM user_sessions WHERE date_expired <= $1")
             .bind(s.now)
             .execute(&mut *tx)

@@ -553,7 +553,7 @@ impl Store {
         found: &[GatheredInput],
     ) -> Result<Vec<GatheredRecord>, StoreError> {
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE gathered_accounts SET remote_present = FALSE, date_updated = $1
              WHERE asset_id = $2 AND remote_present = TRUE",

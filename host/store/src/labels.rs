@@ -619,7 +619,7 @@ impl Store {
 
     /// Deletes a label and its bindings; false when absent.
     pub async fn delete_label(&self, id: Uuid) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // The schema cascades too; deleting explicitly keeps the intent visible and does not
         // depend on SQLite's foreign_keys pragma.
         sqlx::query("DELETE FROM labeled_resources WHERE label_id = $1")
@@ -888,7 +888,7 @@ impl Store {
         res_ids: &[String],
         by: &str,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n =
             insert_bindings(&mut tx, label.org_id, label.id, res_type.code, res_ids, by).await?;
         tx.commit().await?;
@@ -903,7 +903,7 @@ impl Store {
         res_ids: &[String],
     ) -> Result<u64, StoreError> {
         let mut removed = 0;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for chunk in res_ids.chunks(500) {
             let mut args = Args::default();
             let l = args.push(label.to_string());
@@ -931,7 +931,7 @@ impl Store {
         res_ids: &[String],
         by: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let current: Vec<String> = sqlx::query(
             "SELECT res_id FROM labeled_resources WHERE label_id = $1 AND res_type = $2",
         )
@@ -965,7 +965,7 @@ impl Store {
         ids: &[Uuid],
     ) -> Result<u64, StoreError> {
         let mut removed = 0;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for chunk in ids.chunks(500) {
             let mut args = Args::default();
             let list = args.list(chunk);
@@ -1033,7 +1033,7 @@ impl Store {
         labels: &[LabelRef],
         by: &str,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let ids = set_resource_labels_in(&mut tx, org, res_type, res_id, labels, by).await?;
         tx.commit().await?;
         Ok(ids)
@@ -1124,7 +1124,7 @@ impl Store {
         res_type: &str,
         res_ids: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         delete_resource_labels_in(&mut tx, res_type, res_ids).await?;
         tx.commit().await?;
         Ok(())

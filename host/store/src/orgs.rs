@@ -219,7 +219,7 @@ impl Store {
         validate_org_name(name)?;
         let id = Uuid::new_v4();
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // A no-op write to the GLOBAL row first: it serializes concurrent org creations (a row
         // lock on PostgreSQL, the write lock on SQLite), so two cannot pick the same root key.
         sqlx::query("UPDATE orgs SET date_updated = date_updated WHERE id = $1")
@@ -290,7 +290,7 @@ impl Store {
             }
             validate_org_name(name)?;
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE orgs SET name = $1, comment = $2, updated_by = $3, date_updated = $4 WHERE id = $5",
         )
@@ -328,7 +328,7 @@ impl Store {
                 "A built-in organization cannot be deleted".into(),
             ));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut held: Vec<&str> = Vec::new();
         for (what, sql) in ORG_CONTENTS {
             let n: i64 = sqlx::query_scalar(*sql)

@@ -64,7 +64,7 @@ impl Store {
     /// disabled; returns its id. A taken name is [`StoreError::Conflict`].
     pub async fn create_platform(&self, p: &PlatformInput, by: &str) -> Result<i64, StoreError> {
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO platforms (name, category, type, internal, charset, gateway_enabled,
                 su_enabled, su_method, ds_enabled, custom_fields, comment, created_by, updated_by,
@@ -104,7 +104,7 @@ impl Store {
         p: &PlatformInput,
         by: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE platforms SET name = $1, charset = $2, gateway_enabled = $3, su_enabled = $4,
                 su_method = $5, ds_enabled = $6, custom_fields = $7, comment = $8,
@@ -150,7 +150,7 @@ impl Store {
     /// Deletes a platform that no asset uses (its protocols and automation go with it).
     /// [`StoreError::Invalid`] when assets use it; `Ok(false)` when it does not exist.
     pub async fn delete_platform(&self, id: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets WHERE platform_id = $1")
             .bind(id)
             .fetch_one(&mut *tx)

@@ -83,7 +83,7 @@ impl Store {
     /// cannot be opened, none do.
     pub async fn reseal_all(&self, vault: &Vault) -> Result<ResealReport, StoreError> {
         let mut report = ResealReport::default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for col in SECRET_COLUMNS {
             let rows = sqlx::query(trusted(format!(
                 "SELECT id, {c} FROM {t} WHERE {c} IS NOT NULL",

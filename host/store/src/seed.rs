@@ -15,7 +15,7 @@ impl Store {
     /// Inserts every built-in row that does not exist yet.
     pub async fn seed_builtins(&self) -> Result<(), StoreError> {
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for org in builtin::ORGS {
             sqlx::query(
                 "INSERT INTO orgs (id, name, builtin, created_by, date_created, date_updated)

@@ -328,7 +328,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
             let serial = next_serial(&prefix, last.as_deref());
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let inserted = sqlx::query(
                 "INSERT INTO tickets (id, serial_num, org_id, type, title, state, applicant_id,
                     applicant_display, meta, processor_display, comment, date_created, date_updated)

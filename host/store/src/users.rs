@@ -58,7 +58,7 @@ impl Store {
             hash_password(new.password.expose()).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let id = Uuid::new_v4();
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO users (id, name, username, email, password_hash, source, is_active,
                 need_update_password, date_joined, date_password_last_updated, created_by,
@@ -130,7 +130,7 @@ impl Store {
         let hash =
             hash_password(password.expose()).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE users SET password_hash = $1, need_update_password = $2,
                 date_password_last_updated = $3, failed_login_count = 0, locked_until = NULL,
@@ -633,7 +633,7 @@ impl Store {
     /// Deletes a user (their bindings, keys and tokens go with them, and the labels every org
     /// put on them, in the same transaction); false when absent.
     pub async fn delete_user(&self, id: Uuid) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         crate::labels::delete_resource_labels_in(&mut tx, "users.user", &[id.to_string()]).await?;
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id.to_string())
@@ -769,7 +769,7 @@ impl Store {
         let hash = hash_password(change.password.expose())
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE users SET password_hash = $1, need_update_password = $2,
                 date_password_last_updated = $3, failed_login_count = 0, locked_until = NULL,
@@ -825,7 +825,7 @@ impl Store {
     /// and access keys are credentials the user manages separately and stay; they stop working
     /// anyway while the user is inactive. Returns how many were ended.
     pub async fn end_user_sessions(&self, id: Uuid) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let n = end_sessions_in(&mut tx, &id.to_string()).await?;
         tx.commit().await?;
         Ok(n)
