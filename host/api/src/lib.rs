@@ -14,6 +14,7 @@ pub mod fmt;
 mod health;
 pub mod list;
 mod openapi;
+pub mod plugin_log;
 pub mod plugins;
 mod routes;
 mod schemas;

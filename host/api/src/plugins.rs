@@ -23,6 +23,7 @@
 //! [`PluginHost::watch`]: every two seconds it compares the enabled rows with what its
 //! registry loaded and loads, swaps or drops versions accordingly, logging each change.
 
+use crate::plugin_log::{Trigger, invoke_logged};
 use portcullis_core::secret::SecretString;
 use portcullis_core::vault::Vault;
 use portcullis_plugin::bundle::{self, Bundle};
@@ -508,9 +509,12 @@ impl PluginHost {
         Ok((plugin, recompiled))
     }
 
-    /// Calls `describe` and checks the answer against the manifest.
+    /// Calls `describe` (recorded in the invocation log as `trigger`) and checks the answer
+    /// against the manifest.
     pub async fn check_describe(
         &self,
+        store: &Store,
+        trigger: Trigger,
         plugin: &LoadedPlugin,
         manifest: &Manifest,
         record: &PluginRecord,
@@ -529,7 +533,7 @@ impl PluginHost {
             determinism: None,
             fuel: None,
         };
-        match plugin.call(inv, Call::Describe).await {
+        match invoke_logged(store, plugin, inv, Call::Describe, trigger).await {
             Ok(Output::Info(info))
                 if info.id == manifest.id && info.version == manifest.version =>
             {
@@ -560,7 +564,12 @@ impl PluginHost {
             .validate_config(&record.config)
             .map_err(LifecycleError::Fields)?;
         let (plugin, _) = self.load(store, &record).await?;
-        self.check_describe(&plugin, &manifest, &record).await?;
+        let trigger = Trigger {
+            kind: "enable",
+            reference: record.id.to_string(),
+        };
+        self.check_describe(store, trigger, &plugin, &manifest, &record)
+            .await?;
         let previous = store.enable_plugin(id).await?;
         self.register(record.id, &manifest, plugin);
         Ok((self.record(store, id).await?, previous))
@@ -651,7 +660,12 @@ impl PluginHost {
         let result = async {
             let manifest = manifest_of(record)?;
             let (plugin, recompiled) = self.load(store, record).await?;
-            self.check_describe(&plugin, &manifest, record).await?;
+            let trigger = Trigger {
+                kind: "load",
+                reference: record.id.to_string(),
+            };
+            self.check_describe(store, trigger, &plugin, &manifest, record)
+                .await?;
             self.register(record.id, &manifest, plugin);
             Ok::<bool, LifecycleError>(recompiled)
         }

@@ -29,6 +29,7 @@ mod node_cache;
 pub mod orgs;
 pub mod perms;
 pub mod platforms;
+pub mod plugin_invocations;
 pub mod plugins;
 pub mod secrets;
 pub mod seed;

@@ -36,6 +36,7 @@ use crate::ctx::Caller;
 use crate::error::ApiError;
 use crate::fmt::{datetime, opt_datetime};
 use crate::list::ListQuery;
+use crate::plugin_log::{Trigger, invoke_logged};
 use crate::plugins::PluginHost;
 use crate::{AppState, Host};
 use async_trait::async_trait;
@@ -96,12 +97,18 @@ struct Registered {
     vault: Vault,
 }
 
-struct Loaded(Arc<RegisteredPlugin>);
+/// A loaded plugin whose calls are recorded in the invocation log, triggered by the
+/// automation execution whose id is the invocation id.
+struct Loaded(Arc<RegisteredPlugin>, Store);
 
 #[async_trait]
 impl Invoker for Loaded {
     async fn call(&self, inv: Invocation, call: Call) -> Result<Output, InvokeError> {
-        self.0.plugin.call(inv, call).await
+        let trigger = Trigger {
+            kind: "automation",
+            reference: inv.id.clone(),
+        };
+        invoke_logged(&self.1, &self.0.plugin, inv, call, trigger).await
     }
 }
 
@@ -146,7 +153,7 @@ impl PluginSource for Registered {
                             .join("; ")
                     })
             })),
-            invoker: Arc::new(Loaded(p.registered)),
+            invoker: Arc::new(Loaded(p.registered, self.store.clone())),
         }))
     }
 }

@@ -26,9 +26,11 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, OriginalUri, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::routing::{get, post, put};
+use chrono::{DateTime, Utc};
 use portcullis_core::secret::SecretString;
 use portcullis_plugin::manifest::{FieldError, LimitOverrides, Manifest};
 use portcullis_plugin::signing;
+use portcullis_store::plugin_invocations::{InvocationQuery, OUTCOMES, PluginInvocation};
 use portcullis_store::plugins::{NewTrustedKey, PluginFilter, PluginRecord, TrustedKeyRecord};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -80,6 +82,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/api/v1/plugins/trusted-keys/{id}/",
             get(key_detail).delete(key_delete),
+        )
+        .route("/api/v1/plugins/{name}/invocations/", get(invocation_list))
+        .route(
+            "/api/v1/plugins/{name}/invocations/{id}/",
+            get(invocation_detail),
         )
         .route(
             "/api/v1/plugins/settings/",
@@ -248,6 +255,101 @@ async fn detail(
     caller.require_system(VIEW)?;
     let r = record(&state, &id).await?;
     Ok(Json(plugin_json(&state, &r, true)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invocations
+// ---------------------------------------------------------------------------------------------
+
+/// An invocation as the API shows it; the log lines only in the detail.
+fn invocation_json(i: &PluginInvocation, detail: bool) -> Value {
+    let mut v = json!({
+        "id": i.id,
+        "plugin_id": i.plugin_id,
+        "version": i.version,
+        "world": i.world,
+        "export": i.export,
+        "trigger": {"kind": i.trigger_kind, "ref": i.trigger_ref},
+        "date_start": datetime(i.date_start),
+        "duration_ms": i.duration_us as f64 / 1000.0,
+        "outcome": i.outcome,
+        "error": i.error,
+        "fuel": i.fuel,
+        "memory_peak": i.memory_peak,
+        "log_count": i.logs.as_array().map_or(0, Vec::len),
+        "logs_dropped": i.logs_dropped,
+    });
+    if detail && let Value::Object(out) = &mut v {
+        out.insert("logs".into(), i.logs.clone());
+    }
+    v
+}
+
+/// A `date_from` / `date_to` parameter; garbage is a 400 naming the parameter.
+fn date_param(q: &ListQuery, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    match q.filters.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => crate::fmt::parse_datetime(v).map(Some).ok_or_else(|| {
+            ApiError::field(
+                name,
+                "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DD HH:MM:SS +ZZZZ, YYYY/MM/DD HH:MM:SS +ZZZZ, ISO 8601.",
+            )
+        }),
+    }
+}
+
+/// `GET /plugins/<plugin_id>/invocations/`: the plugin's recorded invocations (every
+/// version), newest first; filters `outcome`, `date_from`, `date_to`.
+async fn invocation_list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    Host(hostname): Host,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_system(VIEW)?;
+    let q = ListQuery::parse(&uri)?;
+    let (limit, offset) = q.window();
+    let outcome = q
+        .filters
+        .get("outcome")
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    if let Some(o) = &outcome
+        && !OUTCOMES.contains(&o.as_str())
+    {
+        return Err(ApiError::field(
+            "outcome",
+            format!("Select a valid choice. {o} is not one of the available choices."),
+        ));
+    }
+    let query = InvocationQuery {
+        plugin_id: name,
+        outcome,
+        date_from: date_param(&q, "date_from")?,
+        date_to: date_param(&q, "date_to")?,
+        limit,
+        offset,
+    };
+    let (count, rows) = state.store().plugin_invocations(&query).await?;
+    let rows = rows.iter().map(|i| invocation_json(i, false)).collect();
+    Ok(Json(q.respond(&uri, &hostname, count, rows)))
+}
+
+/// `GET /plugins/<plugin_id>/invocations/<id>/`: one invocation with its log lines.
+async fn invocation_detail(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_system(VIEW)?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("Invocation"))?;
+    let i = state
+        .store()
+        .plugin_invocation(&name, id)
+        .await?
+        .ok_or(ApiError::NotFound("Invocation"))?;
+    Ok(Json(invocation_json(&i, true)))
 }
 
 // ---------------------------------------------------------------------------------------------
