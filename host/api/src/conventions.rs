@@ -19,6 +19,7 @@
 //! route answers 405.
 
 use crate::ctx::SignedTarget;
+use crate::error::ApiError;
 use crate::list::{DEFAULT_CAP, ListQuery, form_pairs};
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{OriginalUri, Request};
@@ -339,7 +340,7 @@ fn inner_request(base: &Parts, method: Method, uri: Uri, body: Option<&Value>) -
     }
 }
 
-fn make_uri(path: &str, pairs: &[(String, String)]) -> Result<Uri, Response> {
+fn make_uri(path: &str, pairs: &[(String, String)]) -> Result<Uri, ApiError> {
     let query = pairs
         .iter()
         .map(|(k, v)| format!("{}={}", crate::list::encode(k), crate::list::encode(v)))
@@ -351,7 +352,7 @@ fn make_uri(path: &str, pairs: &[(String, String)]) -> Result<Uri, Response> {
         format!("{path}?{query}")
     };
     s.parse()
-        .map_err(|_| crate::error::ApiError::Internal(format!("bad inner uri {s}")).into_response())
+        .map_err(|_| ApiError::Internal(format!("bad inner uri {s}")))
 }
 
 /// A handler's answer read back: status, headers and JSON (or `None` when not JSON).
@@ -461,7 +462,7 @@ async fn scan(parts: &Parts, next: &Next, parsed: &Parsed) -> Result<Scan, Respo
         if seen > 0 {
             pairs.push(("offset".into(), seen.to_string()));
         }
-        let uri = make_uri(parts.uri.path(), &pairs)?;
+        let uri = make_uri(parts.uri.path(), &pairs).map_err(IntoResponse::into_response)?;
         let resp = next
             .clone()
             .run(inner_request(parts, Method::GET, uri, None))
@@ -593,7 +594,8 @@ async fn options(req: Request, next: Next) -> Result<Response, Response> {
     let mut sample = Map::new();
     let mut is_list = false;
     if methods.iter().any(|m| m == "GET") {
-        let uri = make_uri(&path, &[("limit".into(), "1".into())])?;
+        let uri = make_uri(&path, &[("limit".into(), "1".into())])
+            .map_err(IntoResponse::into_response)?;
         let resp = next
             .clone()
             .run(inner_request(&parts, Method::GET, uri, None))
@@ -688,8 +690,11 @@ async fn bulk(req: Request, next: Next) -> Result<Response, Response> {
     }
 }
 
-fn detail_uri(parts: &Parts, id: &str) -> Result<Uri, Response> {
-    make_uri(&format!("{}{}/", parts.uri.path(), id), &[])
+fn detail_uri(parts: &Parts, id: &str) -> Result<Uri, ApiError> {
+    make_uri(
+        &format!("{}{}/", parts.uri.path(), crate::list::encode(id)),
+        &[],
+    )
 }
 
 fn id_text(v: &Value) -> Option<String> {
@@ -733,7 +738,7 @@ async fn bulk_update(parts: &Parts, next: &Next, items: Vec<Value>) -> Result<Re
             .run(inner_request(
                 parts,
                 Method::GET,
-                detail_uri(parts, id)?,
+                detail_uri(parts, id).map_err(IntoResponse::into_response)?,
                 None,
             ))
             .await;
@@ -764,7 +769,7 @@ async fn bulk_update(parts: &Parts, next: &Next, items: Vec<Value>) -> Result<Re
             .run(inner_request(
                 parts,
                 method.clone(),
-                detail_uri(parts, &ids[i])?,
+                detail_uri(parts, &ids[i]).map_err(IntoResponse::into_response)?,
                 Some(&body),
             ))
             .await;
@@ -848,7 +853,8 @@ async fn bulk_delete(parts: &Parts, next: &Next) -> Result<Response, Response> {
     };
     if !has_id {
         let is_org = rows.first().is_some_and(|r| r.get("org_id").is_some());
-        let uri = make_uri(parts.uri.path(), &[("limit".into(), "1".into())])?;
+        let uri = make_uri(parts.uri.path(), &[("limit".into(), "1".into())])
+            .map_err(IntoResponse::into_response)?;
         let resp = next
             .clone()
             .run(inner_request(parts, Method::GET, uri, None))
@@ -873,7 +879,7 @@ async fn bulk_delete(parts: &Parts, next: &Next) -> Result<Response, Response> {
             .run(inner_request(
                 parts,
                 Method::DELETE,
-                detail_uri(parts, id)?,
+                detail_uri(parts, id).map_err(IntoResponse::into_response)?,
                 None,
             ))
             .await;
