@@ -98,7 +98,7 @@ fn parse(v: &Value) -> Result<Announcement, ApiError> {
     };
     let date_start = date("DATE_START");
     let date_end = date("DATE_END");
-    if !link.is_empty() && !(link.starts_with("https://") || link.starts_with("http://")) {
+    if !(link.is_empty() || link.starts_with("https://") || link.starts_with("http://")) {
         bad("LINK", "Enter a valid URL.");
     }
     if let (Some(s), Some(e)) = (date_start, date_end)
