@@ -992,3 +992,151 @@ async fn linux_plugin_runs_every_method_through_the_api_on_both_databases() {
         db.drop_db().await;
     }
 }
+
+/// Every call into a plugin is in its invocation log: the `describe` check at enable, each
+/// automation method with its execution as trigger, outcome and error; the new secret of a
+/// change never appears; the list filters by outcome and date and refuses bad values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_invocations_are_logged_with_outcome_and_trigger_on_both_databases() {
+    for db in TestDb::both().await {
+        let mut s = Scene::new(&db);
+        let base = "/api/v1/plugins/portcullis-linux/invocations/";
+        let list = |s: &Scene, query: &str| ok(&s.get(&format!("{base}{query}")), 200);
+
+        // Enabling called describe.
+        // (A start-up or sync load would add `load` rows: count from what is there.)
+        let all = list(&s, "");
+        let n0 = all["count"].as_i64().unwrap();
+        assert!(n0 >= 1, "{all}");
+        let enable = all["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["trigger"]["kind"] == "enable")
+            .expect("the enable's describe")
+            .clone();
+        assert_eq!(enable["export"], "describe", "{all}");
+        assert_eq!(enable["world"], "platform-automation", "{all}");
+        assert_eq!(enable["trigger"]["kind"], "enable", "{all}");
+        assert_eq!(enable["trigger"]["ref"], s.plugin.as_str(), "{all}");
+        assert_eq!(enable["outcome"], "ok", "{all}");
+        assert!(enable["memory_peak"].as_i64().unwrap() > 0, "{all}");
+
+        // A ping: ok, triggered by its execution.
+        let ping = s.success("ping", json!({}));
+        let all = list(&s, "");
+        assert_eq!(all["count"], n0 + 1, "{all}");
+        let row = &all["results"][0];
+        assert_eq!(row["export"], "ping", "{all}");
+        assert_eq!(row["trigger"]["kind"], "automation", "{all}");
+        assert_eq!(row["trigger"]["ref"], ping["id"], "{all}");
+        assert_eq!(row["outcome"], "ok", "{all}");
+        assert_eq!(row["version"], ping["plugin"]["version"], "{all}");
+        assert!(row["duration_ms"].as_f64().unwrap() > 0.0, "{all}");
+
+        // A wrong password: the plugin's own error, typed, with its message.
+        let acc = format!("/api/v1/accounts/accounts/{}/", s.user);
+        ok(
+            &s.send("PATCH", &acc, &json!({"secret": "Not-the-pw-123"})),
+            200,
+        );
+        let v = s.run("verify-account", json!({"account": s.user}));
+        assert_eq!(v["status"], "failed", "{v}");
+        ok(&s.send("PATCH", &acc, &json!({"secret": PASSWORD})), 200);
+        let failed = list(&s, "?outcome=guest_error");
+        assert_eq!(failed["count"], 1, "{failed}");
+        let row = &failed["results"][0];
+        assert_eq!(row["export"], "verify-account", "{failed}");
+        assert_eq!(row["trigger"]["ref"], v["id"], "{failed}");
+        assert!(!row["error"].as_str().unwrap().is_empty(), "{failed}");
+        assert_eq!(list(&s, "?outcome=ok")["count"], n0 + 1);
+
+        // The detail has the log lines; a changed secret never appears in the log.
+        let new_pw = "Changed-Pw-9132-y";
+        let change = s.success(
+            "change_secret",
+            json!({"account": s.user, "secret_strategy": "specific", "secret": new_pw}),
+        );
+        let all = list(&s, "?limit=1");
+        assert_eq!(all["count"], n0 + 3, "{all}");
+        assert_eq!(all["results"].as_array().unwrap().len(), 1, "{all}");
+        let row = &all["results"][0];
+        assert_eq!(row["export"], "change-secret", "{all}");
+        assert_eq!(row["trigger"]["ref"], change["id"], "{all}");
+        let detail = s.get(&format!("{base}{}/", row["id"].as_str().unwrap()));
+        assert_eq!(detail.status, 200, "{}", detail.body);
+        let d: Value = serde_json::from_str(&detail.body).unwrap();
+        assert!(d["logs"].is_array(), "{d}");
+        assert!(!detail.body.contains(new_pw), "{}", detail.body);
+
+        // Date window, bad filters, unknown ids.
+        assert_eq!(list(&s, "?date_from=2999-01-01")["count"], 0);
+        assert_eq!(list(&s, "?date_to=2999-01-01")["count"], n0 + 3);
+        assert_eq!(list(&s, "?date_to=2000-01-01")["count"], 0);
+        let r = s.get(&format!("{base}?outcome=bogus"));
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains("outcome"), "{}", r.body);
+        let r = s.get(&format!("{base}?date_from=yesterday"));
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains("date_from"), "{}", r.body);
+        let r = s.get(&format!("{base}{}/", Uuid::new_v4()));
+        assert_eq!(r.status, 404, "{}", r.body);
+        let r = s.get(&format!(
+            "/api/v1/plugins/other/invocations/{}/",
+            row["id"].as_str().unwrap()
+        ));
+        assert_eq!(r.status, 404, "{}", r.body);
+        assert_eq!(
+            ok(&s.get("/api/v1/plugins/other/invocations/"), 200)["count"],
+            0
+        );
+        // Only for whoever may view plugins.
+        let r = get(&s.server, "", base);
+        assert!(r.status == 401 || r.status == 403, "{}", r.body);
+    }
+}
+
+/// Retention: a plugin's log keeps its newest rows; other plugins' rows are untouched.
+#[tokio::test]
+async fn plugin_invocation_log_is_pruned_per_plugin_on_both_databases() {
+    use portcullis_store::plugin_invocations::{InvocationQuery, PluginInvocation};
+    for db in TestDb::both().await {
+        let store = ready(&db).await;
+        let at = chrono::Utc::now();
+        for (plugin, n) in [("a", 5), ("b", 2)] {
+            for i in 0..n {
+                let row = PluginInvocation {
+                    id: Uuid::new_v4(),
+                    plugin_id: plugin.into(),
+                    version: "1.0.0".into(),
+                    world: "platform-automation".into(),
+                    export: "ping".into(),
+                    trigger_kind: "automation".into(),
+                    trigger_ref: format!("{i}"),
+                    date_start: at + chrono::Duration::seconds(i),
+                    duration_us: 10,
+                    outcome: "ok".into(),
+                    error: String::new(),
+                    fuel: 0,
+                    memory_peak: 0,
+                    logs: json!([{"level": "info", "message": format!("line {i}")}]),
+                    logs_dropped: 0,
+                };
+                store.record_plugin_invocation(&row).await.unwrap();
+            }
+        }
+        store.prune_plugin_invocations("a", 3).await.unwrap();
+        let page = |plugin: &str| InvocationQuery {
+            plugin_id: plugin.into(),
+            limit: 100,
+            ..InvocationQuery::default()
+        };
+        let (count, rows) = store.plugin_invocations(&page("a")).await.unwrap();
+        assert_eq!(count, 3);
+        let refs: Vec<_> = rows.iter().map(|r| r.trigger_ref.as_str()).collect();
+        assert_eq!(refs, ["4", "3", "2"]);
+        assert_eq!(rows[0].logs[0]["message"], "line 4");
+        assert_eq!(store.plugin_invocations(&page("b")).await.unwrap().0, 2);
+        store.close().await;
+    }
+}

@@ -194,6 +194,23 @@ test('a plugin is installed, granted, configured and enabled through the console
   await page.getByTestId('plugin-disable').waitFor({ timeout: 120_000 })
   assert.equal((await page.getByTestId('plugin-detail-status').innerText()).trim(), 'Enabled')
 
+  // Enabling called the plugin's describe: the Invocations tab shows it, expandable.
+  await page.getByRole('tab', { name: 'Invocations' }).click()
+  const invocations = page.getByTestId('plugin-invocations')
+  await invocations.getByTestId('invocation-export').first().waitFor()
+  assert.equal((await invocations.getByTestId('invocation-export').first().innerText()).trim(), 'describe')
+  assert.equal((await invocations.getByTestId('invocation-outcome-tag').first().innerText()).trim(), 'OK')
+  const detail = page.waitForResponse((r) => /\/api\/v1\/plugins\/[^/]+\/invocations\/[0-9a-f-]{36}\/$/.test(new URL(r.url()).pathname))
+  await invocations.locator('.el-table__expand-icon').first().click()
+  assert.equal((await detail).status(), 200)
+  await invocations.getByTestId('invocation-logs').first().getByText(/World |logged nothing/).first().waitFor()
+  // The outcome filter asks the server.
+  const filtered = page.waitForRequest((r) => r.url().includes('/invocations/?') && r.url().includes('outcome=trap'))
+  await invocations.getByTestId('invocation-outcome').click()
+  await page.locator('.el-select-dropdown__item:visible', { hasText: 'Crashed' }).click()
+  await filtered
+  await invocations.getByTestId('empty-state').waitFor()
+
   await page.goto('/ui/console/plugins')
   await visible(page, 'table-row').waitFor()
   await screenshot(page, 'plugins.png')

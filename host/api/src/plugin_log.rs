@@ -180,3 +180,67 @@ pub async fn invoke_logged(
     }
     answer
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_plugin::types::LogLevel;
+
+    struct Nothing;
+    impl EventSink for Nothing {
+        fn record(&self, _: &str, _: Event) {}
+    }
+
+    fn tee(secrets: &[&str]) -> Tee {
+        Tee {
+            inner: Arc::new(Nothing),
+            secrets: secrets.iter().map(|s| (*s).to_owned()).collect(),
+            kept: Mutex::default(),
+        }
+    }
+
+    fn line(t: &Tee, message: &str) {
+        t.record(
+            "i",
+            Event::Log {
+                level: LogLevel::Info,
+                message: message.to_owned(),
+                fields: vec![],
+            },
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_kept_lines() {
+        let t = tee(&["Sup3r-Secret"]);
+        line(&t, "typed Sup3r-Secret at the prompt");
+        let kept = t.kept.lock().unwrap();
+        assert_eq!(kept.lines[0]["message"], "typed <redacted> at the prompt");
+        assert_eq!(kept.lines[0]["level"], "info");
+    }
+
+    #[test]
+    fn lines_past_the_bound_are_counted_not_kept() {
+        let t = tee(&[]);
+        for i in 0..MAX_LINES + 5 {
+            line(&t, &format!("line {i}"));
+        }
+        t.record("i", Event::LogsDropped { lines: 7 });
+        let kept = t.kept.lock().unwrap();
+        assert_eq!(kept.lines.len(), MAX_LINES);
+        assert_eq!(kept.dropped, 12);
+    }
+
+    #[test]
+    fn bytes_past_the_bound_are_counted_and_long_lines_cut() {
+        let t = tee(&[]);
+        let long = "x".repeat(MAX_LINE * 2);
+        for _ in 0..MAX_BYTES / MAX_LINE + 3 {
+            line(&t, &long);
+        }
+        let kept = t.kept.lock().unwrap();
+        assert!(kept.bytes <= MAX_BYTES, "{}", kept.bytes);
+        assert!(kept.dropped > 0);
+        assert!(kept.lines[0]["message"].as_str().unwrap().len() <= MAX_LINE + 3);
+    }
+}
