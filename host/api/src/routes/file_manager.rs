@@ -45,6 +45,7 @@ use portcullis_session::authorize::{
 };
 use portcullis_session::files::{Entry, FileSession, FilesError, OpenRequest};
 use portcullis_session::live::EndReason;
+use portcullis_store::terminal::TokenRefusal;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -340,9 +341,17 @@ async fn open(
     {
         return Err(token_invalid());
     }
-    if let Err(why) = store.redeem_connection_token(id).await? {
-        tracing::info!(token = %id, reason = why.as_str(), "file manager token refused");
-        return Err(token_invalid());
+    match store.redeem_connection_token(id).await? {
+        Ok(_) => {}
+        // The permission went away after the token was made: the same refusal as a
+        // connect without a grant.
+        Err(TokenRefusal::NotPermitted) => {
+            return Err(FilesError::Refused(Denied::AssetNotPermitted).into());
+        }
+        Err(why) => {
+            tracing::info!(token = %id, reason = why.as_str(), "file manager token refused");
+            return Err(token_invalid());
+        }
     }
     let input_secret = if record.has_input_secret {
         store

@@ -36,6 +36,7 @@ use portcullis_session::review::{self, ReviewOutcome, ReviewRequest};
 use portcullis_session::screen::{self, WatchItem};
 use portcullis_session::target;
 use portcullis_session::web::{Attachment, ResumeError, WebOutput, WebShell};
+use portcullis_store::terminal::TokenRefusal;
 use portcullis_store::tickets::TicketKind;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
@@ -202,13 +203,22 @@ async fn open(
     {
         return Err(invalid());
     }
-    if let Err(why) = store
+    match store
         .redeem_connection_token(id)
         .await
         .map_err(|e| internal(&e))?
     {
-        tracing::info!(token = %id, reason = why.as_str(), "web terminal token refused");
-        return Err(invalid());
+        Ok(_) => {}
+        // The permission went away after the token was made: the same refusal as a
+        // connect without a grant.
+        Err(TokenRefusal::NotPermitted) => {
+            let d = Denied::AssetNotPermitted;
+            return Err((d.code(), d.to_string()));
+        }
+        Err(why) => {
+            tracing::info!(token = %id, reason = why.as_str(), "web terminal token refused");
+            return Err(invalid());
+        }
     }
     let input_secret = if record.has_input_secret {
         store
