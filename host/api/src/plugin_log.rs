@@ -243,4 +243,38 @@ mod tests {
         assert!(kept.dropped > 0);
         assert!(kept.lines[0]["message"].as_str().unwrap().len() <= MAX_LINE + 3);
     }
+
+    #[test]
+    fn every_error_kind_has_its_own_outcome_in_the_stored_choices() {
+        use portcullis_plugin::error::PluginError;
+        use portcullis_store::plugin_invocations::OUTCOMES;
+        use std::time::Duration;
+        let answers = [
+            Err(InvokeError::Plugin(PluginError::Timeout)),
+            Err(InvokeError::Trap("x".into())),
+            Err(InvokeError::Deadline(Duration::from_secs(1))),
+            Err(InvokeError::MemoryLimit { limit: 1 }),
+            Err(InvokeError::Fuel(1)),
+            Err(InvokeError::Busy),
+            Err(InvokeError::BadAnswer("x".into())),
+            Err(InvokeError::Instantiate("x".into())),
+        ];
+        let kinds: Vec<&str> = answers.iter().map(outcome).collect();
+        assert_eq!(
+            kinds,
+            [
+                "guest_error",
+                "trap",
+                "deadline",
+                "memory_limit",
+                "fuel",
+                "busy",
+                "bad_answer",
+                "instantiate"
+            ]
+        );
+        for k in kinds {
+            assert!(OUTCOMES.contains(&k), "{k}");
+        }
+    }
 }
