@@ -346,7 +346,7 @@ async fn bad_asset_input_gets_field_errors_and_writes_nothing() {
             ("hosts", with(json!({"zone": "nope"})), "zone"),
             (
                 "hosts",
-                with(json!({"accounts": [{"username": "root"}]})),
+                with(json!({"accounts": [{"username": "root", "secret_type": "bogus"}]})),
                 "accounts",
             ),
             (

@@ -543,9 +543,6 @@ async fn account_input(
     body: &Map<String, Value>,
     by: &str,
 ) -> Result<AccountInput, ApiError> {
-    check_fields(body, ACCOUNT_WRITABLE)?;
-    let labels = labels::labels_checked(state, org, body).await?;
-    flag(body, "push_now")?;
     require_fields(body, &["asset"])?;
     let asset = related_field(body, "asset")?
         .flatten()
@@ -558,6 +555,21 @@ async fn account_input(
     {
         return Err(invalid_pk("asset", asset));
     }
+    account_fields(state, org, asset, body, by).await
+}
+
+/// Validates the fields of one create item for `asset`, which may be one about to be created
+/// (an asset create's inline accounts are checked before the asset is written).
+async fn account_fields(
+    state: &AppState,
+    org: Uuid,
+    asset: Uuid,
+    body: &Map<String, Value>,
+    by: &str,
+) -> Result<AccountInput, ApiError> {
+    check_fields(body, ACCOUNT_WRITABLE)?;
+    let labels = labels::labels_checked(state, org, body).await?;
+    flag(body, "push_now")?;
     let on_invalid =
         choice_field(body, "on_invalid", ON_INVALID)?.unwrap_or_else(|| "error".into());
     // A template supplies the defaults; explicit fields override them.
@@ -939,17 +951,16 @@ async fn delete_account(
 }
 
 /// The `accounts` of an asset create body (JumpServer's `accounts: [{username, secret_type,
-/// secret, privileged, …}]`, or `{template: <id>}` items), created on the new asset in one
-/// transaction. A bad item is a 400 `{"accounts": [{}, {<field>: [..]}, …]}` (one dict per
-/// item) and nothing is written; the caller deletes the asset it just created, so a bad
-/// account leaves nothing behind. Returns the ids of the accounts created.
-pub(crate) async fn create_inline_accounts(
+/// secret, privileged, …}]`, or `{template: <id>}` items), checked before the asset is
+/// written so that a bad item leaves nothing behind: a 400 `{"accounts": [{}, {<field>: [..]},
+/// …]}` (one dict per item). The accounts carry a placeholder asset until
+/// [`create_inline_accounts`] writes them on the new asset.
+pub(crate) async fn check_inline_accounts(
     state: &AppState,
     caller: &Caller,
     org: Uuid,
-    asset: Uuid,
     accounts: &Value,
-) -> Result<Vec<Uuid>, ApiError> {
+) -> Result<Vec<NewAccount>, ApiError> {
     let items = match accounts {
         Value::Null => return Ok(Vec::new()),
         Value::Array(a) => a,
@@ -968,29 +979,37 @@ pub(crate) async fn create_inline_accounts(
             Value::Object(body) => {
                 let mut body = body.clone();
                 body.remove("on_invalid");
-                body.insert("asset".into(), json!(asset));
-                match account_input(state, org, &body, &by).await {
-                    Ok(input) if input.labels.as_ref().is_some_and(|l| !l.is_empty()) => {
-                        Err(ApiError::field(
-                            "labels",
-                            "Label the account through its own endpoint after creating the asset.",
-                        ))
+                body.remove("asset");
+                // A new asset has no accounts yet to switch users from.
+                if body.get("su_from").is_some_and(|v| !v.is_null()) {
+                    Err(ApiError::field(
+                        "su_from",
+                        "Set su_from through the account's own endpoint after creating the asset.",
+                    ))
+                } else {
+                    match account_fields(state, org, Uuid::nil(), &body, &by).await {
+                        Ok(input) if input.labels.as_ref().is_some_and(|l| !l.is_empty()) => {
+                            Err(ApiError::field(
+                                "labels",
+                                "Label the account through its own endpoint after creating the asset.",
+                            ))
+                        }
+                        // Two items of one request with the same name, or username and type.
+                        Ok(input)
+                            if fresh.iter().any(|f| {
+                                f.name == input.new.name
+                                    || (f.username.is_some()
+                                        && f.username == input.new.username
+                                        && f.secret_type == input.new.secret_type)
+                            }) =>
+                        {
+                            Err(ApiError::field(
+                                "non_field_errors",
+                                "An account with this name, or this username and secret type, is already in this list.",
+                            ))
+                        }
+                        other => other,
                     }
-                    // Two items of one request with the same name, or username and type.
-                    Ok(input)
-                        if fresh.iter().any(|f| {
-                            f.name == input.new.name
-                                || (f.username.is_some()
-                                    && f.username == input.new.username
-                                    && f.secret_type == input.new.secret_type)
-                        }) =>
-                    {
-                        Err(ApiError::field(
-                            "non_field_errors",
-                            "An account with this name, or this username and secret type, is already in this list.",
-                        ))
-                    }
-                    other => other,
                 }
             }
             _ => Err(ApiError::field("non_field_errors", "Expected an object.")),
@@ -1008,6 +1027,23 @@ pub(crate) async fn create_inline_accounts(
     }
     if failed {
         return Err(ApiError::Invalid(json!({ "accounts": errors })));
+    }
+    Ok(fresh)
+}
+
+/// Writes the accounts [`check_inline_accounts`] accepted on the asset just created, in one
+/// transaction, and audits each. Returns their ids.
+pub(crate) async fn create_inline_accounts(
+    state: &AppState,
+    caller: &Caller,
+    asset: Uuid,
+    mut fresh: Vec<NewAccount>,
+) -> Result<Vec<Uuid>, ApiError> {
+    if fresh.is_empty() {
+        return Ok(Vec::new());
+    }
+    for a in &mut fresh {
+        a.asset_id = asset;
     }
     let ids = state
         .store()

@@ -25,6 +25,7 @@ use axum::{Json, Router};
 use portcullis_core::builtin::GATEWAY_PLATFORM_ID;
 use portcullis_core::perm::NodeKey;
 use portcullis_store::StoreError;
+use portcullis_store::accounts::NewAccount;
 use portcullis_store::assets::{
     AssetPatch, AssetQuery, AssetRecord, NewAsset, NodeAssetsOp, NodeQuery, NodeRecord,
     NodeRefusal, PlatformQuery, PlatformRecord, ZoneQuery, ZoneRecord,
@@ -899,7 +900,7 @@ async fn zone_input(
 }
 
 /// Related lists not handled here yet: accepted only when empty, so nothing is silently lost.
-/// (`accounts` on create is handled by `accounts::create_inline_accounts`; here only its shape.)
+/// (`accounts` on create is checked by `accounts::check_inline_accounts`; here only its shape.)
 fn unsupported_lists(body: &Map<String, Value>) -> Result<(), ApiError> {
     if !matches!(
         body.get("accounts"),
@@ -1052,10 +1053,24 @@ async fn asset_create(
     let (items, bulk) = bulk_items(body)?;
     let by = caller_name(&state, &caller).await;
     let mut ready: Vec<(NewAsset, Vec<LabelRef>)> = Vec::with_capacity(items.len());
+    let mut inline: Vec<Vec<NewAccount>> = Vec::with_capacity(items.len());
     let mut errors = Vec::with_capacity(items.len());
     let mut failed = false;
     for item in &items {
         let mut checked = prepare_asset(&state, &caller, kind, category, item, &by).await;
+        // Its `accounts` are checked before anything is written, so a bad one leaves nothing.
+        let accounts = match (&checked, item.get("accounts")) {
+            (Ok((a, _)), Some(list)) => {
+                match super::accounts::check_inline_accounts(&state, &caller, a.org, list).await {
+                    Ok(fresh) => fresh,
+                    Err(e) => {
+                        checked = Err(e);
+                        Vec::new()
+                    }
+                }
+            }
+            _ => Vec::new(),
+        };
         // Names are unique in an org, also between the items of one request.
         if let Ok((a, _)) = &checked
             && ready.iter().any(|(r, _)| r.name == a.name)
@@ -1065,6 +1080,7 @@ async fn asset_create(
         match checked {
             Ok(a) => {
                 ready.push(a);
+                inline.push(accounts);
                 errors.push(json!({}));
             }
             Err(e) => {
@@ -1082,7 +1098,7 @@ async fn asset_create(
     // empty node is harmless.
     // The `accounts` of each item are created with it (deleting the asset takes them along).
     let mut created: Vec<Uuid> = Vec::with_capacity(ready.len());
-    for ((a, refs), item) in ready.iter().zip(&items) {
+    for ((a, refs), accounts) in ready.iter().zip(inline) {
         let written = match state.store().create_asset(a).await {
             Ok(id) => {
                 created.push(id);
@@ -1099,13 +1115,13 @@ async fn asset_create(
                     )
                     .await
                 };
-                match (labelled, item.get("accounts")) {
-                    (Ok(()), Some(list)) => {
-                        super::accounts::create_inline_accounts(&state, &caller, a.org, id, list)
+                match labelled {
+                    Ok(()) => {
+                        super::accounts::create_inline_accounts(&state, &caller, id, accounts)
                             .await
                             .map(|_| ())
                     }
-                    (other, _) => other,
+                    other => other,
                 }
             }
             Err(StoreError::Conflict(_)) => Err(name_taken()),
