@@ -8,7 +8,7 @@
 #   --quick      small sizes (BENCH_QUICK=1 to every section): a few minutes, proves the harness;
 #                figures are indicative only and size-dependent targets are not judged
 #   --only LIST  run only these sections (comma-separated) of: permission, api, gateway,
-#                recording, automation, plugins (the order they always run in)
+#                recording, automation, plugins, web (the order they always run in)
 #   --out DIR    where BENCHMARKS.md and BENCHMARKS.json go (default: the project root)
 #   --no-build   use the binaries already built (target/release/portcullis, target/plugins)
 #   --logs DIR   keep each section's full output there as <section>.log
@@ -16,7 +16,7 @@
 # Each section is a script tests/bench/<section>.sh run with NO_BUILD=1 and
 # BENCH_JSON=<tmp>/<section>.json (plus BENCH_QUICK=1 with --quick); it starts what it needs
 # (Portcullis on free loopback ports with a temporary data directory, sshd targets, a throwaway
-# PostgreSQL cluster for `permission`), writes its report fragment (format: tests/bench/report.py)
+# PostgreSQL cluster for `permission`, headless chromium for `web`), writes its report fragment (format: tests/bench/report.py)
 # and stops and removes everything it started or installed. A section that fails is recorded in
 # the report (its figures "not measured", with the end of its output) and the run goes on.
 # tests/bench/report.py then merges the fragments, adds the provenance (date, commit, machine,
@@ -30,7 +30,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-ALL_SECTIONS=(permission api gateway recording automation plugins)
+ALL_SECTIONS=(permission api gateway recording automation plugins web)
 
 usage() { sed -n '6,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
