@@ -3,10 +3,10 @@
 //! real OpenSSH client (through a pty driven by `expect`, so it has a window size to send)
 //! against `portcullis serve` with a real OpenSSH server as the asset.
 
-use crate::client::{ADMIN_PASSWORD, create_user, get, send, start, token};
+use crate::client::{ADMIN_PASSWORD, create_user, get, start, token};
+use crate::scene::{add_ssh_host, add_sshd_account, grant};
 use crate::sshd::Sshd;
 use crate::support::{Server, TestDb, eventually, id_of, ok, rows};
-use serde_json::json;
 use std::fs;
 use std::process::{Command, Stdio};
 
@@ -32,38 +32,15 @@ impl Scene {
             &get(&server, &admin, "/api/v1/users/users/alice/"),
             200,
         ));
-        let web = id_of(&ok(
-            &send(
-                &server,
-                &admin,
-                "POST",
-                "/api/v1/assets/hosts/",
-                &json!({"name": "web-1", "address": "127.0.0.1", "platform": 1,
-                        "protocols": [{"name": "ssh", "port": sshd.port()}]}),
-            ),
-            201,
-        ));
-        ok(
-            &send(
-                &server,
-                &admin,
-                "POST",
-                "/api/v1/accounts/accounts/",
-                &json!({"asset": web, "name": "target-pw", "username": sshd.user(),
-                        "secret_type": "password", "secret": sshd.password()}),
-            ),
-            201,
-        );
-        ok(
-            &send(
-                &server,
-                &admin,
-                "POST",
-                "/api/v1/perms/asset-permissions/",
-                &json!({"name": "alice-web", "users": [alice_id], "assets": [web],
-                        "accounts": ["@ALL"], "actions": ["connect"]}),
-            ),
-            201,
+        let web = add_ssh_host(&server, &admin, "web-1", &sshd);
+        add_sshd_account(&server, &admin, &web, "target-pw", &sshd);
+        grant(
+            &server,
+            &admin,
+            "alice-web",
+            &[&alice_id],
+            &[&web],
+            &["connect"],
         );
         Scene {
             server,

@@ -37,6 +37,7 @@ mod gateway_sftp;
 mod list_caches;
 mod perms;
 mod perms_filters;
+mod scene;
 mod sshd;
 mod store;
 mod support;
