@@ -4,8 +4,10 @@
 //! The store checks only what the database needs (unique names, one primary protocol, no
 //! asset left without its platform); which fields a caller may change is the API's decision.
 
-use crate::codec::now_micros;
+use crate::assets::AutomationKind;
+use crate::codec::{now_micros, trusted};
 use crate::{Store, StoreError};
+use portcullis_core::builtin::AUTOMATION_KINDS;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -53,6 +55,41 @@ pub struct PlatformInput {
     pub comment: String,
     /// Protocols; the primary one first is not required.
     pub protocols: Vec<ProtocolInput>,
+    /// The automation settings (`platform_automations`), written whole.
+    pub automation: AutomationInput,
+}
+
+/// A platform's automation settings as written: the `ansible_*` fields JumpServer clients
+/// send, and per kind whether it runs, the method (`<plugin>/<function>`, `""` for none) and
+/// its parameters. Which method names are acceptable is the API's decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutomationInput {
+    /// `ansible_enabled`.
+    pub ansible_enabled: bool,
+    /// `ansible_config` (an object).
+    pub ansible_config: Value,
+    /// Settings per kind of [`AUTOMATION_KINDS`]; a kind not listed is stored disabled,
+    /// without a method.
+    pub kinds: Vec<AutomationKind>,
+}
+
+impl AutomationInput {
+    /// Every kind disabled, no method (what a new custom platform starts with).
+    pub fn none() -> Self {
+        AutomationInput {
+            ansible_enabled: false,
+            ansible_config: Value::Object(serde_json::Map::new()),
+            kinds: AUTOMATION_KINDS
+                .iter()
+                .map(|kind| AutomationKind {
+                    kind,
+                    enabled: false,
+                    method: String::new(),
+                    params: Value::Object(serde_json::Map::new()),
+                })
+                .collect(),
+        }
+    }
 }
 
 fn json_text(v: &Value) -> String {
@@ -60,8 +97,7 @@ fn json_text(v: &Value) -> String {
 }
 
 impl Store {
-    /// Creates a custom platform with its protocols and an automation row with every kind
-    /// disabled; returns its id. A taken name is [`StoreError::Conflict`].
+    /// Creates a custom platform with its protocols and its automation row; returns its id. A taken name is [`StoreError::Conflict`].
     pub async fn create_platform(&self, p: &PlatformInput, by: &str) -> Result<i64, StoreError> {
         let now = now_micros();
         let mut tx = self.begin_write().await?;
@@ -88,15 +124,13 @@ impl Store {
         .await
         .map_err(|e| StoreError::conflict_or(e, format!("platform `{}`", p.name)))?;
         insert_protocols(&mut tx, id, &p.protocols).await?;
-        sqlx::query("INSERT INTO platform_automations (platform_id) VALUES ($1)")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        write_automation(&mut tx, id, &p.automation).await?;
         tx.commit().await?;
         Ok(id)
     }
 
-    /// Replaces a platform's writable fields and protocols (category and type are kept).
+    /// Replaces a platform's writable fields, protocols and automation settings (category and
+    /// type are kept).
     /// Returns whether the platform exists.
     pub async fn update_platform(
         &self,
@@ -133,6 +167,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         insert_protocols(&mut tx, id, &p.protocols).await?;
+        write_automation(&mut tx, id, &p.automation).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -147,7 +182,8 @@ impl Store {
         )
     }
 
-    /// Deletes a platform that no asset uses (its protocols and automation go with it).
+    /// Deletes a platform that no asset uses (its protocols, automation and label bindings go
+    /// with it).
     /// [`StoreError::Invalid`] when assets use it; `Ok(false)` when it does not exist.
     pub async fn delete_platform(&self, id: i64) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -168,6 +204,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        sqlx::query(
+            "DELETE FROM labeled_resources WHERE res_type = 'assets.platform' AND res_id = $1",
+        )
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query("DELETE FROM platforms WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -201,5 +243,71 @@ async fn insert_protocols(
         .await
         .map_err(|e| StoreError::conflict_or(e, format!("protocol `{}`", proto.name)))?;
     }
+    Ok(())
+}
+
+/// Replaces the platform's `platform_automations` row with `a`. Kinds outside
+/// [`AUTOMATION_KINDS`] are [`StoreError::Invalid`] (their names become column names).
+async fn write_automation(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    platform: i64,
+    a: &AutomationInput,
+) -> Result<(), StoreError> {
+    let object = |v: &Value, what: &str| {
+        if v.is_object() {
+            Ok(v.to_string())
+        } else {
+            Err(StoreError::Invalid(format!("{what} must be a JSON object")))
+        }
+    };
+    let mut columns = vec![
+        "platform_id".to_owned(),
+        "ansible_enabled".to_owned(),
+        "ansible_config".to_owned(),
+    ];
+    let mut flags = vec![a.ansible_enabled];
+    let mut texts = vec![object(&a.ansible_config, "ansible_config")?];
+    let mut kind_columns = Vec::new();
+    for k in &a.kinds {
+        let Some(kind) = AUTOMATION_KINDS.iter().find(|c| **c == k.kind) else {
+            return Err(StoreError::Invalid(format!(
+                "unknown automation kind `{}`",
+                k.kind
+            )));
+        };
+        kind_columns.push(*kind);
+        flags.push(k.enabled);
+        texts.push(k.method.clone());
+        texts.push(object(&k.params, &format!("{kind}_params"))?);
+    }
+    // Binds: $1 the platform, then the flags (ansible, then one per kind), then the texts
+    // (ansible_config, then method and params per kind).
+    let first_text = 2 + flags.len();
+    let mut values = vec!["$1".to_owned(), "$2".to_owned(), format!("${first_text}")];
+    for (i, kind) in kind_columns.iter().enumerate() {
+        columns.push(format!("{kind}_enabled"));
+        values.push(format!("${}", 3 + i));
+        columns.push(format!("{kind}_method"));
+        values.push(format!("${}", first_text + 1 + 2 * i));
+        columns.push(format!("{kind}_params"));
+        values.push(format!("${}", first_text + 2 + 2 * i));
+    }
+    sqlx::query("DELETE FROM platform_automations WHERE platform_id = $1")
+        .bind(platform)
+        .execute(&mut **tx)
+        .await?;
+    let sql = format!(
+        "INSERT INTO platform_automations ({}) VALUES ({})",
+        columns.join(", "),
+        values.join(", ")
+    );
+    let mut q = sqlx::query(trusted(sql)).bind(platform);
+    for f in flags {
+        q = q.bind(f);
+    }
+    for t in texts {
+        q = q.bind(t);
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
 }

@@ -41,6 +41,10 @@ pub(crate) fn routes() -> Router<AppState> {
             get(platform_list).post(super::platform_writes::platform_create),
         )
         .route(
+            "/api/v1/assets/platform-automation-methods/",
+            get(super::platform_automation::method_list),
+        )
+        .route(
             "/api/v1/assets/platforms/{key}/",
             get(platform_detail)
                 .put(super::platform_writes::platform_update)
@@ -301,12 +305,14 @@ async fn platform_list(
         .await?;
     let (limit, offset) = q.window();
     let count = i64::try_from(all.len()).unwrap_or(i64::MAX);
-    let rows = all
+    let mut rows = all
         .iter()
         .skip(usize::try_from(offset).unwrap_or(0))
         .take(usize::try_from(limit).unwrap_or(0))
         .map(platform_json)
-        .collect();
+        .collect::<Vec<_>>();
+    labels::fill_labels(&state, caller.org, super::platform_writes::PLATFORM_TYPE, &mut rows)
+        .await?;
     Ok(Json(q.respond(&uri, &host, count, rows)))
 }
 
@@ -321,7 +327,15 @@ async fn platform_detail(
         .platform(caller.org, &key)
         .await?
         .ok_or(ApiError::NotFound("Platform"))?;
-    Ok(Json(platform_json(&p)))
+    Ok(Json(
+        labels::with_labels(
+            &state,
+            caller.org,
+            super::platform_writes::PLATFORM_TYPE,
+            platform_json(&p),
+        )
+        .await?,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

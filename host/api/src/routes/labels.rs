@@ -234,21 +234,27 @@ pub(crate) async fn fill_labels(
     res_type: &str,
     rows: &mut [Value],
 ) -> Result<(), ApiError> {
-    let ids: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_owned))
-        .collect();
+    let ids: Vec<String> = rows.iter().filter_map(row_id).collect();
     if ids.is_empty() {
         return Ok(());
     }
     let map = labels_of(state, org, res_type, &ids).await?;
     for row in rows {
-        let id = row.get("id").and_then(Value::as_str).map(str::to_owned);
+        let id = row_id(row);
         if let (Some(id), Value::Object(m)) = (id, row) {
             m.insert("labels".into(), labels_value(&map, &id));
         }
     }
     Ok(())
+}
+
+/// A serialized row's `id` as stored in label bindings (platform ids are integers).
+fn row_id(row: &Value) -> Option<String> {
+    match row.get("id")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// One serialized resource with its `labels` filled (see [`fill_labels`]).

@@ -16,6 +16,7 @@ pub mod host_keys;
 pub mod labels;
 pub mod orgs;
 pub mod perms;
+pub(crate) mod platform_automation;
 pub mod platform_writes;
 pub mod plugins;
 pub mod profile_permissions;

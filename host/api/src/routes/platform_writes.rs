@@ -7,9 +7,15 @@
 //! required) stay as shipped; ports, protocol settings, charset, switching and the comment
 //! may be adjusted. A custom platform's category and type are fixed once created, as in
 //! JumpServer. A platform that assets use cannot be deleted.
+//!
+//! `automation` is laid over the stored settings (see [`super::platform_automation`]: its
+//! method names must be known methods of their kind), and `labels` are set like other
+//! resources' labels, in the caller's org (labels belong to an org; the platform does not).
 
 use super::assets::platform_json;
 use super::common::{audit, caller_name, check_fields, diff, flag, object, text};
+use super::labels;
+use super::platform_automation::{self, Catalogue};
 use crate::AppState;
 use crate::ctx::Caller;
 use crate::error::ApiError;
@@ -22,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use portcullis_core::builtin::{CHARSETS, SU_METHODS, is_valid_type};
 use portcullis_store::StoreError;
 use portcullis_store::assets::PlatformRecord;
-use portcullis_store::platforms::{PlatformInput, ProtocolInput};
+use portcullis_store::platforms::{AutomationInput, PlatformInput, ProtocolInput};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -74,6 +80,7 @@ fn input_of(p: &PlatformRecord) -> PlatformInput {
         ds_enabled: p.ds_enabled,
         custom_fields: p.custom_fields.clone(),
         comment: p.comment.clone(),
+        automation: platform_automation::stored(p.automation.as_ref()),
         protocols: p
             .protocols
             .iter()
@@ -183,6 +190,7 @@ fn apply(
     body: &Map<String, Value>,
     mut p: PlatformInput,
     existing: Option<&PlatformRecord>,
+    known: &Catalogue,
 ) -> Result<PlatformInput, ApiError> {
     check_fields(body, FIELDS)?;
     let mut errors = Errors::new();
@@ -295,13 +303,29 @@ fn apply(
         None => {}
     }
 
+    let mut automation_errors = None;
+    if let Some(v) = body.get("automation") {
+        match platform_automation::apply(v, p.automation.clone(), known) {
+            Ok(a) => p.automation = a,
+            Err(e) => automation_errors = Some(e),
+        }
+    }
+
     if let Some(before) = existing.filter(|_| internal) {
         protect_builtin(before, &p, &mut errors);
     }
-    if errors.is_empty() {
-        Ok(p)
-    } else {
-        Err(ApiError::Fields(errors))
+    match automation_errors {
+        None if errors.is_empty() => Ok(p),
+        None => Err(ApiError::Fields(errors)),
+        // `automation`'s errors are nested (DRF's shape for a nested serializer).
+        Some(nested) => {
+            let mut all: Map<String, Value> = errors
+                .into_iter()
+                .map(|(k, v)| (k, Value::from(v)))
+                .collect();
+            all.insert("automation".into(), Value::Object(nested));
+            Err(ApiError::Invalid(Value::Object(all)))
+        }
     }
 }
 
@@ -363,6 +387,14 @@ fn name_taken(name: &str) -> ApiError {
     )
 }
 
+/// The platform as shown, with its labels in the caller's org.
+async fn shown(state: &AppState, caller: &Caller, p: &PlatformRecord) -> Result<Value, ApiError> {
+    labels::with_labels(state, caller.org, PLATFORM_TYPE, platform_json(p)).await
+}
+
+/// The label resource type of platforms.
+pub(crate) const PLATFORM_TYPE: &str = "assets.platform";
+
 /// `POST /assets/platforms/`: a custom platform. 201 with the platform.
 pub(crate) async fn platform_create(
     caller: Caller,
@@ -383,8 +415,11 @@ pub(crate) async fn platform_create(
         custom_fields: Value::Array(Vec::new()),
         comment: String::new(),
         protocols: Vec::new(),
+        automation: AutomationInput::none(),
     };
-    let input = apply(&body, blank, None)?;
+    let known = Catalogue::load(&state).await?;
+    let input = apply(&body, blank, None, &known)?;
+    let new_labels = labels::labels_checked(&state, caller.write_org(), &body).await?;
     let by = caller_name(&state, &caller).await;
     let id = state
         .store()
@@ -394,8 +429,11 @@ pub(crate) async fn platform_create(
             StoreError::Conflict(_) => name_taken(&input.name),
             other => other.into(),
         })?;
+    if let Some(refs) = &new_labels {
+        labels::save_labels(&state, &caller, PLATFORM_TYPE, &id.to_string(), refs).await?;
+    }
     let created = existing(&state, &id.to_string()).await?;
-    let out = platform_json(&created);
+    let out = shown(&state, &caller, &created).await?;
     audit(
         &state,
         &caller,
@@ -419,7 +457,10 @@ pub(crate) async fn platform_update(
     caller.require_system("assets.change_platform")?;
     let body = object(body)?;
     let before = existing(&state, &key).await?;
-    let input = apply(&body, input_of(&before), Some(&before))?;
+    let known = Catalogue::load(&state).await?;
+    let input = apply(&body, input_of(&before), Some(&before), &known)?;
+    let new_labels = labels::labels_checked(&state, caller.write_org(), &body).await?;
+    let b = shown(&state, &caller, &before).await?;
     let by = caller_name(&state, &caller).await;
     let found = state
         .store()
@@ -432,8 +473,11 @@ pub(crate) async fn platform_update(
     if !found {
         return Err(ApiError::NotFound("Platform"));
     }
+    if let Some(refs) = &new_labels {
+        labels::save_labels(&state, &caller, PLATFORM_TYPE, &before.id.to_string(), refs).await?;
+    }
     let after = existing(&state, &before.id.to_string()).await?;
-    let (b, a) = (platform_json(&before), platform_json(&after));
+    let a = shown(&state, &caller, &after).await?;
     audit(
         &state,
         &caller,
