@@ -326,3 +326,232 @@ async fn bad_platform_input_gets_field_errors_and_only_system_roles_write() {
         .len();
     assert_eq!(after, before + 1);
 }
+
+async fn platform_label_bindings(url: &str) -> i64 {
+    let mut f = Fixture::new(url).await;
+    sqlx::query_scalar("SELECT COUNT(*) FROM labeled_resources WHERE res_type = 'assets.platform'")
+        .fetch_one(&mut f.conn)
+        .await
+        .unwrap()
+}
+
+fn label_pairs(p: &Value) -> Vec<String> {
+    let mut v: Vec<String> = p["labels"]
+        .as_array()
+        .unwrap_or_else(|| panic!("labels: {p}"))
+        .iter()
+        .map(|l| {
+            format!(
+                "{}:{}",
+                l["name"].as_str().unwrap(),
+                l["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn platform_automation_and_labels_are_stored_merged_checked_and_shown() {
+    for db in TestDb::both().await {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(&db, dir.path());
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+
+        // The methods a platform may name: the built-in ones at least.
+        let methods = ok(
+            &get(
+                &server,
+                &admin,
+                "/api/v1/assets/platform-automation-methods/",
+            ),
+            200,
+        );
+        let ping = methods
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == "portcullis-linux/ping")
+            .unwrap_or_else(|| panic!("{methods}"));
+        assert_eq!(ping["method"], "ping");
+        assert_eq!(ping["builtin"], true);
+
+        let p = ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                PLATFORMS,
+                &json!({"name": "Automated", "category": "host", "type": "linux",
+                        "protocols": [{"name": "ssh", "port": 22}],
+                        "automation": {"ansible_enabled": true,
+                                       "ping_enabled": true,
+                                       "ping_method": "portcullis-linux/ping",
+                                       "ping_params": {"timeout": "5"},
+                                       "change_secret_enabled": true,
+                                       "change_secret_method": "portcullis-linux/change-secret"},
+                        "labels": ["env:prod"]}),
+            ),
+            201,
+        );
+        let id = p["id"].as_i64().unwrap();
+        let path = format!("{PLATFORMS}{id}/");
+        let a = &p["automation"];
+        assert_eq!(a["ansible_enabled"], true, "{p}");
+        assert_eq!(a["ping_enabled"], true);
+        assert_eq!(a["ping_method"], "portcullis-linux/ping");
+        assert_eq!(a["ping_params"], json!({"timeout": "5"}));
+        assert_eq!(a["change_secret_method"], "portcullis-linux/change-secret");
+        assert_eq!(a["push_account_enabled"], false);
+        assert_eq!(a["push_account_method"], "");
+        assert_eq!(label_pairs(&p), ["env:prod"]);
+
+        // Read back: detail and list show the same.
+        let shown = ok(&get(&server, &admin, &path), 200);
+        assert_eq!(shown["automation"], p["automation"]);
+        assert_eq!(label_pairs(&shown), ["env:prod"]);
+        let listed = ok(
+            &get(&server, &admin, &format!("{PLATFORMS}?name=Automated")),
+            200,
+        );
+        assert_eq!(label_pairs(&listed[0]), ["env:prod"], "{listed}");
+
+        // A partial update merges: ping stays on, labels not sent stay.
+        let changed = ok(
+            &send(
+                &server,
+                &admin,
+                "PATCH",
+                &path,
+                &json!({"automation": {"verify_account_enabled": true,
+                                       "verify_account_method": "portcullis-linux",
+                                       "ping_enabled": false}}),
+            ),
+            200,
+        );
+        let a = &changed["automation"];
+        assert_eq!(a["ping_enabled"], false, "{changed}");
+        assert_eq!(a["ping_method"], "portcullis-linux/ping");
+        assert_eq!(a["verify_account_enabled"], true);
+        assert_eq!(a["verify_account_method"], "portcullis-linux");
+        assert_eq!(a["change_secret_enabled"], true);
+        assert_eq!(label_pairs(&changed), ["env:prod"]);
+        let relabeled = ok(
+            &send(
+                &server,
+                &admin,
+                "PATCH",
+                &path,
+                &json!({"labels": ["tier:db", {"name": "env", "value": "prod"}]}),
+            ),
+            200,
+        );
+        assert_eq!(label_pairs(&relabeled), ["env:prod", "tier:db"]);
+        assert_eq!(relabeled["automation"], changed["automation"]);
+
+        // Bad input: 400 with the field errors, nothing written.
+        let before = ok(&get(&server, &admin, &path), 200);
+        for (body, field, inner) in [
+            (
+                json!({"automation": {"bogus_enabled": true}}),
+                "automation",
+                Some("bogus_enabled"),
+            ),
+            (
+                json!({"automation": {"ping_enabled": "yes"}}),
+                "automation",
+                Some("ping_enabled"),
+            ),
+            (
+                json!({"automation": {"ping_method": "nope/ping"}}),
+                "automation",
+                Some("ping_method"),
+            ),
+            (
+                json!({"automation": {"change_secret_method": "portcullis-linux/ping"}}),
+                "automation",
+                Some("change_secret_method"),
+            ),
+            (
+                json!({"automation": {"ping_params": [1]}}),
+                "automation",
+                Some("ping_params"),
+            ),
+            (
+                json!({"automation": "on"}),
+                "automation",
+                Some("non_field_errors"),
+            ),
+            (
+                json!({"comment": "changed", "automation": {"ping_enabled": true,
+                                                            "push_account_enabled": 1}}),
+                "automation",
+                Some("push_account_enabled"),
+            ),
+            (
+                json!({"comment": "changed", "labels": "env:dev"}),
+                "labels",
+                None,
+            ),
+            (
+                json!({"comment": "changed",
+                       "labels": ["00000000-0000-4000-8000-00000000abcd"]}),
+                "labels",
+                None,
+            ),
+        ] {
+            let r = send(&server, &admin, "PATCH", &path, &body);
+            assert_eq!(r.status, 400, "{body}: {}", r.body);
+            let errors = &r.json()[field];
+            match inner {
+                Some(k) => assert!(errors[k].is_array(), "{body}: {}", r.body),
+                None => assert!(errors.is_array(), "{body}: {}", r.body),
+            }
+            assert_eq!(ok(&get(&server, &admin, &path), 200), before, "{body}");
+        }
+        let count = get(&server, &admin, PLATFORMS)
+            .json()
+            .as_array()
+            .unwrap()
+            .len();
+        let r = send(
+            &server,
+            &admin,
+            "POST",
+            PLATFORMS,
+            &json!({"name": "Refused", "category": "host", "type": "linux",
+                    "protocols": [{"name": "ssh", "port": 22}],
+                    "automation": {"ping_method": "portcullis-linux/gather-accounts"},
+                    "labels": ["fresh:label"]}),
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(
+            r.json()["automation"]["ping_method"].is_array(),
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            get(&server, &admin, PLATFORMS)
+                .json()
+                .as_array()
+                .unwrap()
+                .len(),
+            count
+        );
+        let fresh = ok(
+            &get(&server, &admin, "/api/v1/labels/labels/?name=fresh"),
+            200,
+        );
+        assert_eq!(fresh, json!([]), "no label created by a refused write");
+
+        // Deleting the platform removes its label bindings.
+        assert_eq!(platform_label_bindings(&db.url).await, 2);
+        let gone = send(&server, &admin, "DELETE", &path, &json!({}));
+        assert_eq!(gone.status, 204, "{}", gone.body);
+        assert_eq!(platform_label_bindings(&db.url).await, 0);
+
+        drop(server);
+        db.drop_db().await;
+    }
+}
