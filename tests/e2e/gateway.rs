@@ -8,6 +8,7 @@
 //! suite; background clients are killed when their guard drops.
 
 use crate::client::{ADMIN_PASSWORD, create_user, get, send, start, token};
+use crate::scene::user_id;
 use crate::sshd::{Sshd, keygen};
 use crate::support::{Bg, Server, TestDb, eventually, id_of, ok, rows};
 use hmac13::{KeyInit, Mac};
@@ -45,17 +46,6 @@ struct Scene {
     /// Scripts, keys and downloads of the test.
     work: tempfile::TempDir,
     _data: tempfile::TempDir,
-}
-
-fn user_id(scene_server: &Server, admin: &str, username: &str) -> String {
-    id_of(&ok(
-        &get(
-            scene_server,
-            admin,
-            &format!("/api/v1/users/users/{username}/"),
-        ),
-        200,
-    ))
 }
 
 /// An asset `name` at `address` whose ssh port is the target's.

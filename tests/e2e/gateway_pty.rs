@@ -4,9 +4,9 @@
 //! against `portcullis serve` with a real OpenSSH server as the asset.
 
 use crate::client::{ADMIN_PASSWORD, create_user, get, start, token};
-use crate::scene::{add_ssh_host, add_sshd_account, grant};
+use crate::scene::{add_ssh_host, add_sshd_account, grant, user_id};
 use crate::sshd::Sshd;
-use crate::support::{Server, TestDb, eventually, id_of, ok, rows};
+use crate::support::{Server, TestDb, eventually, rows};
 use std::fs;
 use std::process::{Command, Stdio};
 
@@ -28,10 +28,7 @@ impl Scene {
         let gw = server.ssh_port;
         let admin = token(&server, "admin", ADMIN_PASSWORD);
         let alice_pw = create_user(data.path(), db, "alice", "user");
-        let alice_id = id_of(&ok(
-            &get(&server, &admin, "/api/v1/users/users/alice/"),
-            200,
-        ));
+        let alice_id = user_id(&server, &admin, "alice");
         let web = add_ssh_host(&server, &admin, "web-1", &sshd);
         add_sshd_account(&server, &admin, &web, "target-pw", &sshd);
         grant(

@@ -8,6 +8,7 @@
 //! when their guard drops, and the fixtures (server, sshd) stop on drop.
 
 use crate::client::{ADMIN_PASSWORD, create_user, get, send, start, token};
+use crate::scene::{add_ssh_host, add_sshd_account, user_id};
 use crate::sshd::Sshd;
 use crate::support::{Bg, HttpResponse, Server, TestDb, eventually, id_of, ok, rows};
 use serde_json::{Value, json};
@@ -64,35 +65,12 @@ impl Scene {
         let admin = token(&server, "admin", ADMIN_PASSWORD);
         let alice_pw = create_user(data.path(), db, "alice", "user");
         let boss_pw = create_user(data.path(), db, "boss", "admin");
-        let user_id = |name: &str| {
-            id_of(&ok(
-                &get(&server, &admin, &format!("/api/v1/users/users/{name}/")),
-                200,
-            ))
-        };
-        let (alice_id, boss_id) = (user_id("alice"), user_id("boss"));
-        let web = id_of(&ok(
-            &send(
-                &server,
-                &admin,
-                "POST",
-                "/api/v1/assets/hosts/",
-                &json!({"name": "web-1", "address": "127.0.0.1", "platform": 1,
-                        "protocols": [{"name": "ssh", "port": sshd.port()}]}),
-            ),
-            201,
-        ));
-        ok(
-            &send(
-                &server,
-                &admin,
-                "POST",
-                "/api/v1/accounts/accounts/",
-                &json!({"asset": web, "name": "target-pw", "username": sshd.user(),
-                        "secret_type": "password", "secret": sshd.password()}),
-            ),
-            201,
+        let (alice_id, boss_id) = (
+            user_id(&server, &admin, "alice"),
+            user_id(&server, &admin, "boss"),
         );
+        let web = add_ssh_host(&server, &admin, "web-1", &sshd);
+        add_sshd_account(&server, &admin, &web, "target-pw", &sshd);
         let boss = token(&server, "boss", &boss_pw);
         let alice = token(&server, "alice", &alice_pw);
         let s = Scene {

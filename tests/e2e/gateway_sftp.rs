@@ -7,6 +7,7 @@
 //! `/tmp` (the fixture's sshd shares it); every file name carries a fresh UUID.
 
 use crate::client::{ADMIN_PASSWORD, create_user, get, send};
+use crate::scene::{grant, user_id};
 use crate::sshd::Sshd;
 use crate::support::{Server, TestDb, id_of, ok, portcullis};
 use serde_json::{Value, json};
@@ -125,13 +126,10 @@ async fn sftp_and_scp_through_the_gateway_with_permissions_and_ftp_logs() {
         let admin = crate::client::token(&server, "admin", ADMIN_PASSWORD);
         let alice_pw = create_user(data.path(), &db, "alice", "user");
         let bob_pw = create_user(data.path(), &db, "bob", "user");
-        let user_id = |name: &str| {
-            id_of(&ok(
-                &get(&server, &admin, &format!("/api/v1/users/users/{name}/")),
-                200,
-            ))
-        };
-        let (alice, bob) = (user_id("alice"), user_id("bob"));
+        let (alice, bob) = (
+            user_id(&server, &admin, "alice"),
+            user_id(&server, &admin, "bob"),
+        );
         let host = |name: &str| {
             id_of(&ok(
                 &send(
@@ -172,25 +170,15 @@ async fn sftp_and_scp_through_the_gateway_with_permissions_and_ftp_logs() {
         account(&web1, "target-pw", false);
         account(&web2, "acct-a", false);
         account(&web2, "acct/b", true);
-        let permit = |name: &str, user: &str, actions: Value| {
-            ok(
-                &send(
-                    &server,
-                    &admin,
-                    "POST",
-                    "/api/v1/perms/asset-permissions/",
-                    &json!({"name": name, "users": [user], "assets": [web1, web2],
-                            "accounts": ["@ALL"], "actions": actions}),
-                ),
-                201,
-            );
+        let permit = |name: &str, user: &str, actions: &[&str]| {
+            grant(&server, &admin, name, &[user], &[&web1, &web2], actions);
         };
         permit(
             "alice-files",
             &alice,
-            json!(["connect", "upload", "download", "delete"]),
+            &["connect", "upload", "download", "delete"],
         );
-        permit("bob-read", &bob, json!(["connect", "download"]));
+        permit("bob-read", &bob, &["connect", "download"]);
 
         // --- alice: the tree, put, get, rm ---------------------------------------------------
         let tag = Uuid::new_v4().simple().to_string();

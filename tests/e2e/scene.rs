@@ -4,10 +4,20 @@
 //! exact request bodies in one place means a change to the asset/account/permission API
 //! shape is made once, not in every module.
 
-use crate::client::send;
+use crate::client::{get, send};
 use crate::sshd::Sshd;
 use crate::support::{Server, id_of, ok};
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// The id of user `name`: the users detail route takes a username as well as an id, which is
+/// how tests that made users by name (`create_user`) find the ids that permissions name.
+/// Asserts 200.
+pub fn user_id(server: &Server, admin: &str, name: &str) -> String {
+    id_of(&ok(
+        &get(server, admin, &format!("/api/v1/users/users/{name}/")),
+        200,
+    ))
+}
 
 /// Creates host asset `name` at 127.0.0.1 (platform 1, Linux) whose one `ssh` protocol is
 /// `sshd`'s port, as the admin token `admin`; returns the asset id. Asserts 201.
@@ -49,7 +59,8 @@ pub fn add_sshd_account(
 }
 
 /// Creates asset permission `name` giving `users` the `actions` on `assets` through every
-/// account (`@ALL`). Asserts 201.
+/// account (`@ALL`). Asserts 201 and returns the created permission, for the tests that go on
+/// to change or delete it.
 pub fn grant(
     server: &Server,
     admin: &str,
@@ -57,7 +68,7 @@ pub fn grant(
     users: &[&str],
     assets: &[&str],
     actions: &[&str],
-) {
+) -> Value {
     ok(
         &send(
             server,
@@ -68,5 +79,5 @@ pub fn grant(
                     "accounts": ["@ALL"], "actions": actions}),
         ),
         201,
-    );
+    )
 }

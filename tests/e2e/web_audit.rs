@@ -4,11 +4,11 @@
 //! terminated from a second browser context and replayed; a plugin bundle is installed,
 //! granted, configured and enabled through the console.
 
-use crate::client::{ADMIN_PASSWORD, create_user, send, start, token};
+use crate::client::{ADMIN_PASSWORD, create_user, start, token};
+use crate::scene::{add_ssh_host, add_sshd_account, grant};
 use crate::sshd::Sshd;
-use crate::support::{TestDb, id_of, ok, portcullis, run, text};
+use crate::support::{TestDb, portcullis, run, text};
 use crate::web_ui::run_spec;
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -148,38 +148,15 @@ fn auditors_watch_terminate_and_replay_a_session_and_install_a_plugin_in_a_real_
         .as_str()
         .unwrap()
         .to_owned();
-    let asset = id_of(&ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/assets/hosts/",
-            &json!({"name": "web-1", "address": "127.0.0.1", "platform": 1,
-                    "protocols": [{"name": "ssh", "port": sshd.port()}]}),
-        ),
-        201,
-    ));
-    ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/accounts/accounts/",
-            &json!({"asset": asset, "name": "target", "username": sshd.user(),
-                    "secret_type": "password", "secret": sshd.password()}),
-        ),
-        201,
-    );
-    ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/perms/asset-permissions/",
-            &json!({"name": "alice-web", "users": [alice], "assets": [asset],
-                    "accounts": ["@ALL"], "actions": ["connect"]}),
-        ),
-        201,
+    let asset = add_ssh_host(&server, &admin, "web-1", &sshd);
+    add_sshd_account(&server, &admin, &asset, "target", &sshd);
+    grant(
+        &server,
+        &admin,
+        "alice-web",
+        &[&alice],
+        &[&asset],
+        &["connect"],
     );
     let bundle = plugin_bundle(work.path(), data.path());
     let login = format!("alice@{}@web-1", sshd.user());

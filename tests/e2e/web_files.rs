@@ -7,6 +7,7 @@
 //! `/tmp` (the fixture's sshd shares it); every name carries a fresh UUID.
 
 use crate::client::{ADMIN_PASSWORD, create_user, get, login_with_cookies, send, token};
+use crate::scene::{add_sshd_account, grant, user_id};
 use crate::sshd::Sshd;
 use crate::support::{Server, TestDb, eventually, free_port, id_of, ok, portcullis};
 use portcullis_store::Store;
@@ -295,10 +296,7 @@ async fn web_file_manager_over_sftp_with_permissions_ftp_logs_and_sessions() {
         let mut users = Vec::new();
         for name in ["alice", "bob", "carol"] {
             let pw = create_user(data.path(), &db, name, "user");
-            let id = id_of(&ok(
-                &get(&server, &admin, &format!("/api/v1/users/users/{name}/")),
-                200,
-            ));
+            let id = user_id(&server, &admin, name);
             users.push((id, pw));
         }
         let asset = id_of(&ok(
@@ -314,35 +312,22 @@ async fn web_file_manager_over_sftp_with_permissions_ftp_logs_and_sessions() {
             ),
             201,
         ));
-        let account = id_of(&ok(
-            &send(
-                &server,
-                &admin,
-                "POST",
-                "/api/v1/accounts/accounts/",
-                &json!({"asset": asset, "name": "target-pw", "username": sshd.user(),
-                        "secret_type": "password", "secret": sshd.password()}),
-            ),
-            201,
-        ));
+        let account = add_sshd_account(&server, &admin, &asset, "target-pw", &sshd);
         for (i, actions) in [
-            json!(["connect", "upload", "download", "delete"]),
-            json!(["connect", "download"]),
-            json!(["connect", "upload"]),
+            &["connect", "upload", "download", "delete"][..],
+            &["connect", "download"],
+            &["connect", "upload"],
         ]
         .into_iter()
         .enumerate()
         {
-            ok(
-                &send(
-                    &server,
-                    &admin,
-                    "POST",
-                    "/api/v1/perms/asset-permissions/",
-                    &json!({"name": format!("fm-{i}"), "users": [users[i].0],
-                            "assets": [asset], "accounts": ["@ALL"], "actions": actions}),
-                ),
-                201,
+            grant(
+                &server,
+                &admin,
+                &format!("fm-{i}"),
+                &[&users[i].0],
+                &[&asset],
+                actions,
             );
         }
         let alice = token(&server, "alice", &users[0].1);
@@ -707,27 +692,14 @@ async fn web_file_manager_over_sftp_with_permissions_ftp_logs_and_sessions() {
             ),
             201,
         ));
-        let dead_account = id_of(&ok(
-            &send(
-                &server,
-                &admin,
-                "POST",
-                "/api/v1/accounts/accounts/",
-                &json!({"asset": dead, "name": "target-pw", "username": sshd.user(),
-                        "secret_type": "password", "secret": sshd.password()}),
-            ),
-            201,
-        ));
-        let perm = id_of(&ok(
-            &send(
-                &server,
-                &admin,
-                "POST",
-                "/api/v1/perms/asset-permissions/",
-                &json!({"name": "fm-dead", "users": [users[0].0], "assets": [dead],
-                        "accounts": ["@ALL"], "actions": ["connect", "upload"]}),
-            ),
-            201,
+        let dead_account = add_sshd_account(&server, &admin, &dead, "target-pw", &sshd);
+        let perm = id_of(&grant(
+            &server,
+            &admin,
+            "fm-dead",
+            &[&users[0].0],
+            &[&dead],
+            &["connect", "upload"],
         ));
         let t = fm_token(&server, &alice, &dead, &dead_account);
         let r = call(&server, &alice, "POST", FM, Some(&json!({"token": t})));

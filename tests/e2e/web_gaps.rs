@@ -6,6 +6,7 @@
 //! action `review` (waiting for approval, then connected; a rejection shown in words).
 
 use crate::client::{ADMIN_PASSWORD, get, send, start, token};
+use crate::scene::grant;
 use crate::sshd::Sshd;
 use crate::support::{TestDb, id_of, ok, rows};
 use crate::web_ui::run_spec;
@@ -41,16 +42,13 @@ fn assets_with_accounts_import_export_expired_sessions_and_terminal_ends_in_a_re
     let target = format!("gap-target-{tag}");
     let reviewed = format!("gap-review-{tag}");
     let (target_id, reviewed_id) = (host(&target), host(&reviewed));
-    ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/perms/asset-permissions/",
-            &json!({"name": "admin-gaps", "users": [me["id"]], "assets": [target_id, reviewed_id],
-                    "accounts": ["@ALL"], "actions": ["all"]}),
-        ),
-        201,
+    grant(
+        &server,
+        &admin,
+        "admin-gaps",
+        &[me["id"].as_str().unwrap()],
+        &[&target_id, &reviewed_id],
+        &["all"],
     );
     ok(
         &send(

@@ -11,6 +11,7 @@
 //! permission, live output for web and gateway sessions, and lock/unlock on both.
 
 use crate::client::{ADMIN_PASSWORD, create_user, get, login, send, start, token};
+use crate::scene::{add_ssh_host, add_sshd_account, grant, user_id};
 use crate::sshd::Sshd;
 use crate::support::{Bg, HttpResponse, Server, TestDb, eventually, http, id_of, ok, rows};
 use futures_util::{SinkExt, StreamExt};
@@ -105,43 +106,17 @@ impl Scene {
         let admin = token(&server, "admin", ADMIN_PASSWORD);
         let alice_pw = create_user(data.path(), db, "alice", "user");
         let bob_pw = create_user(data.path(), db, "bob", "user");
-        let alice_id = id_of(&ok(
-            &get(&server, &admin, "/api/v1/users/users/alice/"),
-            200,
-        ));
-        let bob_id = id_of(&ok(&get(&server, &admin, "/api/v1/users/users/bob/"), 200));
-        let web = id_of(&ok(
-            &send(
-                &server,
-                &admin,
-                "POST",
-                "/api/v1/assets/hosts/",
-                &json!({"name": "web-1", "address": "127.0.0.1", "platform": 1,
-                        "protocols": [{"name": "ssh", "port": sshd.port()}]}),
-            ),
-            201,
-        ));
-        let account = id_of(&ok(
-            &send(
-                &server,
-                &admin,
-                "POST",
-                "/api/v1/accounts/accounts/",
-                &json!({"asset": web, "name": "target-pw", "username": sshd.user(),
-                        "secret_type": "password", "secret": sshd.password()}),
-            ),
-            201,
-        ));
-        ok(
-            &send(
-                &server,
-                &admin,
-                "POST",
-                "/api/v1/perms/asset-permissions/",
-                &json!({"name": "web-users", "users": [alice_id, bob_id], "assets": [web],
-                        "accounts": ["@ALL"], "actions": ["connect", "upload", "download"]}),
-            ),
-            201,
+        let alice_id = user_id(&server, &admin, "alice");
+        let bob_id = user_id(&server, &admin, "bob");
+        let web = add_ssh_host(&server, &admin, "web-1", &sshd);
+        let account = add_sshd_account(&server, &admin, &web, "target-pw", &sshd);
+        grant(
+            &server,
+            &admin,
+            "web-users",
+            &[&alice_id, &bob_id],
+            &[&web],
+            &["connect", "upload", "download"],
         );
         Scene {
             server,
@@ -666,14 +641,8 @@ async fn ask_review(s: &Scene, alice: &Browser) -> (Term, String) {
 async fn a_connection_under_a_review_acl_waits_for_the_reviewer_in_the_web_terminal() {
     let db = TestDb::sqlite();
     let s = Scene::new(&db);
-    let admin_id = id_of(&ok(
-        &get(&s.server, &s.admin, "/api/v1/users/users/admin/"),
-        200,
-    ));
-    let alice_id = id_of(&ok(
-        &get(&s.server, &s.admin, "/api/v1/users/users/alice/"),
-        200,
-    ));
+    let admin_id = user_id(&s.server, &s.admin, "admin");
+    let alice_id = user_id(&s.server, &s.admin, "alice");
     ok(
         &send(
             &s.server,

@@ -7,6 +7,7 @@
 //! platform's SFTP root).
 
 use crate::client::{ADMIN_PASSWORD, get, send, start, token};
+use crate::scene::{add_sshd_account, grant};
 use crate::sshd::Sshd;
 use crate::support::{TestDb, id_of, ok, rows};
 use crate::web_ui::run_spec;
@@ -39,27 +40,14 @@ fn the_workbench_connects_a_web_terminal_and_moves_files_in_a_real_browser() {
         ),
         201,
     ));
-    ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/accounts/accounts/",
-            &json!({"asset": asset, "name": sshd.user(), "username": sshd.user(),
-                    "secret_type": "password", "secret": sshd.password()}),
-        ),
-        201,
-    );
-    ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/perms/asset-permissions/",
-            &json!({"name": "admin-wb", "users": [me["id"]], "assets": [asset],
-                    "accounts": ["@ALL"], "actions": ["all"]}),
-        ),
-        201,
+    add_sshd_account(&server, &admin, &asset, sshd.user(), &sshd);
+    grant(
+        &server,
+        &admin,
+        "admin-wb",
+        &[me["id"].as_str().unwrap()],
+        &[&asset],
+        &["all"],
     );
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = Store::connect(&db.url).await.unwrap();
