@@ -59,6 +59,15 @@ function marks() {
   document.addEventListener('click', () => (m.click = performance.now()), true)
 }
 
+/** When (ms after navigation start) the first API request of this document matching began. */
+async function apiStart(page, pattern) {
+  return page.evaluate((source) => {
+    const re = new RegExp(source)
+    const e = performance.getEntriesByType('resource').find((x) => re.test(x.name))
+    return e ? e.startTime : null
+  }, pattern.source)
+}
+
 /** Duration (ms) of the first / last API request of this document whose URL matches. */
 async function apiTime(page, pattern, which) {
   return page.evaluate(
@@ -95,7 +104,11 @@ async function open(page, check) {
     ms: Math.max(m.rows, m.tree),
     rows_ms: m.rows,
     tree_ms: m.tree,
+    // Where the open's time goes: the document and scripts, then the list request.
+    dcl_ms: await page.evaluate(() => performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd ?? null),
+    list_start_ms: await apiStart(page, /\/api\/v1\/assets\/assets\/\?/),
     api_list_ms: await apiTime(page, /\/api\/v1\/assets\/assets\/\?/, 'first'),
+    tree_start_ms: await apiStart(page, /\/api\/v1\/assets\/nodes\/children\/tree\/(\?(?!.*key=)|$)/),
     api_tree_ms: await apiTime(page, /\/api\/v1\/assets\/nodes\/children\/tree\/(\?(?!.*key=)|$)/, 'first'),
   }
 }
@@ -163,7 +176,8 @@ try {
     const round = { open: await open(page, i === 0), search: await search(page, i), expand: await expand(page, i) }
     if (round.expand.children < 1) throw new Error(`expanding ${round.expand.key} showed no children`)
     log(
-      `${i === 0 ? 'warm-up' : `round ${i}`}: open ${round.open.ms.toFixed(0)} ms (rows ${round.open.rows_ms.toFixed(0)}, tree ${round.open.tree_ms.toFixed(0)}), ` +
+      `${i === 0 ? 'warm-up' : `round ${i}`}: open ${round.open.ms.toFixed(0)} ms (DOMContentLoaded ${round.open.dcl_ms?.toFixed(0)}, list asked ${round.open.list_start_ms?.toFixed(0)}, ` +
+        `answered in ${round.open.api_list_ms?.toFixed(0)}, tree asked ${round.open.tree_start_ms?.toFixed(0)}, answered in ${round.open.api_tree_ms?.toFixed(0)}; rows ${round.open.rows_ms.toFixed(0)}, tree ${round.open.tree_ms.toFixed(0)}), ` +
         `search “${round.search.q}” ${round.search.ms.toFixed(0)} ms, expand ${round.expand.key} (${round.expand.children} children) ${round.expand.ms.toFixed(0)} ms`,
     )
     if (i > 0) out.rounds.push(round)
@@ -182,7 +196,10 @@ out.summary = {
   open: pick((r) => r.open.ms),
   open_rows: pick((r) => r.open.rows_ms),
   open_tree: pick((r) => r.open.tree_ms),
+  open_dcl: pick((r) => r.open.dcl_ms),
+  open_list_start: pick((r) => r.open.list_start_ms),
   open_api_list: pick((r) => r.open.api_list_ms),
+  open_tree_start: pick((r) => r.open.tree_start_ms),
   open_api_tree: pick((r) => r.open.api_tree_ms),
   search: pick((r) => r.search.ms),
   search_api: pick((r) => r.search.api_ms),
