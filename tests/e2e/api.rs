@@ -637,11 +637,7 @@ async fn my_assets_come_from_the_permission_engine() {
     let web = f.node("1:1", "web").await;
     let a1 = f.asset("web-1", &[web]).await;
     f.asset("other", &[root]).await;
-    let op: String = sqlx::query_scalar("SELECT id FROM users WHERE username = 'op'")
-        .fetch_one(&mut f.conn)
-        .await
-        .unwrap();
-    let op = uuid::Uuid::parse_str(&op).unwrap();
+    let op = f.user_id("op").await;
     f.permission(
         "web",
         &[op],

@@ -49,6 +49,17 @@ impl Fixture {
         id
     }
 
+    /// The id of an existing user by username: tests make users through `create_user` (the
+    /// CLI), which prints no id, and then need it to name the user in rows they insert.
+    pub async fn user_id(&mut self, username: &str) -> Uuid {
+        let id: String = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_one(&mut self.conn)
+            .await
+            .expect("user by username");
+        Uuid::parse_str(&id).expect("uuid")
+    }
+
     /// The id of an existing node by key.
     pub async fn node_id(&mut self, key: &str) -> Uuid {
         let id: String = sqlx::query_scalar("SELECT id FROM nodes WHERE org_id = $1 AND key = $2")

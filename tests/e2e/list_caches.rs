@@ -30,11 +30,7 @@ async fn node_renames_and_asset_moves_show_on_the_next_lists() {
         let eu = f.node("1:1:1", "eu").await;
         let dbs = f.node("1:2", "dbs").await;
         let asset = f.asset("cache-a", &[eu]).await;
-        let op: String = sqlx::query_scalar("SELECT id FROM users WHERE username = 'op'")
-            .fetch_one(&mut f.conn)
-            .await
-            .unwrap();
-        let op = uuid::Uuid::parse_str(&op).unwrap();
+        let op = f.user_id("op").await;
         f.permission(
             "p",
             &[op],

@@ -43,11 +43,7 @@ async fn check_filters(db: TestDb) {
         .execute(&mut f.conn)
         .await
         .unwrap();
-    let op: String = sqlx::query_scalar("SELECT id FROM users WHERE username = 'op'")
-        .fetch_one(&mut f.conn)
-        .await
-        .unwrap();
-    let op = uuid::Uuid::parse_str(&op).unwrap();
+    let op = f.user_id("op").await;
     // The web node (with its child) and one database, directly.
     f.permission(
         "p",
