@@ -533,6 +533,7 @@ fn matrix() -> Vec<Row> {
         // ---- Assets, platforms, nodes, zones -------------------------------------------------
         get_row("/api/v1/assets/platforms/", ADMINS),
         get_row("/api/v1/assets/platforms/1/", ADMINS),
+        get_row("/api/v1/assets/platform-automation-methods/", ADMINS),
         // ---- Automations: the built-in Linux platform names the plugin `portcullis-linux`,
         // which is not installed here, so the admins pass RBAC and get 400 (nothing runs) --------
         row(
