@@ -15,13 +15,7 @@ const SETUP: &str = "/api/v1/authentication/mfa/setup/";
 /// The password step of a user who must bind MFA: 400 `mfa_unset` with the binding URL and a
 /// cookie, and no token.
 fn expect_mfa_unset(server: &Server, jar: &mut Jar, username: &str, password: &str) {
-    let r = jar.send(
-        server,
-        "POST",
-        AUTH,
-        Some(&json!({"username": username, "password": password})),
-        false,
-    );
+    let r = jar.password_step(server, username, password);
     assert_eq!(r.status, 400, "{}", r.body);
     let body = r.json();
     assert_eq!(body["error"], "MFA unset, please set first", "{}", r.body);
@@ -144,13 +138,7 @@ async fn forced_mfa_login_binds_an_authenticator_and_then_completes() {
         // From now on the user logs in with the bound authenticator; the cookie of that
         // ordinary MFA login does not open the binding endpoint.
         let mut again = Jar::default();
-        let r = again.send(
-            &server,
-            "POST",
-            AUTH,
-            Some(&json!({"username": "newbie", "password": pw})),
-            false,
-        );
+        let r = again.password_step(&server, "newbie", &pw);
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.json()["error"], "mfa_required");
         let s = again.send(&server, "GET", SETUP, None, false);
@@ -191,13 +179,7 @@ async fn the_global_mfa_setting_forces_binding_at_login_too() {
 
     // A wrong password never opens a bind-only login.
     let mut stranger = Jar::default();
-    let r = stranger.send(
-        &server,
-        "POST",
-        AUTH,
-        Some(&json!({"username": "admin", "password": "wrong"})),
-        false,
-    );
+    let r = stranger.password_step(&server, "admin", "wrong");
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["error"], "password_failed");
     assert!(stranger.get("jms_sessionid").is_none());

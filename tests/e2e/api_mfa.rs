@@ -53,6 +53,23 @@ impl Jar {
             .join("; ")
     }
 
+    /// The password step of the login API (`POST` [`AUTH`] with username and password, no
+    /// CSRF header), which every MFA test starts with; what it answers depends on the test.
+    pub(crate) fn password_step(
+        &mut self,
+        server: &Server,
+        username: &str,
+        password: &str,
+    ) -> HttpResponse {
+        self.send(
+            server,
+            "POST",
+            AUTH,
+            Some(&json!({"username": username, "password": password})),
+            false,
+        )
+    }
+
     /// A request with the jar's cookies (and, when `csrf`, the `X-CSRFToken` header a page
     /// would copy from the CSRF cookie); the answer's cookies go back into the jar.
     pub(crate) fn send(
@@ -200,13 +217,7 @@ fn mfa_login(
     password: &str,
     otp: &mut Otp,
 ) -> Value {
-    let r = jar.send(
-        server,
-        "POST",
-        AUTH,
-        Some(&json!({"username": username, "password": password})),
-        false,
-    );
+    let r = jar.password_step(server, username, password);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["error"], "mfa_required", "{}", r.body);
     let c = jar.send(
@@ -261,13 +272,7 @@ async fn mfa_binding_and_the_two_step_login_as_in_the_reference() {
 
         // Step 1: the password alone gives no token, but an unfinished-login cookie.
         let mut jar = Jar::default();
-        let r = jar.send(
-            &server,
-            "POST",
-            AUTH,
-            Some(&json!({"username": "mfauser", "password": pw})),
-            false,
-        );
+        let r = jar.password_step(&server, "mfauser", &pw);
         assert_eq!(r.status, 200, "{}: {}", db.backend, r.body);
         assert_eq!(
             r.json(),
@@ -449,13 +454,7 @@ async fn the_session_cookie_authenticates_and_unsafe_methods_need_the_csrf_heade
         let dir = tempfile::tempdir().unwrap();
         let server = start(&db, dir.path());
         let mut jar = Jar::default();
-        let r = jar.send(
-            &server,
-            "POST",
-            AUTH,
-            Some(&json!({"username": "admin", "password": ADMIN_PASSWORD})),
-            false,
-        );
+        let r = jar.password_step(&server, "admin", ADMIN_PASSWORD);
         assert_eq!(r.status, 201, "{}", r.body);
         let session = set_cookie(&r, "jms_sessionid").unwrap();
         assert!(
@@ -563,13 +562,7 @@ async fn the_session_cookie_authenticates_and_unsafe_methods_need_the_csrf_heade
 
         // An expired session does not authenticate.
         let mut jar2 = Jar::default();
-        let r = jar2.send(
-            &server,
-            "POST",
-            AUTH,
-            Some(&json!({"username": "admin", "password": ADMIN_PASSWORD})),
-            false,
-        );
+        let r = jar2.password_step(&server, "admin", ADMIN_PASSWORD);
         assert_eq!(r.status, 201);
         sqlx::query("UPDATE user_sessions SET date_expired = $1")
             .bind(now() - 1)
