@@ -545,6 +545,28 @@ async fn platform_automation_and_labels_are_stored_merged_checked_and_shown() {
         );
         assert_eq!(fresh, json!([]), "no label created by a refused write");
 
+        // The per-platform automation endpoint takes the same method names.
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            &format!("{path}automation/"),
+            &json!({"ping_method": "nope/ping"}),
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.json()["ping_method"].is_array(), "{}", r.body);
+        let r = ok(
+            &send(
+                &server,
+                &admin,
+                "PATCH",
+                &format!("{path}automation/"),
+                &json!({"ping_method": "portcullis-linux/ping", "ping_enabled": true}),
+            ),
+            200,
+        );
+        assert_eq!(r["ping_enabled"], true, "{r}");
+
         // Deleting the platform removes its label bindings.
         assert_eq!(platform_label_bindings(&db.url).await, 2);
         let gone = send(&server, &admin, "DELETE", &path, &json!({}));

@@ -512,7 +512,9 @@ async fn set_platform_automation(
         .platform(None, &key)
         .await?
         .ok_or(ApiError::NotFound("Platform"))?;
-    // Every key must be `<method>_{enabled,method,params}` of a known method.
+    // Every key must be `<method>_{enabled,method,params}` of a known method, and a method
+    // name one the platform may name.
+    let methods = super::platform_automation::Catalogue::load(&state).await?;
     let mut errors = std::collections::BTreeMap::new();
     for (k, v) in &body {
         let known = Method::ALL.iter().find_map(|m| {
@@ -530,6 +532,18 @@ async fn set_platform_automation(
         };
         if let Some(p) = problem {
             errors.insert(k.clone(), vec![p.to_owned()]);
+        } else if let (Some((m, "method")), Some(name)) = (known, v.as_str())
+            && !methods.accepts(m.name(), name.trim())
+        {
+            // The same names platform writes accept (`automation` of a platform body).
+            errors.insert(
+                k.clone(),
+                vec![format!(
+                    "\"{}\" is not a known {} method; see /api/v1/assets/platform-automation-methods/.",
+                    name.trim(),
+                    m.name()
+                )],
+            );
         }
     }
     if !errors.is_empty() {
