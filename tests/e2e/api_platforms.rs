@@ -577,3 +577,91 @@ async fn platform_automation_and_labels_are_stored_merged_checked_and_shown() {
         db.drop_db().await;
     }
 }
+
+#[tokio::test]
+async fn an_installed_plugins_methods_are_listed_and_accepted_by_platform_writes() {
+    for db in TestDb::both().await {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(&db, dir.path());
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+        // The Linux plugin under another id (installed only, never enabled: the id in the
+        // component is not checked before enable).
+        let src = crate::automation::linux_plugin_dir();
+        let work = dir.path().join("acme");
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::copy(src.join("plugin.wasm"), work.join("plugin.wasm")).unwrap();
+        let manifest = std::fs::read_to_string(src.join("plugin.toml"))
+            .unwrap()
+            .replace("id = \"portcullis-linux\"", "id = \"acme-linux\"");
+        std::fs::write(work.join("plugin.toml"), manifest).unwrap();
+        let bundle = dir.path().join("acme.tar.gz");
+        let status = std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&work)
+            .arg("-czf")
+            .arg(&bundle)
+            .args(["plugin.toml", "plugin.wasm"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let body = json!({"name": "Acme", "category": "host", "type": "linux",
+                          "protocols": [{"name": "ssh", "port": 22}],
+                          "automation": {"ping_enabled": true, "ping_method": "acme-linux/ping"}});
+        // Not installed yet: an unknown method.
+        let r = send(&server, &admin, "POST", PLATFORMS, &body);
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(
+            r.json()["automation"]["ping_method"].is_array(),
+            "{}",
+            r.body
+        );
+
+        ok(
+            &send(
+                &server,
+                &admin,
+                "PATCH",
+                "/api/v1/plugins/settings/",
+                &json!({"allow_unsigned": true}),
+            ),
+            200,
+        );
+        let installed = crate::automation::upload(
+            &server,
+            &admin,
+            "/api/v1/plugins/plugins/",
+            &std::fs::read(&bundle).unwrap(),
+        );
+        assert_eq!(installed.status, 201, "{}", installed.body);
+
+        let methods = ok(
+            &get(
+                &server,
+                &admin,
+                "/api/v1/assets/platform-automation-methods/",
+            ),
+            200,
+        );
+        let ping = methods
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == "acme-linux/ping")
+            .unwrap_or_else(|| panic!("{methods}"));
+        assert_eq!(ping["builtin"], false);
+        assert_eq!(ping["plugin"], "acme-linux");
+        let p = ok(&send(&server, &admin, "POST", PLATFORMS, &body), 201);
+        assert_eq!(p["automation"]["ping_method"], "acme-linux/ping", "{p}");
+        // It offers no gather_facts method.
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            &format!("{PLATFORMS}{}/", p["id"]),
+            &json!({"automation": {"gather_facts_method": "acme-linux/gather-facts"}}),
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        drop(server);
+        db.drop_db().await;
+    }
+}

@@ -358,7 +358,7 @@ fn other_key() -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// The built Linux plugin (`plugins/build.sh` puts it next to the binaries' target dir).
-fn linux_plugin_dir() -> std::path::PathBuf {
+pub(crate) fn linux_plugin_dir() -> std::path::PathBuf {
     let dir = crate::support::binary()
         .parent()
         .and_then(std::path::Path::parent)
@@ -373,7 +373,7 @@ fn linux_plugin_dir() -> std::path::PathBuf {
 }
 
 /// POSTs raw bytes (a plugin bundle) with a bearer token.
-fn upload(server: &Server, token: &str, path: &str, bytes: &[u8]) -> HttpResponse {
+pub(crate) fn upload(server: &Server, token: &str, path: &str, bytes: &[u8]) -> HttpResponse {
     use std::io::{Read, Write};
     let addr = server.base.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
