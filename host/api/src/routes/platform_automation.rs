@@ -207,7 +207,9 @@ pub(crate) fn apply(
                     ("method", Value::Null) => slot.method = String::new(),
                     ("method", Value::String(s)) => {
                         let name = s.trim();
-                        if known.accepts(kind, name) {
+                        // The stored name sent back unchanged is kept even when its
+                        // plugin has since been removed, so a client can echo what it read.
+                        if known.accepts(kind, name) || name == slot.method {
                             slot.method = name.to_owned();
                         } else {
                             let ids = known.ids_of(kind);
@@ -304,6 +306,11 @@ mod tests {
         assert!(ping.enabled);
         assert_eq!(ping.method, "portcullis-linux/ping");
         assert_eq!(out.kinds.len(), AUTOMATION_KINDS.len());
+        // A stored name no longer known is kept when sent back, not when newly set.
+        let mut stored = base.clone();
+        stored.kinds[0].method = "gone/ping".into();
+        assert!(apply(&json!({"ping_method": "gone/ping"}), stored.clone(), &c).is_ok());
+        assert!(apply(&json!({"ping_method": "gone/ping"}), base.clone(), &c).is_err());
         let errors = apply(
             &json!({"bogus": 1, "ping_enabled": "yes", "ping_method": "x/ping",
                     "ping_params": [], "ansible_config": 1}),
