@@ -311,8 +311,13 @@ async fn platform_list(
         .take(usize::try_from(limit).unwrap_or(0))
         .map(platform_json)
         .collect::<Vec<_>>();
-    labels::fill_labels(&state, caller.org, super::platform_writes::PLATFORM_TYPE, &mut rows)
-        .await?;
+    labels::fill_labels(
+        &state,
+        caller.org,
+        super::platform_writes::PLATFORM_TYPE,
+        &mut rows,
+    )
+    .await?;
     Ok(Json(q.respond(&uri, &host, count, rows)))
 }
 
