@@ -678,7 +678,10 @@ async fn bulk(req: Request, next: Next) -> Result<Response, Response> {
             Body::from(bytes.clone()),
         ))
         .await;
-    if first.status() != StatusCode::METHOD_NOT_ALLOWED || !parts.uri.path().ends_with('/') {
+    if first.status() != StatusCode::METHOD_NOT_ALLOWED
+        || !parts.uri.path().ends_with('/')
+        || !is_list_route(&parts, &next).await?
+    {
         return Ok(first);
     }
     if parts.method == Method::DELETE {
@@ -688,6 +691,25 @@ async fn bulk(req: Request, next: Next) -> Result<Response, Response> {
         Ok(Value::Array(items)) => bulk_update(&parts, &next, items).await,
         _ => Ok(first),
     }
+}
+
+/// Whether the path is a list (its GET answers an array or a page), so that a method a detail
+/// route does not allow stays a 405 instead of becoming a bulk operation.
+async fn is_list_route(parts: &Parts, next: &Next) -> Result<bool, Response> {
+    let uri = make_uri(parts.uri.path(), &[("limit".into(), "1".into())])
+        .map_err(IntoResponse::into_response)?;
+    let resp = next
+        .clone()
+        .run(inner_request(parts, Method::GET, uri, None))
+        .await;
+    if !resp.status().is_success() {
+        return Ok(false);
+    }
+    Ok(match read(resp).await?.json {
+        Some(Value::Array(_)) => true,
+        Some(Value::Object(o)) => o.get("results").is_some_and(Value::is_array),
+        _ => false,
+    })
 }
 
 fn detail_uri(parts: &Parts, id: &str) -> Result<Uri, ApiError> {
