@@ -14,8 +14,10 @@
 #      request gets no terminal on the target even when the client asks for one, so the gateway
 #      path would skip the target's terminal and the gateway's shell handling)
 #   5. connection setup: median wall time of `ssh … true`
-#   6. concurrency: BENCH_SESSIONS interactive sessions held open with light typing; gateway RSS
-#      per idle session (and the jump host's per-session Pss for comparison)
+#   6. concurrency: 100, 500 and BENCH_SESSIONS (1,000) interactive sessions held open with
+#      light typing, each level on a restarted gateway: RSS per idle session, CPU per session
+#      and minute of typing, echo p99 while typing (and, at the top level, the jump host's
+#      per-session Pss, CPU and echo p99 for comparison)
 # Prints the machine, the figures as a Markdown table with the targets and met/missed marks
 # (stdout), progress on stderr.
 #
@@ -33,6 +35,9 @@
 #   BENCH_KEYSTROKES (1000)    measured keystrokes per echo probe (after 50 warm-up ones)
 #   BENCH_SETUP_RUNS (20)      connections per path for the setup time
 #   BENCH_SESSIONS (1000)      concurrent gateway sessions; 0 skips the concurrency test
+#   BENCH_SESSION_LEVELS (100 500)  smaller levels measured the same way before BENCH_SESSIONS,
+#                              each on a restarted gateway: RSS per session, gateway CPU per
+#                              session and minute of typing, echo p99 while typing (quick: 20)
 #   BENCH_TYPE_SECS (30)       light typing into all held sessions (one key per session every
 #                              BENCH_TYPE_INTERVAL (2) seconds on average), then 5 s idle
 #   BENCH_JUMP_SESSIONS (1)    0 skips holding the same number of sessions through the jump host
@@ -60,7 +65,7 @@ PROBE="$ROOT/tests/bench/gateway/probe.py"
 # BENCH_QUICK=1: small sizes (about 1–2 minutes); any setting given explicitly still wins.
 if [[ "${BENCH_QUICK:-}" == 1 ]]; then
     : "${BENCH_SIZE_MIB:=64}" "${BENCH_REPEAT:=1}" "${BENCH_KEYSTROKES:=200}" "${BENCH_SETUP_RUNS:=5}"
-    : "${BENCH_SESSIONS:=50}" "${BENCH_TYPE_SECS:=5}"
+    : "${BENCH_SESSIONS:=50}" "${BENCH_SESSION_LEVELS:=20}" "${BENCH_TYPE_SECS:=5}"
 fi
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
 REPEAT=${BENCH_REPEAT:-3}
@@ -70,6 +75,14 @@ SESSIONS=${BENCH_SESSIONS:-1000}
 TYPE_SECS=${BENCH_TYPE_SECS:-30}
 TYPE_INTERVAL=${BENCH_TYPE_INTERVAL:-2}
 JUMP_SESSIONS=${BENCH_JUMP_SESSIONS:-1}
+# The concurrency levels: those of BENCH_SESSION_LEVELS up to BENCH_SESSIONS, which is always one.
+LEVELS=()
+if ((SESSIONS > 0)); then
+    for n in ${BENCH_SESSION_LEVELS:-100 500} "$SESSIONS"; do
+        [[ $n =~ ^[0-9]+$ ]] && ((n > 0 && n <= SESSIONS)) && LEVELS+=("$n")
+    done
+    mapfile -t LEVELS < <(printf '%s\n' "${LEVELS[@]}" | sort -n -u)
+fi
 TIMEOUT=${BENCH_TIMEOUT:-120}
 CIPHER=$BENCH_CIPHER
 KEX=$BENCH_KEX
@@ -276,36 +289,46 @@ for path in "${PATHS[@]}"; do
 done
 
 # --- 6: concurrency --------------------------------------------------------------------------
-GW_KIB="" GW_HELD="" JUMP_KIB="" JUMP_HELD=""
-if ((SESSIONS > 0)); then
-    # A fresh gateway process, so that memory freed by the transfers above does not hide what
-    # the sessions take; one session first, so that lazily built state is in the baseline.
-    log "restarting the gateway for the concurrency test"
+# Each level on a fresh gateway process, so that memory freed by earlier rounds does not hide
+# what the sessions take; one session first, so that lazily built state is in the baseline.
+declare -A LV_KIB LV_HELD LV_CPU LV_P99
+GW_KIB="" GW_HELD="" JUMP_KIB="" JUMP_HELD="" JUMP_CPU="" JUMP_P99=""
+hold() { # tag path count pid mode -> JSON in $TMP/hold.$tag.json
+    local a
+    a=$(ssh_args "$2")
+    log "holding $3 sessions through $2 (typing for ${TYPE_SECS}s, then idle)"
+    run_probe "$TMP/hold.$1.json" hold --count "$3" --parallel 16 --timeout "$TIMEOUT" \
+        --type-secs "$TYPE_SECS" --type-interval "$TYPE_INTERVAL" --settle 5 \
+        --rss-pid "$4" --rss-mode "$5" --type "$ECHO_CMD" -- \
+        ssh -tt "${SSH_OPTS[@]}" -o ServerAliveInterval=0 "${!a}" || true
+    log "  $(cat "$TMP/hold.$1.json" "$TMP/hold.$1.json.err" 2>/dev/null | head -c 2000)"
+}
+for n in "${LEVELS[@]}"; do
+    log "restarting the gateway for the concurrency test ($n sessions)"
     restart_gateway
     check_path gateway || die "the restarted gateway does not log in"
-    hold() { # path pid mode -> JSON in $TMP/hold.$path.json
-        local a
-        a=$(ssh_args "$1")
-        log "holding $SESSIONS sessions through $1 (typing for ${TYPE_SECS}s, then idle)"
-        run_probe "$TMP/hold.$1.json" hold --count "$SESSIONS" --parallel 16 --timeout "$TIMEOUT" \
-            --type-secs "$TYPE_SECS" --type-interval "$TYPE_INTERVAL" --settle 5 \
-            --rss-pid "$2" --rss-mode "$3" --type "$ECHO_CMD" -- \
-            ssh -tt "${SSH_OPTS[@]}" -o ServerAliveInterval=0 "${!a}" || true
-        log "  $(cat "$TMP/hold.$1.json" "$TMP/hold.$1.json.err" 2>/dev/null | head -c 2000)"
-    }
-    hold gateway "$GW_PID" self
+    hold "gateway.$n" gateway "$n" "$GW_PID" self
+    f="$TMP/hold.gateway.$n.json"
     if kill -0 "$GW_PID" 2>/dev/null; then
-        GW_KIB=$(jget rss_kib_per_session <"$TMP/hold.gateway.json" 2>/dev/null || true)
-        GW_HELD=$(jget alive_at_idle <"$TMP/hold.gateway.json" 2>/dev/null || echo 0)
-        fails=$(jget failures <"$TMP/hold.gateway.json" 2>/dev/null || echo "?")
-        [[ "$fails" == 0 ]] || note "concurrency through the gateway: $fails failures, first: $(jget errors <"$TMP/hold.gateway.json" 2>/dev/null | head -c 400)"
+        LV_KIB[$n]=$(jget rss_kib_per_session <"$f" 2>/dev/null || true)
+        LV_HELD[$n]=$(jget alive_at_idle <"$f" 2>/dev/null || echo 0)
+        LV_CPU[$n]=$(jget cpu_ms_per_session_minute <"$f" 2>/dev/null || true)
+        LV_P99[$n]=$(jget typing_echo p99_ms <"$f" 2>/dev/null || true)
+        fails=$(jget failures <"$f" 2>/dev/null || echo "?")
+        [[ "$fails" == 0 ]] || note "concurrency through the gateway ($n sessions): $fails failures, first: $(jget errors <"$f" 2>/dev/null | head -c 400)"
     else
-        note "the gateway process died during the concurrency test: $(tail -n 5 "$TMP/gateway.log")"
+        note "the gateway process died during the concurrency test ($n sessions): $(tail -n 5 "$TMP/gateway.log")"
+        break
     fi
+done
+if ((SESSIONS > 0)); then
+    GW_KIB=${LV_KIB[$SESSIONS]:-} GW_HELD=${LV_HELD[$SESSIONS]:-0}
     if [[ "$JUMP_SESSIONS" != 0 ]]; then
-        hold jump "$JUMP_PID" tree
+        hold jump jump "$SESSIONS" "$JUMP_PID" tree
         JUMP_KIB=$(jget pss_kib_per_session <"$TMP/hold.jump.json" 2>/dev/null || true)
         JUMP_HELD=$(jget alive_at_idle <"$TMP/hold.jump.json" 2>/dev/null || echo 0)
+        JUMP_CPU=$(jget cpu_ms_per_session_minute <"$TMP/hold.jump.json" 2>/dev/null || true)
+        JUMP_P99=$(jget typing_echo p99_ms <"$TMP/hold.jump.json" 2>/dev/null || true)
     fi
 fi
 
@@ -353,6 +376,21 @@ read -r lo hi n <<<"$(minmax ${SETUP_RUNS_MS[gateway]:-})"
 bench_figure id=gateway.setup_ms label="connection setup (\`ssh … true\`, median of $SETUP_RUNS), ms" unit=ms \
     value="${SETUP[gateway]:-}" min="$lo" max="$hi" n="${n:-0}" direct="${SETUP[direct]:-}" jump="${SETUP[jump]:-}" \
     ratio="$([[ -n "$sadded" ]] && echo "$(fmt "$sadded" %+.1f) ms over direct")" target="≤ +25 ms over direct" met="$(met_of "$v")"
+for n in "${LEVELS[@]}"; do
+    held=${LV_HELD[$n]:-0}
+    jk="" jc="" jp=""
+    [[ $n == "$SESSIONS" ]] && jk=$JUMP_KIB jc=$JUMP_CPU jp=$JUMP_P99
+    ROWS+=("| $n sessions typing, then idle: memory per session, KiB (jump: Pss) | — | $(fmt "$jk") | $(fmt "${LV_KIB[$n]:-}") ($held held) | | | |")
+    ROWS+=("| $n sessions typing: CPU ms per session-minute | — | $(fmt "$jc" %.2f) | $(fmt "${LV_CPU[$n]:-}" %.2f) | | | |")
+    ROWS+=("| $n sessions typing: echo p99, ms | — | $(fmt "$jp" %.2f) | $(fmt "${LV_P99[$n]:-}" %.2f) | | | |")
+    bench_figure id="gateway.sessions_$n.rss_kib" label="$n sessions held, light typing: gateway RSS per session at idle, KiB" \
+        unit=KiB value="${LV_KIB[$n]:-}" jump="$jk" ratio="$held of $n held" met=null
+    bench_figure id="gateway.sessions_$n.cpu_ms_per_session_minute" \
+        label="$n sessions held, light typing: gateway CPU per session, ms per minute of typing" \
+        unit=ms value="${LV_CPU[$n]:-}" jump="$jc" met=null
+    bench_figure id="gateway.sessions_$n.echo_p99_ms" label="$n sessions held, light typing: echo p99, ms" \
+        unit=ms value="${LV_P99[$n]:-}" jump="$jp" met=null
+done
 if ((SESSIONS > 0)); then
     v=$(verdict "$GW_KIB" le 100)
     [[ "${GW_HELD:-0}" == "$SESSIONS" ]] || v="**missed** (${GW_HELD:-0} of $SESSIONS sessions held)"

@@ -18,7 +18,9 @@ remote command given to ssh must do the same.
       them for T seconds (one byte per session every S seconds on average, each echo checked),
       lets them idle for a few seconds, and samples the memory of PID: its VmRSS (self) or the
       summed VmRSS and Pss of its descendants (tree: an OpenSSH server's per-connection
-      processes). Prints JSON. Every session is ended before it returns.
+      processes), and its CPU (utime + stime, same scope) over the typing window, reported per
+      session and minute of typing. Prints JSON (typing echo p50/p99 included). Every session
+      is ended before it returns.
 
 Exit status 0 when the measurement ran (failures are counted in the JSON), 1 when it could not
 (no session at all came up), 2 on bad usage.
@@ -253,6 +255,30 @@ def memory(pid, mode):
     return sum(status_kib(p, "VmRSS") for p in seen), sum(pss_kib(p) for p in seen), len(seen)
 
 
+def cpu_secs(pid, mode):
+    """utime + stime in seconds of the process (self) or of all its descendants (tree)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def one(p):
+        try:
+            with open("/proc/%d/stat" % p, "rb") as f:
+                stat = f.read()
+        except OSError:
+            return 0
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        return int(fields[11]) + int(fields[12])
+
+    if mode == "self":
+        return one(pid) / tick
+    kids = proc_children()
+    todo, total = list(kids.get(pid, [])), 0
+    while todo:
+        p = todo.pop()
+        total += one(p)
+        todo.extend(kids.get(p, []))
+    return total / tick
+
+
 def run_hold(args, argv):
     sessions = []
     poller = select.poll()
@@ -333,6 +359,8 @@ def run_hold(args, argv):
         heapq.heapify(due)
         outstanding = {}  # fd -> (byte, sent ns)
         lat = []
+        cpu_start = cpu_secs(args.rss_pid, args.rss_mode) if args.rss_pid else None
+        typing_start = time.monotonic()
         peak = dict(report["established_idle"])
         end = now + args.type_secs
         next_sample = now + 1
@@ -378,6 +406,12 @@ def run_hold(args, argv):
                 m = sample()
                 if m.get("rss_kib", 0) > peak.get("rss_kib", 0):
                     peak = m
+        if cpu_start is not None:
+            # Per session and per minute of light typing (the sessions outlive the window).
+            cpu = cpu_secs(args.rss_pid, args.rss_mode) - cpu_start
+            minutes = (time.monotonic() - typing_start) / 60
+            report["typing_cpu_secs"] = round(cpu, 3)
+            report["cpu_ms_per_session_minute"] = round(cpu * 1000 / len(live) / minutes, 3)
         lost = len(outstanding)
         report["keystrokes_echoed"] = len(lat)
         report["keystrokes_lost"] = lost
