@@ -116,7 +116,8 @@ test('a Linux host with ssh and an account is created in that node through the a
     await platform.click()
     await page.keyboard.type('Linux')
     await Promise.all([
-      page.waitForResponse((r) => /\/api\/v1\/assets\/platforms\/\d+\/$/.test(new URL(r.url()).pathname)),
+      // A loaded machine (a CI run with builds beside it) once took longer than the default 15 s.
+      page.waitForResponse((r) => /\/api\/v1\/assets\/platforms\/\d+\/$/.test(new URL(r.url()).pathname), { timeout: 45_000 }),
       option(page, /^\s*Linux \(/).click(),
     ])
   }
