@@ -24,8 +24,8 @@
 # (tests/bench/findings.md).
 #
 # Needs root for the SSH sections (sshd targets; apt-get for missing tools). On two cores the quick
-# run takes about 5 minutes and the full run on the order of half an hour (the gateway alone about
-# 15); the full run needs about 10 GiB of free memory for the gateway's 1,000-session round. Exit status: 0 when every section ran, 1 when one failed (the report is
+# run takes about 5 minutes and the full run about 20 (16 minutes of sections on 2026-11-23, the
+# gateway 8 of them); the full run needs about 10 GiB of free memory for the 1,000-session round. Exit status: 0 when every section ran, 1 when one failed (the report is
 # written either way), 2 on a usage error or a failed build.
 set -euo pipefail
 
