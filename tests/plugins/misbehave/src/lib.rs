@@ -1,7 +1,9 @@
 //! A test plugin that misbehaves on request (loops, allocates, panics, floods logs, calls
 //! hosts it may not) to prove the host contains it.
 //!
-//! The behaviour comes from the call: the `params` string of automation calls, the
+//! The behaviour comes from the call: the `params` string of automation calls (the word
+//! itself, or the host's JSON parameters `{"behaviour": "<word>"}` when it runs through an
+//! automation of the running server), the
 //! `region` of `list-instances` for the connector variant, the page URL for autofill. See
 //! [`Behaviour`] for the words. Build one variant per world with cargo features
 //! (`automation` by default, `connector`, `autofill`, `automation-http`).
@@ -51,8 +53,12 @@ pub enum Behaviour {
 }
 
 impl Behaviour {
-    /// Parses the behaviour word (`loop`, `flood:1000`, `http:https://example.com/`, ...).
+    /// Parses the behaviour word (`loop`, `flood:1000`, `http:https://example.com/`, ...), or
+    /// takes it from a JSON object's `behaviour` string (absent: `ok`).
     pub fn parse(s: &str) -> Behaviour {
+        if s.trim_start().starts_with('{') {
+            return Behaviour::parse(json_behaviour(s));
+        }
         let (word, arg) = match s.split_once(':') {
             Some((w, a)) => (w, Some(a)),
             None => (s, None),
@@ -79,6 +85,23 @@ impl Behaviour {
     }
 }
 
+/// The `behaviour` string of the host's JSON parameters, `""` when there is none. A plain
+/// scan (the guest has no JSON parser): the value runs to the next quote, so a behaviour
+/// word with an escaped quote is not supported.
+fn json_behaviour(s: &str) -> &str {
+    let Some(at) = s.find("\"behaviour\"") else {
+        return "";
+    };
+    let rest = s[at + "\"behaviour\"".len()..].trim_start();
+    let Some(rest) = rest.strip_prefix(':') else {
+        return "";
+    };
+    let Some(rest) = rest.trim_start().strip_prefix('"') else {
+        return "";
+    };
+    rest.split('"').next().unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::Behaviour;
@@ -93,5 +116,19 @@ mod tests {
             Behaviour::Http("http://127.0.0.1:80/x".into())
         );
         assert_eq!(Behaviour::parse("nope"), Behaviour::Unknown("nope".into()));
+    }
+
+    #[test]
+    fn behaviour_from_the_hosts_json_parameters() {
+        assert_eq!(Behaviour::parse(r#"{"behaviour":"loop"}"#), Behaviour::Loop);
+        assert_eq!(
+            Behaviour::parse(r#"{"a": 1, "behaviour" : "flood:7"}"#),
+            Behaviour::Flood(7)
+        );
+        assert_eq!(Behaviour::parse("{}"), Behaviour::Ok);
+        assert_eq!(
+            Behaviour::parse(r#"{"behaviour":"nope"}"#),
+            Behaviour::Unknown("nope".into())
+        );
     }
 }
