@@ -1,12 +1,13 @@
 //! A command run through the gateway gets a terminal on the target exactly when the client
 //! asked for one (`ssh -t host cmd`), as OpenSSH gives it directly or through `ssh -J`: the
 //! real OpenSSH client (through a pty driven by `expect`, so it has a window size to send)
-//! against `portcullis serve` with a real OpenSSH server as the asset.
+//! against `portcullis serve` with a real OpenSSH server as the asset. The interactive menu
+//! starts in the language of the user's profile.
 
-use crate::client::{ADMIN_PASSWORD, create_user, get, start, token};
+use crate::client::{ADMIN_PASSWORD, create_user, get, send, start, token};
 use crate::scene::{add_ssh_host, add_sshd_account, grant, user_id};
 use crate::sshd::Sshd;
-use crate::support::{Server, TestDb, eventually, rows};
+use crate::support::{Server, TestDb, eventually, ok, rows};
 use std::fs;
 use std::process::{Command, Stdio};
 
@@ -16,6 +17,7 @@ struct Scene {
     admin: String,
     gw: u16,
     alice_pw: String,
+    bob_pw: String,
     work: tempfile::TempDir,
     _data: tempfile::TempDir,
 }
@@ -28,6 +30,7 @@ impl Scene {
         let gw = server.ssh_port;
         let admin = token(&server, "admin", ADMIN_PASSWORD);
         let alice_pw = create_user(data.path(), db, "alice", "user");
+        let bob_pw = create_user(data.path(), db, "bob", "user");
         let alice_id = user_id(&server, &admin, "alice");
         let web = add_ssh_host(&server, &admin, "web-1", &sshd);
         add_sshd_account(&server, &admin, &web, "target-pw", &sshd);
@@ -45,6 +48,7 @@ impl Scene {
             admin,
             gw,
             alice_pw,
+            bob_pw,
             work: tempfile::tempdir().unwrap(),
             _data: data,
         }
@@ -54,6 +58,20 @@ impl Scene {
     /// 33 rows × 101 columns, with `tty` ("-tt" or "-T") as the client's pty option; the
     /// script `body` follows the login.
     fn run(&self, tty: &str, remote: &str, body: &str) -> (bool, String) {
+        let login = format!("alice@{}@127.0.0.1", self.sshd.user());
+        self.run_as(&login, &self.alice_pw, tty, &format!("{{{remote}}}"), body)
+    }
+
+    /// As [`Scene::run`] for any login name; `remote` is the command line's tail as
+    /// Tcl words (empty: a shell, i.e. the menu).
+    fn run_as(
+        &self,
+        login: &str,
+        password: &str,
+        tty: &str,
+        remote: &str,
+        body: &str,
+    ) -> (bool, String) {
         let script = self.work.path().join("pty.exp");
         fs::write(
             &script,
@@ -64,7 +82,7 @@ proc fail {{msg}} {{ puts "\nEXPECT-FAIL: $msg"; exit 1 }}
 set stty_init "rows 33 columns 101"
 spawn ssh -F /dev/null {tty} -p $env(GW_PORT) -o StrictHostKeyChecking=no \
     -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o IdentityAgent=none \
-    -o PubkeyAuthentication=no -l $env(GW_LOGIN) 127.0.0.1 {{{remote}}}
+    -o PubkeyAuthentication=no -l $env(GW_LOGIN) 127.0.0.1 {remote}
 expect {{
     -re {{assword: ?$}} {{ send -- "$env(GW_PASS)\r" }}
     timeout {{ fail "no password prompt" }}
@@ -79,8 +97,8 @@ expect {{
             .args(["-k", "5", "60", "expect", "-f"])
             .arg(&script)
             .env("GW_PORT", self.gw.to_string())
-            .env("GW_LOGIN", format!("alice@{}@127.0.0.1", self.sshd.user()))
-            .env("GW_PASS", &self.alice_pw)
+            .env("GW_LOGIN", login)
+            .env("GW_PASS", password)
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -167,6 +185,61 @@ expect eof
         inputs,
         ["tty; stty size", "tty; stty size; read x; stty size"]
     );
+    drop(s);
+    db.drop_db().await;
+}
+
+/// The menu opens in the profile's language (`lang`): `zh-hans` gives the Chinese help,
+/// `en` the English one; the profile is read at each login, so a change applies to the next.
+#[tokio::test]
+async fn the_menu_starts_in_the_language_of_the_users_profile() {
+    let db = TestDb::sqlite();
+    let s = Scene::new(&db);
+    let set_lang = |user: &str, password: &str, lang: &str| {
+        let t = token(&s.server, user, password);
+        ok(
+            &send(
+                &s.server,
+                &t,
+                "PATCH",
+                "/api/v1/users/profile/",
+                &serde_json::json!({ "lang": lang }),
+            ),
+            200,
+        );
+    };
+    set_lang("alice", &s.alice_pw, "zh-hans");
+    set_lang("bob", &s.bob_pw, "en");
+    // The help's third line in each language, and the other language's must not show.
+    let zh = "列出您可以使用的全部资产";
+    let en = "list all the assets you may use";
+    let menu = |shown: &str, absent: &str| {
+        format!(
+            r#"expect {{
+    "{absent}" {{ fail "the menu speaks the other language" }}
+    "{shown}" {{}}
+    timeout {{ fail "no help in the expected language" }}
+}}
+expect {{
+    "Opt> " {{}}
+    timeout {{ fail "no menu prompt" }}
+}}
+send "q\r"
+expect eof
+"#
+        )
+    };
+    let (ok_zh, text) = s.run_as("alice", &s.alice_pw, "-tt", "", &menu(zh, en));
+    assert!(ok_zh, "{text}");
+    assert!(text.contains(zh) && !text.contains(en), "{text}");
+    let (ok_en, text) = s.run_as("bob", &s.bob_pw, "-tt", "", &menu(en, zh));
+    assert!(ok_en, "{text}");
+    assert!(text.contains(en) && !text.contains(zh), "{text}");
+
+    // A changed profile reaches the next login.
+    set_lang("alice", &s.alice_pw, "en");
+    let (ok_again, text) = s.run_as("alice", &s.alice_pw, "-tt", "", &menu(en, zh));
+    assert!(ok_again, "{text}");
     drop(s);
     db.drop_db().await;
 }

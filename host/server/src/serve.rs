@@ -70,6 +70,8 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
             connect_timeout: std::time::Duration::from_secs(10),
             keepalive: Some(std::time::Duration::from_secs(30)),
             title: "Welcome to Portcullis".into(),
+            // KoKo's default `LANGUAGE_CODE`; a user's profile `lang` overrides it.
+            lang: portcullis_ssh::menu::Lang::En,
         },
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -3,7 +3,9 @@
 //! with the session engine's record of it.
 
 use crate::line::{LineEditor, LineEvent};
-use crate::menu::{AccountChoice, AssetQuery, Catalog, Menu, MenuAction, MenuConfig, StoreCatalog};
+use crate::menu::{
+    AccountChoice, AssetQuery, Catalog, Lang, Menu, MenuAction, MenuConfig, StoreCatalog,
+};
 use crate::pick::{self, AssetPicker, Pick};
 use crate::server::Shared;
 use crate::target_name::LoginName;
@@ -779,8 +781,24 @@ async fn menu_loop(ctx: &ConnCtx, front: &mut SshFront, mut pty: Pty) -> u32 {
             None
         }
     };
+    // The profile's language, read at each login so a changed `lang` reaches the next session.
+    let lang = match ctx
+        .shared
+        .engine
+        .store()
+        .user_record(&ctx.user.id.to_string())
+        .await
+    {
+        Ok(Some(u)) => Lang::for_user(&u.lang, ctx.shared.config.lang),
+        Ok(None) => ctx.shared.config.lang,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the user's language; using the default");
+            ctx.shared.config.lang
+        }
+    };
     let mut menu = Menu::new(MenuConfig {
         user_display: ctx.user.name.clone(),
+        lang,
         title: ctx.shared.config.title.clone(),
         announcement,
         idle_minutes,

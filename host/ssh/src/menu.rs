@@ -739,6 +739,16 @@ impl Lang {
             Lang::En
         }
     }
+
+    /// The language a menu starts in: the user's profile `lang` when set, else `default`
+    /// (the server's, as KoKo's `LANGUAGE_CODE` applies when the user has none).
+    pub fn for_user(profile: &str, default: Lang) -> Lang {
+        if profile.trim().is_empty() {
+            default
+        } else {
+            Lang::from_code(profile)
+        }
+    }
 }
 
 /// Where the dialogue is.
@@ -2282,6 +2292,10 @@ mod tests {
         assert!(plain(&s.output).contains("Enter p to list all the assets"));
         assert_eq!(Lang::from_code("zh-hans"), Lang::Zh);
         assert_eq!(Lang::from_code("en"), Lang::En);
+        assert_eq!(Lang::for_user("zh-hans", Lang::En), Lang::Zh);
+        assert_eq!(Lang::for_user("en", Lang::Zh), Lang::En);
+        assert_eq!(Lang::for_user(" ", Lang::Zh), Lang::Zh);
+        assert_eq!(Lang::for_user("", Lang::En), Lang::En);
     }
 
     #[tokio::test]

@@ -33,6 +33,8 @@ pub struct GatewayConfig {
     pub keepalive: Option<Duration>,
     /// The menu's title.
     pub title: String,
+    /// The menu's language for users whose profile sets none (KoKo's `LANGUAGE_CODE`).
+    pub lang: crate::menu::Lang,
 }
 
 /// What every connection shares.
