@@ -5,11 +5,13 @@
 //!
 //! # Opening
 //!
-//! [`FileSession::open`] decides the connection with [`authorize`] (protocol `sftp`, login
-//! from `WT`: the same grant, account, `connect` action and asset-connect ACLs as every front
-//! door), reaches the asset with the engine's SSH client, opens its `sftp` subsystem and
-//! starts a session row of kind `sftp`. A connection that fails after the decision is
-//! recorded as a failed session with the reason. The session ends when the front door calls
+//! [`FileSession::open`] runs the opening sequence it shares with the SSH gateway's `sftp`
+//! subsystem ([`ftp::open_target_sftp`]): it decides the connection with
+//! [`authorize`](crate::authorize::authorize) (protocol `sftp`, login from `WT`: the same
+//! grant, account, `connect` action and asset-connect ACLs as every front door), reaches the
+//! asset with the engine's SSH client, opens its `sftp` subsystem and starts a session row of
+//! kind `sftp`. A connection that fails after the decision is recorded as a failed session
+//! with the reason. The session ends when the front door calls
 //! [`FileSession::close`], or at once when an administrator kills it, the permission expires
 //! or the maximum session time is reached; operations then fail with [`FilesError::Ended`].
 //!
@@ -55,14 +57,14 @@
 
 use crate::authorize::{
     AccountRef, Authorized, ConnectRequest, Denied, InputCredentials, LoginFrom, Requester,
-    TargetTimeouts, authorize,
+    TargetTimeouts,
 };
 use crate::ftp::{
-    self, ActionDenied, Digest, FtpEvent, Op, WatchedSession, components, display,
-    open_remote_sftp, remote_path, sftp_root,
+    self, ActionDenied, Digest, FtpEvent, Op, OpenSftpError, OpenedSftp, WatchedSession,
+    components, display, open_target_sftp, remote_path,
 };
-use crate::live::{EndReason, Engine, SessionKind};
-use crate::target::{self, TargetConnection};
+use crate::live::{EndReason, Engine};
+use crate::target::TargetConnection;
 use chrono::{DateTime, Utc};
 use portcullis_core::perm::Actions;
 use russh_sftp::client::RawSftpSession;
@@ -183,58 +185,20 @@ impl FileSession {
             account: req.account,
             input: req.input,
         };
-        let auth = authorize(engine.store(), engine.vault(), &who, &connect, req.timeouts)
+        let opened = open_target_sftp(engine, &who, &connect, req.timeouts, req.max_duration)
             .await
-            .map_err(|d| {
-                tracing::info!(user = %who.username, code = d.code(), "web file manager refused: {d}");
-                FilesError::Refused(d)
+            .map_err(|e| match e {
+                OpenSftpError::Refused(d) => FilesError::Refused(d),
+                OpenSftpError::Target(message) => FilesError::Target(message),
+                e @ OpenSftpError::NotRecorded => FilesError::Internal(e.to_string()),
             })?;
-        let failed = |message: String| {
-            let auth = auth.clone();
-            async move {
-                let _ = engine
-                    .record_failed(
-                        &auth,
-                        SessionKind::Sftp,
-                        &EndReason::ConnectFailed {
-                            message: message.clone(),
-                        },
-                    )
-                    .await;
-                FilesError::Target(message)
-            }
-        };
-        let conn = match target::connect(engine.store(), &auth.target).await {
-            Ok(c) => c,
-            Err(e) => return Err(failed(e.user_message()).await),
-        };
-        let (sftp, home) = match open_remote_sftp(&conn).await {
-            Ok(x) => x,
-            Err(message) => {
-                conn.close().await;
-                return Err(failed(message).await);
-            }
-        };
-        let root = sftp_root(
-            &auth.sftp_home,
-            &home,
-            &auth.account.username,
-            &who.username,
-        );
-        let live = match engine.start(&auth, SessionKind::Sftp, None).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "a web file manager session could not be started");
-                let _ = sftp.close_session();
-                conn.close().await;
-                return Err(FilesError::Internal(
-                    "The session cannot be recorded, so it was not started".to_owned(),
-                ));
-            }
-        };
-        let expires = (auth.date_expired - Utc::now()).to_std().ok();
-        let session =
-            WatchedSession::start(live, Some(expires.unwrap_or_default()), req.max_duration);
+        let OpenedSftp {
+            auth,
+            sftp,
+            conn,
+            root,
+            session,
+        } = opened;
         Ok(FileSession {
             inner: Arc::new(Inner {
                 engine: engine.clone(),

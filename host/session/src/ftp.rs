@@ -8,15 +8,18 @@
 //!   reaches above it ([`components`], [`display`], [`sftp_root`], [`remote_path`]).
 //! - Which grant action each operation needs ([`Op`], [`check`]).
 //! - The digest of a transfer ([`Digest`]) and the FTP log row ([`log_ftp`]).
-//! - Opening the asset's own `sftp` subsystem over a target connection ([`open_remote_sftp`]).
+//! - Opening the asset's SFTP for a user — authorize with protocol `sftp`, connect, open the
+//!   asset's own `sftp` subsystem, root it at the platform's `sftp_home`, start the session
+//!   row — in one sequence for both front doors ([`open_target_sftp`]), so the two cannot
+//!   drift apart in what they check, record or where they root the user.
 //! - The session row of a file-transfer connection, ended exactly once: by the front door when
 //!   the user is done, or at once when an administrator kills it, the permission expires or
 //!   the maximum session time is reached ([`WatchedSession`]). Idle time is not applied to
 //!   file transfer here; front doors that hold connections for a user decide their own.
 
-use crate::authorize::Authorized;
-use crate::live::{EndReason, LiveSession};
-use crate::target::TargetConnection;
+use crate::authorize::{Authorized, ConnectRequest, Denied, Requester, TargetTimeouts, authorize};
+use crate::live::{EndReason, Engine, LiveSession, SessionKind};
+use crate::target::{self, TargetConnection};
 use chrono::{DateTime, Utc};
 use portcullis_core::perm::Actions;
 use portcullis_store::Store;
@@ -305,6 +308,114 @@ pub async fn log_ftp(store: &Store, auth: &Authorized, session_id: Uuid, e: FtpE
 // ------------------------------------------------------------------------------------------
 // The asset's SFTP server
 // ------------------------------------------------------------------------------------------
+
+/// An asset's SFTP server opened for one user as one account, with its running session.
+pub struct OpenedSftp {
+    /// What the core allowed (asset, account, actions, expiry).
+    pub auth: Authorized,
+    /// The client session to the asset's SFTP server.
+    pub sftp: RawSftpSession,
+    /// The SSH connection under it; close it when done.
+    pub conn: TargetConnection,
+    /// The remote root: the platform's `sftp_home` resolved on the asset ([`sftp_root`]).
+    pub root: String,
+    /// The session row (kind `sftp`), watched for kills, expiry and the maximum time.
+    pub session: WatchedSession,
+}
+
+/// Why [`open_target_sftp`] failed. The messages are sentences for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenSftpError {
+    /// The grant or an ACL refuses the connection (nothing recorded: no session was made).
+    #[error("{0}")]
+    Refused(Denied),
+    /// The asset could not be reached or has no usable SFTP server (recorded as a failed
+    /// session with this reason).
+    #[error("{0}")]
+    Target(String),
+    /// The session row could not be written, so nothing was started.
+    #[error("The session cannot be recorded, so it was not started")]
+    NotRecorded,
+}
+
+/// The one opening sequence of both front doors: authorizes `req` (protocol `sftp`) for
+/// `who`, connects with the engine's SSH client, opens the asset's `sftp` subsystem, takes
+/// the remote root from the platform's `sftp_home` and the account's home there, and starts
+/// the session row, watched until the permission expires or `max_duration` passes. A failure
+/// after the decision is recorded as a failed session; nothing is left open on error.
+pub async fn open_target_sftp(
+    engine: &Engine,
+    who: &Requester,
+    req: &ConnectRequest,
+    timeouts: TargetTimeouts,
+    max_duration: Option<Duration>,
+) -> Result<OpenedSftp, OpenSftpError> {
+    let auth = authorize(engine.store(), engine.vault(), who, req, timeouts)
+        .await
+        .map_err(|d| {
+            tracing::info!(
+                user = %who.username,
+                login_from = who.login_from.code(),
+                code = d.code(),
+                "SFTP connection refused: {d}"
+            );
+            OpenSftpError::Refused(d)
+        })?;
+    let failed = |message: String| {
+        let auth = auth.clone();
+        async move {
+            let _ = engine
+                .record_failed(
+                    &auth,
+                    SessionKind::Sftp,
+                    &EndReason::ConnectFailed {
+                        message: message.clone(),
+                    },
+                )
+                .await;
+            OpenSftpError::Target(message)
+        }
+    };
+    let conn = match target::connect(engine.store(), &auth.target).await {
+        Ok(c) => c,
+        Err(e) => return Err(failed(e.user_message()).await),
+    };
+    let (sftp, home) = match open_remote_sftp(&conn).await {
+        Ok(x) => x,
+        Err(message) => {
+            conn.close().await;
+            return Err(failed(message).await);
+        }
+    };
+    let root = sftp_root(
+        &auth.sftp_home,
+        &home,
+        &auth.account.username,
+        &who.username,
+    );
+    let live = match engine.start(&auth, SessionKind::Sftp, None).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                login_from = who.login_from.code(),
+                "an SFTP session could not be started"
+            );
+            let _ = sftp.close_session();
+            conn.close().await;
+            return Err(OpenSftpError::NotRecorded);
+        }
+    };
+    let expires = (auth.date_expired - Utc::now()).to_std().ok();
+    let session = WatchedSession::start(live, Some(expires.unwrap_or_default()), max_duration);
+    Ok(OpenedSftp {
+        auth,
+        sftp,
+        conn,
+        root,
+        session,
+    })
+}
 
 /// Opens the `sftp` subsystem on the asset; returns the client session (with a
 /// [`REMOTE_TIMEOUT_SECS`] request timeout) and the account's home directory. The error is a

@@ -24,12 +24,14 @@
 //!
 //! # Remote side
 //!
-//! The first time a path reaches an (asset, account) pair, the connection is decided by the
-//! session engine ([`authorize`] with protocol `sftp`), made with the engine's SSH client,
-//! and the asset's `sftp` subsystem is opened on it. The connection, its session row
-//! (`type` sftp) and the remote root live until the SFTP channel closes. The remote root is
-//! the platform's `sftp_home` (`home`, `~` or empty: the account's home; `${ACCOUNT}`,
-//! `${USER}` and `${HOME}` substituted; a relative setting is taken from the home).
+//! The first time a path reaches an (asset, account) pair, the connection is opened by the
+//! sequence the web file manager uses too ([`open_target_sftp`]): decided by the session
+//! engine ([`authorize`](portcullis_session::authorize::authorize) with protocol `sftp`),
+//! made with the engine's SSH client, and the asset's `sftp` subsystem is opened on it. The
+//! connection, its session row (`type` sftp) and the remote root live until the SFTP channel
+//! closes. The remote root is the platform's `sftp_home` (`home`, `~` or empty: the account's
+//! home; `${ACCOUNT}`, `${USER}` and `${HOME}` substituted; a relative setting is taken from
+//! the home).
 //!
 //! Requests are proxied one for one (the server loop of `russh-sftp` handles one request at a
 //! time): a read or write of at most [`MAX_IO`] bytes becomes one remote read or write, so
@@ -75,13 +77,14 @@ use crate::server::Shared;
 use chrono::{DateTime, Utc};
 use portcullis_core::perm::Actions;
 use portcullis_session::authorize::{
-    AccountRef, Authorized, ConnectRequest, LoginFrom, Requester, TargetTimeouts, authorize,
+    AccountRef, Authorized, ConnectRequest, LoginFrom, Requester, TargetTimeouts,
 };
 use portcullis_session::ftp::{
-    self, Digest, Op, WatchedSession, components, display, open_remote_sftp, remote_path, sftp_root,
+    self, Digest, Op, OpenSftpError, OpenedSftp, WatchedSession, components, display,
+    open_target_sftp, remote_path,
 };
-use portcullis_session::live::{EndReason, SessionKind};
-use portcullis_session::target::{self, TargetConnection};
+use portcullis_session::live::EndReason;
+use portcullis_session::target::TargetConnection;
 use portcullis_store::perms::{AssetScope, PermittedNodeRow};
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
@@ -356,68 +359,27 @@ async fn connect_target(env: &Env, key: &TargetKey) -> Result<Target, SftpError>
             input: Default::default(),
         },
     };
-    let engine = &env.shared.engine;
-    let auth = authorize(
-        engine.store(),
-        engine.vault(),
+    let max_duration = env.shared.limits().await.max_duration;
+    let opened = open_target_sftp(
+        &env.shared.engine,
         &env.requester,
         &req,
         env.timeouts,
+        max_duration,
     )
     .await
-    .map_err(|d| {
-        tracing::info!(user = %env.requester.username, code = d.code(), "SFTP connection refused: {d}");
-        SftpError::Denied(d.to_string())
+    .map_err(|e| match e {
+        OpenSftpError::Refused(d) => SftpError::Denied(d.to_string()),
+        OpenSftpError::Target(message) => SftpError::Failure(message),
+        e @ OpenSftpError::NotRecorded => SftpError::Failure(e.to_string()),
     })?;
-    let failed = |message: String| {
-        let auth = auth.clone();
-        async move {
-            let _ = engine
-                .record_failed(
-                    &auth,
-                    SessionKind::Sftp,
-                    &EndReason::ConnectFailed {
-                        message: message.clone(),
-                    },
-                )
-                .await;
-            SftpError::Failure(message)
-        }
-    };
-    let conn = match target::connect(engine.store(), &auth.target).await {
-        Ok(c) => c,
-        Err(e) => return Err(failed(e.user_message()).await),
-    };
-    let (sftp, home) = match open_remote_sftp(&conn).await {
-        Ok(x) => x,
-        Err(message) => {
-            conn.close().await;
-            return Err(failed(message).await);
-        }
-    };
-    let root = sftp_root(
-        &auth.sftp_home,
-        &home,
-        &auth.account.username,
-        &env.requester.username,
-    );
-    let session = match engine.start(&auth, SessionKind::Sftp, None).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "an SFTP session could not be started");
-            let _ = sftp.close_session();
-            conn.close().await;
-            return Err(SftpError::Failure(
-                "The session cannot be recorded, so it was not started".to_owned(),
-            ));
-        }
-    };
-    let expires = (auth.date_expired - Utc::now()).to_std().ok();
-    let session = WatchedSession::start(
+    let OpenedSftp {
+        auth,
+        sftp,
+        conn,
+        root,
         session,
-        Some(expires.unwrap_or_default()),
-        env.shared.limits().await.max_duration,
-    );
+    } = opened;
     Ok(Target {
         auth,
         sftp: Arc::new(sftp),
