@@ -391,8 +391,6 @@ pub struct NodeQuery {
 
 const NODE_SELECT: &str = "SELECT n.id, n.org_id, o.name AS org_name, n.key, n.value, n.parent_key,
     n.created_by, n.date_created, n.date_updated,
-    (SELECT COUNT(DISTINCT an.asset_id) FROM asset_nodes an JOIN nodes d ON d.id = an.node_id
-      WHERE d.org_id = n.org_id AND (d.key = n.key OR (d.key >= (n.key || ':') AND d.key < (n.key || ';')))) AS assets_amount,
     (SELECT COUNT(*) FROM nodes c WHERE c.org_id = n.org_id AND c.parent_key = n.key) AS children
     FROM nodes n JOIN orgs o ON o.id = n.org_id";
 
@@ -405,7 +403,8 @@ fn node_from_row(r: &AnyRow) -> Result<NodeRecord, StoreError> {
         value: r.try_get("value")?,
         parent_key: r.try_get("parent_key")?,
         full_value: String::new(),
-        assets_amount: r.try_get("assets_amount")?,
+        // Filled from the per-generation cache (node_cache.rs).
+        assets_amount: 0,
         has_children: r.try_get::<i64, _>("children")? > 0,
         created_by: r.try_get("created_by")?,
         date_created: from_micros(r.try_get("date_created")?),
@@ -498,6 +497,8 @@ impl Store {
 
     /// A page of nodes matching `q` (ordered by org and key), with the total count.
     pub async fn list_nodes(&self, q: &NodeQuery) -> Result<(i64, Vec<NodeRecord>), StoreError> {
+        // Read before the rows the asset counts are cached for (node_cache.rs).
+        let generation = self.perm_generation().await?;
         let mut args = Args::default();
         let mut clauses = Vec::new();
         if let Some(org) = q.org {
@@ -557,6 +558,11 @@ impl Store {
             .map(node_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         self.fill_full_values(&mut nodes).await?;
+        let ids: Vec<Uuid> = nodes.iter().map(|n| n.id).collect();
+        let amounts = self.node_asset_amounts(generation, &ids).await?;
+        for n in &mut nodes {
+            n.assets_amount = amounts.get(&n.id).copied().unwrap_or(0);
+        }
         Ok((count, nodes))
     }
 
