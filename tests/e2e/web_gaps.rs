@@ -3,9 +3,11 @@
 //! list exported to CSV and XLSX and imported back, an expired session sending any page to the
 //! login with a message and back after it, and the web terminal to a real sshd target: the
 //! end-of-session message when an administrator terminates it, and an asset-connect ACL with
-//! action `review` (waiting for approval, then connected; a rejection shown in words).
+//! action `review` (waiting for approval, then connected; a rejection shown in words). And an
+//! expired password replaced from the login page (`tests/web/expiry.spec.mjs`).
 
-use crate::client::{ADMIN_PASSWORD, get, send, start, token};
+use crate::client::{ADMIN_PASSWORD, create_user, get, login, send, start, token};
+use crate::fixture::Fixture;
 use crate::scene::grant;
 use crate::sshd::Sshd;
 use crate::support::{TestDb, id_of, ok, rows};
@@ -169,4 +171,73 @@ fn assets_with_accounts_import_export_expired_sessions_and_terminal_ends_in_a_re
         ),
         "{sessions:?}"
     );
+}
+
+/// An expired password in a real browser (`tests/web/expiry.spec.mjs`): the login page turns
+/// the API's 400 `passwd_has_expired` into a new-password step, sets the new password through
+/// `authentication/password/expired/` and signs the user in with it. Afterwards, through the
+/// API: the new password logs in, the old one does not, the change is in the password-change
+/// log; the second user, who left the step, still has an expired password.
+#[tokio::test]
+async fn an_expired_password_is_replaced_from_the_login_page_in_a_real_browser() {
+    let db = TestDb::sqlite();
+    let data = tempfile::tempdir().unwrap();
+    let server = start(&db, data.path());
+    let admin = token(&server, "admin", ADMIN_PASSWORD);
+    ok(
+        &send(
+            &server,
+            &admin,
+            "PATCH",
+            "/api/v1/settings/setting/?category=security_password",
+            &json!({"SECURITY_PASSWORD_EXPIRATION_TIME": 30}),
+        ),
+        200,
+    );
+    let tag = &Uuid::new_v4().simple().to_string()[..6];
+    let (name, name2) = (format!("aging{tag}"), format!("aging2{tag}"));
+    let pw = create_user(data.path(), &db, &name, "user");
+    let pw2 = create_user(data.path(), &db, &name2, "user");
+    let mut f = Fixture::new(&db.url).await;
+    for who in [&name, &name2] {
+        sqlx::query("UPDATE users SET date_password_last_updated = $1 WHERE username = $2")
+            .bind(crate::fixture::now() - 31 * 86_400_000_000)
+            .bind(who.as_str())
+            .execute(&mut f.conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        login(&server, &name, &pw).json()["code"],
+        "passwd_has_expired"
+    );
+    let fresh = format!("Renewed-{tag}-Pw9");
+
+    run_spec(
+        "expiry.spec.mjs",
+        &server,
+        &[
+            ("PC_EXPIRED_USER", name.clone()),
+            ("PC_EXPIRED_PASSWORD", pw.clone()),
+            ("PC_EXPIRED_NEW_PASSWORD", fresh.clone()),
+            ("PC_EXPIRED_USER2", name2.clone()),
+            ("PC_EXPIRED_PASSWORD2", pw2.clone()),
+        ],
+        Duration::from_secs(180),
+    );
+
+    assert_eq!(login(&server, &name, &fresh).status, 201);
+    let old = login(&server, &name, &pw);
+    assert_eq!(old.status, 400, "{}", old.body);
+    assert_eq!(old.json()["error"], "password_failed", "{}", old.body);
+    let changes = get(&server, &admin, "/api/v1/audits/password-change-logs/");
+    assert!(
+        rows(&changes)
+            .iter()
+            .any(|c| c["user"].as_str().is_some_and(|u| u.contains(&name))),
+        "{}",
+        changes.body
+    );
+    let left = login(&server, &name2, &pw2);
+    assert_eq!(left.json()["code"], "passwd_has_expired", "{}", left.body);
 }

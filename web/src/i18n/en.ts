@@ -70,6 +70,7 @@ const en = {
     backToLogin: 'Use another account',
     newPassTitle: 'Choose a new password',
     newPassHelp: 'Your password must be changed before you continue.',
+    expiredHelp: 'The password of {name} has expired. Choose a new one to sign in; the old one stops working.',
     oldPassword: 'Current password',
     newPassword: 'New password',
     newPasswordAgain: 'New password again',

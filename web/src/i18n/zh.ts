@@ -72,6 +72,7 @@ const zh: Same<Messages> = {
     backToLogin: '使用其他账号',
     newPassTitle: '设置新密码',
     newPassHelp: '继续之前需要先修改密码。',
+    expiredHelp: '{name} 的密码已过期。请设置新密码后登录，旧密码将失效。',
     oldPassword: '当前密码',
     newPassword: '新密码',
     newPasswordAgain: '再次输入新密码',
