@@ -346,3 +346,254 @@ async fn check(db: TestDb) {
     drop(server);
     db.drop_db().await;
 }
+
+/// A filtered bulk `DELETE` of assets, accounts, users and platforms is one transaction: a
+/// row that cannot go, in the middle of the selection, leaves every row in place, and the 400
+/// names it (reference §3.5's `referenced_by_others` for a platform that assets use). The SQL
+/// lookups of the large lists (assets, accounts, users) keep the generic path's meaning.
+#[tokio::test]
+async fn bulk_delete_is_all_or_nothing_and_sql_lookups() {
+    for db in TestDb::both().await {
+        atomic(db).await;
+    }
+}
+
+async fn atomic(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&db, dir.path());
+    let t = token(&server, "admin", ADMIN_PASSWORD);
+    let be = db.backend;
+    let exists = |path: &str| get(&server, &t, path).status == 200;
+
+    // Platforms: the middle one of three is used by an asset.
+    let pl = "/api/v1/assets/platforms/";
+    let mut plats = Vec::new();
+    for name in ["bulk-a", "bulk-b", "bulk-c"] {
+        let r = send(
+            &server,
+            &t,
+            "POST",
+            pl,
+            &json!({"name": name, "category": "host", "type": "linux",
+                    "protocols": [{"name": "ssh", "port": 22}]}),
+        );
+        plats.push(ok(&r, 201)["id"].to_string());
+    }
+    let host = id_of(&ok(
+        &send(
+            &server,
+            &t,
+            "POST",
+            "/api/v1/assets/hosts/",
+            &json!({"name": "on-b", "address": "10.3.0.1", "platform": plats[1].parse::<i64>().unwrap(),
+                    "protocols": [{"name": "ssh"}]}),
+        ),
+        201,
+    ));
+    let all = plats.join(",");
+    let r = send(
+        &server,
+        &t,
+        "DELETE",
+        &format!("{pl}?id__in={all}"),
+        &Value::Null,
+    );
+    assert_eq!(r.status, 400, "{be}: {}", r.body);
+    let body = r.json();
+    assert_eq!(body["code"], "referenced_by_others", "{be}: {body}");
+    assert_eq!(
+        body["detail"],
+        "Is referenced by other objects and cannot be deleted"
+    );
+    assert_eq!(
+        body["object"]["id"].to_string(),
+        format!("\"{}\"", plats[1])
+    );
+    assert_eq!(body["object"]["name"], "bulk-b");
+    for p in &plats {
+        assert!(exists(&format!("{pl}{p}/")), "{be}: platform {p} kept");
+    }
+    // Once free, the three go together.
+    let r = send(
+        &server,
+        &t,
+        "DELETE",
+        &format!("/api/v1/assets/hosts/{host}/"),
+        &Value::Null,
+    );
+    assert_eq!(r.status, 204, "{be}: {}", r.body);
+    let r = send(
+        &server,
+        &t,
+        "DELETE",
+        &format!("{pl}?id__in={all}"),
+        &Value::Null,
+    );
+    assert_eq!(r.status, 204, "{be}: {}", r.body);
+    for p in &plats {
+        assert!(!exists(&format!("{pl}{p}/")), "{be}: platform {p} deleted");
+    }
+
+    // Users: the caller themself, between two others in the list's order.
+    let u = "/api/v1/users/users/";
+    let mut users = Vec::new();
+    for name in ["aaa-bulk", "zzz-bulk"] {
+        let r = send(
+            &server,
+            &t,
+            "POST",
+            u,
+            &json!({"name": name, "username": name, "email": format!("{name}@example.com")}),
+        );
+        users.push(id_of(&ok(&r, 201)));
+    }
+    let admin_id = id_of(&ok(&get(&server, &t, "/api/v1/users/profile/"), 200));
+    let sel = format!("{},{admin_id},{}", users[0], users[1]);
+    let r = send(
+        &server,
+        &t,
+        "DELETE",
+        &format!("{u}?id__in={sel}"),
+        &Value::Null,
+    );
+    assert_eq!(r.status, 400, "{be}: {}", r.body);
+    assert_eq!(r.json()["object"]["name"], "admin", "{be}: {}", r.body);
+    for id in &users {
+        assert!(exists(&format!("{u}{id}/")), "{be}: user {id} kept");
+    }
+
+    // SQL lookups on users: groups by name, email, negation, booleans.
+    let g = id_of(&ok(
+        &send(
+            &server,
+            &t,
+            "POST",
+            "/api/v1/users/groups/",
+            &json!({"name": "bulk-team", "users": [users[1]]}),
+        ),
+        201,
+    ));
+    let usernames = |q: &str| -> Vec<String> {
+        let mut v: Vec<String> = rows(&get(&server, &t, &format!("{u}?{q}")))
+            .iter()
+            .map(|r| r["username"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(usernames("groups__in=bulk-team"), ["zzz-bulk"]);
+    assert_eq!(usernames(&format!("groups__exact={g}")), ["zzz-bulk"]);
+    assert_eq!(
+        usernames("email__icontains=BULK@&groups__in!=bulk-team"),
+        ["aaa-bulk"]
+    );
+    assert_eq!(
+        usernames("username__startswith=aaa&is_active__exact=1"),
+        ["aaa-bulk"]
+    );
+    assert!(usernames("username__startswith=AAA").is_empty());
+    let r = get(
+        &server,
+        &t,
+        &format!("{u}?username__icontains=bulk&limit=1"),
+    );
+    assert_eq!(ok(&r, 200)["count"], 2, "{be}: {}", r.body);
+
+    // Assets and accounts: SQL lookups, then a bulk delete by lookup.
+    let a = "/api/v1/assets/assets/";
+    let mut hosts = Vec::new();
+    for (name, active) in [("bk-1", true), ("bk-2", false), ("other", true)] {
+        let r = send(
+            &server,
+            &t,
+            "POST",
+            "/api/v1/assets/hosts/",
+            &json!({"name": name, "address": format!("10.4.0.{}", hosts.len() + 1),
+                    "platform": 1, "is_active": active, "protocols": [{"name": "ssh"}],
+                    "labels": ["env:bulk"]}),
+        );
+        hosts.push(id_of(&ok(&r, 201)));
+    }
+    for h in &hosts {
+        let r = send(
+            &server,
+            &t,
+            "POST",
+            "/api/v1/accounts/accounts/",
+            &json!({"asset": h, "username": "svc", "secret_type": "password", "secret": "x"}),
+        );
+        ok(&r, 201);
+    }
+    assert_eq!(
+        names(&rows(&get(&server, &t, &format!("{a}?is_active__exact=0")))),
+        ["bk-2"]
+    );
+    assert_eq!(
+        names(&rows(&get(
+            &server,
+            &t,
+            &format!("{a}?labels__in=bulk&name__startswith=bk-")
+        ))),
+        ["bk-1", "bk-2"]
+    );
+    assert_eq!(
+        names(&rows(&get(
+            &server,
+            &t,
+            &format!("{a}?platform__exact=Linux&name__icontains!=bk")
+        ))),
+        ["other"]
+    );
+    assert_eq!(
+        names(&rows(&get(
+            &server,
+            &t,
+            &format!("{a}?nodes__in=Default&id__in={}", hosts[0])
+        ))),
+        ["bk-1"]
+    );
+    let acc = "/api/v1/accounts/accounts/";
+    let accounts_of = |q: &str| rows(&get(&server, &t, &format!("{acc}?{q}"))).len();
+    assert_eq!(accounts_of("asset__in=bk-1,bk-2&username__exact=svc"), 2);
+    assert_eq!(
+        accounts_of("asset__in!=bk-1,bk-2&secret_type__in=password"),
+        1
+    );
+    let r = send(
+        &server,
+        &t,
+        "DELETE",
+        &format!("{acc}?asset__exact=bk-1"),
+        &Value::Null,
+    );
+    assert_eq!(r.status, 204, "{be}: {}", r.body);
+    assert_eq!(accounts_of("username=svc"), 2);
+    let r = send(
+        &server,
+        &t,
+        "DELETE",
+        &format!("{a}?name__startswith=bk-"),
+        &Value::Null,
+    );
+    assert_eq!(r.status, 204, "{be}: {}", r.body);
+    assert_eq!(names(&rows(&get(&server, &t, a))), ["other"]);
+    assert_eq!(
+        accounts_of("username=svc"),
+        1,
+        "{be}: their accounts went with them"
+    );
+    // Each deleted row is in the operation log.
+    let logs = rows(&get(
+        &server,
+        &t,
+        "/api/v1/audits/operate-logs/?action=delete&resource_type=Asset",
+    ));
+    let bk = logs
+        .iter()
+        .filter(|l| l["resource"].as_str().is_some_and(|r| r.starts_with("bk-")))
+        .count();
+    assert_eq!(bk, 2, "{be}: {logs:?}");
+
+    drop(server);
+    db.drop_db().await;
+}

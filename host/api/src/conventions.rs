@@ -18,14 +18,16 @@
 //! Handlers that answer these methods themselves keep them: the bulk forms run only where the
 //! route answers 405.
 
-use crate::ctx::SignedTarget;
+use crate::AppState;
+use crate::ctx::{Caller, SignedTarget};
 use crate::error::ApiError;
 use crate::list::{DEFAULT_CAP, ListQuery, form_pairs};
 use axum::body::{Body, Bytes, to_bytes};
-use axum::extract::{OriginalUri, Request};
+use axum::extract::{FromRequestParts, OriginalUri, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header, request::Parts};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use portcullis_store::lookups::{self, Fields, LookupOp, SqlLookup};
 use serde_json::{Map, Value, json};
 
 /// The largest response page read back from a handler (1000 rows of a wide serializer).
@@ -123,11 +125,74 @@ fn lookup(key: &str, value: &str) -> Option<Lookup> {
         return make(field, op);
     }
     match (negate, name) {
-        // `id!=a,b` is the deprecated form of `id__in!`.
-        (true, "id") => make("id", Op::In),
+        // `id=a,b` filters by ids on every list (JumpServer's `id` filter takes a list too),
+        // and `id!=a,b` is the deprecated form of `id__in!`.
+        (_, "id") => make("id", Op::In),
         (true, _) => make(name, Op::Exact),
         (false, _) => None,
     }
+}
+
+impl Op {
+    fn sql(self) -> LookupOp {
+        match self {
+            Op::Exact => LookupOp::Exact,
+            Op::In => LookupOp::In,
+            Op::IContains => LookupOp::IContains,
+            Op::StartsWith => LookupOp::StartsWith,
+            Op::IContainsAny => LookupOp::IContainsAny,
+            Op::IContainsAll => LookupOp::IContainsAll,
+        }
+    }
+}
+
+/// The lists whose handlers apply lookups in SQL (the large ones), with the fields they do;
+/// other fields and lists take the generic path, filtering the serialized rows.
+fn sql_fields(path: &str) -> Option<&'static Fields> {
+    let p = path.strip_prefix("/api/v1/")?;
+    match p {
+        "accounts/accounts/" => Some(&lookups::ACCOUNT_FIELDS),
+        "users/users/" => Some(&lookups::USER_FIELDS),
+        _ => {
+            let kind = p.strip_prefix("assets/")?.strip_suffix('/')?;
+            ASSET_KINDS
+                .contains(&kind)
+                .then_some(&lookups::ASSET_FIELDS)
+        }
+    }
+}
+
+/// The `/assets/<kind>/` lists that serve assets.
+const ASSET_KINDS: &[&str] = &[
+    "assets",
+    "hosts",
+    "devices",
+    "databases",
+    "webs",
+    "clouds",
+    "customs",
+    "directories",
+    "gateways",
+];
+
+/// The lookups of a list query that `fields` applies in SQL, for the handlers of the lists
+/// [`sql_fields`] names: the layer passes these parameters on to them instead of filtering.
+pub(crate) fn sql_lookups(q: &ListQuery, fields: &Fields) -> Vec<SqlLookup> {
+    let mut out: Vec<SqlLookup> = q
+        .filters
+        .iter()
+        .filter_map(|(k, v)| lookup(k, v))
+        .filter(|l| fields.supports(&l.field, l.op.sql()))
+        .map(|l| SqlLookup {
+            field: l.field,
+            op: l.op.sql(),
+            value: l.value,
+            negate: l.negate,
+        })
+        .collect();
+    // A stable order keeps the statement text (and its cached plan) the same per query.
+    out.sort_by(|a, b| (&a.field, a.negate, &a.value).cmp(&(&b.field, b.negate, &b.value)));
+    out
 }
 
 /// The strings a serialized value can be matched by: scalars as text; choice objects by
@@ -248,7 +313,8 @@ struct Parsed {
     lookups: Vec<Lookup>,
     projection: Projection,
     /// Pairs passed to the handler: everything but the lookups and projection, except the
-    /// positive id lookups, which handlers that know them use to narrow early.
+    /// lookups the handler applies in SQL ([`sql_fields`]) and the positive id lookups, which
+    /// handlers that know them use to narrow early.
     inner: Vec<(String, String)>,
 }
 
@@ -258,6 +324,7 @@ fn parse(uri: &Uri) -> Parsed {
         projection: Projection::default(),
         inner: Vec::new(),
     };
+    let sql = sql_fields(uri.path());
     for (k, v) in form_pairs(uri.query().unwrap_or_default()) {
         match k.as_str() {
             "fields" if !v.is_empty() => out.projection.include = Some(split_list(&v)),
@@ -266,8 +333,12 @@ fn parse(uri: &Uri) -> Parsed {
                 out.projection.size = Some(v.clone());
             }
             _ => match lookup(&k, &v) {
+                // The handler applies it in SQL.
+                Some(l) if sql.is_some_and(|f| f.supports(&l.field, l.op.sql())) => {
+                    out.inner.push((k, v));
+                }
                 Some(l) => {
-                    if !l.negate && matches!(k.as_str(), "id__in" | "ids") {
+                    if !l.negate && matches!(k.as_str(), "id" | "id__in" | "ids") {
                         out.inner.push((k, v));
                     }
                     out.lookups.push(l);
@@ -280,7 +351,7 @@ fn parse(uri: &Uri) -> Parsed {
 }
 
 /// The middleware (see the module documentation).
-pub async fn layer(req: Request, next: Next) -> Response {
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if !path.starts_with("/api/v1/") || path.starts_with("/api/v1/terminal/file-manager/") {
         return next.run(req).await;
@@ -289,7 +360,7 @@ pub async fn layer(req: Request, next: Next) -> Response {
         Method::GET => get(req, next).await,
         Method::OPTIONS => options(req, next).await,
         Method::PUT | Method::PATCH | Method::DELETE if is_json_or_empty(&req) => {
-            bulk(req, next).await
+            bulk(&state, req, next).await
         }
         _ => Ok(next.run(req).await),
     };
@@ -665,7 +736,7 @@ async fn options(req: Request, next: Next) -> Result<Response, Response> {
 // Bulk PUT / PATCH / DELETE on list routes
 // ---------------------------------------------------------------------------------------------
 
-async fn bulk(req: Request, next: Next) -> Result<Response, Response> {
+async fn bulk(state: &AppState, req: Request, next: Next) -> Result<Response, Response> {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, crate::MAX_BODY).await.map_err(|_| {
         crate::error::ApiError::field("non_field_errors", "The request body is too large.")
@@ -685,7 +756,7 @@ async fn bulk(req: Request, next: Next) -> Result<Response, Response> {
         return Ok(first);
     }
     if parts.method == Method::DELETE {
-        return bulk_delete(&parts, &next).await;
+        return bulk_delete(state, &parts, &next).await;
     }
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Array(items)) => bulk_update(&parts, &next, items).await,
@@ -844,7 +915,7 @@ async fn restore(parts: &Parts, next: &Next, id: &str, item: &Value, before: &Va
     }
 }
 
-async fn bulk_delete(parts: &Parts, next: &Next) -> Result<Response, Response> {
+async fn bulk_delete(state: &AppState, parts: &Parts, next: &Next) -> Result<Response, Response> {
     let pairs = form_pairs(parts.uri.query().unwrap_or_default());
     let filters: Vec<&(String, String)> = pairs
         .iter()
@@ -895,6 +966,20 @@ async fn bulk_delete(parts: &Parts, next: &Next) -> Result<Response, Response> {
         .iter()
         .filter_map(|r| r.get("id").and_then(id_text))
         .collect();
+    // The resources deleted most in bulk are deleted in one transaction: all or nothing.
+    let mut caller_parts = inner_request(parts, Method::DELETE, parts.uri.clone(), None)
+        .into_parts()
+        .0;
+    let caller = Caller::from_request_parts(&mut caller_parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    if let Some(resp) =
+        crate::routes::bulk_delete::delete(state, &caller, parts.uri.path(), &ids).await
+    {
+        return Ok(resp);
+    }
+    // Elsewhere item by item through the detail route. A refusal midway leaves the items
+    // before it deleted: these resources have no transactional bulk delete in the store yet.
     for id in &ids {
         let resp = next
             .clone()

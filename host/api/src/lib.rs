@@ -160,11 +160,11 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     // The layers wrap the whole routed API (not each route), so they see the router's own
     // answers as a client does, such as the `Allow` header of a 405.
-    let api: Router = api_routes().fallback(not_found).with_state(state);
+    let api: Router = api_routes().fallback(not_found).with_state(state.clone());
     Router::new()
         .fallback_service(api)
         // Inside the export/import layer, so an export pages through lookups and bulk forms too.
-        .layer(axum::middleware::from_fn(conventions::layer))
+        .layer(axum::middleware::from_fn_with_state(state, conventions::layer))
         .layer(axum::middleware::from_fn(transfer::layer))
         // Imports of large inventories arrive as one body; anything larger is refused (413)
         // before it is read.

@@ -350,6 +350,8 @@ pub struct AccountQuery {
     pub has_secret: Option<bool>,
     /// Only these ids.
     pub ids: Option<Vec<Uuid>>,
+    /// List lookups applied in SQL (see `lookups.rs`, [`crate::lookups::ACCOUNT_FIELDS`]).
+    pub lookups: Vec<crate::lookups::SqlLookup>,
     /// Order field, `-` for descending.
     pub order: Option<String>,
     /// Page size.
@@ -500,6 +502,12 @@ impl Store {
                 clauses.push(format!("a.id IN ({})", args.ids(ids)));
             }
         }
+        clauses.extend(crate::lookups::render(
+            &crate::lookups::ACCOUNT_FIELDS,
+            &q.lookups,
+            self.backend(),
+            &mut |v| args.text(v),
+        ));
         let filter = where_clause(&clauses);
         let order = order_by(q.order.as_deref(), "name", ACCOUNT_ORDER, "accounts")?;
         let count: i64 = bind_args!(

@@ -1083,6 +1083,8 @@ pub struct AssetQuery {
     pub node_subtree: bool,
     /// Offering any of these protocols.
     pub protocols: Option<Vec<String>>,
+    /// List lookups applied in SQL (see `lookups.rs`, [`crate::lookups::ASSET_FIELDS`]).
+    pub lookups: Vec<crate::lookups::SqlLookup>,
     /// `[-]name|address|date_created|…`.
     pub order: Option<String>,
     /// Page size.
@@ -1125,6 +1127,7 @@ impl AssetQuery {
             && self.zone_name.is_none()
             && self.node.is_none()
             && self.protocols.is_none()
+            && self.lookups.is_empty()
     }
 }
 
@@ -1277,6 +1280,12 @@ impl Store {
                 ));
             }
         }
+        c.extend(crate::lookups::render(
+            &crate::lookups::ASSET_FIELDS,
+            &q.lookups,
+            self.backend(),
+            &mut |v| args.text(v),
+        ));
         let (col, dir) =
             crate::codec::order_column(q.order.as_deref(), "name", ASSET_ORDER, "assets")?;
         let filter = where_clause(&c);

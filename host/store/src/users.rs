@@ -305,6 +305,8 @@ pub struct UserQuery {
     pub group_id: Option<Uuid>,
     /// Only these ids.
     pub ids: Option<Vec<Uuid>>,
+    /// List lookups applied in SQL (see `lookups.rs`, [`crate::lookups::USER_FIELDS`]).
+    pub lookups: Vec<crate::lookups::SqlLookup>,
     /// Order column (`name`, `username`, `email`, `date_joined`, `last_login`), `-` for desc.
     pub order: Option<String>,
     /// Page size.
@@ -385,6 +387,12 @@ impl Store {
                 clauses.push(format!("u.id IN ({list})"));
             }
         }
+        clauses.extend(crate::lookups::render(
+            &crate::lookups::USER_FIELDS,
+            &q.lookups,
+            self.backend(),
+            &mut |v| arg(v, &mut args),
+        ));
         let filter = if clauses.is_empty() {
             String::new()
         } else {

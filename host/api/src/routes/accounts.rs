@@ -436,7 +436,7 @@ async fn accounts_json(
 }
 
 /// One serialized account with its labels.
-async fn account_full(
+pub(crate) async fn account_full(
     state: &AppState,
     caller: &Caller,
     a: &AccountRecord,
@@ -460,7 +460,8 @@ async fn account_query(
     q: &ListQuery,
 ) -> Result<AccountQuery, ApiError> {
     let (limit, offset) = q.window();
-    let mut ids = id_filter(q)?;
+    // `id`/`id__in` and the other lookups of `ACCOUNT_FIELDS` arrive as SQL lookups.
+    let mut ids = None;
     labels::narrow_ids(
         &mut ids,
         labels::filter_ids(state, caller, q, ACCOUNT_TYPE).await?,
@@ -477,6 +478,7 @@ async fn account_query(
         source: text_filter(q, "source"),
         has_secret: q.flag("has_secret")?,
         ids,
+        lookups: crate::conventions::sql_lookups(q, &portcullis_store::lookups::ACCOUNT_FIELDS),
         order: q.order.clone(),
         limit,
         offset,
@@ -501,7 +503,7 @@ async fn list_accounts(
 }
 
 /// An account visible in the caller's org, or 404.
-async fn visible_account(
+pub(crate) async fn visible_account(
     state: &AppState,
     caller: &Caller,
     id: &str,

@@ -259,25 +259,6 @@ fn name_field(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn uuid_list_filter(q: &ListQuery) -> Result<Option<Vec<Uuid>>, ApiError> {
-    match q
-        .filters
-        .get("id")
-        .or_else(|| q.filters.get("ids"))
-        .or_else(|| q.filters.get("id__in"))
-    {
-        Some(v) if !v.is_empty() => v
-            .split(',')
-            .map(|s| {
-                Uuid::parse_str(s.trim())
-                    .map_err(|_| ApiError::field("id", "Must be a valid UUID."))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        _ => Ok(None),
-    }
-}
-
 fn stubs(items: &[(Uuid, String)]) -> Vec<Value> {
     items.iter().map(|(id, name)| stub(*id, name)).collect()
 }
@@ -410,10 +391,11 @@ async fn group_list(
         search: q.search.clone(),
         name: q.filters.get("name").cloned(),
         kind: q.filters.get("type").cloned(),
-        ids: uuid_list_filter(&q)?,
         order: q.order.clone(),
         limit,
         offset,
+        // `id`/`id__in` lookups are the conventions layer's.
+        ..CommandGroupQuery::default()
     };
     let (count, groups) = state.store().list_command_groups(&query).await?;
     let rows = groups.iter().map(group_json).collect();
@@ -921,10 +903,11 @@ async fn list<const K: u8>(
         name: q.filters.get("name").cloned(),
         action,
         is_active: q.flag("is_active")?,
-        ids: uuid_list_filter(&q)?,
         order: q.order.clone(),
         limit,
         offset,
+        // `id`/`id__in` lookups are the conventions layer's.
+        ..AclQuery::default()
     };
     let (count, acls) = state.store().list_acls(k.table, &query).await?;
     let rows = acls.iter().map(|a| acl_json(k, a)).collect();

@@ -110,26 +110,6 @@ fn invalid_pk(field: &str, v: &impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// `id`, `ids` or `id__in` (comma-separated UUIDs).
-fn id_filter(q: &ListQuery) -> Result<Option<Vec<Uuid>>, ApiError> {
-    match q
-        .filters
-        .get("id")
-        .or_else(|| q.filters.get("ids"))
-        .or_else(|| q.filters.get("id__in"))
-    {
-        Some(v) if !v.is_empty() => v
-            .split(',')
-            .map(|s| {
-                Uuid::parse_str(s.trim())
-                    .map_err(|_| ApiError::field("id", "Must be a valid UUID."))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        _ => Ok(None),
-    }
-}
-
 fn filter(q: &ListQuery, name: &str) -> Option<String> {
     q.filters.get(name).filter(|v| !v.is_empty()).cloned()
 }
@@ -350,12 +330,12 @@ async fn platform_detail(
 /// What an `/assets/<kind>/` path serves: the generic list (no category) or one category
 /// (gateways: hosts flagged as gateways).
 #[derive(Debug, Clone, Copy)]
-struct Kind {
+pub(crate) struct Kind {
     category: Option<&'static str>,
     gateway: bool,
 }
 
-fn kind_of(path: &str) -> Result<Kind, ApiError> {
+pub(crate) fn kind_of(path: &str) -> Result<Kind, ApiError> {
     let (category, gateway) = match path {
         "assets" => (None, false),
         "hosts" => (Some("host"), false),
@@ -568,7 +548,7 @@ async fn asset_query(
     let (limit, offset) = q.window();
     let mut query = AssetQuery {
         org: caller.org,
-        ids: id_filter(q)?,
+        lookups: crate::conventions::sql_lookups(q, &portcullis_store::lookups::ASSET_FIELDS),
         search: q.search.clone(),
         name: filter(q, "name"),
         address: filter(q, "address"),
@@ -641,7 +621,7 @@ async fn assets_json(
 }
 
 /// One serialized asset with its labels.
-async fn asset_full(
+pub(crate) async fn asset_full(
     state: &AppState,
     caller: &Caller,
     asset: &AssetRecord,
@@ -696,7 +676,7 @@ async fn asset_suggestions(
 }
 
 /// Finds an asset visible in the caller's org and served by this kind of endpoint, or 404.
-async fn visible_asset(
+pub(crate) async fn visible_asset(
     state: &AppState,
     caller: &Caller,
     kind: Kind,
@@ -1390,7 +1370,6 @@ async fn node_list(
         .store()
         .list_nodes(&NodeQuery {
             org: caller.org,
-            ids: id_filter(&q)?,
             key: filter(&q, "key"),
             value: filter(&q, "value"),
             search: q.search.clone(),
@@ -1422,7 +1401,6 @@ async fn node_suggestions(
         .store()
         .list_nodes(&NodeQuery {
             org: caller.org,
-            ids: id_filter(&q)?,
             key: filter(&q, "key"),
             value: filter(&q, "value"),
             search: q.search.clone(),
@@ -2012,12 +1990,13 @@ async fn zone_list(
         .store()
         .list_zones(&ZoneQuery {
             org: caller.org,
-            ids: id_filter(&q)?,
             name: filter(&q, "name"),
             search: q.search.clone(),
             order: q.order.clone(),
             limit,
             offset,
+            // `id`/`id__in` lookups are the conventions layer's.
+            ..ZoneQuery::default()
         })
         .await
         .map_err(order_error)?;

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audits;
 pub mod authentication;
 pub mod automations;
+pub(crate) mod bulk_delete;
 pub mod categories;
 pub(crate) mod common;
 pub(crate) mod dashboard;

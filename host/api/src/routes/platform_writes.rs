@@ -372,7 +372,7 @@ fn protect_builtin(before: &PlatformRecord, after: &PlatformInput, errors: &mut 
 }
 
 /// The platform named by a path key (integer id or name), in every org.
-async fn existing(state: &AppState, key: &str) -> Result<PlatformRecord, ApiError> {
+pub(crate) async fn existing(state: &AppState, key: &str) -> Result<PlatformRecord, ApiError> {
     state
         .store()
         .platform(None, key)

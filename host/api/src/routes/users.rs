@@ -144,7 +144,11 @@ fn uuid_filter(q: &ListQuery, name: &str) -> Result<Option<Uuid>, ApiError> {
 const USER_TYPE: &str = "users.user";
 
 /// One serialized user with the labels the caller's org put on them.
-async fn user_full(state: &AppState, caller: &Caller, u: &UserRecord) -> Result<Value, ApiError> {
+pub(crate) async fn user_full(
+    state: &AppState,
+    caller: &Caller,
+    u: &UserRecord,
+) -> Result<Value, ApiError> {
     labels::with_labels(state, caller.org, USER_TYPE, user_json(u)).await
 }
 
@@ -156,22 +160,8 @@ async fn user_query(
     q: &ListQuery,
 ) -> Result<UserQuery, ApiError> {
     let (limit, offset) = q.window();
-    let mut ids = match q
-        .filters
-        .get("id")
-        .or_else(|| q.filters.get("ids"))
-        .or_else(|| q.filters.get("id__in"))
-    {
-        Some(v) if !v.is_empty() => Some(
-            v.split(',')
-                .map(|s| {
-                    Uuid::parse_str(s.trim())
-                        .map_err(|_| ApiError::field("id", "Must be a valid UUID."))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        _ => None,
-    };
+    // `id`/`id__in` and the other lookups of `USER_FIELDS` arrive as SQL lookups.
+    let mut ids = None;
     labels::narrow_ids(
         &mut ids,
         labels::filter_ids(state, caller, q, USER_TYPE).await?,
@@ -186,6 +176,7 @@ async fn user_query(
         is_active: q.flag("is_active")?,
         group_id: uuid_filter(q, "group_id")?,
         ids,
+        lookups: crate::conventions::sql_lookups(q, &portcullis_store::lookups::USER_FIELDS),
         order: q.order.clone(),
         limit,
         offset,
@@ -208,7 +199,7 @@ async fn list(
 }
 
 /// Finds a user visible in the caller's org (by id or username), or 404.
-async fn visible_user(
+pub(crate) async fn visible_user(
     state: &AppState,
     caller: &Caller,
     key: &str,
