@@ -1069,3 +1069,196 @@ async fn command_line_changes_reach_a_running_server_without_a_restart() {
         db.drop_db().await;
     }
 }
+
+/// A plugin that traps, spins forever or blows up its memory, installed through the API the way
+/// an administrator would and invoked through an automation of the running server: each call
+/// ends in its limit (trap, deadline, memory limit) and fails the execution with the reason,
+/// the server keeps answering other requests while a call spins, a well-behaved call works
+/// right after, and every call is in `GET /plugins/<name>/invocations/` with its outcome, which
+/// the plugin page's Invocations tab shows in a real browser (`tests/web/plugin_calls.spec.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misbehaving_plugin_is_contained_by_the_running_host_and_its_calls_recorded() {
+    let g = guests();
+    let mut in_browser = true;
+    for db in TestDb::both().await {
+        let data = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let server = start(&db, data.path());
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+        ok(
+            &send(
+                &server,
+                &admin,
+                "PATCH",
+                SETTINGS,
+                &json!({"allow_unsigned": true}),
+            ),
+            200,
+        );
+        // Tight limits so the runaway calls end quickly; `behaviour` is the guest's parameter.
+        let m = manifest(
+            "0.1.0",
+            "acme",
+            "platform-automation",
+            &sha256_hex(&g.v1),
+            "[automation.params]\nbehaviour = { type = \"string\" }\n\n[limits]\ntimeout_s = 2\nmemory_mb = 16\n",
+        );
+        let dir = plugin_dir(work.path(), "bad", &m, &g.v1);
+        let installed = ok(
+            &upload(&server, &admin, &bundle(data.path(), &dir, None), false),
+            201,
+        );
+        let id = installed["id"].as_str().unwrap().to_owned();
+        ok(
+            &send(
+                &server,
+                &admin,
+                "PATCH",
+                &path(&id, "grant"),
+                &json!({"remote": true}),
+            ),
+            200,
+        );
+        ok(
+            &send(
+                &server,
+                &admin,
+                "PATCH",
+                &path(&id, "config"),
+                &json!({"endpoint": "https://e"}),
+            ),
+            200,
+        );
+        ok(
+            &send(&server, &admin, "POST", &path(&id, "enable"), &json!({})),
+            200,
+        );
+        ok(
+            &send(
+                &server,
+                &admin,
+                "PATCH",
+                "/api/v1/assets/platforms/1/automation/",
+                &json!({"ping_enabled": true, "ping_method": "misbehave"}),
+            ),
+            200,
+        );
+        let asset = ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                "/api/v1/assets/hosts/",
+                &json!({"name": "contained", "address": "127.0.0.1", "platform": 1,
+                        "protocols": [{"name": "ssh", "port": 1}],
+                        "accounts": [{"name": "op", "username": "op",
+                                      "secret_type": "password", "secret": "Op-pw-12345"}]}),
+            ),
+            201,
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let ping_path = format!("/api/v1/assets/assets/{asset}/automations/ping/");
+        let ping = |behaviour: &str| {
+            ok(
+                &send(
+                    &server,
+                    &admin,
+                    "POST",
+                    &ping_path,
+                    &json!({"params": {"behaviour": behaviour}}),
+                ),
+                200,
+            )
+        };
+
+        // A call that spins forever: while it runs, the server answers other requests.
+        let spinning = std::thread::scope(|s| {
+            let call = s.spawn(|| ping("loop"));
+            let mut answered = 0;
+            while !call.is_finished() {
+                let started = std::time::Instant::now();
+                let r = get(&server, &admin, "/api/v1/users/profile/");
+                assert_eq!(r.status, 200, "{}", r.body);
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(2),
+                    "a request took {:?} while the plugin spun",
+                    started.elapsed()
+                );
+                answered += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            assert!(
+                answered >= 3,
+                "only {answered} requests answered during the call"
+            );
+            call.join().unwrap()
+        });
+        let trapped = ping("panic");
+        let blown = ping("alloc");
+        for (e, what) in [(&spinning, "loop"), (&trapped, "panic"), (&blown, "alloc")] {
+            assert_eq!(e["status"], "failed", "{what}: {e}");
+            assert!(
+                !e["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty(),
+                "{what}: {e}"
+            );
+        }
+        // The host is fine: a good call right after succeeds.
+        let fine = ping("ok");
+        assert_eq!(fine["status"], "success", "{fine}");
+
+        // Every call recorded with its outcome and the execution that made it.
+        let list = ok(
+            &get(
+                &server,
+                &admin,
+                "/api/v1/plugins/misbehave/invocations/?limit=50",
+            ),
+            200,
+        );
+        let rows = list["results"].as_array().unwrap();
+        let outcome_of = |execution: &Value| -> String {
+            let row = rows
+                .iter()
+                .find(|r| r["trigger"]["ref"] == execution["id"])
+                .unwrap_or_else(|| panic!("no invocation for {execution} in {list}"));
+            assert_eq!(row["export"], "ping", "{row}");
+            assert_eq!(row["trigger"]["kind"], "automation", "{row}");
+            row["outcome"].as_str().unwrap_or_default().to_owned()
+        };
+        assert_eq!(outcome_of(&spinning), "deadline", "{list}");
+        assert_eq!(outcome_of(&trapped), "trap", "{list}");
+        assert_eq!(outcome_of(&blown), "memory_limit", "{list}");
+        assert_eq!(outcome_of(&fine), "ok", "{list}");
+        let failed = ok(
+            &get(
+                &server,
+                &admin,
+                "/api/v1/plugins/misbehave/invocations/?outcome=deadline&limit=10",
+            ),
+            200,
+        );
+        assert_eq!(failed["count"], 1, "{failed}");
+        // The plugin is still enabled and the server still up.
+        let p = ok(&get(&server, &admin, &path(&id, "")), 200);
+        assert_eq!(p["is_active"], true, "{p}");
+        // The plugin page shows the same calls (once: the page does not depend on the database).
+        if std::mem::take(&mut in_browser) {
+            crate::web_ui::run_spec(
+                "plugin_calls.spec.mjs",
+                &server,
+                &[
+                    ("PC_ADMIN_USER", "admin".into()),
+                    ("PC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+                    ("PC_PLUGIN_ID", id.clone()),
+                ],
+                std::time::Duration::from_secs(120),
+            );
+        }
+        db.drop_db().await;
+    }
+}
