@@ -12,14 +12,17 @@
 #
 # Settings (environment): ASSETS (100000), THREADS (2), CONNECTIONS (32), DURATION (20s),
 # WARMUP (5s), SERVER_LOG (warn: the server's PORTCULLIS_LOG during the run), NO_BUILD=1 to use
-# the existing target/release/portcullis. BENCH_QUICK=1 makes the defaults ASSETS=20000,
+# the existing target/release/portcullis (BIN=<path>: that binary instead, without building),
+# PAGE_CACHE_MIB (the server's list-page cache, `--page-cache-mib`; 0 measures every request
+# building its page, as without the cache; default: the server's default). BENCH_QUICK=1 makes the defaults ASSETS=20000,
 # DURATION=5s, WARMUP=2s (targets are then not judged); BENCH_JSON=FILE writes the section's
 # report fragment (tests/bench/report.py). An endpoint that answers with errors under load is
 # reported as not measured and the script exits 1 after the other endpoint.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BIN="$ROOT/target/release/portcullis"
+if [[ -n "${BIN:-}" ]]; then NO_BUILD=1; fi
+BIN=${BIN:-$ROOT/target/release/portcullis}
 if [[ "${BENCH_QUICK:-}" == 1 ]]; then
     ASSETS=${ASSETS:-20000} DURATION=${DURATION:-5s} WARMUP=${WARMUP:-2s}
 fi
@@ -29,10 +32,12 @@ CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-5s}
 SERVER_LOG=${SERVER_LOG:-warn}
+PAGE_CACHE_MIB=${PAGE_CACHE_MIB:-}
 
 # Nothing from the caller's environment may point the binary at another installation.
 unset PORTCULLIS_CONFIG PORTCULLIS_DATA_DIR PORTCULLIS_DATABASE_URL PORTCULLIS_MASTER_KEY \
-    PORTCULLIS_MASTER_KEY_FILE PORTCULLIS_HTTP_ADDR PORTCULLIS_SSH_ADDR PORTCULLIS_ADMIN_PASSWORD
+    PORTCULLIS_MASTER_KEY_FILE PORTCULLIS_HTTP_ADDR PORTCULLIS_SSH_ADDR PORTCULLIS_ADMIN_PASSWORD \
+    PORTCULLIS_PAGE_CACHE_MIB
 
 TMP=""
 SERVER_PID=""
@@ -50,6 +55,7 @@ write_fragment() {
         --command "ASSETS=$ASSETS THREADS=$THREADS CONNECTIONS=$CONNECTIONS DURATION=$DURATION WARMUP=$WARMUP tests/bench/api.sh   # = wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -H 'Authorization: Token …' URL, per endpoint"
         --setting "assets=$ASSETS" --setting "threads=$THREADS" --setting "connections=$CONNECTIONS"
         --setting "duration=$DURATION" --setting "warmup=$WARMUP" --setting "server_log=$SERVER_LOG"
+        --setting "page_cache_mib=${PAGE_CACHE_MIB:-default}"
         --setting "wrk=$(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')")
     [[ -n "$RESULTS" && -f "$RESULTS" ]] && args+=(--results "$RESULTS")
     local n
@@ -120,9 +126,11 @@ BENCH_TOKEN=$(token_of "$(sed -n 's/^bench_user=//p' "$TMP/populate.out")")
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 SSH_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
-log "starting portcullis serve on $BASE (PORTCULLIS_LOG=$SERVER_LOG)"
+CACHE_ARGS=()
+[[ -n "$PAGE_CACHE_MIB" ]] && CACHE_ARGS=(--page-cache-mib "$PAGE_CACHE_MIB")
+log "starting portcullis serve on $BASE (PORTCULLIS_LOG=$SERVER_LOG${PAGE_CACHE_MIB:+, page cache $PAGE_CACHE_MIB MiB})"
 PORTCULLIS_LOG=$SERVER_LOG "$BIN" serve --data-dir "$DATA" --http-addr "127.0.0.1:$PORT" \
-    --ssh-addr "127.0.0.1:$SSH_PORT" >"$TMP/server.log" 2>&1 &
+    --ssh-addr "127.0.0.1:$SSH_PORT" "${CACHE_ARGS[@]}" >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 300); do
     curl -fsS -o /dev/null "$BASE/api/health/" 2>/dev/null && break
@@ -184,7 +192,7 @@ for e in "${ENDPOINTS[@]}"; do
 done
 
 echo
-echo "REST API on SQLite, $ASSETS assets: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; $(nproc) cores," \
+echo "REST API on SQLite, $ASSETS assets, page cache ${PAGE_CACHE_MIB:-default} MiB: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; $(nproc) cores," \
     "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
     "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%Y-%m-%d)"
 echo

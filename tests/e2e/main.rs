@@ -35,6 +35,7 @@ mod gateway_pty;
 mod gateway_review;
 mod gateway_sftp;
 mod list_caches;
+mod page_cache;
 mod perms;
 mod perms_filters;
 mod scene;

@@ -14,6 +14,7 @@ pub mod fmt;
 mod health;
 pub mod list;
 mod openapi;
+pub mod page_cache;
 pub mod plugin_log;
 pub mod plugins;
 mod routes;
@@ -42,6 +43,7 @@ struct Inner {
     plugins: Option<plugins::PluginHost>,
     engine: Option<portcullis_session::live::Engine>,
     ssh_address: Option<std::net::SocketAddr>,
+    page_cache: Arc<page_cache::PageCache>,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
                 plugins: None,
                 engine: None,
                 ssh_address: None,
+                page_cache: Arc::new(page_cache::PageCache::new(page_cache::DEFAULT_MAX_BYTES)),
             }),
         }
     }
@@ -80,6 +83,17 @@ impl AppState {
         self.rebuild(|inner| inner.ssh_address = Some(address))
     }
 
+    /// The same state with a list-page cache of `max_bytes` (0 disables it; the default is
+    /// [`page_cache::DEFAULT_MAX_BYTES`]).
+    pub fn with_page_cache(self, max_bytes: usize) -> Self {
+        self.rebuild(|inner| inner.page_cache = Arc::new(page_cache::PageCache::new(max_bytes)))
+    }
+
+    /// The cache of whole asset-list answers.
+    pub(crate) fn page_cache(&self) -> &page_cache::PageCache {
+        &self.inner.page_cache
+    }
+
     /// The SSH gateway's listen address, when wired.
     pub fn ssh_address(&self) -> Option<std::net::SocketAddr> {
         self.inner.ssh_address
@@ -96,6 +110,7 @@ impl AppState {
             plugins: inner.plugins.clone(),
             engine: inner.engine.clone(),
             ssh_address: inner.ssh_address,
+            page_cache: inner.page_cache.clone(),
         };
         change(&mut next);
         Self {

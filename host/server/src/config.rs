@@ -21,6 +21,8 @@ pub struct FileConfig {
     pub http_addr: Option<String>,
     /// SSH gateway listener.
     pub ssh_addr: Option<String>,
+    /// MiB of whole asset-list answers kept in memory (0 turns the cache off).
+    pub page_cache_mib: Option<u64>,
     /// Secret encryption.
     #[serde(default)]
     pub vault: VaultConfig,
@@ -70,6 +72,9 @@ pub struct ListenOverrides {
     /// SSH gateway address [default: 127.0.0.1:2222]
     #[arg(long, env = "PORTCULLIS_SSH_ADDR", value_name = "ADDR")]
     pub ssh_addr: Option<String>,
+    /// MiB of whole asset-list answers kept in memory, 0 to turn the cache off [default: 64]
+    #[arg(long, env = "PORTCULLIS_PAGE_CACHE_MIB", value_name = "MIB")]
+    pub page_cache_mib: Option<u64>,
 }
 
 /// Where the master key comes from, once resolved.
@@ -94,6 +99,8 @@ pub struct Config {
     pub ssh_addr: SocketAddr,
     /// Master key source.
     pub key: KeySource,
+    /// Byte budget of the list-page cache (`portcullis_api::page_cache`); 0 turns it off.
+    pub page_cache_bytes: usize,
 }
 
 impl Config {
@@ -134,12 +141,22 @@ impl Config {
             (None, Some(f)) => KeySource::File(f),
             (None, None) => KeySource::File(data_dir.join("master.key")),
         };
+        let page_cache_bytes = match listen.page_cache_mib.or(file.page_cache_mib) {
+            None => portcullis_api::page_cache::DEFAULT_MAX_BYTES,
+            Some(mib) => usize::try_from(mib)
+                .ok()
+                .and_then(|m| m.checked_mul(1024 * 1024))
+                .with_context(|| {
+                    format!("page_cache_mib / --page-cache-mib / PORTCULLIS_PAGE_CACHE_MIB is {mib}, which is too large")
+                })?,
+        };
         Ok(Config {
             data_dir,
             database_url,
             http_addr,
             ssh_addr,
             key,
+            page_cache_bytes,
         })
     }
 }

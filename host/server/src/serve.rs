@@ -83,7 +83,8 @@ pub async fn run(common: &Overrides, listen: &ListenOverrides) -> Result<()> {
 
     let mut state = portcullis_api::AppState::new(store.clone(), auth, crate::VERSION, recordings)
         .with_engine(engine)
-        .with_ssh_address(ssh_address);
+        .with_ssh_address(ssh_address)
+        .with_page_cache(opened.config.page_cache_bytes);
     if let Some(plugins) = start_plugins(&store, &opened.config.data_dir).await {
         state = state.with_plugins(plugins);
     }

@@ -29,6 +29,7 @@ pub mod lookups;
 mod migrate;
 mod node_cache;
 pub mod orgs;
+mod page_generation;
 pub mod perms;
 pub mod platforms;
 pub mod plugin_invocations;

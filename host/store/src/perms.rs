@@ -39,6 +39,18 @@ pub struct PermittedPage {
     pub count: i64,
     /// This page, ordered by name.
     pub assets: Vec<PermittedAssetRow>,
+    /// The next instant a permission of the user starts or expires (`None`: none does): the
+    /// page answers for the same data only until then, since the grant is time-dependent.
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// When the materialized grant in force was built and until when it holds.
+#[derive(Debug, Clone, Copy)]
+struct Built {
+    /// `user_perm_state.date_built`: changes with every rebuild.
+    date_built: i64,
+    /// `user_perm_state.valid_until`.
+    valid_until: Option<i64>,
 }
 
 /// A permitted asset as list views show it.
@@ -355,8 +367,8 @@ impl Store {
     }
 
     /// [`Store::ensure_user_perms`], returning when the rows in force were built (a marker
-    /// that changes with every rebuild).
-    async fn ensure_user_perms_built(&self, user_id: Uuid) -> Result<i64, StoreError> {
+    /// that changes with every rebuild) and until when they hold.
+    async fn ensure_user_perms_built(&self, user_id: Uuid) -> Result<Built, StoreError> {
         // Connections of one user arriving together all find the rows stale and rebuild; on
         // SQLite a loser may be told "busy" (a snapshot gone stale is not waited for) — the
         // winner's rows are as good as its own, so look again (usually finding them fresh).
@@ -373,7 +385,7 @@ impl Store {
         }
     }
 
-    async fn ensure_user_perms_once(&self, user_id: Uuid) -> Result<i64, StoreError> {
+    async fn ensure_user_perms_once(&self, user_id: Uuid) -> Result<Built, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let generation = current_generation(&mut conn).await?;
         let state = sqlx::query(
@@ -387,17 +399,29 @@ impl Store {
             let built: i64 = row.try_get("generation")?;
             let valid_until: Option<i64> = row.try_get("valid_until")?;
             if built == generation && valid_until.is_none_or(|v| now < v) {
-                return Ok(row.try_get("date_built")?);
+                return Ok(Built {
+                    date_built: row.try_get("date_built")?,
+                    valid_until,
+                });
             }
         }
         drop(conn);
         self.rebuild_user_perms(user_id).await?;
-        let built: Option<i64> =
-            sqlx::query_scalar("SELECT date_built FROM user_perm_state WHERE user_id = $1")
+        let row =
+            sqlx::query("SELECT date_built, valid_until FROM user_perm_state WHERE user_id = $1")
                 .bind(user_id.to_string())
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(built.unwrap_or_default())
+        Ok(match row {
+            Some(r) => Built {
+                date_built: r.try_get("date_built")?,
+                valid_until: r.try_get("valid_until")?,
+            },
+            None => Built {
+                date_built: 0,
+                valid_until: None,
+            },
+        })
     }
 
     /// Recomputes the user's permitted assets and node tree with the core engine and stores
@@ -721,7 +745,7 @@ impl Store {
         let cached = if cacheable {
             self.perm_counts.lock().ok().and_then(|c| {
                 c.get(&(user_id, org))
-                    .filter(|(b, _)| *b == built)
+                    .filter(|(b, _)| *b == built.date_built)
                     .map(|(_, n)| *n)
             })
         } else {
@@ -735,7 +759,7 @@ impl Store {
                     if c.len() >= COUNT_CACHE_MAX {
                         c.clear();
                     }
-                    c.insert((user_id, org), (built, n));
+                    c.insert((user_id, org), (built.date_built, n));
                 }
                 n
             }
@@ -823,7 +847,11 @@ impl Store {
                 a.protocols.push(r.try_get::<String, _>("name")?);
             }
         }
-        Ok(PermittedPage { count, assets })
+        Ok(PermittedPage {
+            count,
+            assets,
+            valid_until: built.valid_until.map(from_micros),
+        })
     }
 
     /// One node of the user's permitted tree, by key (in `org`, or in any org when `None`) or

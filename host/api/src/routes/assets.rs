@@ -14,6 +14,7 @@ use crate::ctx::Caller;
 use crate::error::ApiError;
 use crate::fmt::{choice, choice_input, datetime, opt_datetime, related_input, stub};
 use crate::list::ListQuery;
+use crate::page_cache::{self, PageKey};
 use crate::transfer::{bulk_created, bulk_invalid, bulk_items, item_error};
 use crate::{AppState, Host};
 use axum::extract::rejection::JsonRejection;
@@ -629,24 +630,35 @@ pub(crate) async fn asset_full(
     labels::with_labels(state, caller.org, ASSET_TYPE, asset_json(asset)).await
 }
 
+/// The asset list; whole answers are kept per data generation (`page_cache.rs`), keyed by
+/// the caller's org, since nothing else of the caller shapes it once `view_asset` is checked.
 async fn asset_list(
     caller: Caller,
     State(state): State<AppState>,
     Path(kind): Path<String>,
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let kind = kind_of(&kind)?;
     caller.require("assets.view_asset")?;
-    let q = ListQuery::parse(&uri)?;
-    let query = asset_query(&state, &caller, &q, kind).await?;
-    let (count, assets) = state
-        .store()
-        .list_assets(&query)
-        .await
-        .map_err(order_error)?;
-    let rows = assets_json(&state, &caller, &assets).await?;
-    Ok(Json(q.respond(&uri, &host, count, rows)))
+    let key = PageKey {
+        uri: uri.to_string(),
+        host: host.clone(),
+        org: caller.org,
+        subject: None,
+    };
+    page_cache::answer(&state, key, async {
+        let q = ListQuery::parse(&uri)?;
+        let query = asset_query(&state, &caller, &q, kind).await?;
+        let (count, assets) = state
+            .store()
+            .list_assets(&query)
+            .await
+            .map_err(order_error)?;
+        let rows = assets_json(&state, &caller, &assets).await?;
+        Ok((q.respond(&uri, &host, count, rows), None))
+    })
+    .await
 }
 
 /// `GET /assets/<kind>/suggestions/`: `{id, name, address}` of the first

@@ -4,6 +4,7 @@
 use crate::ctx::Caller;
 use crate::error::ApiError;
 use crate::list::ListQuery;
+use crate::page_cache::{self, PageKey};
 use crate::{AppState, Host};
 use axum::extract::{OriginalUri, Path, State};
 use axum::routing::get;
@@ -72,9 +73,22 @@ async fn assets(
     Path(user): Path<String>,
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let user = subject(&caller, &user)?;
-    asset_page(&state, &caller, user, &AssetScope::All, &uri, &host).await
+    // Whole answers are kept per data generation (`page_cache.rs`) and until the user's grant
+    // changes with time; the subject and org are part of the key.
+    let key = PageKey {
+        uri: uri.to_string(),
+        host: host.clone(),
+        org: caller.org,
+        subject: Some(user),
+    };
+    page_cache::answer(
+        &state,
+        key,
+        permitted_page(&state, &caller, user, &AssetScope::All, &uri, &host),
+    )
+    .await
 }
 
 /// One page of the user's permitted assets in `scope`, in the permitted-asset serializer.
@@ -86,6 +100,19 @@ async fn asset_page(
     uri: &axum::http::Uri,
     host: &str,
 ) -> Result<Json<Value>, ApiError> {
+    let (page, _) = permitted_page(state, caller, user, scope, uri, host).await?;
+    Ok(Json(page))
+}
+
+/// [`asset_page`]'s answer, with the instant the user's grant stops holding as it is.
+async fn permitted_page(
+    state: &AppState,
+    caller: &Caller,
+    user: Uuid,
+    scope: &AssetScope,
+    uri: &axum::http::Uri,
+    host: &str,
+) -> Result<(Value, Option<chrono::DateTime<chrono::Utc>>), ApiError> {
     let q = ListQuery::parse(uri)?;
     let filter = permitted_filter(&q)?;
     let (limit, offset) = q.window();
@@ -99,7 +126,7 @@ async fn asset_page(
             e => e.into(),
         })?;
     let rows = page.assets.iter().map(permitted_asset_json).collect();
-    Ok(Json(q.respond(uri, host, page.count, rows)))
+    Ok((q.respond(uri, host, page.count, rows), page.valid_until))
 }
 
 /// The filters of the permitted-asset lists (§4.12): `search` over name, address and comment;
