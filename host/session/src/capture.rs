@@ -272,15 +272,38 @@ impl Excerpt {
 /// pump serialises output, input and Enter handling for a session, which is also what makes the
 /// "state of the screen when Enter was pressed" well defined.
 pub struct CommandCapture {
-    parser: vt100::Parser<Tracker>,
+    term: Term,
     anchor: Option<Anchor>,
     excerpt: Excerpt,
+}
+
+/// The emulator, or the screen it showed while the session rests.
+///
+/// An emulated 80×24 screen is about 60 KiB of cells, most of the memory of an idle session;
+/// the same screen as the escape sequences that redraw it ([`vt100::Screen::state_formatted`])
+/// is usually a few hundred bytes. A session whose terminal has been quiet for a moment
+/// ([`CommandCapture::rest`]) keeps only that, and the emulator is rebuilt from it on the next
+/// byte in either direction. What the redraw carries: every cell's text and attributes,
+/// soft wraps, the cursor and the input modes. What it does not: a scroll region, origin mode
+/// and a cursor saved with `ESC 7` (a program setting those on the primary screen and relying
+/// on them after a pause is drawn differently; the capture then falls back as described
+/// above). Full-screen programs never rest (the alternate screen is not redrawn from this).
+enum Term {
+    Awake(Box<vt100::Parser<Tracker>>),
+    Resting {
+        /// The redraw of the screen (see [`CommandCapture::screen_state`]).
+        state: Box<[u8]>,
+        cols: u16,
+        rows: u16,
+        tracker: Tracker,
+    },
 }
 
 impl std::fmt::Debug for CommandCapture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CommandCapture")
-            .field("size", &self.parser.screen().size())
+            .field("size", &self.size())
+            .field("resting", &self.is_resting())
             .field("anchor", &self.anchor)
             .finish_non_exhaustive()
     }
@@ -293,12 +316,76 @@ fn dim(n: u16) -> NonZeroU16 {
 impl CommandCapture {
     /// An emulator the size of the client's pty (zero sizes are taken as 1). No scrollback is
     /// kept: only the visible screen (plus the rows of the line being typed) matter.
+    /// It starts resting (a blank screen costs nothing until the first byte arrives).
     pub fn new(cols: u16, rows: u16) -> Self {
         Self {
-            parser: vt100::Parser::new_with_callbacks(dim(rows), dim(cols), 0, Tracker::default()),
+            term: Term::Resting {
+                state: Box::default(),
+                cols: cols.max(1),
+                rows: rows.max(1),
+                tracker: Tracker::default(),
+            },
             anchor: None,
             excerpt: Excerpt::default(),
         }
+    }
+
+    /// The emulator, rebuilt from the resting screen if needed.
+    fn parser(&mut self) -> &mut vt100::Parser<Tracker> {
+        if let Term::Resting {
+            state,
+            cols,
+            rows,
+            tracker,
+        } = &mut self.term
+        {
+            // Redrawing into a throwaway tracker: rows the redraw itself might push off the
+            // top are not scrolled output.
+            let mut parser =
+                vt100::Parser::new_with_callbacks(dim(*rows), dim(*cols), 0, Tracker::default());
+            parser.process(state);
+            *parser.callbacks_mut() = std::mem::take(tracker);
+            self.term = Term::Awake(Box::new(parser));
+        }
+        match &mut self.term {
+            Term::Awake(parser) => parser,
+            Term::Resting { .. } => unreachable!("woken above"),
+        }
+    }
+
+    /// The emulated screen when awake.
+    fn screen(&self) -> Option<&vt100::Screen> {
+        match &self.term {
+            Term::Awake(parser) => Some(parser.screen()),
+            Term::Resting { .. } => None,
+        }
+    }
+
+    /// Lets the emulator go and keeps the screen as its redraw (see [`Term`]), unless a
+    /// full-screen program holds the alternate screen. Called when the session has been quiet
+    /// for a moment; the next byte in either direction rebuilds it.
+    pub fn rest(&mut self) {
+        let Term::Awake(parser) = &mut self.term else {
+            return;
+        };
+        let screen = parser.screen();
+        if screen.alternate_screen() {
+            return;
+        }
+        let (rows, cols) = screen.size();
+        let state = screen.state_formatted().into_bytes().into_boxed_slice();
+        let tracker = std::mem::take(parser.callbacks_mut());
+        self.term = Term::Resting {
+            state,
+            cols: cols.get(),
+            rows: rows.get(),
+            tracker,
+        };
+    }
+
+    /// Whether the emulator is let go (see [`CommandCapture::rest`]).
+    pub fn is_resting(&self) -> bool {
+        matches!(self.term, Term::Resting { .. })
     }
 
     /// Follows a window change, so wrapping matches what the user's terminal does. The rows a
@@ -306,25 +393,28 @@ impl CommandCapture {
     /// SIGWINCH is then found through the prompt search if the anchor no longer fits.
     pub fn resize(&mut self, cols: u16, rows: u16) {
         let alternate = self.in_alternate_screen();
-        let before = self.parser.screen().cursor_position().0;
-        self.parser.set_size(dim(rows), dim(cols));
-        let after = self.parser.screen().cursor_position().0;
+        let parser = self.parser();
+        let before = parser.screen().cursor_position().0;
+        parser.set_size(dim(rows), dim(cols));
+        let after = parser.screen().cursor_position().0;
         if alternate {
             // The primary screen's shift is not observable from here.
+            parser.callbacks_mut().spill = None;
             self.anchor = None;
-            self.parser.callbacks_mut().spill = None;
         } else if after > before {
-            let tracker = self.parser.callbacks_mut();
+            let tracker = parser.callbacks_mut();
             tracker.scrolled = tracker.scrolled.saturating_sub(u64::from(after - before));
         }
     }
 
     /// Every byte the target sends to the user, in order.
     pub fn feed_output(&mut self, data: &[u8]) {
-        self.parser.process(data);
+        self.parser().process(data);
         if self.excerpt.collecting() {
             self.excerpt.feed(data);
         }
+        #[cfg(test)]
+        tests::maybe_rest(self);
     }
 
     /// User input other than the Enter, before it is forwarded. The first input of a line
@@ -334,10 +424,11 @@ impl CommandCapture {
         if data.is_empty() || self.anchor.is_some() || self.in_alternate_screen() {
             return;
         }
-        let screen = self.parser.screen();
+        let parser = self.parser();
+        let screen = parser.screen();
         let (row, col) = screen.cursor_position();
         let prompt = row_text(screen, row, 0, col);
-        let tracker = self.parser.callbacks_mut();
+        let tracker = parser.callbacks_mut();
         let abs_row = tracker.scrolled.saturating_add(u64::from(row));
         tracker.spill = Some(Spill {
             from_abs: abs_row,
@@ -352,6 +443,8 @@ impl CommandCapture {
             col,
             prompt,
         });
+        #[cfg(test)]
+        tests::maybe_rest(self);
     }
 
     /// Whether input has been typed since the last Enter. When it has not, an Enter has no
@@ -366,7 +459,7 @@ impl CommandCapture {
     /// line state: the next input starts a new line.
     pub fn line_at_enter(&mut self) -> Option<String> {
         let anchor = self.anchor.take();
-        let spill = self.parser.callbacks_mut().spill.take();
+        let spill = self.parser().callbacks_mut().spill.take();
         if self.in_alternate_screen() {
             return None;
         }
@@ -377,11 +470,12 @@ impl CommandCapture {
     }
 
     /// Finds the command line on the screen; see the module docs for the order of attempts.
-    fn locate(&self, anchor: &Anchor, spill: Spill) -> String {
-        let screen = self.parser.screen();
+    fn locate(&mut self, anchor: &Anchor, spill: Spill) -> String {
+        let parser = self.parser();
+        let scrolled = parser.callbacks().scrolled;
+        let screen = parser.screen();
         let rows = screen.size().0.get();
         let (cursor_row, _) = screen.cursor_position();
-        let scrolled = self.parser.callbacks().scrolled;
         let anchor_row = anchor
             .abs_row
             .checked_sub(scrolled)
@@ -426,7 +520,8 @@ impl CommandCapture {
     /// Whether a full-screen program (editor, pager, `top`) holds the alternate screen; no
     /// command lines are read there.
     pub fn in_alternate_screen(&self) -> bool {
-        self.parser.screen().alternate_screen()
+        // A resting screen is never the alternate one.
+        self.screen().is_some_and(vt100::Screen::alternate_screen)
     }
 
     /// Escape sequences that redraw the screen as it is now on a fresh terminal of the same
@@ -434,7 +529,10 @@ impl CommandCapture {
     /// drawn on the alternate screen, so leaving the program restores a blank primary screen
     /// rather than leaving its drawing behind.
     pub fn screen_state(&self) -> Vec<u8> {
-        let screen = self.parser.screen();
+        let screen = match &self.term {
+            Term::Awake(parser) => parser.screen(),
+            Term::Resting { state, .. } => return state.to_vec(),
+        };
         let mut out = Vec::new();
         if screen.alternate_screen() {
             out.extend_from_slice(b"\x1b[?1049h");
@@ -445,8 +543,13 @@ impl CommandCapture {
 
     /// The emulated terminal's size as (columns, rows).
     pub fn size(&self) -> (u16, u16) {
-        let (rows, cols) = self.parser.screen().size();
-        (cols.get(), rows.get())
+        match &self.term {
+            Term::Awake(parser) => {
+                let (rows, cols) = parser.screen().size();
+                (cols.get(), rows.get())
+            }
+            Term::Resting { cols, rows, .. } => (*cols, *rows),
+        }
     }
 
     /// Starts collecting the output excerpt of the command just accepted.
@@ -561,6 +664,120 @@ fn strip_isearch(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Makes the capture rest after every input and output (see
+        /// `every_scenario_with_a_rest_after_each_step`).
+        static REST_EACH_STEP: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub(super) fn maybe_rest(c: &mut CommandCapture) {
+        if REST_EACH_STEP.with(Cell::get) {
+            c.rest();
+        }
+    }
+
+    /// Every scenario of this module gives the same lines and excerpts when the emulator is let
+    /// go and rebuilt from the screen's redraw between every two steps (the worst case of a
+    /// session resting between keystrokes).
+    #[test]
+    fn every_scenario_with_a_rest_after_each_step() {
+        REST_EACH_STEP.with(|r| r.set(true));
+        let scenarios: &[(&str, fn())] = &[
+            ("plain_command", plain_command),
+            (
+                "empty_and_blank_enter_give_none",
+                empty_and_blank_enter_give_none,
+            ),
+            ("backspace_both_styles", backspace_both_styles),
+            (
+                "cursor_left_then_insert_in_the_middle",
+                cursor_left_then_insert_in_the_middle,
+            ),
+            ("ctrl_u_erases_the_typed_text", ctrl_u_erases_the_typed_text),
+            (
+                "history_recall_redraws_the_line",
+                history_recall_redraws_the_line,
+            ),
+            (
+                "tab_completion_inline_and_after_a_listing",
+                tab_completion_inline_and_after_a_listing,
+            ),
+            ("bracketed_paste", bracketed_paste),
+            (
+                "quoting_trick_is_returned_verbatim",
+                quoting_trick_is_returned_verbatim,
+            ),
+            (
+                "long_command_wraps_across_rows",
+                long_command_wraps_across_rows,
+            ),
+            (
+                "command_exactly_filling_the_row",
+                command_exactly_filling_the_row,
+            ),
+            (
+                "wrapping_at_the_bottom_row_scrolls",
+                wrapping_at_the_bottom_row_scrolls,
+            ),
+            (
+                "command_longer_than_the_screen",
+                command_longer_than_the_screen,
+            ),
+            (
+                "alternate_screen_is_not_captured",
+                alternate_screen_is_not_captured,
+            ),
+            (
+                "password_with_echo_off_is_never_captured",
+                password_with_echo_off_is_never_captured,
+            ),
+            (
+                "multibyte_and_wide_characters",
+                multibyte_and_wide_characters,
+            ),
+            ("ctrl_l_redraws_at_the_top", ctrl_l_redraws_at_the_top),
+            ("ctrl_c_then_a_new_line", ctrl_c_then_a_new_line),
+            (
+                "reverse_search_accepts_the_found_line",
+                reverse_search_accepts_the_found_line,
+            ),
+            ("resize_then_readline_redraw", resize_then_readline_redraw),
+            (
+                "output_excerpt_is_plain_text_without_the_next_prompt",
+                output_excerpt_is_plain_text_without_the_next_prompt,
+            ),
+            (
+                "output_excerpt_is_bounded_and_skips_full_screen_drawing",
+                output_excerpt_is_bounded_and_skips_full_screen_drawing,
+            ),
+        ];
+        for (name, scenario) in scenarios {
+            if std::panic::catch_unwind(scenario).is_err() {
+                panic!("{name} fails when the capture rests between steps");
+            }
+        }
+    }
+
+    #[test]
+    fn a_resting_screen_keeps_its_redraw_and_costs_only_that() {
+        let mut c = shell();
+        type_echoed(&mut c, "echo hi");
+        let before = c.screen_state();
+        c.rest();
+        assert!(c.is_resting());
+        // A watcher joining now is drawn the same screen.
+        assert_eq!(c.screen_state(), before);
+        assert!(before.len() < 200, "{} bytes", before.len());
+        assert_eq!(c.size(), (80, 24));
+        assert_eq!(enter(&mut c).as_deref(), Some("echo hi"));
+        assert!(!c.is_resting());
+        // A full-screen program's screen is not let go.
+        c.feed_output(b"\x1b[?1049hvim");
+        c.rest();
+        assert!(!c.is_resting());
+    }
 
     const PROMPT: &str = "user@host:~$ ";
 
@@ -741,15 +958,15 @@ mod tests {
             c.feed_output(format!("line {i}\r\n").as_bytes());
         }
         c.feed_output(PROMPT.as_bytes());
-        assert_eq!(c.parser.screen().cursor_position().0, 23);
+        assert_eq!(c.parser().screen().cursor_position().0, 23);
         let cmd = format!(
             "tar czf /tmp/out.tgz {}",
             "/very/long/path ".repeat(12).trim_end()
         );
         type_echoed(&mut c, &cmd);
-        assert_eq!(c.parser.screen().cursor_position().0, 23);
+        assert_eq!(c.parser().screen().cursor_position().0, 23);
         let anchor = c.anchor.clone().unwrap();
-        let scrolled = c.parser.callbacks().scrolled;
+        let scrolled = c.parser().callbacks().scrolled;
         assert_eq!(
             anchor.abs_row - scrolled,
             23 - 2,
@@ -773,7 +990,7 @@ mod tests {
         assert!(cmd.len() > 40 * 5);
         type_echoed(&mut c, &cmd);
         assert!(
-            c.parser
+            c.parser()
                 .callbacks()
                 .spill
                 .as_ref()
@@ -882,8 +1099,8 @@ mod tests {
         type_echoed(&mut c, "hostname");
         c.resize(80, 10);
         let anchor = c.anchor.clone().unwrap();
-        let row = anchor.abs_row - c.parser.callbacks().scrolled;
-        assert_eq!(row, u64::from(c.parser.screen().cursor_position().0));
+        let row = anchor.abs_row - c.parser().callbacks().scrolled;
+        assert_eq!(row, u64::from(c.parser().screen().cursor_position().0));
         type_echoed(&mut c, " -f");
         assert_eq!(enter(&mut c).as_deref(), Some("hostname -f"));
     }

@@ -20,7 +20,7 @@ use crate::authorize::CommandPolicy;
 use crate::filter::{self, Verdict, risk};
 use crate::live::{EndReason, LiveSession};
 use crate::review::{self, ReviewOutcome, ReviewRequest};
-use crate::screen::SharedScreen;
+use crate::screen::{REST_AFTER, SharedScreen};
 use bytes::Bytes;
 use chrono::Utc;
 use portcullis_store::tickets::TicketKind;
@@ -221,8 +221,14 @@ pub async fn run_shell<F: Front>(
     // Whether the user was last told the session is locked.
     let mut told_locked = false;
     let mut lock_open = true;
+    // The last byte in either direction, while the screen is awake (see `REST_AFTER`).
+    let mut active: Option<Instant> = Some(Instant::now());
     let reason = loop {
         let (deadline, deadline_reason) = deadlines.next();
+        let wake_at = match active {
+            Some(at) if at + REST_AFTER < deadline => at + REST_AFTER,
+            _ => deadline,
+        };
         tokio::select! {
             changed = lock.changed(), if lock_open => {
                 if changed.is_err() {
@@ -242,17 +248,21 @@ pub async fn run_shell<F: Front>(
                     break EndReason::Normal;
                 }
             }
-            msg = target.wait() => match shell.on_target(session, front, msg).await {
-                Ok(true) => {}
-                Ok(false) => break EndReason::Normal,
-                Err(_) => break EndReason::Normal,
-            },
+            msg = target.wait() => {
+                active = Some(Instant::now());
+                match shell.on_target(session, front, msg).await {
+                    Ok(true) => {}
+                    Ok(false) => break EndReason::Normal,
+                    Err(_) => break EndReason::Normal,
+                }
+            }
             ev = front.recv() => match ev {
                 // Input while locked is dropped: not forwarded, not recorded, and not
                 // activity for the idle limit.
                 Some(FrontEvent::Data(_)) if session.is_locked() => {}
                 Some(FrontEvent::Data(data)) => {
                     deadlines.last_input = Instant::now();
+                    active = Some(deadlines.last_input);
                     if let Some(r) = session.recorder()
                         && let Err(e) = r.input(&data).await
                     {
@@ -284,7 +294,13 @@ pub async fn run_shell<F: Front>(
                     break reason;
                 }
             }
-            _ = sleep_until(deadline) => break deadline_reason,
+            _ = sleep_until(wake_at) => {
+                if wake_at >= deadline {
+                    break deadline_reason;
+                }
+                shell.screen.rest();
+                active = None;
+            }
         }
     };
     shell.flush_pending(session).await;

@@ -15,23 +15,25 @@
 //!
 //! How it is built, and why:
 //!
-//! - **The session never waits on the disk through the runtime.** A [`Recorder`] is a handle that
-//!   sends events over a *bounded* tokio channel to a writer on its own OS thread. File creation,
-//!   encoding and writes happen there. A dedicated thread (not `spawn_blocking`) is used because
-//!   a recording lives as long as its session: hundreds of sessions parked on the blocking pool
-//!   would starve every other user of that pool.
-//! - **Memory is bounded, a slow disk back-pressures the session.** At most
-//!   [`CHANNEL_CAPACITY`] events of at most [`MAX_EVENT_BYTES`] each are in flight
-//!   ([`MAX_BUFFERED_BYTES`] in total, plus the writer's 64 KiB file buffer). When the writer
-//!   falls behind, [`Recorder::output`] waits, which slows the pump, which slows the SSH window.
-//! - **Recording is cheap.** The caller hands over a shared buffer (no copy) and a channel
-//!   send; the writer copies the bytes into the file behind a 13-byte record head. UTF-8 and
-//!   JSON escaping, which cost more than both SSH legs' cryptography for bulk output, are left
-//!   to the conversion on download.
-//! - **A killed host leaves a playable file.** Writes are buffered and flushed to the OS at least
-//!   once a second while there is unflushed data (a ticker task nudges an idle writer), and on
-//!   finish or drop. A process kill loses at most the last second; the file is `fsync`ed only on
-//!   [`Recorder::finish`] (a power loss may lose more).
+//! - **The session never waits on the disk, and a keystroke wakes nobody.** A [`Recorder`]
+//!   appends each record (a 13-byte head and a copy of the bytes) to its session's own buffer
+//!   under a short, uncontended lock. One writer thread for the whole process (not a thread per
+//!   session, which cost a stack, a file buffer and a wake-up of that thread for every event —
+//!   memory per idle session and latency per keystroke) writes the buffers of every recording
+//!   that has data to the files, on a fixed tick of [`TICK`] while recordings are open, or
+//!   at once when a buffer passes [`HIGH_WATER`] (bulk output). Light typing therefore costs
+//!   a copy and no system call on the session's path.
+//! - **Memory is bounded, a slow disk back-pressures the session.** A session's buffer holds
+//!   at most [`MAX_BUFFERED_BYTES`] (plus one record) besides the one the writer is writing;
+//!   when it is full, [`Recorder::output`] waits until the writer has taken it, which slows the
+//!   pump, which slows the SSH window. The writer drops a buffer after writing it, so an idle
+//!   session holds none.
+//! - **A killed host leaves a playable file.** Data reaches the OS at most about [`TICK`]
+//!   after it was recorded (well within [`FLUSH_INTERVAL`]). A process kill loses at most that;
+//!   the file is `fsync`ed on [`Recorder::finish`] (on the blocking pool, so one session's sync
+//!   never holds up the shared writer; a power loss may lose more).
+//! - **Recording is cheap.** UTF-8 and JSON escaping, which cost more than both SSH legs'
+//!   cryptography for bulk output, are left to the conversion on download.
 //! - **Bytes, not text.** Terminal output is a byte stream, recorded as it came; the conversion
 //!   carries a UTF-8 sequence split across two records over to the next event of the same
 //!   stream, and turns genuinely invalid bytes into U+FFFD.
@@ -42,32 +44,33 @@
 use bytes::Bytes;
 use portcullis_core::cast;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
-use tokio::sync::{mpsc, oneshot};
-
-/// How many events may wait between the session and the writer thread. Together with
-/// [`MAX_EVENT_BYTES`] this bounds a recorder's queued memory.
-pub const CHANNEL_CAPACITY: usize = 64;
-
-/// The largest chunk carried by one queued event; bigger writes are split (with the same
-/// timestamp), so a single huge read cannot defeat the memory bound.
+/// The largest chunk carried by one record; bigger writes are split (with the same timestamp).
 pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 
-/// Upper bound on event payload bytes queued between a session and its writer.
-pub const MAX_BUFFERED_BYTES: usize = CHANNEL_CAPACITY * MAX_EVENT_BYTES;
+/// Upper bound on record bytes a session buffers for the writer (besides the buffer being
+/// written): beyond it the session waits.
+pub const MAX_BUFFERED_BYTES: usize = 256 * 1024;
 
-/// Unflushed data reaches the OS at most this long after it was written.
+/// A session buffer this full is written at once rather than on the next tick.
+pub const HIGH_WATER: usize = 64 * 1024;
+
+/// Recorded data reaches the OS at most this long after it was recorded (the writer's tick
+/// plus its work).
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Capacity of the writer's file buffer.
-const FILE_BUFFER: usize = 64 * 1024;
+/// How often the writer writes what the open recordings hold.
+pub const TICK: Duration = Duration::from_millis(250);
 
-/// Stack for the writer thread: it only encodes JSON and writes, so a small stack keeps many
-/// concurrent sessions cheap.
+/// First capacity of a session buffer for a small record (a keystroke, its echo).
+const SMALL_BUFFER: usize = 512;
+
+/// Stack for the writer thread: it only copies buffers into files.
 const WRITER_STACK: usize = 256 * 1024;
 
 /// The asciicast v2 header: what the player needs to size and label the replay.
@@ -98,7 +101,7 @@ pub enum RecordError {
         #[source]
         source: io::Error,
     },
-    /// Writing or flushing the recording failed (disk full, I/O error); the writer has stopped.
+    /// Writing or flushing the recording failed (disk full, I/O error); recording has stopped.
     #[error("cannot write recording {path}: {source}")]
     Write {
         /// The recording file.
@@ -116,7 +119,7 @@ pub enum RecordError {
         #[source]
         source: io::Error,
     },
-    /// The writer thread ended without reporting (it panicked); what it had written stays.
+    /// The final write could not run (the blocking pool is gone: the runtime is shutting down).
     #[error("the writer for recording {path} stopped unexpectedly")]
     WriterGone {
         /// The recording file.
@@ -124,219 +127,7 @@ pub enum RecordError {
     },
 }
 
-/// One message to the writer thread. Timestamps are taken when the session sends, so queueing
-/// delay does not distort the replay's timing.
-enum Event {
-    Output(Instant, Bytes),
-    Input(Instant, Bytes),
-    Resize(Instant, u16, u16),
-    /// Sent by the ticker so an idle writer flushes what it holds.
-    Tick,
-    /// Sent by [`Recorder::finish`]: flush, sync, report the size, stop.
-    Finish(oneshot::Sender<Result<u64, RecordError>>),
-}
-
-/// The first write error, kept so later sends can report the cause rather than "closed".
-type Failure = Arc<OnceLock<(io::ErrorKind, String)>>;
-
-/// Aborts the flush ticker when the recorder goes away.
-struct TickerGuard(tokio::task::JoinHandle<()>);
-
-impl Drop for TickerGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// A handle to one session's recording.
-///
-/// Not `Clone`: a recording has one owner (the session pump), and [`Recorder::finish`] consumes
-/// it to report the final size. All event methods take `&self`, so both pump directions can use
-/// it at once (borrow it in `tokio::join!`/`select!`, or share an `Arc<Recorder>` and
-/// `Arc::try_unwrap` it to finish). Dropping it without `finish` still flushes everything sent so
-/// far (the writer sees the channel close), it just cannot report errors or the size.
-pub struct Recorder {
-    tx: mpsc::Sender<Event>,
-    path: PathBuf,
-    failure: Failure,
-    _ticker: TickerGuard,
-}
-
-impl std::fmt::Debug for Recorder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorder")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Recorder {
-    /// Creates the file (and its parent directories), writes and flushes the header, and starts
-    /// the writer. The file work happens on the writer thread; this only awaits its result.
-    /// Must be called within a tokio runtime (it starts the flush ticker).
-    pub async fn create(path: &Path, header: CastHeader) -> Result<Recorder, RecordError> {
-        let path = path.to_path_buf();
-        let open_path = path.clone();
-        let open = move || -> Result<Box<dyn Sink>, RecordError> {
-            if let Some(dir) = open_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| RecordError::Create {
-                    path: open_path.clone(),
-                    source,
-                })?;
-            }
-            let file = File::create(&open_path).map_err(|source| RecordError::Create {
-                path: open_path.clone(),
-                source,
-            })?;
-            Ok(Box::new(file))
-        };
-        Self::start(path, header, open).await
-    }
-
-    /// Starts a writer thread over whatever `open` returns (the file, or a test sink).
-    async fn start<F>(path: PathBuf, header: CastHeader, open: F) -> Result<Recorder, RecordError>
-    where
-        F: FnOnce() -> Result<Box<dyn Sink>, RecordError> + Send + 'static,
-    {
-        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let failure: Failure = Arc::new(OnceLock::new());
-        let writer_path = path.clone();
-        let writer_failure = failure.clone();
-        let started = Instant::now();
-        std::thread::Builder::new()
-            .name("recorder".into())
-            .stack_size(WRITER_STACK)
-            .spawn(move || {
-                writer_thread(
-                    writer_path,
-                    header,
-                    started,
-                    open,
-                    rx,
-                    ready_tx,
-                    writer_failure,
-                )
-            })
-            .map_err(|source| RecordError::Spawn {
-                path: path.clone(),
-                source,
-            })?;
-        match ready_rx.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(RecordError::WriterGone { path }),
-        }
-        let ticker = tokio::spawn(flush_ticker(tx.downgrade()));
-        Ok(Recorder {
-            tx,
-            path,
-            failure,
-            _ticker: TickerGuard(ticker),
-        })
-    }
-
-    /// The recording file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Records bytes the target sent to the user. Waits when the writer is behind (this is the
-    /// back-pressure); fails only when the writer has stopped on an error.
-    pub async fn output(&self, data: &[u8]) -> Result<(), RecordError> {
-        self.send_bytes(data, Event::Output).await
-    }
-
-    /// Like [`Recorder::output`] for a buffer the caller already owns: queued without
-    /// copying (split into events of at most [`MAX_EVENT_BYTES`]).
-    pub async fn output_owned(&self, data: Vec<u8>) -> Result<(), RecordError> {
-        self.output_shared(Bytes::from(data)).await
-    }
-
-    /// Like [`Recorder::output`] for a shared buffer (what the SSH channels hand out): the
-    /// bytes are not copied on the way to the writer.
-    pub async fn output_shared(&self, data: Bytes) -> Result<(), RecordError> {
-        let at = Instant::now();
-        let mut rest = data;
-        while !rest.is_empty() {
-            let piece = rest.split_to(rest.len().min(MAX_EVENT_BYTES));
-            self.send(Event::Output(at, piece)).await?;
-        }
-        Ok(())
-    }
-
-    /// Records bytes the user typed (including pastes). Same waiting and errors as
-    /// [`Recorder::output`].
-    pub async fn input(&self, data: &[u8]) -> Result<(), RecordError> {
-        self.send_bytes(data, Event::Input).await
-    }
-
-    /// Records a window change so the replay resizes with the session.
-    pub async fn resize(&self, cols: u16, rows: u16) -> Result<(), RecordError> {
-        self.send(Event::Resize(Instant::now(), cols, rows)).await
-    }
-
-    /// Flushes and syncs the file, stops the writer and returns the recording's size in bytes
-    /// (what the session row stores). Reports the first write error if there was one.
-    pub async fn finish(self) -> Result<u64, RecordError> {
-        let (done_tx, done_rx) = oneshot::channel();
-        self.send(Event::Finish(done_tx)).await?;
-        match done_rx.await {
-            Ok(result) => result,
-            Err(_) => Err(self.stopped_error()),
-        }
-    }
-
-    async fn send_bytes(
-        &self,
-        data: &[u8],
-        make: fn(Instant, Bytes) -> Event,
-    ) -> Result<(), RecordError> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        let at = Instant::now();
-        for piece in data.chunks(MAX_EVENT_BYTES) {
-            self.send(make(at, Bytes::copy_from_slice(piece))).await?;
-        }
-        Ok(())
-    }
-
-    async fn send(&self, event: Event) -> Result<(), RecordError> {
-        self.tx.send(event).await.map_err(|_| self.stopped_error())
-    }
-
-    /// The error to report once the writer is gone: its recorded failure, if any.
-    fn stopped_error(&self) -> RecordError {
-        match self.failure.get() {
-            Some((kind, msg)) => RecordError::Write {
-                path: self.path.clone(),
-                source: io::Error::new(*kind, msg.clone()),
-            },
-            None => RecordError::WriterGone {
-                path: self.path.clone(),
-            },
-        }
-    }
-}
-
-/// Nudges the writer once per [`FLUSH_INTERVAL`] so data written before a quiet spell reaches
-/// the file. Holds only a weak sender: it never keeps the channel open after the recorder is
-/// gone, and it skips a tick when the queue is full (the writer is busy and flushes on its own).
-async fn flush_ticker(tx: mpsc::WeakSender<Event>) {
-    let mut interval = tokio::time::interval(FLUSH_INTERVAL);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    interval.tick().await;
-    loop {
-        interval.tick().await;
-        let Some(tx) = tx.upgrade() else { return };
-        if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Event::Tick) {
-            return;
-        }
-    }
-}
-
-/// Where the writer puts the recording: the file in production, a scripted sink in tests.
+/// Where the recording goes: the file in production, a scripted sink in tests.
 trait Sink: Write + Send {
     /// Makes the data durable; called once, on [`Recorder::finish`].
     fn sync(&mut self) -> io::Result<()> {
@@ -350,180 +141,472 @@ impl Sink for File {
     }
 }
 
-/// Counts what goes into the file, so `finish` can report the size without a `stat`.
-struct Counting<W: Write> {
-    inner: W,
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section completes its bookkeeping before it can panic; a poisoned lock
+    // leaves consistent state.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One recording's state, shared by its [`Recorder`] and the writer.
+struct Slot {
+    state: Mutex<SlotState>,
+    /// Signalled when the writer has taken or written this slot's buffer, or gave up the file.
+    drained: Notify,
+}
+
+struct SlotState {
+    /// Encoded records not yet handed to the file.
+    buf: Vec<u8>,
+    /// `None` while the writer (or `finish`) is writing to it.
+    sink: Option<Box<dyn Sink>>,
+    /// Listed in the writer's queue.
+    queued: bool,
+    /// The writer was asked to come at once for this buffer.
+    urgent: bool,
+    /// The [`Recorder`] was dropped without `finish`: the writer writes what is left and
+    /// closes the file.
+    closed: bool,
+    /// Bytes handed to the file so far.
     written: u64,
-}
-
-impl<W: Write> Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// The writer's state: file, per-stream UTF-8 carry, flush bookkeeping.
-struct Writer {
-    out: Counting<BufWriter<Box<dyn Sink>>>,
-    started: Instant,
+    /// Time of the last record: never goes backwards (both pump directions record).
     last_time: Duration,
-
-    dirty: bool,
-    last_flush: Instant,
+    /// The first write error: recording has stopped.
+    failure: Option<(io::ErrorKind, String)>,
 }
 
-impl Writer {
-    fn header(&mut self, header: &CastHeader) -> io::Result<()> {
-        let value = serde_json::json!({
-            "version": 2,
-            "width": header.width,
-            "height": header.height,
-            "timestamp": header.timestamp,
-            "env": { "TERM": header.term },
-            "title": header.title,
+/// The writer's queue of slots with data, shared by all recordings of a [`Hub`].
+#[derive(Default)]
+struct Queue {
+    dirty: Vec<Arc<Slot>>,
+    /// A slot passed [`HIGH_WATER`] or closed: write now, do not wait for the tick.
+    urgent: bool,
+    /// Recordings open on this hub; the writer sleeps without a tick while there are none.
+    open: usize,
+}
+
+/// One writer thread and the recordings it writes.
+struct Hub {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+impl Hub {
+    /// A hub with its writer thread started.
+    fn start() -> io::Result<Arc<Hub>> {
+        let hub = Arc::new(Hub {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
         });
-        self.out.write_all(cast::MAGIC)?;
-        serde_json::to_writer(&mut self.out, &value).map_err(io::Error::from)?;
-        self.out.write_all(b"\n")?;
-        self.flush()
+        let writer = hub.clone();
+        std::thread::Builder::new()
+            .name("recorder".into())
+            .stack_size(WRITER_STACK)
+            .spawn(move || writer.run())?;
+        Ok(hub)
     }
 
-    /// Seconds since start, never going backwards: the two pump directions send concurrently,
-    /// and players expect non-decreasing times.
-    fn elapsed(&mut self, at: Instant) -> Duration {
-        let t = at
-            .saturating_duration_since(self.started)
-            .max(self.last_time);
-        self.last_time = t;
-        t
+    /// The process's hub, started on first use.
+    fn global() -> io::Result<Arc<Hub>> {
+        static HUB: OnceLock<Arc<Hub>> = OnceLock::new();
+        static START: Mutex<()> = Mutex::new(());
+        if let Some(hub) = HUB.get() {
+            return Ok(hub.clone());
+        }
+        let _once = lock(&START);
+        if let Some(hub) = HUB.get() {
+            return Ok(hub.clone());
+        }
+        let hub = Hub::start()?;
+        Ok(HUB.get_or_init(|| hub).clone())
     }
 
-    /// Writes one record: a copy of the bytes, nothing else (see [`cast`]).
-    fn record(&mut self, at: Instant, kind: u8, data: &[u8]) -> io::Result<()> {
-        let t = self.elapsed(at);
-        let micros = u64::try_from(t.as_micros()).unwrap_or(u64::MAX);
-        cast::write_record(&mut self.out, kind, micros, data)?;
-        self.dirty = true;
-        Ok(())
+    fn enqueue(&self, slot: &Arc<Slot>, urgent: bool) {
+        let mut q = lock(&self.queue);
+        q.dirty.push(slot.clone());
+        if urgent {
+            q.urgent = true;
+            self.wake.notify_one();
+        }
     }
 
-    fn handle(
-        &mut self,
-        event: Event,
-    ) -> io::Result<Option<oneshot::Sender<Result<u64, RecordError>>>> {
-        match event {
-            Event::Output(at, data) => self.record(at, b'o', &data)?,
-            Event::Input(at, data) => self.record(at, b'i', &data)?,
-            Event::Resize(at, cols, rows) => {
-                self.record(at, b'r', format!("{cols}x{rows}").as_bytes())?
-            }
-            Event::Tick => {
-                if self.dirty {
-                    self.flush()?;
+    /// Wakes the writer now (a slot already queued became urgent).
+    fn hurry(&self) {
+        lock(&self.queue).urgent = true;
+        self.wake.notify_one();
+    }
+
+    fn opened(&self) {
+        let mut q = lock(&self.queue);
+        q.open += 1;
+        if q.open == 1 {
+            self.wake.notify_one();
+        }
+    }
+
+    fn closed(&self) {
+        let mut q = lock(&self.queue);
+        q.open = q.open.saturating_sub(1);
+    }
+
+    /// The writer thread: every [`TICK`] (or at once when urgent), writes the buffers of the
+    /// queued slots.
+    fn run(&self) {
+        loop {
+            let batch = {
+                let mut q = lock(&self.queue);
+                while q.open == 0 && q.dirty.is_empty() {
+                    q = self.wake.wait(q).unwrap_or_else(PoisonError::into_inner);
                 }
-            }
-            Event::Finish(done) => return Ok(Some(done)),
-        }
-        if self.dirty && self.last_flush.elapsed() >= FLUSH_INTERVAL {
-            self.flush()?;
-        }
-        Ok(None)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()?;
-        self.dirty = false;
-        self.last_flush = Instant::now();
-        Ok(())
-    }
-
-    /// Emits what the UTF-8 carries still hold (as U+FFFD) and flushes.
-    fn close(&mut self) -> io::Result<()> {
-        self.flush()
-    }
-}
-
-/// The writer thread: open, header, then events until finish or until every sender is gone.
-fn writer_thread<F>(
-    path: PathBuf,
-    header: CastHeader,
-    started: Instant,
-    open: F,
-    mut rx: mpsc::Receiver<Event>,
-    ready: oneshot::Sender<Result<(), RecordError>>,
-    failure: Failure,
-) where
-    F: FnOnce() -> Result<Box<dyn Sink>, RecordError>,
-{
-    let sink = match open() {
-        Ok(sink) => sink,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    let mut w = Writer {
-        out: Counting {
-            inner: BufWriter::with_capacity(FILE_BUFFER, sink),
-            written: 0,
-        },
-        started,
-        last_time: Duration::ZERO,
-        dirty: false,
-        last_flush: Instant::now(),
-    };
-    if let Err(source) = w.header(&header) {
-        let _ = ready.send(Err(RecordError::Write { path, source }));
-        return;
-    }
-    if ready.send(Ok(())).is_err() {
-        return;
-    }
-    let fail = |source: io::Error, path: &Path| {
-        let _ = failure.set((source.kind(), source.to_string()));
-        tracing::warn!(path = %path.display(), error = %source, "session recording stopped");
-        RecordError::Write {
-            path: path.to_path_buf(),
-            source,
-        }
-    };
-    let mut done = None;
-    while let Some(event) = rx.blocking_recv() {
-        match w.handle(event) {
-            Ok(None) => {}
-            Ok(Some(finish)) => {
-                done = Some(finish);
-                break;
-            }
-            Err(e) => {
-                // Stop taking events: senders then see the failure instead of waiting forever.
-                let err = fail(e, &path);
-                rx.close();
-                while let Ok(event) = rx.try_recv() {
-                    if let Event::Finish(finish) = event {
-                        let _ = finish.send(Err(err));
-                        return;
+                if !q.urgent {
+                    let deadline = Instant::now() + TICK;
+                    while !q.urgent {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        q = self
+                            .wake
+                            .wait_timeout(q, left)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
                     }
                 }
-                return;
+                q.urgent = false;
+                std::mem::take(&mut q.dirty)
+            };
+            for slot in batch {
+                slot.write_out();
             }
         }
     }
-    let finishing = done.is_some();
-    let result = w.close().and_then(|()| {
-        if finishing {
-            w.out.inner.get_mut().sync()?;
+}
+
+impl Slot {
+    /// The writer's part: hands the buffer to the file (outside the lock), closes the file of
+    /// a recording that is gone.
+    fn write_out(&self) {
+        let (buf, mut sink, closed) = {
+            let mut s = lock(&self.state);
+            s.queued = false;
+            s.urgent = false;
+            if s.failure.is_some() {
+                s.buf = Vec::new();
+                drop(s);
+                self.drained.notify_waiters();
+                return;
+            }
+            let Some(sink) = s.sink.take() else {
+                // `finish` holds the file and writes the rest itself.
+                return;
+            };
+            (std::mem::take(&mut s.buf), sink, s.closed)
+        };
+        // The session may fill a fresh buffer while this one is written.
+        self.drained.notify_waiters();
+        let result = sink.write_all(&buf).and_then(|()| sink.flush());
+        let mut s = lock(&self.state);
+        match result {
+            Ok(()) => s.written += buf.len() as u64,
+            Err(e) => {
+                tracing::warn!(error = %e, "session recording stopped");
+                s.failure = Some((e.kind(), e.to_string()));
+            }
         }
-        Ok(w.out.written)
+        if closed && s.buf.is_empty() {
+            // Dropped without `finish`: everything is in the file; close it.
+            drop(s);
+            drop(sink);
+        } else {
+            s.sink = Some(sink);
+            drop(s);
+        }
+        self.drained.notify_waiters();
+    }
+}
+
+/// A handle to one session's recording.
+///
+/// Not `Clone`: a recording has one owner (the session pump), and [`Recorder::finish`] consumes
+/// it to report the final size. All event methods take `&self`, so both pump directions can use
+/// it at once. Dropping it without `finish` still writes everything recorded so far (the writer
+/// closes the file after), it just cannot report errors or the size.
+pub struct Recorder {
+    slot: Arc<Slot>,
+    hub: Arc<Hub>,
+    path: PathBuf,
+    started: Instant,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates the file and its parent directories.
+fn open_file(path: &Path) -> Result<Box<dyn Sink>, RecordError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| RecordError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    let file = File::create(path).map_err(|source| RecordError::Create {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Box::new(file))
+}
+
+/// The file's first bytes: the compact format's magic and the asciicast header line.
+fn header_bytes(header: &CastHeader) -> Vec<u8> {
+    let value = serde_json::json!({
+        "version": 2,
+        "width": header.width,
+        "height": header.height,
+        "timestamp": header.timestamp,
+        "env": { "TERM": header.term },
+        "title": header.title,
     });
-    let result = result.map_err(|e| fail(e, &path));
-    if let Some(finish) = done {
-        let _ = finish.send(result);
+    let mut out = cast::MAGIC.to_vec();
+    out.extend_from_slice(value.to_string().as_bytes());
+    out.push(b'\n');
+    out
+}
+
+impl Recorder {
+    /// Creates the file (and its parent directories) and writes the header, on the blocking
+    /// pool. Must be called within a tokio runtime.
+    pub async fn create(path: &Path, header: CastHeader) -> Result<Recorder, RecordError> {
+        let hub = Hub::global().map_err(|source| RecordError::Spawn {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let open_path = path.to_path_buf();
+        Self::start(path.to_path_buf(), header, hub, move || {
+            open_file(&open_path)
+        })
+        .await
+    }
+
+    /// Opens the sink with `open`, writes the header, and registers with `hub`'s writer.
+    async fn start<F>(
+        path: PathBuf,
+        header: CastHeader,
+        hub: Arc<Hub>,
+        open: F,
+    ) -> Result<Recorder, RecordError>
+    where
+        F: FnOnce() -> Result<Box<dyn Sink>, RecordError> + Send + 'static,
+    {
+        let started = Instant::now();
+        let head = header_bytes(&header);
+        let head_path = path.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            let mut sink = open()?;
+            sink.write_all(&head)
+                .and_then(|()| sink.flush())
+                .map_err(|source| RecordError::Write {
+                    path: head_path,
+                    source,
+                })?;
+            Ok::<_, RecordError>((sink, head.len() as u64))
+        })
+        .await
+        .map_err(|_| RecordError::WriterGone { path: path.clone() })?;
+        let (sink, written) = opened?;
+        hub.opened();
+        Ok(Recorder {
+            slot: Arc::new(Slot {
+                state: Mutex::new(SlotState {
+                    buf: Vec::new(),
+                    sink: Some(sink),
+                    queued: false,
+                    urgent: false,
+                    closed: false,
+                    written,
+                    last_time: Duration::ZERO,
+                    failure: None,
+                }),
+                drained: Notify::new(),
+            }),
+            hub,
+            path,
+            started,
+            finished: false,
+        })
+    }
+
+    /// The recording file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records bytes the target sent to the user. Waits when the session's buffer is full (this
+    /// is the back-pressure); fails only when recording has stopped on an error.
+    pub async fn output(&self, data: &[u8]) -> Result<(), RecordError> {
+        self.record(b'o', data).await
+    }
+
+    /// Like [`Recorder::output`] for a buffer the caller already owns.
+    pub async fn output_owned(&self, data: Vec<u8>) -> Result<(), RecordError> {
+        self.record(b'o', &data).await
+    }
+
+    /// Like [`Recorder::output`] for a shared buffer (what the SSH channels hand out).
+    pub async fn output_shared(&self, data: Bytes) -> Result<(), RecordError> {
+        self.record(b'o', &data).await
+    }
+
+    /// Records bytes the user typed (including pastes). Same waiting and errors as
+    /// [`Recorder::output`].
+    pub async fn input(&self, data: &[u8]) -> Result<(), RecordError> {
+        self.record(b'i', data).await
+    }
+
+    /// Records a window change so the replay resizes with the session.
+    pub async fn resize(&self, cols: u16, rows: u16) -> Result<(), RecordError> {
+        self.record(b'r', format!("{cols}x{rows}").as_bytes()).await
+    }
+
+    /// Writes what is left, syncs the file and returns the recording's size in bytes (what the
+    /// session row stores). Reports the first write error if there was one.
+    pub async fn finish(mut self) -> Result<u64, RecordError> {
+        self.finished = true;
+        self.hub.closed();
+        let (buf, mut sink, written) = loop {
+            let notified = self.slot.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut s = lock(&self.slot.state);
+                if let Some(e) = self.failure_of(&s) {
+                    return Err(e);
+                }
+                if let Some(sink) = s.sink.take() {
+                    break (std::mem::take(&mut s.buf), sink, s.written);
+                }
+            }
+            // The writer is writing this recording's previous buffer.
+            notified.await;
+        };
+        let path = self.path.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            sink.write_all(&buf)
+                .and_then(|()| sink.flush())
+                .and_then(|()| sink.sync())
+                .map(|()| written + buf.len() as u64)
+                .map_err(|source| RecordError::Write { path, source })
+        })
+        .await
+        .map_err(|_| RecordError::WriterGone {
+            path: self.path.clone(),
+        })?;
+        if let Err(e) = &done {
+            tracing::warn!(path = %self.path.display(), error = %e, "session recording stopped");
+        }
+        done
+    }
+
+    fn failure_of(&self, s: &SlotState) -> Option<RecordError> {
+        s.failure.as_ref().map(|(kind, msg)| RecordError::Write {
+            path: self.path.clone(),
+            source: io::Error::new(*kind, msg.clone()),
+        })
+    }
+
+    /// Appends `data` as records of at most [`MAX_EVENT_BYTES`], all with the same time.
+    async fn record(&self, kind: u8, data: &[u8]) -> Result<(), RecordError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let micros = {
+            let t = self.started.elapsed();
+            let mut s = lock(&self.slot.state);
+            let t = t.max(s.last_time);
+            s.last_time = t;
+            u64::try_from(t.as_micros()).unwrap_or(u64::MAX)
+        };
+        for piece in data.chunks(MAX_EVENT_BYTES) {
+            self.append(kind, micros, piece).await?;
+        }
+        Ok(())
+    }
+
+    /// Appends one record, waiting while the buffer is full.
+    async fn append(&self, kind: u8, micros: u64, piece: &[u8]) -> Result<(), RecordError> {
+        loop {
+            let notified = self.slot.drained.notified();
+            tokio::pin!(notified);
+            {
+                let mut s = lock(&self.slot.state);
+                if let Some(e) = self.failure_of(&s) {
+                    return Err(e);
+                }
+                if s.buf.is_empty() || s.buf.len() + piece.len() <= MAX_BUFFERED_BYTES {
+                    self.push(&mut s, kind, micros, piece);
+                    return Ok(());
+                }
+                notified.as_mut().enable();
+                if !s.urgent {
+                    s.urgent = true;
+                    drop(s);
+                    self.hub.hurry();
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Encodes the record into the buffer and tells the writer when it has to come.
+    fn push(&self, s: &mut SlotState, kind: u8, micros: u64, piece: &[u8]) {
+        let need = cast::RECORD_HEAD + piece.len();
+        if s.buf.capacity() == 0 {
+            // Bulk output fills a buffer before the writer takes it: size it for that at once
+            // instead of growing it by doubling; a keystroke's echo needs little.
+            let cap = if need >= SMALL_BUFFER {
+                HIGH_WATER + MAX_EVENT_BYTES
+            } else {
+                SMALL_BUFFER
+            };
+            s.buf.reserve_exact(cap.max(need));
+        }
+        // Writing to a Vec cannot fail, and a piece is far below the format's 4 GiB limit.
+        let _ = cast::write_record(&mut s.buf, kind, micros, piece);
+        let urgent = s.buf.len() >= HIGH_WATER && !s.urgent;
+        if urgent {
+            s.urgent = true;
+        }
+        if !s.queued {
+            s.queued = true;
+            self.hub.enqueue(&self.slot, urgent);
+        } else if urgent {
+            self.hub.hurry();
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // Hand what is left to the writer, which closes the file once it is written.
+        let mut s = lock(&self.slot.state);
+        s.closed = true;
+        let queued = s.queued;
+        s.queued = true;
+        s.urgent = true;
+        drop(s);
+        if queued {
+            self.hub.hurry();
+        } else {
+            self.hub.enqueue(&self.slot, true);
+        }
+        self.hub.closed();
     }
 }
 
@@ -755,16 +838,21 @@ mod tests {
     async fn slow_disk_back_pressures_with_bounded_memory() {
         let (sink, stall, _fail, written) = scripted();
         let rec = Arc::new(
-            Recorder::start("stalled.cast".into(), header(), move || {
-                Ok(Box::new(sink) as _)
-            })
+            Recorder::start(
+                "stalled.cast".into(),
+                header(),
+                Hub::start().unwrap(),
+                move || Ok(Box::new(sink) as _),
+            )
             .await
             .unwrap(),
         );
         stall.store(true, Ordering::SeqCst);
         let sent = Arc::new(AtomicUsize::new(0));
         let chunk = vec![b'x'; MAX_EVENT_BYTES];
-        let total = CHANNEL_CAPACITY * 4;
+        // Events the session's buffer holds, plus those of the buffer being written.
+        let per_buffer = MAX_BUFFERED_BYTES / MAX_EVENT_BYTES;
+        let total = per_buffer * 8;
         let producer = {
             let (rec, sent) = (rec.clone(), sent.clone());
             tokio::spawn(async move {
@@ -776,8 +864,8 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(400)).await;
         let in_flight = sent.load(Ordering::SeqCst);
-        // Queue + what the writer holds (one event being written, its 64 KiB file buffer).
-        let bound = CHANNEL_CAPACITY + 1 + FILE_BUFFER / MAX_EVENT_BYTES + 1;
+        // The session's buffer + the buffer the stalled writer holds + the one being added.
+        let bound = 2 * per_buffer + 1;
         assert!(in_flight < total, "sender was not held back");
         assert!(
             in_flight <= bound,
@@ -811,6 +899,7 @@ mod tests {
         let rec = Recorder::start(
             "full.cast".into(),
             header(),
+            Hub::start().unwrap(),
             move || Ok(Box::new(sink) as _),
         )
         .await
@@ -818,7 +907,7 @@ mod tests {
         fail.store(true, Ordering::SeqCst);
         let chunk = vec![b'y'; MAX_EVENT_BYTES];
         let mut saw_error = None;
-        for _ in 0..(CHANNEL_CAPACITY * 8) {
+        for _ in 0..(MAX_BUFFERED_BYTES / MAX_EVENT_BYTES * 8) {
             if let Err(e) = rec.output(&chunk).await {
                 saw_error = Some(e);
                 break;
@@ -833,5 +922,52 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("full.cast"));
+    }
+
+    /// Threads of this process named like the writer.
+    fn writer_threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim() == "recorder")
+            .count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_recordings_share_one_writer_and_each_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        // Start the shared writer before counting.
+        drop(
+            Recorder::create(&dir.path().join("warm.cast"), header())
+                .await
+                .unwrap(),
+        );
+        let before = writer_threads();
+        let mut recs = Vec::new();
+        for i in 0..64 {
+            let rec = Recorder::create(&dir.path().join(format!("{i}.cast")), header())
+                .await
+                .unwrap();
+            rec.output(format!("session {i}\r\n").as_bytes())
+                .await
+                .unwrap();
+            recs.push(rec);
+        }
+        // Other tests of this binary may start their own writer meanwhile; a thread per
+        // recording would add 64.
+        assert!(
+            writer_threads() < before + 8,
+            "a writer thread per recording"
+        );
+        // Each recording reaches the file while open, within the flush interval.
+        tokio::time::sleep(FLUSH_INTERVAL).await;
+        for i in 0..64 {
+            let events = lines(&dir.path().join(format!("{i}.cast")));
+            assert_eq!(events.len(), 2, "recording {i} not written while open");
+            assert_eq!(events[1][2], format!("session {i}\r\n"));
+        }
+        for rec in recs {
+            rec.finish().await.unwrap();
+        }
     }
 }

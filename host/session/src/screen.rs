@@ -12,11 +12,13 @@
 //! never slows the session: it loses the events it missed and is redrawn from a fresh snapshot
 //! ([`WatchItem::Redraw`]). Memory per session is the emulated screen (sizes are clamped to
 //! [`MAX_COLS`] × [`MAX_ROWS`], no scrollback) plus at most the backlog of output chunks while
-//! a watcher lags.
+//! a watcher lags; once the terminal has been quiet for [`REST_AFTER`], only the screen's redraw
+//! ([`CommandCapture::rest`]), and the emulator is rebuilt on the next byte.
 
 use crate::capture::CommandCapture;
 use bytes::Bytes;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// Output events kept for watchers that have not read them yet.
@@ -25,6 +27,11 @@ pub const WATCH_BACKLOG: usize = 64;
 pub const MAX_COLS: u16 = 500;
 /// The tallest terminal emulated; taller ones are emulated at this height.
 pub const MAX_ROWS: u16 = 200;
+/// A terminal quiet this long lets its emulator go ([`SharedScreen::rest`]): most of the memory
+/// of an idle session. Short, because a held session is idle far more than it types; a wake-up
+/// costs a redraw of a few hundred bytes (microseconds), so someone typing pays nothing they
+/// notice, and the emulators of many lightly used sessions are not all alive at once.
+pub const REST_AFTER: Duration = Duration::from_millis(500);
 
 /// What the screen shows now, as bytes that redraw it on a fresh terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +121,11 @@ impl SharedScreen {
         }
         capture.resize(cols, rows);
         let _ = self.events.send(WatchEvent::Resize { cols, rows });
+    }
+
+    /// The terminal has been quiet for [`REST_AFTER`]: keep only the screen's redraw.
+    pub fn rest(&self) {
+        self.lock().rest();
     }
 
     /// The session is over: watchers are told why.
