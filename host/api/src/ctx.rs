@@ -166,6 +166,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The access layer authenticated this request already to check the route's need.
+        if let Some(crate::access::Authenticated(caller)) = parts.extensions.remove() {
+            return Ok(caller);
+        }
         let ip = client_ip(parts);
         let auth = state.auth();
         let authorization = header(parts, "authorization")

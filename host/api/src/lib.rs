@@ -1,12 +1,13 @@
 //! The HTTP surface of Portcullis: the REST API under `/api/v1/`, compatible with JumpServer
 //! v4 (`shared/reference/jumpserver-api-v4.md`), and the health endpoint.
 //!
-//! Handlers translate HTTP to calls on the store, the auth service and the core; they make no
-//! access decision of their own beyond asking [`ctx::Caller::require`] for the permission
-//! each endpoint declares.
+//! Handlers translate HTTP to calls on the store, the auth service and the core. Each route
+//! declares the permission it needs (`access`), which a layer checks through
+//! [`ctx::Caller::require`] before the handler runs; handlers only narrow what a caller sees.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod access;
 mod conventions;
 pub mod ctx;
 pub mod error;
@@ -175,7 +176,14 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     // The layers wrap the whole routed API (not each route), so they see the router's own
     // answers as a client does, such as the `Allow` header of a 405.
-    let api: Router = api_routes().fallback(not_found).with_state(state.clone());
+    // Each route's declared need is checked before its handler (`access`).
+    let api: Router = api_routes()
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::enforce,
+        ))
+        .fallback(not_found)
+        .with_state(state.clone());
     Router::new()
         .fallback_service(api)
         // Inside the export/import layer, so an export pages through lookups and bulk forms too.

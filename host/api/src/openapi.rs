@@ -16,7 +16,9 @@
 //! - `GET /api/docs/?format=openapi` and `GET /api/swagger.json`: the document as JSON;
 //! - `GET /api/swagger.yaml`: the same document (JSON is valid YAML 1.2), typed as YAML;
 //! - `GET /api/docs/`: Swagger UI, whose files are built into the web UI from the npm package
-//!   `swagger-ui-dist` (`/api-docs/…`), so the page works without internet.
+//!   `swagger-ui-dist` (`/api-docs/…`), so the page works without internet;
+//! - `GET /api/redoc/`: ReDoc (JumpServer serves it too), from the npm package `redoc`'s
+//!   standalone bundle, built in the same way.
 //!
 //! None of these need authentication: the document only describes what the open-source code
 //! already shows, and SDK generators fetch it before they have credentials.
@@ -34,6 +36,7 @@ use std::sync::OnceLock;
 pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/api/docs/", get(docs))
+        .route("/api/redoc/", get(redoc))
         .route("/api/swagger.json", get(swagger_json))
         .route("/api/swagger.yaml", get(swagger_yaml))
 }
@@ -99,20 +102,6 @@ pub(crate) fn document() -> &'static Value {
     DOC.get_or_init(|| build(&registered(&crate::api_routes()), env!("CARGO_PKG_VERSION")))
 }
 
-/// Operations anyone may call: logging in, health, the login page's settings, these docs.
-const PUBLIC: &[&str] = &[
-    "/api/health/",
-    "/api/v1/health/",
-    "/api/v1/authentication/auth/",
-    "/api/v1/authentication/tokens/",
-    "/api/v1/authentication/mfa/challenge/",
-    "/api/v1/authentication/mfa/verify/",
-    "/api/v1/settings/public/open/",
-    "/api/docs/",
-    "/api/swagger.json",
-    "/api/swagger.yaml",
-];
-
 /// The OpenAPI 3.0 document describing `routes`.
 pub(crate) fn build(routes: &[Registered], version: &str) -> Value {
     let all_paths: BTreeSet<&str> = routes.iter().map(|r| r.path.as_str()).collect();
@@ -149,7 +138,18 @@ pub(crate) fn build(routes: &[Registered], version: &str) -> Value {
             let mut op = Map::new();
             op.insert("operationId".into(), json!(id));
             op.insert("tags".into(), json!([tag]));
-            op.insert("summary".into(), json!(summary(verb, &route.path)));
+            op.insert(
+                "summary".into(),
+                json!(summary(verb, &route.path, detail_of, method)),
+            );
+            let need = crate::access::need_of(method, &route.path);
+            if let Some(need) = need {
+                op.insert("description".into(), json!(need.describe()));
+                op.insert(
+                    "x-permissions".into(),
+                    json!({"kind": need.kind(), "codes": need.codes()}),
+                );
+            }
             let mut parameters: Vec<Value> = params
                 .iter()
                 .map(|p| {
@@ -171,8 +171,8 @@ pub(crate) fn build(routes: &[Registered], version: &str) -> Value {
             if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
                 op.insert("requestBody".into(), request_body(schema, verb));
             }
-            op.insert("responses".into(), responses(schema, verb, method));
-            if PUBLIC.contains(&route.path.as_str()) {
+            op.insert("responses".into(), responses(schema, verb, method, need));
+            if matches!(need, Some(crate::access::Need::Public)) {
                 op.insert("security".into(), json!([]));
             }
             item.insert(method.as_str().to_ascii_lowercase(), Value::Object(op));
@@ -279,9 +279,11 @@ fn list_params() -> Vec<Value> {
     ]
 }
 
+/// The body a write takes: the resource's writable fields (`<Name>Request`, see
+/// [`crate::schemas::components`]).
 fn request_body(schema: Option<&str>, verb: &str) -> Value {
     let one = match schema {
-        Some(name) => json!({"$ref": format!("#/components/schemas/{name}")}),
+        Some(name) => json!({"$ref": format!("#/components/schemas/{name}Request")}),
         None => json!({"type": "object"}),
     };
     let body = if verb == "create" && schema.is_some() {
@@ -292,7 +294,12 @@ fn request_body(schema: Option<&str>, verb: &str) -> Value {
     json!({"content": {"application/json": {"schema": body}}})
 }
 
-fn responses(schema: Option<&str>, verb: &str, method: &Method) -> Value {
+fn responses(
+    schema: Option<&str>,
+    verb: &str,
+    method: &Method,
+    need: Option<crate::access::Need>,
+) -> Value {
     let one = match schema {
         Some(name) => json!({"$ref": format!("#/components/schemas/{name}")}),
         None => json!({}),
@@ -330,8 +337,10 @@ fn responses(schema: Option<&str>, verb: &str, method: &Method) -> Value {
             err("FieldErrors", "Invalid input: errors by field."),
         );
     }
-    r.insert("401".into(), err("Detail", "Not authenticated."));
-    r.insert("403".into(), err("Detail", "Permission denied."));
+    if !matches!(need, Some(crate::access::Need::Public)) {
+        r.insert("401".into(), err("Detail", "Not authenticated."));
+        r.insert("403".into(), err("Detail", "Permission denied."));
+    }
     if path_has_object(verb) {
         r.insert("404".into(), err("Detail", "Not found."));
     }
@@ -384,32 +393,122 @@ fn operation_id(path: &str, verb: &str) -> String {
     format!("{}_{verb}", words.join("_"))
 }
 
-fn summary(verb: &str, path: &str) -> String {
-    let what = path.strip_prefix("/api/v1").unwrap_or(path);
-    let words = match verb {
-        "list" => "List",
-        "create" => "Create (a JSON array creates several)",
-        "bulk_update" => "Bulk update",
-        "bulk_partial_update" => "Bulk partial update",
-        "bulk_delete" => "Bulk delete (the filter must narrow the set)",
-        "read" => "Retrieve",
-        "update" => "Update",
-        "partial_update" => "Partially update",
-        "delete" => "Delete",
-        "get" => "Get",
-        "post" => "Post to",
-        "put" => "Put to",
-        "patch" => "Patch",
-        _ => "Call",
+/// A short sentence naming the act and the resource, from the path's words: "List assets",
+/// "Create asset", "Retrieve user", "Unblock user", "Get children of node".
+fn summary(verb: &str, path: &str, detail_of: Option<&str>, method: &Method) -> String {
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != "api" && *s != "v1")
+        .collect();
+    // The resource: the last literal segment (for a detail route, the collection's).
+    let collection = detail_of.unwrap_or(path);
+    let plural = collection
+        .split('/')
+        .rfind(|s| !s.is_empty() && !s.starts_with('{'))
+        .map(words)
+        .unwrap_or_default();
+    let one = singular(&plural);
+    match verb {
+        "list" => return format!("List {plural}"),
+        "create" => return format!("Create {one} (a JSON array creates several)"),
+        "bulk_update" => return format!("Bulk update {plural}"),
+        "bulk_partial_update" => return format!("Bulk partially update {plural}"),
+        "bulk_delete" => return format!("Bulk delete {plural} (the filter must narrow the set)"),
+        "read" => return format!("Retrieve {one}"),
+        "update" => return format!("Update {one}"),
+        "partial_update" => return format!("Partially update {one}"),
+        "delete" if detail_of.is_some() => return format!("Delete {one}"),
+        _ => {}
+    }
+    // An action below an object (`…/users/{key}/unblock/`): the words after the last
+    // parameter, about the object named before it.
+    let last_param = segments.iter().rposition(|s| s.starts_with('{'));
+    let (owner, tail) = match last_param {
+        Some(i) if i + 1 < segments.len() && i > 0 => (
+            singular(&words(segments[i - 1])),
+            segments[i + 1..]
+                .iter()
+                .map(|s| words(s))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        _ => (
+            String::new(),
+            segments
+                .iter()
+                .skip(1)
+                .filter(|s| !s.starts_with('{'))
+                .map(|s| words(s))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
     };
-    format!("{words} {what}")
+    const ACTS: &[&str] = &[
+        "activate", "approve", "reject", "close", "enable", "disable", "rollback", "clone",
+        "unblock", "unlock", "cancel", "expire", "renewal", "reuse", "check", "test", "verify",
+        "upload", "download", "refresh", "run", "sync", "replace", "add", "remove",
+    ];
+    let first = tail.split(' ').next().unwrap_or("");
+    let text = if owner.is_empty() {
+        let act = match *method {
+            Method::GET => "Get",
+            Method::POST => "Submit",
+            Method::PUT | Method::PATCH => "Update",
+            Method::DELETE => "Delete",
+            _ => "Call",
+        };
+        format!("{act} {tail}")
+    } else if ACTS.contains(&first) && *method != Method::GET {
+        format!("{tail} {owner}")
+    } else {
+        let act = match *method {
+            Method::GET => "Get",
+            Method::POST => "Submit",
+            Method::PUT | Method::PATCH => "Set",
+            Method::DELETE => "Delete",
+            _ => "Call",
+        };
+        format!("{act} {tail} of {owner}")
+    };
+    capitalize(text.trim())
+}
+
+/// A path segment as words: `account-templates` → `account templates`.
+fn words(segment: &str) -> String {
+    segment.replace(['-', '_', '.'], " ")
+}
+
+/// The singular of an English plural, good enough for resource names.
+fn singular(plural: &str) -> String {
+    if let Some(stem) = plural.strip_suffix("ies") {
+        format!("{stem}y")
+    } else if plural.ends_with("sses") || plural.ends_with("ches") || plural.ends_with("xes") {
+        plural[..plural.len() - 2].to_owned()
+    } else if plural.ends_with("ss") || plural.ends_with("us") {
+        plural.to_owned()
+    } else {
+        plural.strip_suffix('s').unwrap_or(plural).to_owned()
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut c = text.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 /// The app the path belongs to (`/api/v1/<app>/…`), used as the operation's tag.
 fn tag_of(path: &str) -> String {
     match path.strip_prefix("/api/v1/") {
         Some(rest) => rest.split('/').next().unwrap_or("api").to_owned(),
-        None if path.starts_with("/api/docs") || path.starts_with("/api/swagger") => "docs".into(),
+        None if path.starts_with("/api/docs")
+            || path.starts_with("/api/swagger")
+            || path.starts_with("/api/redoc") =>
+        {
+            "docs".into()
+        }
         None => path
             .trim_start_matches("/api/")
             .split('/')
@@ -477,6 +576,28 @@ fn page() -> Response {
          <script src=\"{ASSETS}/swagger-ui-bundle.js\"></script>\n\
          <script src=\"{ASSETS}/init.js\"></script>\n</body>\n</html>\n"
     );
+    with_policy(html)
+}
+
+/// `/api/redoc/`: the ReDoc page, built like [`page`]: the bundle and `redoc-init.js` are files
+/// of the web UI, no inline script.
+async fn redoc() -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>Portcullis API</title>\n</head>\n<body>\n\
+         <div id=\"redoc\" data-spec=\"/api/docs/?format=openapi\"></div>\n\
+         <noscript>The docs need JavaScript; the document itself is at \
+         <a href=\"/api/swagger.json\">/api/swagger.json</a>.</noscript>\n\
+         <script src=\"{ASSETS}/redoc.standalone.js\"></script>\n\
+         <script src=\"{ASSETS}/redoc-init.js\"></script>\n</body>\n</html>\n"
+    );
+    with_policy(html)
+}
+
+/// The docs pages' policy: scripts, styles, images and requests from this server only (the
+/// viewers inject their own `<style>` elements, hence inline styles); nothing may frame them.
+fn with_policy(html: String) -> Response {
     let mut res = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     res.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

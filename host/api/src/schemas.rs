@@ -182,6 +182,19 @@ pub(crate) fn components(all: &BTreeMap<&'static str, Schema>, extra: Map<String
             }
             props.insert((*f).to_owned(), p);
         }
+        // What a create or update sends: the writable fields only, so that generated SDKs
+        // and the docs' "try it out" offer no server-filled field.
+        let request: Map<String, Value> = props
+            .iter()
+            .filter(|(k, v)| {
+                s.writable.contains(&k.as_str()) && v.get("readOnly") != Some(&json!(true))
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        out.insert(
+            format!("{}Request", s.name),
+            json!({"type": "object", "properties": request}),
+        );
         out.insert(
             s.name.to_owned(),
             json!({"type": "object", "properties": props}),

@@ -237,14 +237,120 @@ fn security_schemes_name_every_way_in() {
             .get("security")
             .is_none()
     );
-    // The list of open operations names only routes that exist.
-    let routes = registered(&crate::api_routes());
-    for open in PUBLIC {
-        assert!(
-            routes.iter().any(|r| r.path == *open),
-            "{open} is not a route"
-        );
+    // Open operations are the routes declared public in `access`, and only those.
+    for (m, p, need) in crate::access::DECLARED {
+        let op = &doc["paths"][openapi_path(p)][m.to_ascii_lowercase()];
+        let open = matches!(need, crate::access::Need::Public);
+        assert_eq!(op.get("security") == Some(&json!([])), open, "{m} {p}");
     }
+}
+
+/// Every operation says what it needs, from the same declaration the access layer checks.
+#[test]
+fn every_operation_states_its_permission() {
+    let doc = document();
+    let mut count = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            count += 1;
+            let x = &op["x-permissions"];
+            let kind = x["kind"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: no x-permissions"));
+            let codes: Vec<&str> = x["codes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
+            let text = op["description"].as_str().unwrap();
+            match kind {
+                "public" => assert!(text.starts_with("Public"), "{method} {path}"),
+                "authenticated" => assert!(text.contains("authenticated user"), "{method} {path}"),
+                _ => {
+                    assert!(!codes.is_empty(), "{method} {path}");
+                    for c in &codes {
+                        assert!(text.contains(c), "{method} {path}: {text}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(count > 250, "{count} operations");
+    let users = &doc["paths"]["/api/v1/users/users/"];
+    assert_eq!(
+        users["get"]["x-permissions"],
+        json!({"kind": "org", "codes": ["users.view_user"]})
+    );
+    assert_eq!(
+        users["post"]["x-permissions"]["codes"],
+        json!(["users.add_user"])
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/users/users/{key}/"]["delete"]["x-permissions"],
+        json!({"kind": "system", "codes": ["users.delete_user"]})
+    );
+    assert!(
+        users["get"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("`users.view_user` in the current org")
+    );
+    let login = &doc["paths"]["/api/v1/authentication/auth/"]["post"];
+    assert_eq!(login["x-permissions"]["kind"], "public");
+    assert!(login["responses"].get("403").is_none());
+}
+
+#[test]
+fn summaries_name_the_act_and_the_resource() {
+    let doc = document();
+    let s = |p: &str, m: &str| doc["paths"][p][m]["summary"].as_str().unwrap().to_owned();
+    assert_eq!(s("/api/v1/assets/{kind}/", "get"), "List assets");
+    assert_eq!(s("/api/v1/assets/{kind}/{key}/", "get"), "Retrieve asset");
+    assert_eq!(
+        s("/api/v1/assets/{kind}/{key}/", "patch"),
+        "Partially update asset"
+    );
+    assert_eq!(s("/api/v1/assets/{kind}/{key}/", "delete"), "Delete asset");
+    assert_eq!(s("/api/v1/assets/platforms/", "get"), "List platforms");
+    assert_eq!(s("/api/v1/users/groups/{key}/", "put"), "Update group");
+    assert_eq!(s("/api/v1/assets/categories/", "get"), "Get categories");
+    assert!(s("/api/v1/users/users/", "post").starts_with("Create user"));
+    assert_eq!(
+        s("/api/v1/accounts/account-templates/", "get"),
+        "List account templates"
+    );
+    assert_eq!(
+        s("/api/v1/assets/nodes/{key}/children/", "get"),
+        "Get children of node"
+    );
+    assert_eq!(s("/api/v1/rbac/roles/{key}/clone/", "post"), "Clone role");
+    assert_eq!(s("/api/v1/users/profile/", "get"), "Get profile");
+}
+
+#[test]
+fn writes_take_the_resources_writable_fields() {
+    let doc = document();
+    let body = |p: &str, m: &str| {
+        doc["paths"][p][m]["requestBody"]["content"]["application/json"]["schema"].clone()
+    };
+    let create = body("/api/v1/users/users/", "post");
+    assert_eq!(
+        create["oneOf"][0]["$ref"],
+        "#/components/schemas/UserRequest"
+    );
+    assert_eq!(
+        body("/api/v1/users/users/{key}/", "patch")["$ref"],
+        "#/components/schemas/UserRequest"
+    );
+    let req = &doc["components"]["schemas"]["UserRequest"]["properties"];
+    assert!(req.get("username").is_some());
+    assert!(req.get("password").is_some());
+    assert!(
+        req.get("date_joined").is_none(),
+        "read-only field in a request"
+    );
+    assert!(req.get("id").is_none());
 }
 
 async fn get_path(uri: &str) -> (StatusCode, String, Vec<u8>) {
