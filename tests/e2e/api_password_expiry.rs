@@ -250,3 +250,61 @@ async fn expired_passwords_are_refused_at_login_and_replaced() {
         db.drop_db().await;
     }
 }
+
+/// `is_password_expired` (reference §4.1): the user list filter keeps the users whose password
+/// is older than `SECURITY_PASSWORD_EXPIRATION_TIME` (or the others with `0`), and the user
+/// serializer shows the same value.
+#[tokio::test]
+async fn the_user_list_filters_by_password_expiry() {
+    for db in TestDb::both().await {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(&db, dir.path());
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+        create_user(dir.path(), &db, "fresh", "user");
+        create_user(dir.path(), &db, "stale", "user");
+        let mut f = Fixture::new(&db.url).await;
+        age_password(&mut f, "stale", 40).await;
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            "/api/v1/settings/setting/?category=security_password",
+            &json!({"SECURITY_PASSWORD_EXPIRATION_TIME": 30}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let users = |q: &str| -> Vec<(String, Value)> {
+            let r = get(&server, &admin, &format!("/api/v1/users/users/?{q}"));
+            assert_eq!(r.status, 200, "{}: {}", db.backend, r.body);
+            let mut v: Vec<(String, Value)> = r
+                .json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| {
+                    (
+                        u["username"].as_str().unwrap().to_owned(),
+                        u["is_password_expired"].clone(),
+                    )
+                })
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        assert_eq!(
+            users("is_password_expired=1"),
+            [("stale".to_owned(), json!(true))],
+            "{}",
+            db.backend
+        );
+        assert_eq!(
+            users("is_password_expired=false&username__in=stale,fresh"),
+            [("fresh".to_owned(), json!(false))]
+        );
+        let stale = users("username=stale");
+        assert_eq!(stale[0].1, json!(true));
+        let r = get(&server, &admin, "/api/v1/users/users/stale/");
+        assert_eq!(r.json()["is_password_expired"], json!(true), "{}", r.body);
+        drop(server);
+        db.drop_db().await;
+    }
+}

@@ -307,6 +307,10 @@ pub struct UserQuery {
     pub ids: Option<Vec<Uuid>>,
     /// List lookups applied in SQL (see `lookups.rs`, [`crate::lookups::USER_FIELDS`]).
     pub lookups: Vec<crate::lookups::SqlLookup>,
+    /// `is_password_expired`: `(expired, cutoff)` keeps the users whose password was last
+    /// changed (or, never changed, who were made) at or before `cutoff` (microseconds) when
+    /// `expired`, the others when not.
+    pub password_expired: Option<(bool, i64)>,
     /// Order column (`name`, `username`, `email`, `date_joined`, `last_login`), `-` for desc.
     pub order: Option<String>,
     /// Page size.
@@ -386,6 +390,12 @@ impl Store {
                     .join(", ");
                 clauses.push(format!("u.id IN ({list})"));
             }
+        }
+        if let Some((expired, cutoff)) = q.password_expired {
+            clauses.push(format!(
+                "COALESCE(u.date_password_last_updated, u.date_joined) {} {cutoff}",
+                if expired { "<=" } else { ">" }
+            ));
         }
         clauses.extend(crate::lookups::render(
             &crate::lookups::USER_FIELDS,

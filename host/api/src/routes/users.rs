@@ -149,7 +149,21 @@ pub(crate) async fn user_full(
     caller: &Caller,
     u: &UserRecord,
 ) -> Result<Value, ApiError> {
-    labels::with_labels(state, caller.org, USER_TYPE, user_json(u)).await
+    let days = state.auth().security().await?.password_expiration_days;
+    let mut v = user_json(u);
+    v["is_password_expired"] = json!(password_expired(u, days));
+    labels::with_labels(state, caller.org, USER_TYPE, v).await
+}
+
+/// Microseconds in a day.
+const DAY_US: i64 = 86_400 * 1_000_000;
+
+/// Whether the user's password is older than `SECURITY_PASSWORD_EXPIRATION_TIME` (`days`),
+/// counted as login counts it: from the last change, or from when the user was made. Shown as
+/// `is_password_expired`, the value of JumpServer's user filter of that name.
+fn password_expired(u: &UserRecord, days: u32) -> bool {
+    let changed = u.date_password_last_updated.unwrap_or(u.date_joined);
+    changed.timestamp_micros() + i64::from(days) * DAY_US <= chrono::Utc::now().timestamp_micros()
 }
 
 /// The user filters of §4.1 (and `labels=`, §3.4) from the query string, for the page `q`
@@ -177,6 +191,14 @@ async fn user_query(
         group_id: uuid_filter(q, "group_id")?,
         ids,
         lookups: crate::conventions::sql_lookups(q, &portcullis_store::lookups::USER_FIELDS),
+        password_expired: match q.flag("is_password_expired")? {
+            Some(expired) => {
+                let days = state.auth().security().await?.password_expiration_days;
+                let cutoff = chrono::Utc::now().timestamp_micros() - i64::from(days) * DAY_US;
+                Some((expired, cutoff))
+            }
+            None => None,
+        },
         order: q.order.clone(),
         limit,
         offset,
@@ -193,7 +215,15 @@ async fn list(
     let q = ListQuery::parse(&uri)?;
     let query = user_query(&state, &caller, &q).await?;
     let (count, users) = state.store().list_users(&query).await?;
-    let mut rows: Vec<Value> = users.iter().map(user_json).collect();
+    let days = state.auth().security().await?.password_expiration_days;
+    let mut rows: Vec<Value> = users
+        .iter()
+        .map(|u| {
+            let mut v = user_json(u);
+            v["is_password_expired"] = json!(password_expired(u, days));
+            v
+        })
+        .collect();
     labels::fill_labels(&state, caller.org, USER_TYPE, &mut rows).await?;
     Ok(Json(q.respond(&uri, &host, count, rows)))
 }
