@@ -63,6 +63,9 @@ test('an expired password is replaced on the login page and the user is signed i
     const text = document.querySelector('[data-testid="login-error"]')?.textContent || ''
     return text.trim() !== '' && !/not the same/.test(text)
   })
+  // The policy's words, not the API's field name.
+  assert.match(await error.innerText(), /at least/)
+  assert.doesNotMatch(await error.innerText(), /new_password/)
   await page.getByTestId('expired-step').waitFor()
   await screenshot(page, 'expired-password-refused.png')
 
