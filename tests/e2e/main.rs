@@ -7,6 +7,7 @@ mod api_acls;
 mod api_assets;
 mod api_audits;
 mod api_dashboard;
+mod api_declared_permissions;
 mod api_favorites;
 mod api_forced_mfa;
 mod api_labels;
