@@ -665,3 +665,107 @@ async fn an_installed_plugins_methods_are_listed_and_accepted_by_platform_writes
         db.drop_db().await;
     }
 }
+
+/// A request in a given org (`X-JMS-ORG`); `ROOT` is the global view.
+fn in_org(
+    server: &crate::support::Server,
+    token: &str,
+    org: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> crate::support::HttpResponse {
+    let auth = format!("Bearer {token}");
+    crate::support::http(
+        &server.base,
+        method,
+        path,
+        &[("Authorization", &auth), ("X-JMS-ORG", org)],
+        body,
+    )
+    .unwrap()
+}
+
+/// In the root (global) view every org's labels are listed, so a platform (which belongs to
+/// no org) takes labels of any org there; each binding stays in its label's org, so that org
+/// shows it and the others do not, and the root view's write replaces the bindings of every
+/// org. In an org, a label of another org is still refused.
+#[tokio::test]
+async fn platform_labels_of_another_org_from_the_root_view() {
+    for db in TestDb::both().await {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(&db, dir.path());
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+        let be = db.backend;
+        let r = send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/orgs/orgs/",
+            &json!({"name": "Team B"}),
+        );
+        let b = ok(&r, 201)["id"].as_str().unwrap().to_owned();
+        let r = in_org(
+            &server,
+            &admin,
+            &b,
+            "POST",
+            "/api/v1/labels/labels/",
+            Some(&json!({"name": "team", "value": "b"})),
+        );
+        let label = ok(&r, 201)["id"].as_str().unwrap().to_owned();
+        let p = ok(
+            &send(
+                &server,
+                &admin,
+                "POST",
+                PLATFORMS,
+                &json!({"name": "Shared", "category": "host", "type": "linux",
+                        "protocols": [{"name": "ssh", "port": 22}], "labels": ["env:prod"]}),
+            ),
+            201,
+        );
+        let path = format!("{PLATFORMS}{}/", p["id"]);
+
+        // From Default, Team B's label does not exist.
+        let r = send(&server, &admin, "PATCH", &path, &json!({"labels": [label]}));
+        assert_eq!(r.status, 400, "{be}: {}", r.body);
+        assert!(r.json()["labels"].is_array(), "{}", r.body);
+
+        // From the root view it does; the root view's write replaces every org's labels.
+        let r = in_org(
+            &server,
+            &admin,
+            "ROOT",
+            "PATCH",
+            &path,
+            Some(&json!({"labels": [label, "tier:web"]})),
+        );
+        assert_eq!(r.status, 200, "{be}: {}", r.body);
+        assert_eq!(label_pairs(&r.json()), ["team:b", "tier:web"], "{be}");
+        let shown = |org: &str| {
+            let r = in_org(&server, &admin, org, "GET", &path, None);
+            label_pairs(&ok(&r, 200))
+        };
+        assert_eq!(shown("ROOT"), ["team:b", "tier:web"]);
+        assert_eq!(shown(&b), ["team:b"], "{be}: kept in Team B");
+        assert_eq!(
+            shown("default"),
+            ["tier:web"],
+            "{be}: a new pair goes to Default"
+        );
+        let r = in_org(
+            &server,
+            &admin,
+            "ROOT",
+            "PATCH",
+            &path,
+            Some(&json!({"labels": []})),
+        );
+        assert_eq!(r.status, 200, "{be}: {}", r.body);
+        assert!(shown("ROOT").is_empty());
+        assert_eq!(platform_label_bindings(&db.url).await, 0);
+        drop(server);
+        db.drop_db().await;
+    }
+}

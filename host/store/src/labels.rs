@@ -1039,6 +1039,32 @@ impl Store {
         Ok(ids)
     }
 
+    /// Replaces every label binding of one resource that belongs to no org (a platform) in
+    /// every org at once, as the root (global) view writes it: the labels given may come from
+    /// several orgs, and each binding is kept in the org of its label (`(org, label)` pairs;
+    /// a `name:value` pair is found or created in the org it comes with).
+    pub async fn set_resource_labels_everywhere(
+        &self,
+        res_type: &str,
+        res_id: &str,
+        labels: &[(Uuid, LabelRef)],
+        by: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM labeled_resources WHERE res_type = $1 AND res_id = $2")
+            .bind(res_type)
+            .bind(res_id)
+            .execute(&mut *tx)
+            .await?;
+        for (org, label) in labels {
+            for id in resolve_labels_in(&mut tx, *org, std::slice::from_ref(label), by).await? {
+                insert_bindings(&mut tx, *org, id, res_type, &[res_id.to_owned()], by).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The ids of the resources of one type that the `labels=` filter matches, among labels of
     /// `org` (every org when `None`), sorted. Values given for one name are ORed and different
     /// names ANDed; `name:*` matches any value of the name; an unknown label matches nothing.

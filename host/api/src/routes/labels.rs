@@ -188,6 +188,67 @@ pub(crate) async fn labels_checked(
     Ok(Some(refs))
 }
 
+/// [`labels_checked`] for a resource that belongs to no org (platforms), paired with the org
+/// each label is kept in. In an org the labels are the org's; in the root (global) view, as
+/// JumpServer lists every org's labels there, a label id may name a label of any org (kept in
+/// that org), and a `name:value` pair is found or made in Default ([`Caller::write_org`]).
+pub(crate) async fn global_labels_checked(
+    state: &AppState,
+    caller: &Caller,
+    body: &Map<String, Value>,
+) -> Result<Option<Vec<(Uuid, LabelRef)>>, ApiError> {
+    if let Some(org) = caller.org {
+        let refs = labels_checked(state, org, body).await?;
+        return Ok(refs.map(|r| r.into_iter().map(|l| (org, l)).collect()));
+    }
+    let Some(refs) = labels_input(body)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(refs.len());
+    for r in refs {
+        let org = match &r {
+            LabelRef::Id(id) => {
+                state
+                    .store()
+                    .label(None, *id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::field(
+                            "labels",
+                            format!("Invalid pk \"{id}\" - object does not exist."),
+                        )
+                    })?
+                    .org_id
+            }
+            LabelRef::Pair { .. } => caller.write_org(),
+        };
+        out.push((org, r));
+    }
+    Ok(Some(out))
+}
+
+/// Saves what [`global_labels_checked`] returned: in an org, replaces that org's labels on
+/// the resource (other orgs' stay); in the root view, replaces them in every org, as the
+/// root view shows them all.
+pub(crate) async fn save_global_labels(
+    state: &AppState,
+    caller: &Caller,
+    res_type: &str,
+    res_id: &str,
+    labels: &[(Uuid, LabelRef)],
+) -> Result<(), ApiError> {
+    if let Some(org) = caller.org {
+        let refs: Vec<LabelRef> = labels.iter().map(|(_, l)| l.clone()).collect();
+        return save_org_labels(state, caller, org, res_type, res_id, &refs).await;
+    }
+    let by = caller_name(state, caller).await;
+    state
+        .store()
+        .set_resource_labels_everywhere(res_type, res_id, labels, &by)
+        .await
+        .map_err(labels_error)
+}
+
 /// Store errors of a label write, as DRF field errors on `labels`.
 pub(crate) fn labels_error(e: StoreError) -> ApiError {
     match e {

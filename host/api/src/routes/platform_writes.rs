@@ -10,7 +10,8 @@
 //!
 //! `automation` is laid over the stored settings (see [`super::platform_automation`]: its
 //! method names must be known methods of their kind), and `labels` are set like other
-//! resources' labels, in the caller's org (labels belong to an org; the platform does not).
+//! resources' labels, in the caller's org (labels belong to an org; the platform does not);
+//! from the root (global) view, labels of any org, each kept in its own org.
 
 use super::assets::platform_json;
 use super::common::{audit, caller_name, check_fields, diff, flag, object, text};
@@ -419,7 +420,7 @@ pub(crate) async fn platform_create(
     };
     let known = Catalogue::load(&state).await?;
     let input = apply(&body, blank, None, &known)?;
-    let new_labels = labels::labels_checked(&state, caller.write_org(), &body).await?;
+    let new_labels = labels::global_labels_checked(&state, &caller, &body).await?;
     let by = caller_name(&state, &caller).await;
     let id = state
         .store()
@@ -430,7 +431,7 @@ pub(crate) async fn platform_create(
             other => other.into(),
         })?;
     if let Some(refs) = &new_labels {
-        labels::save_labels(&state, &caller, PLATFORM_TYPE, &id.to_string(), refs).await?;
+        labels::save_global_labels(&state, &caller, PLATFORM_TYPE, &id.to_string(), refs).await?;
     }
     let created = existing(&state, &id.to_string()).await?;
     let out = shown(&state, &caller, &created).await?;
@@ -459,7 +460,7 @@ pub(crate) async fn platform_update(
     let before = existing(&state, &key).await?;
     let known = Catalogue::load(&state).await?;
     let input = apply(&body, input_of(&before), Some(&before), &known)?;
-    let new_labels = labels::labels_checked(&state, caller.write_org(), &body).await?;
+    let new_labels = labels::global_labels_checked(&state, &caller, &body).await?;
     let b = shown(&state, &caller, &before).await?;
     let by = caller_name(&state, &caller).await;
     let found = state
@@ -474,7 +475,8 @@ pub(crate) async fn platform_update(
         return Err(ApiError::NotFound("Platform"));
     }
     if let Some(refs) = &new_labels {
-        labels::save_labels(&state, &caller, PLATFORM_TYPE, &before.id.to_string(), refs).await?;
+        labels::save_global_labels(&state, &caller, PLATFORM_TYPE, &before.id.to_string(), refs)
+            .await?;
     }
     let after = existing(&state, &before.id.to_string()).await?;
     let a = shown(&state, &caller, &after).await?;
