@@ -3,17 +3,26 @@
 //!
 //! - **Lookups** on list GETs: `f__exact=`, `f__in=a,b`, `f__icontains=`, `f__startswith=`,
 //!   `f__icontains_any=a,b`, `f__icontains_all=a,b`, negation by a `!` after the name
-//!   (`name__icontains!=x`, `f!=x`), and the deprecated `ids=`/`id!=`. They apply to the fields
-//!   of the serialized rows; a lookup on a field the rows do not have is ignored, as
-//!   django-filter ignores parameters it does not declare.
+//!   (`name__icontains!=x`, `f!=x`), `id=a,b` and the deprecated `ids=`/`id!=`. On the large
+//!   lists (assets, accounts, users) the handlers apply the common fields' lookups in SQL
+//!   (`portcullis_store::lookups`, see [`sql_fields`]): the layer passes those parameters on
+//!   and answers the handler's page as it is. Every other lookup takes the generic path: the
+//!   layer reads the list page by page and filters the serialized rows; a lookup on a field
+//!   the rows do not have is ignored, as django-filter ignores parameters it does not declare.
 //! - **Field selection** on GETs: `fields=a,b`, `fields!=a,b`, `fields_size=mini|small`.
 //! - **`OPTIONS`** on any route: DRF-style metadata (`actions` with field descriptions, filter
 //!   operators), learned from the route's allowed methods and a sample row.
 //! - **Bulk `PUT`/`PATCH`** on a list route (a JSON array of objects carrying `id`), applied
-//!   item by item through the detail route, all or nothing: when one item fails, the items
-//!   already applied are put back and the answer is a list of per-item errors.
+//!   item by item through the detail route, all or nothing by compensation: when one item
+//!   fails, the items already applied are put back (a PATCH of their previous values) and the
+//!   answer is a list of per-item errors. Not one transaction: a concurrent reader can see the
+//!   items applied before the failing one, and a put-back that fails is only logged.
 //! - **Filtered bulk `DELETE`** on a list route (`?id__in=…` or any narrowing filter on org
-//!   resources); an unfiltered one is refused with 400.
+//!   resources); an unfiltered one is refused with 400. The filter is resolved to rows as a
+//!   GET would list them; assets, accounts, users and platforms are then deleted in one store
+//!   transaction (`routes/bulk_delete.rs`): a row that cannot go leaves them all, and the 400
+//!   names it. Other resources are deleted item by item, and a refusal midway leaves the
+//!   items before it deleted.
 //!
 //! Handlers that answer these methods themselves keep them: the bulk forms run only where the
 //! route answers 405.
