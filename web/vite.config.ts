@@ -8,18 +8,33 @@ import { readFileSync } from 'node:fs'
 // The API server the dev server proxies to (override: PORTCULLIS_API=http://127.0.0.1:18080).
 const api = process.env.PORTCULLIS_API || 'http://127.0.0.1:8080'
 
-// Swagger UI for the API docs page the server answers at /api/docs/ (host/api/src/openapi.rs):
-// its prebuilt files from the npm package, under fixed names in /api-docs/ beside init.js
-// (public/api-docs/), so the page loads nothing from the internet.
+// The API docs pages the server answers at /api/docs/ (Swagger UI) and /api/redoc/ (ReDoc)
+// (host/api/src/openapi.rs): their prebuilt files from the npm packages swagger-ui-dist and
+// redoc (its standalone bundle), under fixed names in /api-docs/ beside init.js and
+// redoc-init.js (public/api-docs/), so the pages load nothing from the internet.
 function apiDocs() {
-  const files = ['swagger-ui-bundle.js', 'swagger-ui.css']
+  const files = [
+    ['swagger-ui-dist/swagger-ui-bundle.js', 'swagger-ui-bundle.js'],
+    ['swagger-ui-dist/swagger-ui.css', 'swagger-ui.css'],
+    ['redoc/bundles/redoc.standalone.js', 'redoc.standalone.js'],
+  ]
+  // ReDoc's menu footer shows a logo from its CDN; the page's policy would block it, but the
+  // page should not even try: an empty inline image takes its place.
+  const offline = (name: string, source: Buffer): Uint8Array =>
+    name === 'redoc.standalone.js'
+      ? Buffer.from(
+          source
+            .toString('utf8')
+            .replaceAll('https://cdn.redoc.ly/redoc/logo-mini.svg', "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"),
+        )
+      : source
   return {
     name: 'portcullis-api-docs',
     apply: 'build' as const,
     generateBundle(this: { emitFile(f: { type: 'asset'; fileName: string; source: Uint8Array }): string }) {
-      for (const file of files) {
-        const from = fileURLToPath(new URL(`./node_modules/swagger-ui-dist/${file}`, import.meta.url))
-        this.emitFile({ type: 'asset', fileName: `api-docs/${file}`, source: readFileSync(from) })
+      for (const [file, name] of files) {
+        const from = fileURLToPath(new URL(`./node_modules/${file}`, import.meta.url))
+        this.emitFile({ type: 'asset', fileName: `api-docs/${name}`, source: offline(name, readFileSync(from)) })
       }
     },
   }

@@ -1,7 +1,8 @@
 //! The OpenAPI document and the interactive docs as the built binary serves them (issue 3):
 //! the document at JumpServer's paths, the Swagger UI page at `/api/docs/` with every file it
 //! loads served by the binary itself (the bastion has no internet), and the page working in a
-//! real browser (`tests/web/api_docs.spec.mjs`).
+//! real browser (`tests/web/api_docs.spec.mjs`); the same for the ReDoc page at `/api/redoc/`
+//! (`tests/web/redoc.spec.mjs`).
 
 use crate::client::{ADMIN_PASSWORD, start};
 use crate::support::{HttpResponse, Server, TestDb, http};
@@ -113,6 +114,49 @@ fn the_binary_serves_the_openapi_document_and_the_docs_page_offline() {
         ],
         Duration::from_secs(120),
     );
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 1000, "no screenshot {}", shot.display());
+    let _ = server.stop();
+}
+
+#[test]
+fn the_binary_serves_the_redoc_page_offline() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&db, dir.path());
+
+    let page = fetch(&server, "/api/redoc/");
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    let files = links(&page.body);
+    for must in ["/api-docs/redoc.standalone.js", "/api-docs/redoc-init.js"] {
+        assert!(files.iter().any(|f| f == must), "{must} not on the page");
+        let r = fetch(&server, must);
+        assert_eq!(r.status, 200, "{must}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("text/javascript; charset=utf-8"),
+            "{must}"
+        );
+    }
+    assert!(
+        fetch(&server, "/api-docs/redoc.standalone.js").body.len() > 100_000,
+        "the ReDoc bundle is not the npm package's standalone build"
+    );
+    assert!(
+        files.iter().all(|f| f.starts_with('/')),
+        "a file from elsewhere: {files:?}"
+    );
+
+    let shot = artifacts_dir().join("redoc.png");
+    let _ = std::fs::remove_file(&shot);
+    run_spec("redoc.spec.mjs", &server, &[], Duration::from_secs(120));
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 1000, "no screenshot {}", shot.display());
     let _ = server.stop();

@@ -1,6 +1,7 @@
 // The interactive API docs at /api/docs/ in a real browser: Swagger UI starts from files the
 // binary serves itself (no request leaves the server's origin), loads the OpenAPI document,
-// narrows the list to one app with its filter box, shows a known operation's parameters, and
+// narrows the list to one app with its filter box, shows a known operation's parameters and the
+// permission it needs, and
 // runs it ("Try it out") with a bearer token set through the page's authorization. Screenshot:
 // api-docs.png. Run by tests/e2e/web_api_docs.rs (node --test) against a running server.
 
@@ -38,6 +39,8 @@ test('the docs page lists, explains and runs operations, loading nothing from el
   assert.equal(await page.locator('#operations-tag-accounts').count(), 0)
   await list.locator('.opblock-summary').first().click()
   await list.locator('.parameters-container').getByText('limit', { exact: true }).waitFor()
+  // The operation says which permission it needs (x-permissions, in its description).
+  await list.locator('.opblock-description-wrapper').getByText('users.view_user').first().waitFor()
 
   // Authorized with a bearer token from the login endpoint, "Try it out" lists the users.
   const login = await fetch(`${origin}/api/v1/authentication/auth/`, {

@@ -576,7 +576,7 @@ fn page() -> Response {
          <script src=\"{ASSETS}/swagger-ui-bundle.js\"></script>\n\
          <script src=\"{ASSETS}/init.js\"></script>\n</body>\n</html>\n"
     );
-    with_policy(html)
+    with_policy(html, POLICY)
 }
 
 /// `/api/redoc/`: the ReDoc page, built like [`page`]: the bundle and `redoc-init.js` are files
@@ -592,20 +592,27 @@ async fn redoc() -> Response {
          <script src=\"{ASSETS}/redoc.standalone.js\"></script>\n\
          <script src=\"{ASSETS}/redoc-init.js\"></script>\n</body>\n</html>\n"
     );
-    with_policy(html)
+    with_policy(html, REDOC_POLICY)
 }
 
 /// The docs pages' policy: scripts, styles, images and requests from this server only (the
 /// viewers inject their own `<style>` elements, hence inline styles); nothing may frame them.
-fn with_policy(html: String) -> Response {
+const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; \
+     frame-ancestors 'none'";
+
+/// ReDoc's policy: [`POLICY`], plus the worker its search runs in, which its bundle starts
+/// from a `blob:` URL of its own code (a page script must make it, and only this server's
+/// scripts run).
+const REDOC_POLICY: &str = "default-src 'self'; script-src 'self'; worker-src blob:; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+     object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+
+fn with_policy(html: String, policy: &'static str) -> Response {
     let mut res = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     res.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-             img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; \
-             frame-ancestors 'none'",
-        ),
+        HeaderValue::from_static(policy),
     );
     res
 }

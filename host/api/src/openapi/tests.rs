@@ -397,3 +397,26 @@ async fn the_docs_page_and_the_document_are_served() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_redoc_page_is_served_with_local_files_under_a_strict_policy() {
+    let res = routes::<()>()
+        .oneshot(Request::get("/api/redoc/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(csp.contains("connect-src 'self';"), "{csp}");
+    assert!(!csp.contains("unsafe-eval"), "{csp}");
+    let body = to_bytes(res.into_body(), usize::MAX).await.unwrap();
+    let html = String::from_utf8(body.to_vec()).unwrap();
+    assert!(html.contains("/api-docs/redoc.standalone.js"));
+    assert!(html.contains("/api-docs/redoc-init.js"));
+    assert!(html.contains("data-spec=\"/api/docs/?format=openapi\""));
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    assert!(!html.contains("<script>"), "no inline script");
+}
