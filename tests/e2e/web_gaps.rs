@@ -241,3 +241,63 @@ async fn an_expired_password_is_replaced_from_the_login_page_in_a_real_browser()
     let left = login(&server, &name2, &pw2);
     assert_eq!(left.json()["code"], "passwd_has_expired", "{}", left.body);
 }
+
+/// Viewing an account's secret in a real browser (`tests/web/secrets.spec.mjs`): the MFA
+/// step-up with a bound authenticator (wrong code refused, right code shows the secret), and
+/// an administrator without one told to set it up in the profile.
+#[test]
+fn viewing_a_secret_asks_for_mfa_again_in_a_real_browser() {
+    let db = TestDb::sqlite();
+    let data = tempfile::tempdir().unwrap();
+    let server = start(&db, data.path());
+    let admin = token(&server, "admin", ADMIN_PASSWORD);
+    let tag = &Uuid::new_v4().simple().to_string()[..8];
+    let account = format!("svc{tag}");
+    let secret = format!("Shown-{tag}-Pw1");
+    ok(
+        &send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/assets/hosts/",
+            &json!({"name": format!("secret-host-{tag}"), "address": "10.78.1.1", "platform": 1,
+                    "protocols": [{"name": "ssh", "port": 22}],
+                    "accounts": [{"name": account, "username": account,
+                                  "secret_type": "password", "secret": secret}]}),
+        ),
+        201,
+    );
+    let mfa_password = "Mfa-admin-Pass-42";
+    // A system administrator (and admin of the Default org, whose accounts the list shows)
+    // with an authenticator bound.
+    ok(
+        &send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/users/users/",
+            &json!({"name": "MFA Admin", "username": "mfa.admin", "email": "mfa.admin@example.com",
+                    "password": mfa_password, "need_update_password": false,
+                    "system_roles": ["00000000-0000-0000-0000-000000000001"],
+                    "org_roles": ["00000000-0000-0000-0000-000000000005"]}),
+        ),
+        201,
+    );
+    let (otp, step) = crate::web_ui::bind_totp(&server, &token(&server, "mfa.admin", mfa_password));
+
+    run_spec(
+        "secrets.spec.mjs",
+        &server,
+        &[
+            ("PC_ADMIN_USER", "admin".into()),
+            ("PC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+            ("PC_MFA_ADMIN", "mfa.admin".into()),
+            ("PC_MFA_ADMIN_PASSWORD", mfa_password.into()),
+            ("PC_MFA_SECRET", otp),
+            ("PC_MFA_LAST_STEP", step.to_string()),
+            ("PC_SECRET_ACCOUNT", account.clone()),
+            ("PC_SECRET_VALUE", secret),
+        ],
+        Duration::from_secs(180),
+    );
+}

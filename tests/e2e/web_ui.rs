@@ -286,8 +286,13 @@ fn seed_mfa_user(server: &Server, admin: &str, username: &str, password: &str) -
                 "password": password, "need_update_password": false}),
     );
     assert_eq!(r.status, 201, "{}", r.body);
-    let user = token(server, username, password);
-    let setup = get(server, &user, "/api/v1/authentication/mfa/setup/");
+    bind_totp(server, &token(server, username, password))
+}
+
+/// Binds a TOTP authenticator to the user of `user` (a token) through the API. Returns the
+/// base32 secret and the step whose code the binding used.
+pub(crate) fn bind_totp(server: &Server, user: &str) -> (String, u64) {
+    let setup = get(server, user, "/api/v1/authentication/mfa/setup/");
     assert_eq!(setup.status, 200, "{}", setup.body);
     let secret = setup.json()["secret"].as_str().unwrap().to_owned();
     let step = SystemTime::now()
@@ -297,7 +302,7 @@ fn seed_mfa_user(server: &Server, admin: &str, username: &str, password: &str) -
         / 30;
     let bound = send(
         server,
-        &user,
+        user,
         "POST",
         "/api/v1/authentication/mfa/setup/",
         &json!({"code": totp(&secret, step)}),

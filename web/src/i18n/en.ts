@@ -293,6 +293,8 @@ const en = {
     title: 'Confirm it is you',
     mfaHelp: 'Viewing secrets needs a fresh two-step verification. Enter the code from your authenticator app.',
     passwordHelp: 'Enter your password to continue.',
+    mfaUnbound: 'Viewing secrets needs two-step verification, and your account has no authenticator app yet. Set one up in your profile, then try again.',
+    toProfile: 'Set up in my profile',
   },
   accounts: {
     bulkAdd: 'Add to many assets',

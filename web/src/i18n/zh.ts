@@ -295,6 +295,8 @@ const zh: Same<Messages> = {
     title: '身份确认',
     mfaHelp: '查看密文需要重新进行两步验证，请输入身份验证器中的验证码。',
     passwordHelp: '请输入密码以继续。',
+    mfaUnbound: '查看密文需要两步验证，而您的账号尚未绑定身份验证器。请先在个人资料中绑定，然后重试。',
+    toProfile: '去个人资料绑定',
   },
   accounts: {
     bulkAdd: '批量添加到资产',
