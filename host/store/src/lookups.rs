@@ -48,10 +48,13 @@ pub enum Target {
     Text(&'static [&'static str]),
     /// A boolean column: only `exact` and `in`, with `true/1/True` and `false/0/False`.
     Bool(&'static str),
-    /// Rows of a related table: `EXISTS (<from_where> AND (<any expression matches>))`.
+    /// Rows of a related table: `<outer> IN (<select> AND (<any expression matches>))`,
+    /// driven from the related rows (few) rather than probed per outer row (100,000).
     Related {
-        /// `SELECT 1 FROM … WHERE <join to the outer row>`.
-        from_where: &'static str,
+        /// The outer row's id column.
+        outer: &'static str,
+        /// `SELECT <outer id> FROM … WHERE <condition>`.
+        select: &'static str,
         /// Text expressions of the related row.
         exprs: &'static [&'static str],
     },
@@ -89,16 +92,18 @@ pub const ASSET_FIELDS: Fields = Fields(&[
     (
         "nodes",
         Target::Related {
-            from_where: "SELECT 1 FROM asset_nodes ln JOIN nodes n ON n.id = ln.node_id \
-                         WHERE ln.asset_id = a.id",
+            outer: "a.id",
+            select: "SELECT ln.asset_id FROM asset_nodes ln JOIN nodes n ON n.id = ln.node_id \
+                     WHERE 1 = 1",
             exprs: &["n.id", "n.value"],
         },
     ),
     (
         "labels",
         Target::Related {
-            from_where: "SELECT 1 FROM labeled_resources lr JOIN labels l ON l.id = lr.label_id \
-                         WHERE lr.res_type = 'assets.asset' AND lr.res_id = a.id",
+            outer: "a.id",
+            select: "SELECT lr.res_id FROM labeled_resources lr JOIN labels l \
+                     ON l.id = lr.label_id WHERE lr.res_type = 'assets.asset'",
             exprs: &["l.id", "l.name", "l.value"],
         },
     ),
@@ -124,8 +129,9 @@ pub const USER_FIELDS: Fields = Fields(&[
     (
         "groups",
         Target::Related {
-            from_where: "SELECT 1 FROM user_group_members gm JOIN user_groups g \
-                         ON g.id = gm.user_group_id WHERE gm.user_id = u.id",
+            outer: "u.id",
+            select: "SELECT gm.user_id FROM user_group_members gm JOIN user_groups g \
+                     ON g.id = gm.user_group_id WHERE 1 = 1",
             exprs: &["g.id", "g.name"],
         },
     ),
@@ -177,12 +183,14 @@ pub fn render(
                 }
             }
             Target::Text(exprs) => any_expr(exprs, l, backend, bind),
-            Target::Related { from_where, exprs } => {
-                format!(
-                    "EXISTS ({from_where} AND {})",
-                    any_expr(exprs, l, backend, bind)
-                )
-            }
+            Target::Related {
+                outer,
+                select,
+                exprs,
+            } => format!(
+                "{outer} IN ({select} AND {})",
+                any_expr(exprs, l, backend, bind)
+            ),
         };
         out.push(if l.negate {
             format!("NOT {cond}")
@@ -338,7 +346,7 @@ mod tests {
     fn related_fields_match_by_id_or_name() {
         let (c, a) = sql(lk("nodes", LookupOp::In, "n1, n2", false), Backend::Sqlite);
         assert!(
-            c[0].starts_with("EXISTS (SELECT 1 FROM asset_nodes"),
+            c[0].starts_with("a.id IN (SELECT ln.asset_id FROM asset_nodes"),
             "{c:?}"
         );
         assert!(c[0].contains("n.id IN ($1, $2)") && c[0].contains("n.value IN ($3, $4)"));
