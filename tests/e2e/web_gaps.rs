@@ -177,7 +177,8 @@ fn assets_with_accounts_import_export_expired_sessions_and_terminal_ends_in_a_re
 /// the API's 400 `passwd_has_expired` into a new-password step, sets the new password through
 /// `authentication/password/expired/` and signs the user in with it. Afterwards, through the
 /// API: the new password logs in, the old one does not, the change is in the password-change
-/// log; the second user, who left the step, still has an expired password.
+/// log; the second user, who left the step, still has an expired password. A locked user's
+/// login shows the lockout in words.
 #[tokio::test]
 async fn an_expired_password_is_replaced_from_the_login_page_in_a_real_browser() {
     let db = TestDb::sqlite();
@@ -212,6 +213,16 @@ async fn an_expired_password_is_replaced_from_the_login_page_in_a_real_browser()
         "passwd_has_expired"
     );
     let fresh = format!("Renewed-{tag}-Pw9");
+    // Locked by failed logins before the browser comes.
+    let locked = format!("locked{tag}");
+    let locked_pw = create_user(data.path(), &db, &locked, "user");
+    for _ in 0..7 {
+        assert_eq!(login(&server, &locked, "not-it").status, 400);
+    }
+    assert_eq!(
+        login(&server, &locked, &locked_pw).json()["error"],
+        "block_login"
+    );
 
     run_spec(
         "expiry.spec.mjs",
@@ -222,6 +233,8 @@ async fn an_expired_password_is_replaced_from_the_login_page_in_a_real_browser()
             ("PC_EXPIRED_NEW_PASSWORD", fresh.clone()),
             ("PC_EXPIRED_USER2", name2.clone()),
             ("PC_EXPIRED_PASSWORD2", pw2.clone()),
+            ("PC_LOCKED_USER", locked.clone()),
+            ("PC_LOCKED_PASSWORD", locked_pw.clone()),
         ],
         Duration::from_secs(180),
     );

@@ -3,7 +3,9 @@
 // login's 400 `passwd_has_expired` leads to a new-password step instead of an error; a
 // mismatch and a password the policy refuses are shown there in words; the new password is
 // set through `authentication/password/expired/` and the user lands signed in; the old
-// password no longer works, the new one does. Screenshots: expired-password*.png.
+// password no longer works, the new one does. And a locked account (too many failed logins)
+// told so in words, even with the right password. Screenshots: expired-password*.png,
+// login-locked.png.
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -108,6 +110,22 @@ test('the expired step can be left to sign in with another account', async () =>
   await page.getByTestId('expired-back').click()
   await field(page, 'login-username').waitFor()
   assert.equal(await page.getByTestId('app-shell').count(), 0)
+  assert.deepEqual(unexpected(problems, SIGNED_OUT, REFUSED), [])
+  await context.close()
+})
+
+test('a locked account is told so in words, even with the right password', async () => {
+  const { context, page, problems } = await newPage(browser)
+  await page.goto('/ui/login')
+  await signIn(page, { username: env('PC_LOCKED_USER'), password: env('PC_LOCKED_PASSWORD') })
+  const error = page.getByTestId('login-error')
+  await error.waitFor()
+  assert.match(await error.innerText(), /locked after too many failed attempts/)
+  assert.equal(await page.getByTestId('app-shell').count(), 0)
+  assert.equal(await page.getByTestId('expired-step').count(), 0)
+  const cookies = await context.cookies()
+  assert.equal(cookies.some((c) => c.name === 'jms_sessionid' && c.value), false, JSON.stringify(cookies))
+  await screenshot(page, 'login-locked.png')
   assert.deepEqual(unexpected(problems, SIGNED_OUT, REFUSED), [])
   await context.close()
 })
