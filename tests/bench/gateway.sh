@@ -4,7 +4,8 @@
 # (`ssh -J`, two SSH hops) — with aes256-gcm@openssh.com and curve25519-sha256 on every leg and
 # session recording on (the gateway records every session; it cannot be turned off):
 #   1. bulk transfer, exec: `cat` of a file of random bytes (BENCH_SIZE_MIB, 1 GiB) to the client
-#   2. bulk transfer, SFTP: `get` of the same file with the sftp client's default settings
+#   2. bulk transfer, SFTP: `get` of the same file with the sftp client's default settings,
+#      and `put` of it (upload) to a new file next to it on the target
 #   3. gateway CPU (utime + stime from /proc) per GiB moved in 1 and 2
 #   4. echo latency per keystroke (tests/bench/gateway/probe.py echo: one byte out, wait for it
 #      to come back, light-typing pauses in between), p50/p99 and the p99 added over direct
@@ -32,6 +33,8 @@
 # Settings (environment):
 #   BENCH_SIZE_MIB (1024)      size of the transferred file
 #   BENCH_REPEAT (3)           runs of each transfer (the median is reported)
+#   BENCH_BULK ("exec sftp sftp_put")  the bulk transfers to measure (exec `cat`, SFTP `get`,
+#                              SFTP `put`); fewer for a quick comparison of one of them
 #   BENCH_KEYSTROKES (1000)    measured keystrokes per echo probe (after 50 warm-up ones)
 #   BENCH_SETUP_RUNS (20)      connections per path for the setup time
 #   BENCH_SESSIONS (1000)      concurrent gateway sessions; 0 skips the concurrency test
@@ -75,6 +78,10 @@ SESSIONS=${BENCH_SESSIONS:-1000}
 TYPE_SECS=${BENCH_TYPE_SECS:-30}
 TYPE_INTERVAL=${BENCH_TYPE_INTERVAL:-2}
 JUMP_SESSIONS=${BENCH_JUMP_SESSIONS:-1}
+read -r -a BULK <<<"${BENCH_BULK:-exec sftp sftp_put}"
+for kind in "${BULK[@]}"; do
+    [[ $kind =~ ^(exec|sftp|sftp_put)$ ]] || die "BENCH_BULK: unknown transfer '$kind' (exec, sftp, sftp_put)"
+done
 # The concurrency levels: those of BENCH_SESSION_LEVELS up to BENCH_SESSIONS, which is always one.
 LEVELS=()
 if ((SESSIONS > 0)); then
@@ -144,7 +151,8 @@ log "writing $SIZE_MIB MiB of random bytes to $BLOB"
 head -c "$SIZE_BYTES" /dev/urandom >"$BLOB"
 BULK_TIMEOUT=$((SIZE_MIB / 4 > TIMEOUT ? SIZE_MIB / 4 : TIMEOUT))
 
-# transfer KIND PATH -> "seconds cpu_ticks" (cpu only meaningful through the gateway)
+# transfer KIND PATH -> "seconds cpu_ticks" (cpu only meaningful through the gateway); KIND is
+# exec, sftp (get) or sftp_put (upload to $BLOB.up, removed after the run)
 transfer() {
     local kind=$1 path=$2 a t0 t1 c0 c1 n
     c0=$(cpu_ticks)
@@ -158,12 +166,26 @@ transfer() {
         fi
     else
         case $path in direct) a="SFTP_DIRECT[@]" ;; jump) a="SFTP_JUMP[@]" ;; gateway) a="SFTP_GATEWAY[@]" ;; esac
-        local file=$BLOB
+        local file=$BLOB cmd
         [[ $path == gateway ]] && file=$GW_BLOB
-        if ! printf 'get %s /dev/null\n' "$file" |
+        if [[ $kind == sftp_put ]]; then
+            cmd=$(printf 'put %s %s.up\n' "$BLOB" "$file")
+        else
+            cmd=$(printf 'get %s /dev/null\n' "$file")
+        fi
+        if ! printf '%s\n' "$cmd" |
             timeout -k 5 "$BULK_TIMEOUT" sftp "${SSH_OPTS[@]}" -b - "${!a}" >"$TMP/err" 2>&1; then
-            echo "sftp get through $path failed: $(head -c 500 "$TMP/err")" >&2
+            echo "sftp $kind through $path failed: $(head -c 500 "$TMP/err")" >&2
+            rm -f "$BLOB.up"
             return 1
+        fi
+        if [[ $kind == sftp_put ]]; then
+            n=$(stat -c %s "$BLOB.up" 2>/dev/null || echo 0)
+            rm -f "$BLOB.up"
+            if [[ "$n" != "$SIZE_BYTES" ]]; then
+                echo "sftp put through $path: $n of $SIZE_BYTES bytes arrived" >&2
+                return 1
+            fi
         fi
     fi
     t1=$(now_ns)
@@ -202,12 +224,12 @@ if ((SFTP_GW_OK)) && ! printf 'ls -l %s\n' "$GW_BLOB" |
     note "sftp: not available through the gateway ($(tr '\n' ' ' <"$TMP/err" | head -c 300))"
 fi
 ((SFTP_GW_OK)) && log "through the gateway's SFTP the file is $GW_BLOB (root: $SFTP_ROOT)"
-for kind in exec sftp; do
+for kind in "${BULK[@]}"; do
     declare -A secs=() cpus=()
     for r in $(seq "$REPEAT"); do
         # Interleaved, so that a burst of noise on the machine hits all three paths alike.
         for path in "${PATHS[@]}"; do
-            [[ $kind == sftp && $path == gateway && $SFTP_GW_OK == 0 ]] && continue
+            [[ $kind != exec && $path == gateway && $SFTP_GW_OK == 0 ]] && continue
             if out=$(transfer "$kind" "$path"); then
                 read -r us ticks <<<"$out"
                 secs[$path]+="$us "
@@ -216,7 +238,7 @@ for kind in exec sftp; do
             else
                 [[ $path == gateway ]] || die "the $path $kind baseline failed"
                 note "$kind through the gateway failed in run $r (see above)"
-                [[ $kind == sftp ]] && SFTP_GW_OK=0
+                [[ $kind != exec ]] && SFTP_GW_OK=0
             fi
         done
     done
@@ -339,18 +361,22 @@ REC_SIZE=$(du -sh "$DATA/recordings" 2>/dev/null | cut -f1 || echo "?")
 # --- report ----------------------------------------------------------------------------------
 
 ROWS=()
-for kind in exec sftp; do
+for kind in "${BULK[@]}"; do
     d=${MIBS[$kind.direct]:-} j=${MIBS[$kind.jump]:-} g=${MIBS[$kind.gateway]:-}
     r=$(ratio "$g" "$j")
     label="exec \`cat\` of $SIZE_MIB MiB, MiB/s"
     [[ $kind == sftp ]] && label="SFTP \`get\` of $SIZE_MIB MiB (client defaults), MiB/s"
+    [[ $kind == sftp_put ]] && label="SFTP \`put\` (upload) of $SIZE_MIB MiB (client defaults), MiB/s"
+    # The issue sets the bar for exec and SFTP download; the upload is shown beside them.
+    tgt="≥ 1.0× jump"
     v=$(verdict "$r" ge 1.0)
-    ROWS+=("| $label | $(fmt "$d") | $(fmt "$j") | $(fmt "$g") | $(fmt "$r" %.2f)× jump | ≥ 1.0× jump | $v |")
+    [[ $kind == sftp_put ]] && tgt="" v=""
+    ROWS+=("| $label | $(fmt "$d") | $(fmt "$j") | $(fmt "$g") | $(fmt "$r" %.2f)× jump | $tgt | $v |")
     read -r lo hi n <<<"${SPREAD[$kind.gateway]:-}"
     bench_figure id="gateway.${kind}_mib_s" label="$label" unit=MiB/s value="$g" min="$lo" max="$hi" n="$n" \
-        direct="$d" jump="$j" ratio="$([[ -n "$r" ]] && echo "$(fmt "$r" %.2f)× jump")" target="≥ 1.0× jump" met="$(met_of "$v")"
+        direct="$d" jump="$j" ratio="$([[ -n "$r" ]] && echo "$(fmt "$r" %.2f)× jump")" target="$tgt" met="$(met_of "$v")"
 done
-for kind in exec sftp; do
+for kind in "${BULK[@]}"; do
     c=${CPU_GIB[$kind]:-}
     v=$(verdict "$c" le 1.2)
     ROWS+=("| gateway CPU per GiB, $kind (user + system) | — | — | $(fmt "$c" %.2f) s | | ≤ 1.2 s | $v |")
@@ -428,4 +454,4 @@ bench_write_json gateway "SSH gateway — throughput, CPU, echo latency, setup, 
     "$(bench_command "BENCH_SIZE_MIB=$SIZE_MIB" "BENCH_REPEAT=$REPEAT" "BENCH_KEYSTROKES=$KEYSTROKES" "BENCH_SETUP_RUNS=$SETUP_RUNS" "BENCH_SESSIONS=$SESSIONS" "BENCH_TYPE_SECS=$TYPE_SECS")" \
     "$(printf '{"size_mib": %s, "repeat": %s, "keystrokes": %s, "setup_runs": %s, "sessions": %s, "type_secs": %s, "type_interval": %s, "jump_sessions": %s, "quick": %s}' \
         "$SIZE_MIB" "$REPEAT" "$KEYSTROKES" "$SETUP_RUNS" "$SESSIONS" "$TYPE_SECS" "$TYPE_INTERVAL" "$JUMP_SESSIONS" "$([[ "${BENCH_QUICK:-}" == 1 ]] && echo true || echo false)")" \
-    "Three paths in one run, all with the OpenSSH client, $CIPHER and $KEX on every leg, ed25519 keys, loopback: straight to a target sshd (direct), through an OpenSSH jump host (\`ssh -J\`) and through the gateway (recording on; it records every session). Bulk: \`ssh … cat FILE | wc -c\` of $SIZE_MIB MiB of random bytes and \`sftp get\` of it, median of $REPEAT interleaved runs; gateway CPU is utime+stime of its process from /proc per GiB. Echo: $KEYSTROKES single keystrokes into a login shell on \`ssh -tt\` that runs \`stty raw -echo; exec cat\` (typed at its prompt), 20–80 ms apart, each timed until it comes back. Setup: median of $SETUP_RUNS \`ssh … true\`. Memory: after a restart of the gateway, $SESSIONS interactive sessions held with light typing for ${TYPE_SECS} s, then idle; (gateway VmRSS idle − before) / sessions; the jump host's figure is the summed Pss of its per-connection processes. Detail: tests/bench/gateway.sh header."
+    "Three paths in one run, all with the OpenSSH client, $CIPHER and $KEX on every leg, ed25519 keys, loopback: straight to a target sshd (direct), through an OpenSSH jump host (\`ssh -J\`) and through the gateway (recording on; it records every session). Bulk: \`ssh … cat FILE | wc -c\` of $SIZE_MIB MiB of random bytes, \`sftp get\` of it and \`sftp put\` of it to a new file on the target, median of $REPEAT interleaved runs; gateway CPU is utime+stime of its process from /proc per GiB. Echo: $KEYSTROKES single keystrokes into a login shell on \`ssh -tt\` that runs \`stty raw -echo; exec cat\` (typed at its prompt), 20–80 ms apart, each timed until it comes back. Setup: median of $SETUP_RUNS \`ssh … true\`. Memory: after a restart of the gateway, $SESSIONS interactive sessions held with light typing for ${TYPE_SECS} s, then idle; (gateway VmRSS idle − before) / sessions; the jump host's figure is the summed Pss of its per-connection processes. Detail: tests/bench/gateway.sh header."

@@ -29,7 +29,8 @@ BENCH_KEX=curve25519-sha256
 bench_init() {
     BENCH_NAME=$1
     ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-    BIN="$ROOT/target/release/portcullis"
+    # BENCH_BIN: another build to measure (e.g. a saved binary for a before/after comparison).
+    BIN=${BENCH_BIN:-"$ROOT/target/release/portcullis"}
     SERVER_LOG=${SERVER_LOG:-warn}
     # Nothing from the caller's environment may point the binary at another installation.
     unset PORTCULLIS_CONFIG PORTCULLIS_DATA_DIR PORTCULLIS_DATABASE_URL PORTCULLIS_MASTER_KEY \

@@ -183,7 +183,9 @@ async fn sftp_and_scp_through_the_gateway_with_permissions_and_ftp_logs() {
         // --- alice: the tree, put, get, rm ---------------------------------------------------
         let tag = Uuid::new_v4().simple().to_string();
         let name = format!("pc-sftp-{tag}.bin");
-        let body = content(300_000, 7);
+        // Larger than the gateway's write-behind window (4 MiB per open file), so the upload
+        // waits on the asset's answers mid-file and the log's digest covers every write.
+        let body = content(6_000_000, 7);
         let local = work.path().join("up.bin");
         let back = work.path().join("back.bin");
         fs::write(&local, &body).unwrap();

@@ -33,10 +33,14 @@
 //! home; `${ACCOUNT}`, `${USER}` and `${HOME}` substituted; a relative setting is taken from
 //! the home).
 //!
-//! Requests are proxied one for one (the server loop of `russh-sftp` handles one request at a
-//! time): a read or write of at most [`MAX_IO`] bytes becomes one remote read or write, so
-//! memory stays bounded whatever the file size. Remote failures come back as the remote's
-//! own status and message; local failures as `Failure` with a message.
+//! Requests are proxied one for one: a read or write of at most [`MAX_IO`] bytes becomes one
+//! remote read or write. The server loop of `russh-sftp` handles one request at a time, so
+//! that a transfer is not held to one request per round trip to the asset, reads are
+//! requested ahead of the client ([`ReadAhead`]) and writes are answered before the asset has
+//! (`write_behind`: its failure then surfaces at the next write or at the close), each
+//! bounded per open file, so memory stays bounded whatever the file size. Remote failures
+//! come back as the remote's own status and message; local failures as `Failure` with a
+//! message.
 //!
 //! # Permissions (the grant's actions for that account)
 //!
@@ -99,6 +103,9 @@ use std::sync::Arc;
 use thiserror::Error;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
+use write_behind::WriteBehind;
+
+mod write_behind;
 use uuid::Uuid;
 
 /// The largest read or write proxied in one request (clients ask for 32–256 KiB).
@@ -408,6 +415,8 @@ struct FileHandle {
     opened: DateTime<Utc>,
     /// Reads sent to the asset ahead of the client's, by offset (see [`ReadAhead`]).
     ahead: ReadAhead,
+    /// Writes sent to the asset and not answered yet (see `write_behind`).
+    behind: WriteBehind,
 }
 
 /// Read-ahead for downloads. The SFTP server loop answers one request at a time, so without
@@ -556,9 +565,10 @@ impl Leftovers {
     /// Logs transfers cut off by the disconnect, then ends every session and connection.
     async fn finish(mut self) {
         for (_, h) in self.handles.drain() {
-            if let OpenHandle::RemoteFile(f) = h
+            if let OpenHandle::RemoteFile(mut f) = h
                 && let Some(t) = self.targets.live.get(&f.key)
             {
+                f.write_failed |= f.behind.flush().await.is_err();
                 let _ = t.sftp.close(f.remote.clone()).await;
                 log_transfer(&self.shared, t, *f, false).await;
             }
@@ -1202,6 +1212,7 @@ impl Handler for SftpServer {
                 "Permission denied: the file was not opened for reading".to_owned(),
             ));
         }
+            behind: WriteBehind::default(),
         let (key, remote) = (f.key.clone(), f.remote.clone());
         let t = self.targets.get(&self.env, &key).await?;
         let sftp = Arc::clone(&t.sftp);
@@ -1240,16 +1251,11 @@ impl Handler for SftpServer {
         let t = self.targets.get(&self.env, &key).await?;
         // The digest is fed before the data moves on, so the buffer is not copied; a failed
         // write fails the whole upload, so feeding first is harmless.
-        if let Some(OpenHandle::RemoteFile(f)) = self.handles.get_mut(&handle) {
-            f.up.feed(offset, &data);
-        }
-        let result = t.sftp.write(remote, offset, data).await;
-        match result {
-            Ok(_) => Ok(ok_status(id)),
+        f.up.feed(offset, &data);
+        match f.behind.write(&sftp, &remote, offset, data).await {
+            Ok(()) => Ok(ok_status(id)),
             Err(e) => {
-                if let Some(OpenHandle::RemoteFile(f)) = self.handles.get_mut(&handle) {
-                    f.write_failed = true;
-                }
+                f.write_failed = true;
                 Err(e.into())
             }
         }
@@ -1264,7 +1270,11 @@ impl Handler for SftpServer {
                 t.sftp.close(remote).await?;
                 Ok(ok_status(id))
             }
-            Some(OpenHandle::RemoteFile(f)) => {
+            Some(OpenHandle::RemoteFile(mut f)) => {
+        let sftp = Arc::clone(&t.sftp);
+        let Some(OpenHandle::RemoteFile(f)) = self.handles.get_mut(&handle) else {
+            return Err(bad_handle());
+        };
                 let t = self.targets.get(&self.env, &f.key).await?;
                 let closed = t.sftp.close(f.remote.clone()).await;
                 log_transfer(&self.env.shared, t, *f, closed.is_ok()).await;
@@ -1293,8 +1303,12 @@ impl Handler for SftpServer {
         handle: String,
         attrs: FileAttributes,
     ) -> Result<Status, SftpError> {
+                // Every write answered `OK` so far must have landed before the close is good.
+                let written = f.behind.flush().await;
+                f.write_failed |= written.is_err();
         let (key, remote) = match self.handles.get(&handle) {
             None => return Err(bad_handle()),
+                written?;
             Some(OpenHandle::VirtualDir { .. }) => return Err(denied_virtual()),
             Some(OpenHandle::RemoteDir { key, remote }) => (key.clone(), remote.clone()),
             Some(OpenHandle::RemoteFile(f)) => (f.key.clone(), f.remote.clone()),
