@@ -314,3 +314,37 @@ fn viewing_a_secret_asks_for_mfa_again_in_a_real_browser() {
         Duration::from_secs(180),
     );
 }
+
+/// An import with bad rows in a real browser (`tests/web/import_report.spec.mjs`): the per-row
+/// error report, nothing saved; then the fixed file imports exactly its one user.
+#[test]
+fn an_import_with_bad_rows_shows_the_per_row_report_in_a_real_browser() {
+    let db = TestDb::sqlite();
+    let data = tempfile::tempdir().unwrap();
+    let server = start(&db, data.path());
+    let admin = token(&server, "admin", ADMIN_PASSWORD);
+    let tag = &Uuid::new_v4().simple().to_string()[..8];
+    run_spec(
+        "import_report.spec.mjs",
+        &server,
+        &[
+            ("PC_ADMIN_USER", "admin".into()),
+            ("PC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+            ("PC_IMPORT_TAG", tag.to_owned()),
+        ],
+        Duration::from_secs(120),
+    );
+    let users = get(
+        &server,
+        &admin,
+        &format!("/api/v1/users/users/?search={tag}"),
+    );
+    let list = users.json();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, [format!("good{tag}").as_str()], "{}", users.body);
+}
