@@ -91,7 +91,7 @@ use portcullis_session::live::EndReason;
 use portcullis_session::target::TargetConnection;
 use portcullis_store::perms::{AssetScope, PermittedNodeRow};
 use russh::server::Msg;
-use russh::{Channel, ChannelMsg};
+use russh::{Channel, ChannelMsg, ChannelWriteHalf};
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as RemoteError;
 use russh_sftp::protocol::{
@@ -660,9 +660,7 @@ pub(crate) async fn serve(ctx: &ConnCtx, channel: Channel<Msg>) {
         }
         let _ = to_sftp.shutdown().await;
     });
-    let mut writer = write_half.make_writer();
-    let _ = tokio::io::copy(&mut from_sftp, &mut writer).await;
-    let _ = writer.flush().await;
+    outbound(&mut from_sftp, &write_half).await;
     inbound.abort();
     // The server has ended (its end of the pipe is gone): close the sessions first, so
     // they are finished by the time the client sees the end.
@@ -672,6 +670,35 @@ pub(crate) async fn serve(ctx: &ConnCtx, channel: Channel<Msg>) {
     let _ = write_half.exit_status(0).await;
     let _ = write_half.eof().await;
     let _ = write_half.close().await;
+}
+
+/// The most read from the SFTP server's end of the pipe at once for the client's channel.
+const OUT_CHUNK: usize = 256 * 1024;
+
+/// Moves the SFTP server's answers to the client's channel until the server ends. Whatever
+/// the pipe holds is read at once (up to [`OUT_CHUNK`]) and handed to the channel as one
+/// shared buffer, which the SSH session cuts into the client's largest packets without a
+/// copy. (`tokio::io::copy` into the channel's writer moved 8 KiB per write, so a 32 KiB
+/// read answer became four SSH packets, each encrypted, queued and sent on its own: twice
+/// the packets per download.) Each send waits for the client's window, so a client that
+/// stops reading stops the server through the bounded pipe.
+async fn outbound<R: tokio::io::AsyncRead + Unpin>(from_sftp: &mut R, to: &ChannelWriteHalf<Msg>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        // A fresh buffer once the current one is mostly handed out: the chunks sent before
+        // still share it until the session has encrypted them.
+        if buf.capacity() < OUT_CHUNK / 4 {
+            buf = bytes::BytesMut::with_capacity(OUT_CHUNK);
+        }
+        match from_sftp.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if to.data_bytes(buf.split().freeze()).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// The user as the connect decision sees them (as the terminal paths build it).
