@@ -525,7 +525,6 @@ async fn account_detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("accounts.view_account")?;
     let account = visible_account(&state, &caller, &id).await?;
     Ok(Json(account_full(&state, &caller, &account).await?))
 }
@@ -1199,7 +1198,6 @@ async fn bulk_add_accounts(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("accounts.add_account")?;
     let body = object(body)?;
     check_fields(&body, BULK_WRITABLE)?;
     let org = caller.write_org();
@@ -1641,7 +1639,6 @@ async fn list_templates(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("accounts.view_accounttemplate")?;
     let q = ListQuery::parse(&uri)?;
     let (limit, offset) = q.window();
     let query = TemplateQuery {
@@ -1683,7 +1680,6 @@ async fn template_detail(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("accounts.view_accounttemplate")?;
     Ok(Json(template_json(
         &visible_template(&state, &caller, &key).await?,
     )))
@@ -1694,7 +1690,6 @@ async fn create_template(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("accounts.add_accounttemplate")?;
     let body = object(body)?;
     let org = caller.write_org();
     let fields = template_fields(&state, org, &body, None).await?;
@@ -1729,7 +1724,6 @@ async fn update_template(
     Path(key): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("accounts.change_accounttemplate")?;
     let body = object(body)?;
     let before = visible_template(&state, &caller, &key).await?;
     let fields = template_fields(&state, before.org_id, &body, Some(&before)).await?;
@@ -1763,7 +1757,6 @@ async fn delete_template(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("accounts.delete_accounttemplate")?;
     let t = visible_template(&state, &caller, &key).await?;
     state.store().delete_account_template(t.id).await?;
     audit(
@@ -2007,7 +2000,6 @@ async fn list_permissions(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("perms.view_assetpermission")?;
     let q = ListQuery::parse(&uri)?;
     let (limit, offset) = q.window();
     let mut ids = id_filter(&q)?;
@@ -2059,7 +2051,6 @@ async fn permission_detail(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("perms.view_assetpermission")?;
     let p = visible_permission(&state, &caller, &key).await?;
     Ok(Json(permission_full(&state, &caller, &p).await?))
 }
@@ -2069,7 +2060,6 @@ async fn create_permission(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("perms.add_assetpermission")?;
     let body = object(body)?;
     let org = caller.write_org();
     let fields = permission_fields(&state, org, &body, None).await?;
@@ -2117,7 +2107,6 @@ async fn update_permission(
     Path(key): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("perms.change_assetpermission")?;
     let body = object(body)?;
     let before = visible_permission(&state, &caller, &key).await?;
     let fields = permission_fields(&state, before.org_id, &body, Some(&before)).await?;
@@ -2164,7 +2153,6 @@ async fn delete_permission(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("perms.delete_assetpermission")?;
     let p = visible_permission(&state, &caller, &key).await?;
     let before = permission_full(&state, &caller, &p).await?;
     // The store removes the permission's label bindings with it.
@@ -2189,7 +2177,6 @@ async fn permission_users(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("perms.view_assetpermission")?;
     let p = visible_permission(&state, &caller, &key).await?;
     let q = ListQuery::parse(&uri)?;
     let rows = state
@@ -2211,7 +2198,6 @@ async fn permission_assets(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("perms.view_assetpermission")?;
     let p = visible_permission(&state, &caller, &key).await?;
     let q = ListQuery::parse(&uri)?;
     let rows = state
@@ -2248,7 +2234,6 @@ async fn permission_accounts(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("perms.view_assetpermission")?;
     let p = visible_permission(&state, &caller, &key).await?;
     let q = ListQuery::parse(&uri)?;
     // Stored selectors were validated on write; one that no longer parses selects nothing.

