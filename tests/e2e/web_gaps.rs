@@ -178,7 +178,7 @@ fn assets_with_accounts_import_export_expired_sessions_and_terminal_ends_in_a_re
 /// `authentication/password/expired/` and signs the user in with it. Afterwards, through the
 /// API: the new password logs in, the old one does not, the change is in the password-change
 /// log; the second user, who left the step, still has an expired password. A locked user's
-/// login shows the lockout in words.
+/// login shows the lockout in words; a user who must change the password does so first.
 #[tokio::test]
 async fn an_expired_password_is_replaced_from_the_login_page_in_a_real_browser() {
     let db = TestDb::sqlite();
@@ -213,6 +213,20 @@ async fn an_expired_password_is_replaced_from_the_login_page_in_a_real_browser()
         "passwd_has_expired"
     );
     let fresh = format!("Renewed-{tag}-Pw9");
+    // Must change the password at the next sign-in.
+    let forced = format!("forced{tag}");
+    let forced_pw = "Forced-first-Pw1";
+    ok(
+        &send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/users/users/",
+            &json!({"name": "Forced", "username": forced, "email": format!("{forced}@example.com"),
+                    "password": forced_pw, "need_update_password": true}),
+        ),
+        201,
+    );
     // Locked by failed logins before the browser comes.
     let locked = format!("locked{tag}");
     let locked_pw = create_user(data.path(), &db, &locked, "user");
@@ -234,6 +248,8 @@ async fn an_expired_password_is_replaced_from_the_login_page_in_a_real_browser()
             ("PC_EXPIRED_USER2", name2.clone()),
             ("PC_EXPIRED_PASSWORD2", pw2.clone()),
             ("PC_LOCKED_USER", locked.clone()),
+            ("PC_FORCED_USER", forced.clone()),
+            ("PC_FORCED_PASSWORD", forced_pw.into()),
             ("PC_LOCKED_PASSWORD", locked_pw.clone()),
         ],
         Duration::from_secs(180),
@@ -251,6 +267,9 @@ async fn an_expired_password_is_replaced_from_the_login_page_in_a_real_browser()
         "{}",
         changes.body
     );
+    // The forced user's new password is the one that works now.
+    assert_eq!(login(&server, &forced, &fresh).status, 201);
+    assert_eq!(login(&server, &forced, forced_pw).status, 400);
     let left = login(&server, &name2, &pw2);
     assert_eq!(left.json()["code"], "passwd_has_expired", "{}", left.body);
 }

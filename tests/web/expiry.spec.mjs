@@ -5,7 +5,8 @@
 // set through `authentication/password/expired/` and the user lands signed in; the old
 // password no longer works, the new one does. And a locked account (too many failed logins)
 // told so in words, even with the right password. Screenshots: expired-password*.png,
-// login-locked.png.
+// login-locked.png. And the forced change (`need_update_password`): the first sign-in asks for
+// a new password before the app opens (screenshot forced-password.png).
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -126,6 +127,26 @@ test('a locked account is told so in words, even with the right password', async
   const cookies = await context.cookies()
   assert.equal(cookies.some((c) => c.name === 'jms_sessionid' && c.value), false, JSON.stringify(cookies))
   await screenshot(page, 'login-locked.png')
+  assert.deepEqual(unexpected(problems, SIGNED_OUT, REFUSED), [])
+  await context.close()
+})
+
+test('a user who must change the password sets a new one before the app opens', async () => {
+  const { context, page, problems } = await newPage(browser)
+  const forced = { username: env('PC_FORCED_USER'), password: env('PC_FORCED_PASSWORD') }
+  await page.goto('/ui/login')
+  await signIn(page, forced)
+  await page.getByTestId('newpass-step').waitFor()
+  assert.equal(await page.getByTestId('app-shell').count(), 0)
+  assert.equal(await page.getByTestId('oldpass').count(), 0, 'the password was just typed: not asked again')
+  await screenshot(page, 'forced-password.png')
+  await newPassword(page, NEW_PASSWORD, NEW_PASSWORD)
+  await page.getByTestId('app-shell').waitFor()
+  const me = await page.request.get('/api/v1/users/profile/')
+  assert.equal(me.status(), 200)
+  const body = await me.json()
+  assert.equal(body.username, forced.username)
+  assert.equal(body.need_update_password, false)
   assert.deepEqual(unexpected(problems, SIGNED_OUT, REFUSED), [])
   await context.close()
 })
