@@ -1212,6 +1212,7 @@ impl Handler for SftpServer {
             write_failed: false,
             opened,
             ahead: ReadAhead::default(),
+            behind: WriteBehind::default(),
         };
         match self.new_handle(OpenHandle::RemoteFile(Box::new(file))) {
             Ok(handle) => Ok(Handle { id, handle }),
@@ -1239,7 +1240,6 @@ impl Handler for SftpServer {
                 "Permission denied: the file was not opened for reading".to_owned(),
             ));
         }
-            behind: WriteBehind::default(),
         let (key, remote) = (f.key.clone(), f.remote.clone());
         let t = self.targets.get(&self.env, &key).await?;
         let sftp = Arc::clone(&t.sftp);
@@ -1276,6 +1276,10 @@ impl Handler for SftpServer {
         }
         let (key, remote) = (f.key.clone(), f.remote.clone());
         let t = self.targets.get(&self.env, &key).await?;
+        let sftp = Arc::clone(&t.sftp);
+        let Some(OpenHandle::RemoteFile(f)) = self.handles.get_mut(&handle) else {
+            return Err(bad_handle());
+        };
         // The digest is fed before the data moves on, so the buffer is not copied; a failed
         // write fails the whole upload, so feeding first is harmless.
         f.up.feed(offset, &data);
@@ -1298,13 +1302,13 @@ impl Handler for SftpServer {
                 Ok(ok_status(id))
             }
             Some(OpenHandle::RemoteFile(mut f)) => {
-        let sftp = Arc::clone(&t.sftp);
-        let Some(OpenHandle::RemoteFile(f)) = self.handles.get_mut(&handle) else {
-            return Err(bad_handle());
-        };
                 let t = self.targets.get(&self.env, &f.key).await?;
+                // Every write answered `OK` so far must have landed before the close is good.
+                let written = f.behind.flush().await;
+                f.write_failed |= written.is_err();
                 let closed = t.sftp.close(f.remote.clone()).await;
                 log_transfer(&self.env.shared, t, *f, closed.is_ok()).await;
+                written?;
                 closed?;
                 Ok(ok_status(id))
             }
@@ -1330,12 +1334,8 @@ impl Handler for SftpServer {
         handle: String,
         attrs: FileAttributes,
     ) -> Result<Status, SftpError> {
-                // Every write answered `OK` so far must have landed before the close is good.
-                let written = f.behind.flush().await;
-                f.write_failed |= written.is_err();
         let (key, remote) = match self.handles.get(&handle) {
             None => return Err(bad_handle()),
-                written?;
             Some(OpenHandle::VirtualDir { .. }) => return Err(denied_virtual()),
             Some(OpenHandle::RemoteDir { key, remote }) => (key.clone(), remote.clone()),
             Some(OpenHandle::RemoteFile(f)) => (f.key.clone(), f.remote.clone()),
