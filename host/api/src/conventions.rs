@@ -3,10 +3,11 @@
 //!
 //! - **Lookups** on list GETs: `f__exact=`, `f__in=a,b`, `f__icontains=`, `f__startswith=`,
 //!   `f__icontains_any=a,b`, `f__icontains_all=a,b`, negation by a `!` after the name
-//!   (`name__icontains!=x`, `f!=x`), `id=a,b` and the deprecated `ids=`/`id!=`. On the large
-//!   lists (assets, accounts, users) the handlers apply the common fields' lookups in SQL
-//!   (`portcullis_store::lookups`, see [`sql_fields`]): the layer passes those parameters on
-//!   and answers the handler's page as it is. Every other lookup takes the generic path: the
+//!   (`name__icontains!=x`, `f!=x`), `id=a,b` (on the lists where `id` means that, see
+//!   [`plain_id`]) and the deprecated `ids=`/`id!=`. On the large lists (assets, accounts,
+//!   users) the handlers apply the common fields' lookups in SQL (`portcullis_store::lookups`,
+//!   see [`sql_fields`]): the layer passes those parameters on and answers the handler's page
+//!   as it is. Every other lookup takes the generic path: the
 //!   layer reads the list page by page and filters the serialized rows; a lookup on a field
 //!   the rows do not have is ignored, as django-filter ignores parameters it does not declare.
 //! - **Field selection** on GETs: `fields=a,b`, `fields!=a,b`, `fields_size=mini|small`.
@@ -134,9 +135,8 @@ fn lookup(key: &str, value: &str) -> Option<Lookup> {
         return make(field, op);
     }
     match (negate, name) {
-        // `id=a,b` filters by ids on every list (JumpServer's `id` filter takes a list too),
-        // and `id!=a,b` is the deprecated form of `id__in!`.
-        (_, "id") => make("id", Op::In),
+        // `id!=a,b` is the deprecated form of `id__in!`.
+        (true, "id") => make("id", Op::In),
         (true, _) => make(name, Op::Exact),
         (false, _) => None,
     }
@@ -171,6 +171,31 @@ fn sql_fields(path: &str) -> Option<&'static Fields> {
     }
 }
 
+/// `id=a,b` as an id lookup, on the lists where it filters by ids ([`ID_LISTS`] and the
+/// [`sql_fields`] ones); elsewhere a handler may give `id` its own meaning (a node's
+/// children, a session), so the layer leaves it alone.
+fn plain_id(key: &str, value: &str) -> Option<Lookup> {
+    (key == "id").then(|| Lookup {
+        field: "id".into(),
+        op: Op::In,
+        value: value.to_owned(),
+        negate: false,
+    })
+}
+
+/// Lists whose `id=a,b` filters by ids through the layer (their handlers no longer read it).
+const ID_LISTS: &[&str] = &[
+    "/api/v1/acls/command-groups/",
+    "/api/v1/acls/command-filter-acls/",
+    "/api/v1/acls/login-acls/",
+    "/api/v1/acls/login-asset-acls/",
+    "/api/v1/acls/connect-method-acls/",
+    "/api/v1/assets/zones/",
+    "/api/v1/assets/domains/",
+    "/api/v1/assets/nodes/",
+    "/api/v1/assets/nodes/suggestions/",
+];
+
 /// The `/assets/<kind>/` lists that serve assets.
 const ASSET_KINDS: &[&str] = &[
     "assets",
@@ -190,7 +215,7 @@ pub(crate) fn sql_lookups(q: &ListQuery, fields: &Fields) -> Vec<SqlLookup> {
     let mut out: Vec<SqlLookup> = q
         .filters
         .iter()
-        .filter_map(|(k, v)| lookup(k, v))
+        .filter_map(|(k, v)| lookup(k, v).or_else(|| plain_id(k, v)))
         .filter(|l| fields.supports(&l.field, l.op.sql()))
         .map(|l| SqlLookup {
             field: l.field,
@@ -334,6 +359,7 @@ fn parse(uri: &Uri) -> Parsed {
         inner: Vec::new(),
     };
     let sql = sql_fields(uri.path());
+    let ids = sql.is_some() || ID_LISTS.contains(&uri.path());
     for (k, v) in form_pairs(uri.query().unwrap_or_default()) {
         match k.as_str() {
             "fields" if !v.is_empty() => out.projection.include = Some(split_list(&v)),
@@ -341,7 +367,7 @@ fn parse(uri: &Uri) -> Parsed {
             "fields_size" if matches!(v.as_str(), "mini" | "small") => {
                 out.projection.size = Some(v.clone());
             }
-            _ => match lookup(&k, &v) {
+            _ => match lookup(&k, &v).or_else(|| plain_id(&k, &v).filter(|_| ids)) {
                 // The handler applies it in SQL.
                 Some(l) if sql.is_some_and(|f| f.supports(&l.field, l.op.sql())) => {
                     out.inner.push((k, v));
@@ -1031,6 +1057,11 @@ mod tests {
         assert!(!l("name!", "Web-01").passes(&row));
         assert!(l("nosuch__in", "q").passes(&row));
         assert!(lookup("name", "x").is_none());
+        assert!(
+            lookup("id", "a1").is_none(),
+            "a handler may read `id` itself"
+        );
+        assert!(plain_id("id", "x,a1").unwrap().passes(&row));
         assert!(lookup("date__lt", "x").is_none());
         assert!(lookup("search__icontains_any", "x").is_none());
     }
