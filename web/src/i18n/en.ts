@@ -306,6 +306,23 @@ const en = {
     secretOf: 'Secret of {name}',
     secretAudited: 'This viewing is recorded in the operation log.',
   },
+  automation: {
+    run: 'Run',
+    test: 'Test connectivity',
+    verify: 'Verify',
+    account: 'Account',
+    status: 'Status',
+    running: 'Running: {done} of {total} done ({s} s)…',
+    finished: 'Done: {ok} succeeded, {failed} failed ({s} s).',
+    took: 'Took {s} s',
+    states: { pending: 'Waiting', running: 'Running', success: 'Succeeded', failed: 'Failed' },
+    codes: {
+      unauthorized: 'The host refused the secret.',
+      unavailable: 'The host could not be reached, or its host key changed.',
+      verify_failed: 'The change was made but the new secret did not log in.',
+      still_running: 'Still running after 5 minutes; see the automation executions later.',
+    },
+  },
   assets: {
     categories: {
       host: 'Host',

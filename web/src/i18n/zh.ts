@@ -308,6 +308,23 @@ const zh: Same<Messages> = {
     secretOf: '{name} 的密文',
     secretAudited: '本次查看会记录在操作日志中。',
   },
+  automation: {
+    run: '执行',
+    test: '测试连接',
+    verify: '验证',
+    account: '账号',
+    status: '状态',
+    running: '执行中：已完成 {done} / {total}（{s} 秒）…',
+    finished: '完成：成功 {ok} 个，失败 {failed} 个（{s} 秒）。',
+    took: '用时 {s} 秒',
+    states: { pending: '等待中', running: '执行中', success: '成功', failed: '失败' },
+    codes: {
+      unauthorized: '主机拒绝了该密文。',
+      unavailable: '无法连接主机，或其主机密钥已变更。',
+      verify_failed: '已修改，但新密文无法登录。',
+      still_running: '5 分钟后仍在执行，请稍后在自动化执行记录中查看。',
+    },
+  },
   assets: {
     categories: {
       host: '主机',
