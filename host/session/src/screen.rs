@@ -65,14 +65,43 @@ pub enum WatchEvent {
 
 /// A session's screen: the pump's emulator plus the watchers' broadcast.
 pub struct SharedScreen {
-    capture: Mutex<CommandCapture>,
-    events: broadcast::Sender<WatchEvent>,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    capture: CommandCapture,
+    /// Made when the first watcher comes and dropped when the last one has gone: its
+    /// [`WATCH_BACKLOG`] slots are allocated up front, and most sessions are never watched.
+    events: Option<broadcast::Sender<WatchEvent>>,
+}
+
+impl Inner {
+    /// Offers `event` to the watchers, if any; forgets the channel once none is left.
+    fn send(&mut self, event: impl FnOnce() -> WatchEvent) {
+        let Some(tx) = &self.events else { return };
+        if tx.receiver_count() == 0 {
+            self.events = None;
+            return;
+        }
+        let _ = tx.send(event());
+    }
+
+    fn subscribe(&mut self) -> broadcast::Receiver<WatchEvent> {
+        match &self.events {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = broadcast::channel(WATCH_BACKLOG);
+                self.events = Some(tx);
+                rx
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for SharedScreen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedScreen")
-            .field("watchers", &self.events.receiver_count())
+            .field("watchers", &self.watchers())
             .finish_non_exhaustive()
     }
 }
@@ -87,66 +116,65 @@ impl SharedScreen {
     pub fn new(cols: u16, rows: u16) -> Arc<SharedScreen> {
         let (cols, rows) = clamp(cols, rows);
         Arc::new(SharedScreen {
-            capture: Mutex::new(CommandCapture::new(cols, rows)),
-            events: broadcast::channel(WATCH_BACKLOG).0,
+            inner: Mutex::new(Inner {
+                capture: CommandCapture::new(cols, rows),
+                events: None,
+            }),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, CommandCapture> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // Every operation on the emulator completes or panics before the guard drops; a
         // poisoned lock leaves a screen that is at worst partly drawn.
-        self.capture.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `f` on the emulator (the pump's command capture).
     pub fn with<R>(&self, f: impl FnOnce(&mut CommandCapture) -> R) -> R {
-        f(&mut self.lock())
+        f(&mut self.lock().capture)
     }
 
     /// Output from the target: drawn on the screen and offered to watchers.
     pub fn output(&self, data: &Bytes) {
-        let mut capture = self.lock();
-        capture.feed_output(data);
-        if self.events.receiver_count() > 0 {
-            let _ = self.events.send(WatchEvent::Output(data.clone()));
-        }
+        let mut inner = self.lock();
+        inner.capture.feed_output(data);
+        inner.send(|| WatchEvent::Output(data.clone()));
     }
 
     /// The user's terminal changed size.
     pub fn resize(&self, cols: u16, rows: u16) {
         let (cols, rows) = clamp(cols, rows);
-        let mut capture = self.lock();
-        if capture.size() == (cols, rows) {
+        let mut inner = self.lock();
+        if inner.capture.size() == (cols, rows) {
             return;
         }
-        capture.resize(cols, rows);
-        let _ = self.events.send(WatchEvent::Resize { cols, rows });
+        inner.capture.resize(cols, rows);
+        inner.send(|| WatchEvent::Resize { cols, rows });
     }
 
     /// The terminal has been quiet for [`REST_AFTER`]: keep only the screen's redraw.
     pub fn rest(&self) {
-        self.lock().rest();
+        self.lock().capture.rest();
     }
 
     /// The session is over: watchers are told why.
     pub fn end(&self, reason: &str) {
-        let _guard = self.lock();
-        let _ = self.events.send(WatchEvent::Ended {
+        self.lock().send(|| WatchEvent::Ended {
             reason: reason.to_owned(),
         });
     }
 
     /// What the screen shows now.
     pub fn snapshot(&self) -> Snapshot {
-        snapshot_of(&self.lock())
+        snapshot_of(&self.lock().capture)
     }
 
     /// A snapshot and a subscription to everything after it, taken together.
     pub fn watch(self: &Arc<Self>) -> (Snapshot, Watcher) {
-        let capture = self.lock();
-        let rx = self.events.subscribe();
-        let snapshot = snapshot_of(&capture);
-        drop(capture);
+        let mut inner = self.lock();
+        let rx = inner.subscribe();
+        let snapshot = snapshot_of(&inner.capture);
+        drop(inner);
         (
             snapshot,
             Watcher {
@@ -158,7 +186,10 @@ impl SharedScreen {
 
     /// How many watchers follow the screen.
     pub fn watchers(&self) -> usize {
-        self.events.receiver_count()
+        self.lock()
+            .events
+            .as_ref()
+            .map_or(0, broadcast::Sender::receiver_count)
     }
 }
 
@@ -258,6 +289,25 @@ mod tests {
             w.next().await,
             WatchItem::Output(Bytes::from_static(b"next"))
         );
+    }
+
+    #[tokio::test]
+    async fn the_watch_channel_exists_only_while_watched() {
+        let s = SharedScreen::new(20, 5);
+        s.output(&Bytes::from_static(b"a"));
+        assert!(s.lock().events.is_none(), "no channel before a watcher");
+        let (_, w) = s.watch();
+        assert_eq!(s.watchers(), 1);
+        drop(w);
+        s.output(&Bytes::from_static(b"b"));
+        assert!(
+            s.lock().events.is_none(),
+            "channel kept after the last watcher"
+        );
+        let (snap, mut w) = s.watch();
+        assert!(String::from_utf8_lossy(&snap.screen).contains("ab"));
+        s.output(&Bytes::from_static(b"c"));
+        assert_eq!(w.next().await, WatchItem::Output(Bytes::from_static(b"c")));
     }
 
     #[test]
