@@ -49,13 +49,16 @@ pub(crate) enum Need {
     Any(&'static [&'static str]),
     /// Authenticated; the handler checks what [`Rule::text`] says.
     Rule(Rule),
+    /// An authenticated user, but the handler authenticates, because it also takes what the
+    /// layer would refuse ([`Rule::text`] says what).
+    Own(Rule),
 }
 
 impl Need {
     /// Refuses with 403 unless `caller` has what this need names.
     pub(crate) fn check(&self, caller: &Caller) -> Result<(), ApiError> {
         match self {
-            Need::Public | Need::User | Need::Rule(_) => Ok(()),
+            Need::Public | Need::User | Need::Rule(_) | Need::Own(_) => Ok(()),
             Need::Org(code) => caller.require(code),
             Need::System(code) => caller.require_system(code),
             Need::Any(codes) => {
@@ -74,7 +77,7 @@ impl Need {
             Need::Public | Need::User => Vec::new(),
             Need::Org(c) | Need::System(c) => vec![*c],
             Need::Any(codes) => codes.to_vec(),
-            Need::Rule(r) => r.codes.to_vec(),
+            Need::Rule(r) | Need::Own(r) => r.codes.to_vec(),
         }
     }
 
@@ -94,6 +97,7 @@ impl Need {
                     .join(", ")
             ),
             Need::Rule(r) => format!("Requires an authenticated user; the permission {}.", r.text),
+            Need::Own(r) => format!("Any authenticated user; {}.", r.text),
         }
     }
 
@@ -101,7 +105,7 @@ impl Need {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Need::Public => "public",
-            Need::User => "authenticated",
+            Need::User | Need::Own(_) => "authenticated",
             Need::Org(_) | Need::Any(_) => "org",
             Need::System(_) => "system",
             Need::Rule(_) => "rule",
@@ -151,7 +155,7 @@ pub(crate) async fn enforce(
         }
         None => return next.run(req).await,
     };
-    if let Need::Public = need {
+    if let Need::Public | Need::Own(_) = need {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();

@@ -5,7 +5,7 @@
 //! A route added to the router without a row here fails `every_route_declares_its_need`
 //! (and is refused with 403 at run time).
 
-use super::Need::{self, Any, Org, Public, Rule, System, User};
+use super::Need::{self, Any, Org, Own, Public, Rule, System, User};
 
 /// Acts on bindings through the generic path: the role's scope decides.
 const BINDING_BY_ROLE: super::Rule = super::Rule {
@@ -28,6 +28,26 @@ const AUTOMATION: super::Rule = super::Rule {
         "accounts.add_gatheredaccount",
         "accounts.remove_account",
     ],
+};
+
+/// MFA setup also serves the bind-only login of a user who must set up MFA first.
+const MFA_SETUP: super::Rule = super::Rule {
+    text: "also the bind-only login of a user who must set up MFA (the cookie of the \
+           `mfa_unset` answer)",
+    codes: &[],
+};
+
+/// The web page counter answers anonymous callers 403, as JumpServer does.
+const USER_SESSION: super::Rule = super::Rule {
+    text: "an anonymous caller gets 403, as in JumpServer",
+    codes: &[],
+};
+
+/// An asset's detail route also answers `…/suggestions/` (the path is the same pattern).
+const ASSET_DETAIL: super::Rule = super::Rule {
+    text: "`assets.view_asset` in the current org; `assets.match_asset` for \
+           `/api/v1/assets/<kind>/suggestions/`",
+    codes: &["assets.view_asset", "assets.match_asset"],
 };
 
 /// `(method, path as the router spells it, need)`.
@@ -455,11 +475,7 @@ pub(crate) const DECLARED: &[(&str, &str, Need)] = &[
     ),
     ("GET", "/api/v1/assets/{kind}/", Org("assets.view_asset")),
     ("POST", "/api/v1/assets/{kind}/", Org("assets.add_asset")),
-    (
-        "GET",
-        "/api/v1/assets/{kind}/{key}/",
-        Org("assets.view_asset"),
-    ),
+    ("GET", "/api/v1/assets/{kind}/{key}/", Rule(ASSET_DETAIL)),
     (
         "PUT",
         "/api/v1/assets/{kind}/{key}/",
@@ -544,8 +560,8 @@ pub(crate) const DECLARED: &[(&str, &str, Need)] = &[
     ("POST", "/api/v1/authentication/logout/", User),
     ("DELETE", "/api/v1/authentication/logout/", User),
     ("POST", "/api/v1/authentication/mfa/challenge/", Public),
-    ("GET", "/api/v1/authentication/mfa/setup/", User),
-    ("POST", "/api/v1/authentication/mfa/setup/", User),
+    ("GET", "/api/v1/authentication/mfa/setup/", Own(MFA_SETUP)),
+    ("POST", "/api/v1/authentication/mfa/setup/", Own(MFA_SETUP)),
     ("POST", "/api/v1/authentication/mfa/verify/", Public),
     ("POST", "/api/v1/authentication/password/expired/", Public),
     (
@@ -579,8 +595,16 @@ pub(crate) const DECLARED: &[(&str, &str, Need)] = &[
         Org("authentication.delete_sshkey"),
     ),
     ("POST", "/api/v1/authentication/tokens/", Public),
-    ("GET", "/api/v1/authentication/user-session/", User),
-    ("DELETE", "/api/v1/authentication/user-session/", User),
+    (
+        "GET",
+        "/api/v1/authentication/user-session/",
+        Own(USER_SESSION),
+    ),
+    (
+        "DELETE",
+        "/api/v1/authentication/user-session/",
+        Own(USER_SESSION),
+    ),
     ("GET", "/api/v1/health/", Public),
     (
         "GET",

@@ -715,6 +715,8 @@ async fn asset_detail(
             asset_suggestions(&state, &caller, kind, &uri, &host).await?,
         ));
     }
+    // The route declares a rule (access/table.rs): the suggestions need another permission.
+    caller.require("assets.view_asset")?;
     let asset = visible_asset(&state, &caller, kind, &key).await?;
     Ok(Json(asset_full(&state, &caller, &asset).await?))
 }
