@@ -441,22 +441,23 @@ fn out_text(o: &Output) -> String {
 
 /// A running Portcullis with the Linux plugin enabled for the Linux platform, and a target
 /// (own `/etc`, `/home`, `/var/log`) registered as an asset with `root` (privileged, SSH key)
-/// and the fixture's password account.
-struct Scene {
-    server: Server,
-    sshd: Sshd,
-    admin: String,
+/// and the fixture's password account. The browser test of the accounts list's automations
+/// (`web_automation`) uses it too.
+pub(crate) struct Scene {
+    pub(crate) server: Server,
+    pub(crate) sshd: Sshd,
+    pub(crate) admin: String,
     data: tempfile::TempDir,
     _keys: tempfile::TempDir,
     plugin: String,
-    asset: String,
+    pub(crate) asset: String,
     root: String,
-    user: String,
+    pub(crate) user: String,
     timings: Vec<(String, Duration)>,
 }
 
 impl Scene {
-    fn new(db: &TestDb) -> Scene {
+    pub(crate) fn new(db: &TestDb) -> Scene {
         let keys = tempfile::tempdir().unwrap();
         let root_key = keys.path().join("root");
         crate::sshd::keygen(&root_key, "ed25519", &[]);
@@ -577,7 +578,7 @@ impl Scene {
         get(&self.server, &self.admin, path)
     }
 
-    fn account(&self, mut body: Value) -> String {
+    pub(crate) fn account(&self, mut body: Value) -> String {
         body["asset"] = json!(self.asset);
         id_of(&ok(
             &self.send("POST", "/api/v1/accounts/accounts/", &body),

@@ -46,6 +46,7 @@ mod support;
 mod target;
 mod web_api_docs;
 mod web_audit;
+mod web_automation;
 mod web_console;
 mod web_files;
 mod web_gaps;
