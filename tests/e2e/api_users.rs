@@ -823,3 +823,163 @@ async fn my_asset_tree_endpoints_follow_the_grant() {
         db.drop_db().await;
     }
 }
+
+const SYSTEM_ADMIN: &str = "00000000-0000-0000-0000-000000000001";
+const SYSTEM_USER: &str = "00000000-0000-0000-0000-000000000003";
+const ORG_ADMIN: &str = "00000000-0000-0000-0000-000000000005";
+
+fn role_names(user: &Value, field: &str) -> Vec<String> {
+    let mut names: Vec<String> = user[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {field}: {user}"))
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Makes a plain user through the API and returns a token of theirs.
+fn plain_user(server: &Server, admin: &str, username: &str) -> String {
+    let r = send(
+        server,
+        admin,
+        "POST",
+        "/api/v1/users/users/",
+        &json!({"name": username, "username": username, "email": format!("{username}@example.com"),
+                "password": "Plain-pass-1"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(role_names(&r.json(), "system_roles"), ["User"]);
+    assert_eq!(role_names(&r.json(), "org_roles"), ["OrgUser"]);
+    let t = token(server, username, "Plain-pass-1");
+    assert_eq!(get(server, &t, "/api/v1/users/users/").status, 403);
+    t
+}
+
+#[tokio::test]
+async fn updating_system_and_org_roles_changes_what_the_user_may_do() {
+    for db in TestDb::both().await {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(&db, dir.path());
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+
+        // PATCH system_roles, in the serializer's own shape: the answer and the user's rights
+        // (on the token they already hold, and after a new login) follow at once.
+        let carol = plain_user(&server, &admin, "carol");
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            "/api/v1/users/users/carol/",
+            &json!({"system_roles": [{"id": SYSTEM_ADMIN, "display_name": "System administrator"}]}),
+        );
+        assert_eq!(r.status, 200, "{}: {}", db.backend, r.body);
+        assert_eq!(role_names(&r.json(), "system_roles"), ["SystemAdmin"]);
+        assert_eq!(r.json()["is_superuser"], true);
+        assert_eq!(get(&server, &carol, "/api/v1/users/users/").status, 200);
+        let carol = token(&server, "carol", "Plain-pass-1");
+        let profile = get(&server, &carol, "/api/v1/users/profile/").json();
+        assert_eq!(role_names(&profile, "system_roles"), ["SystemAdmin"]);
+        assert_eq!(profile["is_superuser"], true);
+        // And back: the set is replaced, not added to.
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            "/api/v1/users/users/carol/",
+            &json!({"system_roles": [SYSTEM_USER]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(role_names(&r.json(), "system_roles"), ["User"]);
+        assert_eq!(get(&server, &carol, "/api/v1/users/users/").status, 403);
+
+        // PATCH org_roles: the org binding of the current org is replaced.
+        let dave = plain_user(&server, &admin, "dave");
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            "/api/v1/users/users/dave/",
+            &json!({"org_roles": [{"id": ORG_ADMIN, "name": "OrgAdmin"}]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(role_names(&r.json(), "org_roles"), ["OrgAdmin"]);
+        assert_eq!(r.json()["is_org_admin"], true);
+        assert_eq!(get(&server, &dave, "/api/v1/users/users/").status, 200);
+        let profile = get(&server, &dave, "/api/v1/users/profile/").json();
+        assert_eq!(role_names(&profile, "org_roles"), ["OrgAdmin"]);
+        assert_eq!(role_names(&profile, "system_roles"), ["User"]);
+
+        // An org admin may not hand out a system role this way either.
+        let r = send(
+            &server,
+            &dave,
+            "PATCH",
+            "/api/v1/users/users/carol/",
+            &json!({"system_roles": [SYSTEM_ADMIN]}),
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+        let r = get(&server, &admin, "/api/v1/users/users/carol/");
+        assert_eq!(role_names(&r.json(), "system_roles"), ["User"]);
+
+        // PUT writes both fields too; unchanged lists are no change.
+        let erin = plain_user(&server, &admin, "erin");
+        let r = send(
+            &server,
+            &admin,
+            "PUT",
+            "/api/v1/users/users/erin/",
+            &json!({"name": "Erin", "username": "erin", "email": "erin@example.com",
+                    "system_roles": [SYSTEM_ADMIN], "org_roles": [ORG_ADMIN]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(role_names(&r.json(), "system_roles"), ["SystemAdmin"]);
+        assert_eq!(role_names(&r.json(), "org_roles"), ["OrgAdmin"]);
+        assert_eq!(get(&server, &erin, "/api/v1/users/users/").status, 200);
+
+        // Bad ids change nothing: unknown, or a role of the other scope.
+        for (field, id) in [
+            ("system_roles", "00000000-0000-0000-0000-0000000000ff"),
+            ("system_roles", ORG_ADMIN),
+            ("org_roles", SYSTEM_ADMIN),
+        ] {
+            let r = send(
+                &server,
+                &admin,
+                "PATCH",
+                "/api/v1/users/users/dave/",
+                &json!({field: [id], "comment": "not written"}),
+            );
+            assert!(
+                field_error(&r, field).contains("does not exist"),
+                "{}",
+                r.body
+            );
+        }
+        let r = get(&server, &admin, "/api/v1/users/users/dave/").json();
+        assert_eq!(role_names(&r, "org_roles"), ["OrgAdmin"]);
+        assert_eq!(r["comment"], "");
+
+        // The last system administrator binding stays.
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            "/api/v1/users/users/erin/",
+            &json!({"system_roles": [SYSTEM_USER]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            "/api/v1/users/users/admin/",
+            &json!({"system_roles": [SYSTEM_USER]}),
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains("last system administrator"), "{}", r.body);
+        assert_eq!(get(&server, &admin, "/api/v1/users/users/").status, 200);
+        db.drop_db().await;
+    }
+}

@@ -2,6 +2,7 @@
 
 use crate::codec::{Flag, now_micros, uuid};
 use crate::{Store, StoreError};
+use portcullis_core::builtin::SYSTEM_ADMIN_ROLE_ID;
 use portcullis_core::password::hash_password;
 use sqlx::Row;
 use uuid::Uuid;
@@ -166,6 +167,54 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(&self.pool)
             .await?)
+    }
+
+    /// Replaces the user's role bindings of one scope with `roles`: the system bindings when
+    /// `org` is `None`, else the bindings in `org` (an empty list takes the user out of it).
+    /// This is how the user serializer's `system_roles`/`org_roles` write (JumpServer sets
+    /// the relation, it does not add to it). One transaction, so the user is never seen with
+    /// half of the change; refused with [`StoreError::Invalid`], nothing written, when it
+    /// would remove the last SystemAdmin binding, since without one nobody can repair RBAC.
+    pub async fn set_user_roles(
+        &self,
+        user: Uuid,
+        org: Option<Uuid>,
+        roles: &[Uuid],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        match org {
+            None => {
+                sqlx::query("DELETE FROM role_bindings WHERE user_id = $1 AND scope = 'system'")
+                    .bind(user.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Some(o) => {
+                sqlx::query(
+                    "DELETE FROM role_bindings WHERE user_id = $1 AND scope = 'org' AND org_id = $2",
+                )
+                .bind(user.to_string())
+                .bind(o.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for role in roles {
+            bind_role(&mut tx, user, *role, org).await?;
+        }
+        let admins: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM role_bindings WHERE role_id = $1")
+                .bind(SYSTEM_ADMIN_ROLE_ID.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+        if admins == 0 {
+            // Dropping `tx` rolls the deletion back.
+            return Err(StoreError::Invalid(
+                "The last system administrator binding cannot be removed".into(),
+            ));
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 

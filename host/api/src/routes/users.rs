@@ -629,6 +629,7 @@ async fn patch(
     }
     let p = patch_from(&body)?;
     let new_labels = labels::labels_checked(&state, caller.write_org(), &body).await?;
+    let role_sets = role_changes(&state, &caller, &before, &body).await?;
     let b = user_full(&state, &caller, &before).await?;
     // A password in the update body is set like `…/password/` sets it (policy, history,
     // log), before the other fields, so a refused password changes nothing.
@@ -647,6 +648,9 @@ async fn patch(
         })?;
     if let Some(refs) = &new_labels {
         labels::save_labels(&state, &caller, USER_TYPE, &before.id.to_string(), refs).await?;
+    }
+    for (org, roles) in &role_sets {
+        state.store().set_user_roles(before.id, *org, roles).await?;
     }
     let after = state
         .store()
@@ -669,6 +673,71 @@ async fn patch(
     )
     .await;
     Ok(Json(a))
+}
+
+/// The role sets an update body changes: `(None, roles)` for `system_roles`, `(Some(org),
+/// roles)` for `org_roles` in the org being written to. Each list replaces what the user holds
+/// in that scope, as JumpServer's serializer sets the relation. Everything is checked before
+/// anything is written: each id must name a role of the field's scope, and changing a set
+/// needs the rights the role-binding endpoints need (system ones system-wide), so an org
+/// admin cannot make anyone a system administrator through this door. A list equal to the
+/// current one is no change and needs no right, so a GET-edit-PUT round trip still works.
+async fn role_changes(
+    state: &AppState,
+    caller: &Caller,
+    user: &UserRecord,
+    body: &Map<String, Value>,
+) -> Result<Vec<(Option<Uuid>, Vec<Uuid>)>, ApiError> {
+    let mut out = Vec::new();
+    for (field, scope) in [("system_roles", "system"), ("org_roles", "org")] {
+        let Some(ids) = uuids(body, field)? else {
+            continue;
+        };
+        let org = (scope == "org").then(|| caller.write_org());
+        let mut wanted: Vec<Uuid> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if wanted.contains(&id) {
+                continue;
+            }
+            let known = state
+                .store()
+                .role_record(&id.to_string(), Some(scope), caller.org)
+                .await?;
+            if known.is_none() {
+                return Err(ApiError::field(
+                    field,
+                    format!("Invalid pk \"{id}\" - object does not exist."),
+                ));
+            }
+            wanted.push(id);
+        }
+        let held: Vec<Uuid> = user
+            .roles
+            .iter()
+            .filter(|r| r.scope == scope && r.org_id == org)
+            .map(|r| r.id)
+            .collect();
+        let added = wanted.iter().any(|r| !held.contains(r));
+        let removed = held.iter().any(|r| !wanted.contains(r));
+        let check = |action: &str| {
+            let code = format!("rbac.{action}_{scope}rolebinding");
+            if scope == "system" {
+                caller.require_system(&code)
+            } else {
+                caller.require(&code)
+            }
+        };
+        if added {
+            check("add")?;
+        }
+        if removed {
+            check("delete")?;
+        }
+        if added || removed {
+            out.push((org, wanted));
+        }
+    }
+    Ok(out)
 }
 
 async fn remove(
