@@ -374,6 +374,7 @@ pub(crate) const READ_ONLY: &[&str] = &[
     "date_updated",
     "avatar_url",
     "created_by",
+    "is_password_expired",
 ];
 
 /// One user of a create request, checked and ready to write.
