@@ -1,8 +1,9 @@
 //! Account automations from the console in a real browser (`tests/web/automation.spec.mjs`):
-//! "Test connectivity" and "Verify" on accounts of a real sshd target (the Linux plugin
+//! "Test connectivity", "Verify" and "Change secret" on accounts of a real sshd target (the Linux plugin
 //! enabled, as in `automation`), the dialog following the run to its end and showing each
 //! account's result, a refused secret in words. Afterwards, through the API: the executions
-//! the browser started are recorded with those outcomes.
+//! the browser started are recorded with those outcomes, and the changed secret (now only in
+//! the vault) still verifies.
 
 use crate::automation::Scene;
 use crate::client::{ADMIN_PASSWORD, get};
@@ -54,10 +55,22 @@ fn test_connectivity_and_verify_run_from_the_accounts_list_in_a_real_browser() {
     assert_eq!(
         good,
         [
+            ("change_secret".into(), "success".into(), String::new()),
             ("ping".into(), "success".into(), String::new()),
             ("verify_account".into(), "success".into(), String::new()),
         ]
     );
+    let again = crate::support::ok(
+        &crate::client::send(
+            &scene.server,
+            &scene.admin,
+            "POST",
+            "/api/v1/accounts/accounts/tasks/",
+            &json!({"action": "verify", "accounts": [scene.user]}),
+        ),
+        201,
+    );
+    assert_eq!(again["executions"][0]["status"], "success", "{again}");
     assert_eq!(
         executions(&bad_id),
         [(

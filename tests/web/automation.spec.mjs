@@ -2,7 +2,8 @@
 // tests/e2e/web_automation.rs, which seeds a real sshd target with the Linux plugin enabled):
 // "Test connectivity" on the target's account succeeds and the dialog says so; "Verify" on
 // that account and one with a wrong secret, selected together, shows one success and one
-// failure with the reason in words. Screenshots: automation-*.png.
+// failure with the reason in words; "Change secret" asks first and then succeeds. Screenshots:
+// automation-*.png.
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -83,5 +84,21 @@ test('Verify on the selection shows each account, the refused secret in words', 
   assert.match(await bad.innerText(), /Failed/)
   assert.match(await bad.innerText(), /refused the secret/)
   await screenshot(page, 'automation-verify.png')
+  assert.deepEqual(unexpected(problems, SIGNED_OUT), [])
+})
+
+test('Change secret asks first, then changes it on the host', async () => {
+  const { page, problems } = ctx
+  await openAccounts(page)
+  await row(page, GOOD).getByTestId('row-automation').click()
+  await page.locator('[data-testid="run-change-secret"]:visible').click()
+  const box = page.locator('.el-message-box:visible')
+  await box.waitFor()
+  assert.match(await box.innerText(), /random one/)
+  await box.getByRole('button', { name: 'Change secret' }).click()
+  await dialog(page).waitFor()
+  await finished(page)
+  assert.match(await dialog(page).getByTestId('automation-summary').innerText(), /1 succeeded, 0 failed/)
+  await screenshot(page, 'automation-change-secret.png')
   assert.deepEqual(unexpected(problems, SIGNED_OUT), [])
 })

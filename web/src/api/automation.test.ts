@@ -82,4 +82,11 @@ describe('runAutomation', () => {
     expect(out[0].status).toBe('success')
     expect(out[0].execution).toBe('e5')
   })
+
+  it('changes a secret through the asset change_secret method', async () => {
+    const { deps, calls } = fakeDeps([{ id: 'e6', status: 'failed', error: { code: 'verify_failed', message: 'new secret refused' } }], [])
+    const out = await runAutomation('change_secret', [acc(6)], deps, () => {})
+    expect(calls).toEqual(['POST assets/assets/h6/automations/change_secret/ {"account":"a6"}'])
+    expect([out[0].status, out[0].code]).toEqual(['failed', 'verify_failed'])
+  })
 })

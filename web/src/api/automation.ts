@@ -1,4 +1,5 @@
-// Running an account automation (test connectivity, verify) and following it to its end.
+// Running an account automation (test connectivity, verify, change secret) and following it
+// to its end.
 //
 // The server's task endpoints answer once the work is done, but an execution it hands back may
 // still say `running` (JumpServer's answer is a task to poll), so every execution is polled on
@@ -7,7 +8,7 @@
 // outcome as soon as it is known. The HTTP calls and the clock come in as `AutomationDeps`, so
 // the logic is tested without a server (automation.test.ts) and the view stays small.
 
-export type AutomationAction = 'test' | 'verify'
+export type AutomationAction = 'test' | 'verify' | 'change_secret'
 
 /** An execution as `assets/automation-executions/{id}/` shows it (the fields used here). */
 export interface Execution {
@@ -83,10 +84,11 @@ export async function waitExecution(first: Execution, deps: AutomationDeps, opts
 
 /** Starts the action for one account and answers the first execution the server returns. */
 async function start(action: AutomationAction, account: AccountRef, deps: AutomationDeps): Promise<Execution> {
+  // Ping logs in as the account; change_secret with the default strategy: a random new secret.
   const answer =
-    action === 'test'
-      ? await deps.post(`assets/assets/${account.asset}/automations/ping/`, { account: account.id })
-      : await deps.post('accounts/accounts/tasks/', { action: 'verify', accounts: [account.id] })
+    action === 'verify'
+      ? await deps.post('accounts/accounts/tasks/', { action: 'verify', accounts: [account.id] })
+      : await deps.post(`assets/assets/${account.asset}/automations/${action === 'test' ? 'ping' : 'change_secret'}/`, { account: account.id })
   const o = (answer ?? {}) as Record<string, unknown>
   // The tasks endpoint answers `{task, executions: [...]}`; the method endpoint the execution.
   const execs = Array.isArray(o.executions) ? o.executions : [o]
