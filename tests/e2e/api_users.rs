@@ -961,6 +961,35 @@ async fn updating_system_and_org_roles_changes_what_the_user_may_do() {
         assert_eq!(role_names(&r, "org_roles"), ["OrgAdmin"]);
         assert_eq!(r["comment"], "");
 
+        // `groups` is written on update too, and replaced.
+        let r = send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/users/groups/",
+            &json!({"name": "ops"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let ops = r.json()["id"].as_str().unwrap().to_owned();
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            "/api/v1/users/users/dave/",
+            &json!({"groups": [{"id": ops, "name": "ops"}]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["groups"][0]["name"], "ops", "{}", r.body);
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            "/api/v1/users/users/dave/",
+            &json!({"groups": []}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["groups"], json!([]), "{}", r.body);
+
         // The last system administrator binding stays.
         let r = send(
             &server,

@@ -631,6 +631,12 @@ async fn patch(
     let p = patch_from(&body)?;
     let new_labels = labels::labels_checked(&state, caller.write_org(), &body).await?;
     let role_sets = role_changes(&state, &caller, &before, &body).await?;
+    // `groups` replaces the user's memberships in the org being written to, as on create it
+    // sets them; groups of other orgs are not this org's business and stay.
+    let new_groups = match body.get("groups") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(groups_input(&state, caller.write_org(), &body).await?),
+    };
     let b = user_full(&state, &caller, &before).await?;
     // A password in the update body is set like `…/password/` sets it (policy, history,
     // log), before the other fields, so a refused password changes nothing.
@@ -649,6 +655,14 @@ async fn patch(
         })?;
     if let Some(refs) = &new_labels {
         labels::save_labels(&state, &caller, USER_TYPE, &before.id.to_string(), refs).await?;
+    }
+    if let Some(groups) = &new_groups {
+        state
+            .store()
+            .remove_group_relations(Some(caller.write_org()), None, Some(before.id))
+            .await?;
+        let pairs: Vec<(Uuid, Uuid)> = groups.iter().map(|g| (*g, before.id)).collect();
+        state.store().add_group_relations(&pairs).await?;
     }
     for (org, roles) in &role_sets {
         state.store().set_user_roles(before.id, *org, roles).await?;
