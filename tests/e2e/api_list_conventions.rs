@@ -100,6 +100,22 @@ async fn check(db: TestDb) {
     );
     assert_eq!(names(&list(&format!("{a}?id__in!={two}"))), ["web-02"]);
     assert_eq!(names(&list(&format!("{a}?id!={two}"))), ["web-02"]);
+    // An id that is not a UUID is bad input, not an empty list.
+    for (path, param) in [
+        (format!("{a}?id__in={},nope", hosts[0]), "id__in"),
+        (format!("{a}?id=nope"), "id"),
+        ("/api/v1/users/users/?id__in=x".to_owned(), "id__in"),
+        ("/api/v1/accounts/accounts/?ids=1".to_owned(), "ids"),
+    ] {
+        let r = get(&server, &t, &path);
+        let body = ok(&r, 400);
+        assert!(
+            body[param][0]
+                .as_str()
+                .is_some_and(|m| m.contains("not a valid UUID")),
+            "{path}: {body}"
+        );
+    }
     let gtwo = format!("{},{}", groups[0], groups[2]);
     assert_eq!(
         names(&list(&format!("{g}?id__in={gtwo}"))),

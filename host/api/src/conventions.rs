@@ -39,6 +39,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use portcullis_store::lookups::{self, Fields, LookupOp, SqlLookup};
 use serde_json::{Map, Value, json};
+use uuid::Uuid;
 
 /// The largest response page read back from a handler (1000 rows of a wide serializer).
 const PAGE_LIMIT: usize = 64 * 1024 * 1024;
@@ -211,22 +212,46 @@ const ASSET_KINDS: &[&str] = &[
 
 /// The lookups of a list query that `fields` applies in SQL, for the handlers of the lists
 /// [`sql_fields`] names: the layer passes these parameters on to them instead of filtering.
-pub(crate) fn sql_lookups(q: &ListQuery, fields: &Fields) -> Vec<SqlLookup> {
-    let mut out: Vec<SqlLookup> = q
-        .filters
-        .iter()
-        .filter_map(|(k, v)| lookup(k, v).or_else(|| plain_id(k, v)))
-        .filter(|l| fields.supports(&l.field, l.op.sql()))
-        .map(|l| SqlLookup {
+///
+/// An id lookup whose value is not a list of UUIDs is bad input: 400 naming the parameter,
+/// rather than a list that silently matches nothing.
+pub(crate) fn sql_lookups(q: &ListQuery, fields: &Fields) -> Result<Vec<SqlLookup>, ApiError> {
+    let mut out = Vec::new();
+    for (k, v) in &q.filters {
+        let Some(l) = lookup(k, v).or_else(|| plain_id(k, v)) else {
+            continue;
+        };
+        if !fields.supports(&l.field, l.op.sql()) {
+            continue;
+        }
+        if l.field == "id" && matches!(l.op, Op::Exact | Op::In) {
+            check_ids(k, &l.value)?;
+        }
+        out.push(SqlLookup {
             field: l.field,
             op: l.op.sql(),
             value: l.value,
             negate: l.negate,
-        })
-        .collect();
+        });
+    }
     // A stable order keeps the statement text (and its cached plan) the same per query.
     out.sort_by(|a, b| (&a.field, a.negate, &a.value).cmp(&(&b.field, b.negate, &b.value)));
-    out
+    Ok(out)
+}
+
+/// Each comma-separated item of an id parameter must be a UUID.
+fn check_ids(param: &str, value: &str) -> Result<(), ApiError> {
+    match value
+        .split(',')
+        .map(str::trim)
+        .find(|item| !item.is_empty() && Uuid::parse_str(item).is_err())
+    {
+        Some(bad) => Err(ApiError::field(
+            param,
+            format!("\u{201c}{bad}\u{201d} is not a valid UUID."),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The strings a serialized value can be matched by: scalars as text; choice objects by

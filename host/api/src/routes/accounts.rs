@@ -478,7 +478,7 @@ async fn account_query(
         source: text_filter(q, "source"),
         has_secret: q.flag("has_secret")?,
         ids,
-        lookups: crate::conventions::sql_lookups(q, &portcullis_store::lookups::ACCOUNT_FIELDS),
+        lookups: crate::conventions::sql_lookups(q, &portcullis_store::lookups::ACCOUNT_FIELDS)?,
         order: q.order.clone(),
         limit,
         offset,

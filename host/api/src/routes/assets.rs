@@ -547,7 +547,7 @@ async fn asset_query(
     let (limit, offset) = q.window();
     let mut query = AssetQuery {
         org: caller.org,
-        lookups: crate::conventions::sql_lookups(q, &portcullis_store::lookups::ASSET_FIELDS),
+        lookups: crate::conventions::sql_lookups(q, &portcullis_store::lookups::ASSET_FIELDS)?,
         search: q.search.clone(),
         name: filter(q, "name"),
         address: filter(q, "address"),

@@ -190,7 +190,7 @@ async fn user_query(
         is_active: q.flag("is_active")?,
         group_id: uuid_filter(q, "group_id")?,
         ids,
-        lookups: crate::conventions::sql_lookups(q, &portcullis_store::lookups::USER_FIELDS),
+        lookups: crate::conventions::sql_lookups(q, &portcullis_store::lookups::USER_FIELDS)?,
         password_expired: match q.flag("is_password_expired")? {
             Some(expired) => {
                 let days = state.auth().security().await?.password_expiration_days;
