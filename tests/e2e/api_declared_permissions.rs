@@ -127,12 +127,12 @@ async fn the_declared_permission_is_the_one_enforced() {
             }
         };
         // Everything but the declared code: refused.
-        grant(&kind, json!(["*", format!("!{code}")]));
+        grant(kind, json!(["*", format!("!{code}")]));
         let without = call();
         // With it: past the permission check (whatever the empty body then earns).
-        grant(&kind, json!(["*"]));
+        grant(kind, json!(["*"]));
         let with = call();
-        grant(&kind, json!([]));
+        grant(kind, json!([]));
         if without.status != 403 || matches!(with.status, 401 | 403) {
             wrong.push(format!(
                 "{method} {path} ({kind} {code}): without {} with {} {}",

@@ -187,7 +187,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .fallback_service(api)
         // Inside the export/import layer, so an export pages through lookups and bulk forms too.
-        .layer(axum::middleware::from_fn_with_state(state, conventions::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            conventions::layer,
+        ))
         .layer(axum::middleware::from_fn(transfer::layer))
         // Imports of large inventories arrive as one body; anything larger is refused (413)
         // before it is read.
