@@ -990,6 +990,54 @@ async fn updating_system_and_org_roles_changes_what_the_user_may_do() {
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.json()["groups"], json!([]), "{}", r.body);
 
+        // A GET-edit-PUT in one org leaves the roles the user holds in another org out: the
+        // serializer lists them (with their org_id), the write is for this org only.
+        let r = send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/orgs/orgs/",
+            &json!({"name": "Second"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let second = r.json()["id"].as_str().unwrap().to_owned();
+        let frank = plain_user(&server, &admin, "frank");
+        let frank_id = get(&server, &admin, "/api/v1/users/users/frank/").json()["id"].clone();
+        let auth = format!("Bearer {admin}");
+        let r = crate::support::http(
+            &server.base,
+            "POST",
+            "/api/v1/rbac/org-role-bindings/",
+            &[("Authorization", &auth), ("X-JMS-ORG", &second)],
+            Some(&json!({"user": frank_id, "role": ORG_ADMIN})),
+        )
+        .unwrap();
+        assert_eq!(r.status, 201, "{}", r.body);
+        let shown = get(&server, &admin, "/api/v1/users/users/frank/").json();
+        let mut names = role_names(&shown, "org_roles");
+        names.sort();
+        assert_eq!(names, ["OrgAdmin", "OrgUser"], "{shown}");
+        let r = send(
+            &server,
+            &admin,
+            "PUT",
+            "/api/v1/users/users/frank/",
+            &json!({"name": "frank", "username": "frank", "email": "frank@example.com",
+                    "org_roles": shown["org_roles"]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            r.json()["is_org_admin"],
+            true,
+            "still OrgAdmin of Second: {}",
+            r.body
+        );
+        assert_eq!(
+            get(&server, &frank, "/api/v1/users/users/").status,
+            403,
+            "not in Default"
+        );
+
         // The last system administrator binding stays.
         let r = send(
             &server,

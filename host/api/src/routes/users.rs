@@ -705,10 +705,10 @@ async fn role_changes(
 ) -> Result<Vec<(Option<Uuid>, Vec<Uuid>)>, ApiError> {
     let mut out = Vec::new();
     for (field, scope) in [("system_roles", "system"), ("org_roles", "org")] {
-        let Some(ids) = uuids(body, field)? else {
+        let org = (scope == "org").then(|| caller.write_org());
+        let Some(ids) = uuids(&other_orgs_dropped(body, field, org), field)? else {
             continue;
         };
-        let org = (scope == "org").then(|| caller.write_org());
         let mut wanted: Vec<Uuid> = Vec::with_capacity(ids.len());
         for id in ids {
             if wanted.contains(&id) {
@@ -753,6 +753,26 @@ async fn role_changes(
         }
     }
     Ok(out)
+}
+
+/// The body with the `org_roles` entries of other orgs left out. The serializer lists a
+/// user's org roles of every org, each with its `org_id`, and an update writes the set of the
+/// org it is made in; without this a GET-edit-PUT in one org would copy roles the user holds
+/// elsewhere (say OrgAdmin of another org) into this one.
+fn other_orgs_dropped(
+    body: &Map<String, Value>,
+    field: &str,
+    org: Option<Uuid>,
+) -> Map<String, Value> {
+    let mut body = body.clone();
+    if let (Some(org), Some(Value::Array(items))) = (org, body.get_mut(field)) {
+        let here = org.to_string();
+        items.retain(|item| match item.get("org_id") {
+            Some(Value::String(o)) => *o == here,
+            _ => true,
+        });
+    }
+    body
 }
 
 async fn remove(
