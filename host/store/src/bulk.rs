@@ -50,29 +50,30 @@ impl Store {
     /// Deletes the accounts `ids` and their label bindings in one transaction (accounts that
     /// switch from one of them keep existing, without `su_from`).
     pub async fn delete_accounts(&self, ids: &[Uuid]) -> Result<BulkDeleted, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        crate::labels::delete_resource_labels_in(&mut tx, "accounts.account", &texts).await?;
-        let mut n = 0;
-        for id in &texts {
-            n += sqlx::query("DELETE FROM accounts WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(BulkDeleted::All(n))
+        self.delete_labeled("accounts", "accounts.account", ids)
+            .await
     }
 
     /// Deletes the users `ids` and their label bindings (of every org) in one transaction.
     pub async fn delete_users(&self, ids: &[Uuid]) -> Result<BulkDeleted, StoreError> {
+        self.delete_labeled("users", "users.user", ids).await
+    }
+
+    /// Deletes rows of `table` whose dependants the database removes itself, with their label
+    /// bindings (of resource type `resource`), in one transaction.
+    async fn delete_labeled(
+        &self,
+        table: &str,
+        resource: &str,
+        ids: &[Uuid],
+    ) -> Result<BulkDeleted, StoreError> {
         let mut tx = self.begin_write().await?;
         let texts: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        crate::labels::delete_resource_labels_in(&mut tx, "users.user", &texts).await?;
+        crate::labels::delete_resource_labels_in(&mut tx, resource, &texts).await?;
+        let delete = format!("DELETE FROM {table} WHERE id = $1");
         let mut n = 0;
         for id in &texts {
-            n += sqlx::query("DELETE FROM users WHERE id = $1")
+            n += sqlx::query(crate::codec::trusted(delete.clone()))
                 .bind(id)
                 .execute(&mut *tx)
                 .await?
