@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { env, field, launch, newPage, screenshot, unexpected, waitForPath } from './support.mjs'
+import { env, field, launch, newPage, screenshot, unexpected, waitForPath, signIn } from './support.mjs'
 
 const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const MARK = env('PC_LIVE_MARK')
@@ -26,11 +26,7 @@ after(async () => {
 
 async function signedIn() {
   const ctx = await newPage(browser)
-  await ctx.page.goto('/ui/login')
-  await field(ctx.page, 'login-username').fill(admin.username)
-  await field(ctx.page, 'login-password').fill(admin.password)
-  await ctx.page.getByTestId('login-submit').click()
-  await ctx.page.waitForURL((u) => !u.pathname.startsWith('/ui/login'))
+  await signIn(ctx.page, admin)
   return ctx
 }
 

@@ -7,7 +7,7 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { env, field, launch, newPage, screenshot, unexpected } from './support.mjs'
+import { env, launch, newPage, screenshot, unexpected, signIn } from './support.mjs'
 
 const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const GOOD = env('PC_AUTO_GOOD')
@@ -22,11 +22,7 @@ before(async () => {
   browser = await launch()
   ctx = await newPage(browser)
   const { page } = ctx
-  await page.goto('/ui/login')
-  await field(page, 'login-username').fill(admin.username)
-  await field(page, 'login-password').fill(admin.password)
-  await page.getByTestId('login-submit').click()
-  await page.waitForURL((u) => !u.pathname.startsWith('/ui/login'))
+  await signIn(page, admin)
 })
 after(async () => {
   await browser?.close()

@@ -7,7 +7,7 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { env, field, launch, newPage, screenshot, unexpected, waitForPath } from './support.mjs'
+import { env, field, launch, newPage, screenshot, unexpected, waitForPath, signIn } from './support.mjs'
 
 const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const GRANTEE = env('PC_CON_GRANTEE')
@@ -29,11 +29,7 @@ before(async () => {
   browser = await launch()
   ctx = await newPage(browser)
   const { page } = ctx
-  await page.goto('/ui/login')
-  await field(page, 'login-username').fill(admin.username)
-  await field(page, 'login-password').fill(admin.password)
-  await page.getByTestId('login-submit').click()
-  await page.waitForURL((u) => !u.pathname.startsWith('/ui/login'))
+  await signIn(page, admin)
   await page.getByTestId('app-shell').waitFor()
 })
 after(async () => {

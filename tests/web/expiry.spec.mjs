@@ -10,7 +10,7 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { env, field, launch, newPage, screenshot, unexpected, waitForPath } from './support.mjs'
+import { env, field, launch, newPage, screenshot, unexpected, waitForPath, submitLogin } from './support.mjs'
 
 const user = { username: env('PC_EXPIRED_USER'), password: env('PC_EXPIRED_PASSWORD') }
 const NEW_PASSWORD = env('PC_EXPIRED_NEW_PASSWORD')
@@ -27,12 +27,6 @@ after(async () => {
   await browser?.close()
 })
 
-async function signIn(page, { username, password }) {
-  await field(page, 'login-username').fill(username)
-  await field(page, 'login-password').fill(password)
-  await page.getByTestId('login-submit').click()
-}
-
 async function newPassword(page, one, two) {
   await field(page, 'newpass-1').fill(one)
   await field(page, 'newpass-2').fill(two)
@@ -42,7 +36,7 @@ async function newPassword(page, one, two) {
 test('an expired password is replaced on the login page and the user is signed in with the new one', async () => {
   const { context, page, problems } = await newPage(browser)
   await page.goto(`/ui/login?next=${encodeURIComponent('/ui/profile')}`)
-  await signIn(page, user)
+  await submitLogin(page, user)
 
   // Not an error page: the step that sets a new password, naming the account.
   await page.getByTestId('expired-step').waitFor()
@@ -93,11 +87,11 @@ test('an expired password is replaced on the login page and the user is signed i
 
   // The old password is gone; the new one signs in directly.
   await page.goto('/ui/login')
-  await signIn(page, user)
+  await submitLogin(page, user)
   await error.waitFor()
   assert.equal(await page.getByTestId('expired-step').count(), 0)
   assert.match(await error.innerText(), /Wrong username or password/)
-  await signIn(page, { username: user.username, password: NEW_PASSWORD })
+  await submitLogin(page, { username: user.username, password: NEW_PASSWORD })
   await page.getByTestId('app-shell').waitFor()
   assert.deepEqual(unexpected(problems, SIGNED_OUT, REFUSED), [])
   await context.close()
@@ -106,7 +100,7 @@ test('an expired password is replaced on the login page and the user is signed i
 test('the expired step can be left to sign in with another account', async () => {
   const { context, page, problems } = await newPage(browser)
   await page.goto('/ui/login')
-  await signIn(page, { username: env('PC_EXPIRED_USER2'), password: env('PC_EXPIRED_PASSWORD2') })
+  await submitLogin(page, { username: env('PC_EXPIRED_USER2'), password: env('PC_EXPIRED_PASSWORD2') })
   await page.getByTestId('expired-step').waitFor()
   await page.getByTestId('expired-back').click()
   await field(page, 'login-username').waitFor()
@@ -118,7 +112,7 @@ test('the expired step can be left to sign in with another account', async () =>
 test('a locked account is told so in words, even with the right password', async () => {
   const { context, page, problems } = await newPage(browser)
   await page.goto('/ui/login')
-  await signIn(page, { username: env('PC_LOCKED_USER'), password: env('PC_LOCKED_PASSWORD') })
+  await submitLogin(page, { username: env('PC_LOCKED_USER'), password: env('PC_LOCKED_PASSWORD') })
   const error = page.getByTestId('login-error')
   await error.waitFor()
   assert.match(await error.innerText(), /locked after too many failed attempts/)
@@ -135,7 +129,7 @@ test('a user who must change the password sets a new one before the app opens', 
   const { context, page, problems } = await newPage(browser)
   const forced = { username: env('PC_FORCED_USER'), password: env('PC_FORCED_PASSWORD') }
   await page.goto('/ui/login')
-  await signIn(page, forced)
+  await submitLogin(page, forced)
   await page.getByTestId('newpass-step').waitFor()
   assert.equal(await page.getByTestId('app-shell').count(), 0)
   assert.equal(await page.getByTestId('oldpass').count(), 0, 'the password was just typed: not asked again')

@@ -9,7 +9,7 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { env, field, launch, newPage, screenshot, unexpected, waitForPath } from './support.mjs'
+import { env, field, launch, newPage, screenshot, unexpected, waitForPath, submitLogin, signIn } from './support.mjs'
 
 const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const TAG = env('PC_GAP_TAG')
@@ -27,23 +27,11 @@ before(async () => {
   ctx = await newPage(browser, { acceptDownloads: true })
   // Leaving the workbench with a live terminal asks first (beforeunload): go.
   ctx.page.on('dialog', (d) => (d.type() === 'beforeunload' ? d.accept() : d.dismiss()))
-  await signIn(ctx.page)
+  await signIn(ctx.page, admin)
 })
 after(async () => {
   await browser?.close()
 })
-
-async function signIn(page) {
-  await page.goto('/ui/login')
-  await login(page)
-  await page.waitForURL((u) => !u.pathname.startsWith('/ui/login'))
-}
-
-async function login(page) {
-  await field(page, 'login-username').fill(admin.username)
-  await field(page, 'login-password').fill(admin.password)
-  await page.getByTestId('login-submit').click()
-}
 
 /** An API call from the page, as the signed-in user (cookie and CSRF header). */
 function call(page, method, path, body) {
@@ -147,7 +135,7 @@ test('the asset list goes out as CSV and XLSX and comes back in through the impo
 
 test('an ended session sends the page to the login with a message, and back after it', async () => {
   const { context, page } = await newPage(browser)
-  await signIn(page)
+  await signIn(page, admin)
   await page.goto(`/ui/console/assets?q=rt-${TAG}`)
   await rowsWith(page, `rt-${TAG}-1`).first().waitFor()
   // The server invalidates the session (a signed-out cookie); the next call is a 401.
@@ -158,7 +146,7 @@ test('an ended session sends the page to the login with a message, and back afte
   assert.match(there.searchParams.get('next'), /^\/console\/assets/)
   await page.getByTestId('login-expired').waitFor()
   await screenshot(page, 'gaps-session-ended.png')
-  await login(page)
+  await submitLogin(page, admin)
   await waitForPath(page, '/ui/console/assets')
   await rowsWith(page, `rt-${TAG}-2`).first().waitFor()
 
@@ -167,7 +155,7 @@ test('an ended session sends the page to the login with a message, and back afte
   await page.goto('/ui/audit/sessions?tab=history')
   await waitForPath(page, '/ui/login')
   await page.getByTestId('login-expired').waitFor()
-  await login(page)
+  await submitLogin(page, admin)
   const back = await waitForPath(page, '/ui/audit/sessions')
   assert.equal(back.searchParams.get('tab'), 'history')
   await context.close()

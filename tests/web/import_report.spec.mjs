@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { env, field, launch, newPage, screenshot, unexpected } from './support.mjs'
+import { env, field, launch, newPage, screenshot, unexpected, submitLogin } from './support.mjs'
 
 const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const TAG = env('PC_IMPORT_TAG')
@@ -25,9 +25,7 @@ const csv = (lines) => ({ name: `users-${TAG}.csv`, mimeType: 'text/csv', buffer
 test('an import with bad rows shows each row\'s error and saves nothing; the fixed file imports', async () => {
   const { context, page, problems } = await newPage(browser)
   await page.goto('/ui/login?next=/ui/console/users')
-  await field(page, 'login-username').fill(admin.username)
-  await field(page, 'login-password').fill(admin.password)
-  await page.getByTestId('login-submit').click()
+  await submitLogin(page, admin)
   await page.getByTestId('resource-table').waitFor()
 
   await page.getByTestId('import-button').click()

@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { Authenticator, env, field, launch, newPage, screenshot, unexpected, waitForPath } from './support.mjs'
+import { Authenticator, env, field, launch, newPage, screenshot, unexpected, waitForPath, submitLogin } from './support.mjs'
 
 const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const mfaUser = { username: env('PC_MFA_USER'), password: env('PC_MFA_PASSWORD') }
@@ -24,12 +24,6 @@ before(async () => {
 after(async () => {
   await browser?.close()
 })
-
-async function signIn(page, { username, password }) {
-  await field(page, 'login-username').fill(username)
-  await field(page, 'login-password').fill(password)
-  await page.getByTestId('login-submit').click()
-}
 
 async function signOut(page) {
   await page.getByTestId('user-menu').click()
@@ -54,7 +48,7 @@ test('the app is served at / and a signed-out visitor lands on the login page', 
 test('a wrong password is refused with a message and no session', async () => {
   const { context, page, problems } = await newPage(browser)
   await page.goto('/ui/login')
-  await signIn(page, { username: admin.username, password: `${admin.password}-wrong` })
+  await submitLogin(page, { username: admin.username, password: `${admin.password}-wrong` })
   const error = page.getByTestId('login-error')
   await error.waitFor()
   assert.notEqual((await error.innerText()).trim(), '')
@@ -69,7 +63,7 @@ test('a wrong password is refused with a message and no session', async () => {
 test('the right password opens the app shell, and logout ends the session', async () => {
   const { context, page, problems } = await newPage(browser)
   await page.goto('/ui/login')
-  await signIn(page, admin)
+  await submitLogin(page, admin)
   await page.getByTestId('app-shell').waitFor()
   assert.match(new URL(page.url()).pathname, /^\/ui\/(console|workbench|dashboard)\//)
   const session = (await context.cookies()).find((c) => c.name === 'jms_sessionid')
@@ -93,7 +87,7 @@ test('a deep link visited signed out comes back after the login', async () => {
   await page.goto('/ui/console/users')
   const login = await waitForPath(page, '/ui/login')
   assert.match(login.searchParams.get('next') || '', /\/console\/users$/)
-  await signIn(page, admin)
+  await submitLogin(page, admin)
   await page.getByTestId('app-shell').waitFor()
   await waitForPath(page, '/ui/console/users')
   await page.getByTestId('resource-table').waitFor()
@@ -104,7 +98,7 @@ test('a deep link visited signed out comes back after the login', async () => {
 test('a user with MFA must give a valid code before the app opens', async () => {
   const { context, page, problems } = await newPage(browser)
   await page.goto('/ui/login')
-  await signIn(page, mfaUser)
+  await submitLogin(page, mfaUser)
   await field(page, 'mfa-code').waitFor()
   assert.equal(await page.getByTestId('app-shell').count(), 0)
   await screenshot(page, 'mfa.png')
@@ -126,7 +120,7 @@ test('a user with MFA must give a valid code before the app opens', async () => 
 test('a user who must use MFA and has none bound sets up an authenticator while signing in', async () => {
   const { context, page, problems } = await newPage(browser)
   await page.goto(`/ui/login?next=${encodeURIComponent('/ui/profile')}`)
-  await signIn(page, newcomer)
+  await submitLogin(page, newcomer)
   await page.getByTestId('mfa-setup-step').waitFor()
   assert.equal(await page.getByTestId('app-shell').count(), 0)
   assert.equal(await page.getByTestId('mfa-code').count(), 0, 'not the ordinary code step')
@@ -167,7 +161,7 @@ test('a user who must use MFA and has none bound sets up an authenticator while 
   // load of the login page, so the form is not the one still being torn down after logout.
   await page.goto('/ui/login')
   await field(page, 'login-username').waitFor()
-  await signIn(page, newcomer)
+  await submitLogin(page, newcomer)
   await field(page, 'mfa-code').waitFor()
   assert.equal(await page.getByTestId('mfa-setup-step').count(), 0)
   await field(page, 'mfa-code').fill(await app.next())

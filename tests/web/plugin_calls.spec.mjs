@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { env, field, launch, newPage, screenshot, unexpected } from './support.mjs'
+import { env, launch, newPage, screenshot, unexpected, submitLogin } from './support.mjs'
 
 const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const PLUGIN = env('PC_PLUGIN_ID')
@@ -23,9 +23,7 @@ after(async () => {
 test('the Invocations tab shows the crashed, stopped and out-of-memory calls with their outcome', async () => {
   const { context, page, problems } = await newPage(browser)
   await page.goto(`/ui/login?next=${encodeURIComponent(`/ui/console/plugins/${PLUGIN}?tab=invocations`)}`)
-  await field(page, 'login-username').fill(admin.username)
-  await field(page, 'login-password').fill(admin.password)
-  await page.getByTestId('login-submit').click()
+  await submitLogin(page, admin)
 
   const invocations = page.getByTestId('plugin-invocations')
   const tags = invocations.getByTestId('invocation-outcome-tag')

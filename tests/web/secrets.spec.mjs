@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { Authenticator, env, field, launch, newPage, screenshot, unexpected, waitForPath } from './support.mjs'
+import { Authenticator, env, field, launch, newPage, screenshot, unexpected, waitForPath, submitLogin } from './support.mjs'
 
 const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const mfaAdmin = { username: env('PC_MFA_ADMIN'), password: env('PC_MFA_ADMIN_PASSWORD') }
@@ -26,9 +26,7 @@ after(async () => {
 
 async function password(page, who) {
   await page.goto('/ui/login')
-  await field(page, 'login-username').fill(who.username)
-  await field(page, 'login-password').fill(who.password)
-  await page.getByTestId('login-submit').click()
+  await submitLogin(page, who)
 }
 
 /** Opens the accounts list on the test account and clicks its "view secret". */

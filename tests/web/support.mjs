@@ -103,6 +103,21 @@ export function field(page, testId) {
   return page.locator(`input[data-testid="${testId}"], textarea[data-testid="${testId}"], [data-testid="${testId}"] input`).first()
 }
 
+/** Fills the sign-in form with `user` ({username, password}) and submits it; the caller waits
+ * for what should follow (the app, an MFA step, an error). */
+export async function submitLogin(page, user) {
+  await field(page, 'login-username').fill(user.username)
+  await field(page, 'login-password').fill(user.password)
+  await page.getByTestId('login-submit').click()
+}
+
+/** Opens the sign-in page, signs `user` in and waits until the app has left that page. */
+export async function signIn(page, user) {
+  await page.goto('/ui/login')
+  await submitLogin(page, user)
+  await page.waitForURL((u) => !u.pathname.startsWith('/ui/login'))
+}
+
 /** The path (without origin) the page is on once it settles on `pathname`. */
 export async function waitForPath(page, pathname) {
   await page.waitForURL((url) => url.pathname === pathname)

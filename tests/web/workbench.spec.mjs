@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { env, field, launch, newPage, screenshot, unexpected } from './support.mjs'
+import { env, launch, newPage, screenshot, unexpected, signIn } from './support.mjs'
 
 const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const ASSET = env('PC_WB_ASSET')
@@ -25,11 +25,7 @@ before(async () => {
   browser = await launch()
   ctx = await newPage(browser, { acceptDownloads: true })
   const { page } = ctx
-  await page.goto('/ui/login')
-  await field(page, 'login-username').fill(admin.username)
-  await field(page, 'login-password').fill(admin.password)
-  await page.getByTestId('login-submit').click()
-  await page.waitForURL((u) => !u.pathname.startsWith('/ui/login'))
+  await signIn(page, admin)
 })
 after(async () => {
   await browser?.close()
