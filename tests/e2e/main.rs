@@ -6,6 +6,7 @@ mod api_accounts;
 mod api_acls;
 mod api_assets;
 mod api_audits;
+mod api_bulk_update;
 mod api_dashboard;
 mod api_declared_permissions;
 mod api_favorites;

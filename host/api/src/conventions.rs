@@ -13,11 +13,16 @@
 //! - **Field selection** on GETs: `fields=a,b`, `fields!=a,b`, `fields_size=mini|small`.
 //! - **`OPTIONS`** on any route: DRF-style metadata (`actions` with field descriptions, filter
 //!   operators), learned from the route's allowed methods and a sample row.
-//! - **Bulk `PUT`/`PATCH`** on a list route (a JSON array of objects carrying `id`), applied
-//!   item by item through the detail route, all or nothing by compensation: when one item
-//!   fails, the items already applied are put back (a PATCH of their previous values) and the
-//!   answer is a list of per-item errors. Not one transaction: a concurrent reader can see the
-//!   items applied before the failing one, and a put-back that fails is only logged.
+//! - **Bulk `PUT`/`PATCH`** on a list route (a JSON array of objects carrying `id`). Assets
+//!   (every `/assets/<kind>/` list) and accounts answer it on their list routes themselves,
+//!   in one store transaction (`routes/bulk_update.rs`): every item is checked first, then
+//!   all are written together, and a write that fails rolls every item back. Elsewhere
+//!   (users, groups, nodes, platforms, …) the layer applies the items one by one through the
+//!   detail route, all or nothing by compensation: when one item fails, the items already
+//!   applied are put back (a PATCH of their previous values) and the answer is a list of
+//!   per-item errors. Not one transaction: a concurrent reader can see the items applied
+//!   before the failing one, a write-only field (a secret) cannot be put back, and a put-back
+//!   that fails is only logged.
 //! - **Filtered bulk `DELETE`** on a list route (`?id__in=…` or any narrowing filter on org
 //!   resources); an unfiltered one is refused with 400. The filter is resolved to rows as a
 //!   GET would list them; assets, accounts, users and platforms are then deleted in one store

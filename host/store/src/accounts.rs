@@ -653,89 +653,10 @@ impl Store {
         u: &AccountUpdate,
         by: &str,
     ) -> Result<bool, StoreError> {
-        let now = now_micros();
         let mut tx = self.begin_write().await?;
-        let Some(row) =
-            sqlx::query("SELECT secret, secret_type, version FROM accounts WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?
-        else {
-            return Ok(false);
-        };
-        let old_secret: Option<String> = row.try_get("secret")?;
-        let old_type: String = row.try_get("secret_type")?;
-        let version: i64 = row.try_get("version")?;
-        let ctx = SealContext::new("accounts", "secret", id);
-        let place = || format!("accounts.secret:{id}");
-        let mut new_secret = None;
-        if let Some(secret) = &u.secret {
-            let old_plain = old_secret
-                .as_deref()
-                .map(|e| open(vault, e, &ctx, place()))
-                .transpose()?;
-            let changed = old_plain
-                .as_ref()
-                .is_none_or(|o| o.expose() != secret.expose());
-            if changed {
-                if let Some(old) = &old_plain {
-                    let hid = Uuid::new_v4();
-                    let sealed = vault.seal(
-                        old,
-                        &SealContext::new("account_secret_histories", "secret", hid),
-                    );
-                    sqlx::query(
-                        "INSERT INTO account_secret_histories (id, account_id, secret_type, secret,
-                            version, history_user, history_date) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(hid.to_string())
-                    .bind(id.to_string())
-                    .bind(&old_type)
-                    .bind(sealed)
-                    .bind(version)
-                    .bind(by)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                new_secret = Some(vault.seal(secret, &ctx));
-            }
-        }
-        let mut args = Args::default();
-        let mut sets = vec![
-            format!("name = {}", args.text(u.name.clone())),
-            format!("secret_type = {}", args.text(u.secret_type.clone())),
-            bool_clause("privileged", u.privileged),
-            bool_clause("is_active", u.is_active),
-            format!("params = {}", args.text(u.params.to_string())),
-            format!("comment = {}", args.text(u.comment.clone())),
-            format!("updated_by = {}", args.text(by)),
-            format!("date_updated = {}", args.int(now)),
-        ];
-        sets.push(match &u.username {
-            Some(n) => format!("username = {}", args.text(n.clone())),
-            None => "username = NULL".into(),
-        });
-        sets.push(match u.su_from {
-            Some(s) => format!("su_from_id = {}", args.text(s.to_string())),
-            None => "su_from_id = NULL".into(),
-        });
-        if let Some(sealed) = new_secret {
-            sets.push(format!("secret = {}", args.text(sealed)));
-            sets.push(format!("version = {}", args.int(version + 1)));
-        }
-        if let Some(p) = &u.passphrase {
-            let sealed = vault.seal(p, &SealContext::new("accounts", "passphrase", id));
-            sets.push(format!("passphrase = {}", args.text(sealed)));
-        }
-        let idp = args.text(id.to_string());
-        let sql = format!("UPDATE accounts SET {} WHERE id = {idp}", sets.join(", "));
-        bind_args!(sqlx::query(trusted(sql)), args)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| write_error(e, ACCOUNT_CONFLICT))?;
+        let found = update_account_in(&mut tx, vault, id, u, by).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(found)
     }
 
     /// Deletes an account and its labels; false when absent. Its history goes with it.
@@ -844,6 +765,98 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// [`Store::update_account`] inside the caller's write transaction, so that several accounts
+/// (a bulk update) are written together or not at all: the new secret is sealed and the old
+/// one kept in the history in the same transaction, so a rollback takes both back.
+pub(crate) async fn update_account_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    vault: &Vault,
+    id: Uuid,
+    u: &AccountUpdate,
+    by: &str,
+) -> Result<bool, StoreError> {
+    let now = now_micros();
+    let Some(row) = sqlx::query("SELECT secret, secret_type, version FROM accounts WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let old_secret: Option<String> = row.try_get("secret")?;
+    let old_type: String = row.try_get("secret_type")?;
+    let version: i64 = row.try_get("version")?;
+    let ctx = SealContext::new("accounts", "secret", id);
+    let place = || format!("accounts.secret:{id}");
+    let mut new_secret = None;
+    if let Some(secret) = &u.secret {
+        let old_plain = old_secret
+            .as_deref()
+            .map(|e| open(vault, e, &ctx, place()))
+            .transpose()?;
+        let changed = old_plain
+            .as_ref()
+            .is_none_or(|o| o.expose() != secret.expose());
+        if changed {
+            if let Some(old) = &old_plain {
+                let hid = Uuid::new_v4();
+                let sealed = vault.seal(
+                    old,
+                    &SealContext::new("account_secret_histories", "secret", hid),
+                );
+                sqlx::query(
+                    "INSERT INTO account_secret_histories (id, account_id, secret_type, secret,
+                        version, history_user, history_date) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(hid.to_string())
+                .bind(id.to_string())
+                .bind(&old_type)
+                .bind(sealed)
+                .bind(version)
+                .bind(by)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+            new_secret = Some(vault.seal(secret, &ctx));
+        }
+    }
+    let mut args = Args::default();
+    let mut sets = vec![
+        format!("name = {}", args.text(u.name.clone())),
+        format!("secret_type = {}", args.text(u.secret_type.clone())),
+        bool_clause("privileged", u.privileged),
+        bool_clause("is_active", u.is_active),
+        format!("params = {}", args.text(u.params.to_string())),
+        format!("comment = {}", args.text(u.comment.clone())),
+        format!("updated_by = {}", args.text(by)),
+        format!("date_updated = {}", args.int(now)),
+    ];
+    sets.push(match &u.username {
+        Some(n) => format!("username = {}", args.text(n.clone())),
+        None => "username = NULL".into(),
+    });
+    sets.push(match u.su_from {
+        Some(s) => format!("su_from_id = {}", args.text(s.to_string())),
+        None => "su_from_id = NULL".into(),
+    });
+    if let Some(sealed) = new_secret {
+        sets.push(format!("secret = {}", args.text(sealed)));
+        sets.push(format!("version = {}", args.int(version + 1)));
+    }
+    if let Some(p) = &u.passphrase {
+        let sealed = vault.seal(p, &SealContext::new("accounts", "passphrase", id));
+        sets.push(format!("passphrase = {}", args.text(sealed)));
+    }
+    let idp = args.text(id.to_string());
+    let sql = format!("UPDATE accounts SET {} WHERE id = {idp}", sets.join(", "));
+    bind_args!(sqlx::query(trusted(sql)), args)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| write_error(e, ACCOUNT_CONFLICT))?;
+    Ok(true)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1521,67 +1521,7 @@ impl Store {
         by: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let mut args = Args::default();
-        let mut sets = vec![
-            format!("date_updated = {}", args.int(now_micros())),
-            format!("updated_by = {}", args.text(by)),
-        ];
-        for (col, val) in [
-            ("name", &p.name),
-            ("address", &p.address),
-            ("comment", &p.comment),
-        ] {
-            if let Some(v) = val {
-                sets.push(format!("{col} = {}", args.text(v.clone())));
-            }
-        }
-        if let Some(pid) = p.platform_id {
-            // The composite foreign key needs category and type to follow the platform.
-            let pp = args.int(pid);
-            sets.push(format!("platform_id = {pp}"));
-            sets.push(format!(
-                "category = (SELECT category FROM platforms WHERE id = {pp})"
-            ));
-            sets.push(format!(
-                "type = (SELECT type FROM platforms WHERE id = {pp})"
-            ));
-        }
-        match &p.zone {
-            Some(Some(z)) => sets.push(format!("zone_id = {}", args.text(z.to_string()))),
-            Some(None) => sets.push("zone_id = NULL".into()),
-            None => {}
-        }
-        if let Some(v) = p.is_active {
-            sets.push(format!("is_active = {}", if v { "TRUE" } else { "FALSE" }));
-        }
-        if let Some(v) = &p.spec {
-            sets.push(format!("spec = {}", args.text(v.to_string())));
-        }
-        if let Some(v) = &p.custom_info {
-            sets.push(format!("custom_info = {}", args.text(v.to_string())));
-        }
-        let idp = args.text(asset.id.to_string());
-        args.bind(sqlx::query(trusted(format!(
-            "UPDATE assets SET {} WHERE id = {idp}",
-            sets.join(", ")
-        ))))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::conflict_or(e, "an asset with that name"))?;
-        if let Some(protos) = &p.protocols {
-            sqlx::query("DELETE FROM asset_protocols WHERE asset_id = $1")
-                .bind(asset.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            set_protocols(&mut tx, asset.id, protos).await?;
-        }
-        if let Some((ids, paths)) = &p.nodes {
-            sqlx::query("DELETE FROM asset_nodes WHERE asset_id = $1")
-                .bind(asset.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            set_nodes(&mut tx, asset.org_id, asset.id, ids, paths, by).await?;
-        }
+        update_asset_in(&mut tx, asset, p, by).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1605,6 +1545,78 @@ impl Store {
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// [`Store::update_asset`] inside the caller's write transaction, so that several assets (a
+/// bulk update) are written together or not at all.
+pub(crate) async fn update_asset_in(
+    tx: &mut Tx<'_>,
+    asset: &AssetRecord,
+    p: &AssetPatch,
+    by: &str,
+) -> Result<(), StoreError> {
+    let mut args = Args::default();
+    let mut sets = vec![
+        format!("date_updated = {}", args.int(now_micros())),
+        format!("updated_by = {}", args.text(by)),
+    ];
+    for (col, val) in [
+        ("name", &p.name),
+        ("address", &p.address),
+        ("comment", &p.comment),
+    ] {
+        if let Some(v) = val {
+            sets.push(format!("{col} = {}", args.text(v.clone())));
+        }
+    }
+    if let Some(pid) = p.platform_id {
+        // The composite foreign key needs category and type to follow the platform.
+        let pp = args.int(pid);
+        sets.push(format!("platform_id = {pp}"));
+        sets.push(format!(
+            "category = (SELECT category FROM platforms WHERE id = {pp})"
+        ));
+        sets.push(format!(
+            "type = (SELECT type FROM platforms WHERE id = {pp})"
+        ));
+    }
+    match &p.zone {
+        Some(Some(z)) => sets.push(format!("zone_id = {}", args.text(z.to_string()))),
+        Some(None) => sets.push("zone_id = NULL".into()),
+        None => {}
+    }
+    if let Some(v) = p.is_active {
+        sets.push(format!("is_active = {}", if v { "TRUE" } else { "FALSE" }));
+    }
+    if let Some(v) = &p.spec {
+        sets.push(format!("spec = {}", args.text(v.to_string())));
+    }
+    if let Some(v) = &p.custom_info {
+        sets.push(format!("custom_info = {}", args.text(v.to_string())));
+    }
+    let idp = args.text(asset.id.to_string());
+    args.bind(sqlx::query(trusted(format!(
+        "UPDATE assets SET {} WHERE id = {idp}",
+        sets.join(", ")
+    ))))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| StoreError::conflict_or(e, "an asset with that name"))?;
+    if let Some(protos) = &p.protocols {
+        sqlx::query("DELETE FROM asset_protocols WHERE asset_id = $1")
+            .bind(asset.id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        set_protocols(tx, asset.id, protos).await?;
+    }
+    if let Some((ids, paths)) = &p.nodes {
+        sqlx::query("DELETE FROM asset_nodes WHERE asset_id = $1")
+            .bind(asset.id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        set_nodes(tx, asset.org_id, asset.id, ids, paths, by).await?;
+    }
+    Ok(())
 }
 
 async fn set_protocols(

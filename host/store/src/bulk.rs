@@ -7,9 +7,117 @@
 //! Each kind removes what its single-row delete removes (label bindings, dependent rows), and
 //! checks inside the transaction what the database would otherwise refuse, so that the answer
 //! can name the row that blocked the selection.
+//!
+//! Bulk updates (`PUT`/`PATCH` of an array on the asset and account lists) share one
+//! [`WriteBatch`]: the API checks every item first, then applies each item's change through
+//! the batch and commits once, so a write that fails (a unique name taken by another item of
+//! the same request) rolls back every item, secrets and their history included, and a
+//! concurrent reader sees either none of the batch or all of it.
 
+use crate::accounts::AccountUpdate;
+use crate::assets::{AssetPatch, AssetRecord};
+use crate::labels::LabelRef;
 use crate::{Store, StoreError};
+use portcullis_core::vault::Vault;
 use uuid::Uuid;
+
+/// One write transaction that several items of a request share (`begin_write` semantics:
+/// SQLite takes the write lock at once). Dropped without [`WriteBatch::commit`], it rolls
+/// back: nothing of the batch is written.
+pub struct WriteBatch {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
+/// One operation-log entry written with a batch.
+#[derive(Debug, Clone)]
+pub struct OperateLogEntry<'a> {
+    /// The org the entry belongs to.
+    pub org: Uuid,
+    /// Who, as the log shows it.
+    pub user_display: &'a str,
+    /// `create`, `update`, …
+    pub action: &'a str,
+    /// `Asset`, `Account`, …
+    pub resource_type: &'a str,
+    /// The object's display name.
+    pub resource: &'a str,
+    /// The object's id.
+    pub resource_id: &'a str,
+    /// The client address.
+    pub remote_addr: &'a str,
+    /// The change (`{field: [before, after]}`), secrets already left out.
+    pub diff: &'a serde_json::Value,
+}
+
+impl WriteBatch {
+    /// Applies an asset patch (see [`Store::update_asset`]) inside the batch.
+    pub async fn update_asset(
+        &mut self,
+        asset: &AssetRecord,
+        p: &AssetPatch,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        crate::assets::update_asset_in(&mut self.tx, asset, p, by).await
+    }
+
+    /// Writes an account's fields (see [`Store::update_account`]: a new secret is sealed and
+    /// the old one moved to the history) inside the batch. False when the account is gone.
+    pub async fn update_account(
+        &mut self,
+        vault: &Vault,
+        id: Uuid,
+        u: &AccountUpdate,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        crate::accounts::update_account_in(&mut self.tx, vault, id, u, by).await
+    }
+
+    /// Replaces the labels `org` puts on one resource inside the batch.
+    pub async fn set_resource_labels(
+        &mut self,
+        org: Uuid,
+        res_type: &str,
+        res_id: &str,
+        labels: &[LabelRef],
+        by: &str,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        crate::labels::set_resource_labels_in(&mut self.tx, org, res_type, res_id, labels, by).await
+    }
+
+    /// Writes one operation-log entry inside the batch, so it exists only if the batch commits.
+    pub async fn operate_log(&mut self, e: &OperateLogEntry<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO operate_logs (id, org_id, user_display, action, resource_type, resource,
+                resource_id, remote_addr, datetime, diff)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(e.org.to_string())
+        .bind(e.user_display)
+        .bind(e.action)
+        .bind(e.resource_type)
+        .bind(e.resource)
+        .bind(e.resource_id)
+        .bind(e.remote_addr)
+        .bind(crate::codec::now_micros())
+        .bind(e.diff.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Makes every write of the batch visible at once.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Drops every write of the batch.
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
 
 /// What a bulk delete did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +130,13 @@ pub enum BulkDeleted {
 }
 
 impl Store {
+    /// A write transaction for a bulk update (see [`WriteBatch`]).
+    pub async fn begin_batch(&self) -> Result<WriteBatch, StoreError> {
+        Ok(WriteBatch {
+            tx: self.begin_write().await?,
+        })
+    }
+
     /// Deletes the assets `ids` (their protocols, node links and accounts go with them, and the
     /// label bindings of the assets and of those accounts) in one transaction.
     pub async fn delete_assets(&self, ids: &[Uuid]) -> Result<BulkDeleted, StoreError> {

@@ -113,6 +113,16 @@ pub(crate) const DECLARED: &[(&str, &str, Need)] = &[
         Org("accounts.add_account"),
     ),
     (
+        "PUT",
+        "/api/v1/accounts/accounts/",
+        Org("accounts.change_account"),
+    ),
+    (
+        "PATCH",
+        "/api/v1/accounts/accounts/",
+        Org("accounts.change_account"),
+    ),
+    (
         "POST",
         "/api/v1/accounts/accounts/bulk/",
         Org("accounts.add_account"),
@@ -475,6 +485,12 @@ pub(crate) const DECLARED: &[(&str, &str, Need)] = &[
     ),
     ("GET", "/api/v1/assets/{kind}/", Org("assets.view_asset")),
     ("POST", "/api/v1/assets/{kind}/", Org("assets.add_asset")),
+    ("PUT", "/api/v1/assets/{kind}/", Org("assets.change_asset")),
+    (
+        "PATCH",
+        "/api/v1/assets/{kind}/",
+        Org("assets.change_asset"),
+    ),
     ("GET", "/api/v1/assets/{kind}/{key}/", Rule(ASSET_DETAIL)),
     (
         "PUT",

@@ -32,6 +32,7 @@ use portcullis_store::accounts::{
     TemplateQuery, TemplateRecord,
 };
 use portcullis_store::assets::AssetQuery;
+use portcullis_store::bulk::WriteBatch;
 use portcullis_store::labels::LabelRef;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -41,7 +42,10 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/accounts/accounts/",
-            get(list_accounts).post(create_accounts),
+            get(list_accounts)
+                .post(create_accounts)
+                .put(super::bulk_update::accounts)
+                .patch(super::bulk_update::accounts),
         )
         .route("/api/v1/accounts/accounts/bulk/", post(bulk_add_accounts))
         .route(
@@ -823,20 +827,42 @@ async fn create_accounts(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-async fn update_account(
-    caller: Caller,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+/// An account update checked against the current row, ready to write: the plan step of
+/// [`update_account`], shared with the bulk update (`routes/bulk_update.rs`), which plans
+/// every item before it writes any.
+pub(crate) struct AccountPlan {
+    before: AccountRecord,
+    /// The account as the API showed it before the change (the operation log's "before";
+    /// secrets are write-only, so neither side of the diff holds one).
+    shown: Value,
+    update: AccountUpdate,
+    /// `None` when the body does not mention labels.
+    labels: Option<Vec<LabelRef>>,
+}
+
+impl AccountPlan {
+    /// The account's id.
+    pub(crate) fn id(&self) -> Uuid {
+        self.before.id
+    }
+}
+
+/// Checks an update of the account `id` (permission, fields, asset and template unchanged,
+/// `su_from` on the same asset) and returns what to write. Nothing is written; a secret in
+/// the body stays in memory until [`apply_account_update`] seals it.
+pub(crate) async fn plan_account_update(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<AccountPlan, ApiError> {
     caller.require("accounts.change_account")?;
-    let body = object(body)?;
-    check_fields(&body, ACCOUNT_WRITABLE)?;
-    flag(&body, "push_now")?;
-    choice_field(&body, "on_invalid", ON_INVALID)?;
-    let before = visible_account(&state, &caller, &id).await?;
-    let new_labels = labels::labels_checked(&state, before.org_id, &body).await?;
-    if let Some(asset) = related_field(&body, "asset")?.flatten()
+    check_fields(body, ACCOUNT_WRITABLE)?;
+    flag(body, "push_now")?;
+    choice_field(body, "on_invalid", ON_INVALID)?;
+    let before = visible_account(state, caller, id).await?;
+    let new_labels = labels::labels_checked(state, before.org_id, body).await?;
+    if let Some(asset) = related_field(body, "asset")?.flatten()
         && asset != before.asset.id
     {
         return Err(ApiError::field(
@@ -850,7 +876,7 @@ async fn update_account(
             "Only used when creating an account.",
         ));
     }
-    let su_from = match related_field(&body, "su_from")? {
+    let su_from = match related_field(body, "su_from")? {
         Some(Some(s)) => {
             let ok = s != before.id
                 && state
@@ -866,8 +892,8 @@ async fn update_account(
         Some(None) => None,
         None => before.su_from.as_ref().map(|s| s.id),
     };
-    let username = username_field(&body)?.unwrap_or_else(|| before.username.clone());
-    let name = match text(&body, "name")? {
+    let username = username_field(body)?.unwrap_or_else(|| before.username.clone());
+    let name = match text(body, "name")? {
         Some(n) if n.is_empty() => {
             return Err(ApiError::field("name", "This field may not be blank."));
         }
@@ -878,51 +904,96 @@ async fn update_account(
         name,
         username,
         secret_type: choice_field(
-            &body,
+            body,
             "secret_type",
             &SECRET_TYPES.iter().map(|s| s.0).collect::<Vec<_>>(),
         )?
         .unwrap_or_else(|| before.secret_type.clone()),
-        secret: secret_field(&body, "secret")?,
-        passphrase: secret_field(&body, "passphrase")?,
-        privileged: flag(&body, "privileged")?.unwrap_or(before.privileged),
-        is_active: flag(&body, "is_active")?.unwrap_or(before.is_active),
+        secret: secret_field(body, "secret")?,
+        passphrase: secret_field(body, "passphrase")?,
+        privileged: flag(body, "privileged")?.unwrap_or(before.privileged),
+        is_active: flag(body, "is_active")?.unwrap_or(before.is_active),
         su_from,
-        params: object_field(&body, "params")?.unwrap_or_else(|| before.params.clone()),
-        comment: text(&body, "comment")?.unwrap_or_else(|| before.comment.clone()),
+        params: object_field(body, "params")?.unwrap_or_else(|| before.params.clone()),
+        comment: text(body, "comment")?.unwrap_or_else(|| before.comment.clone()),
     };
-    let b = account_full(&state, &caller, &before).await?;
-    let by = caller_name(&state, &caller).await;
-    state
-        .store()
-        .update_account(state.vault(), before.id, &u, &by)
+    let shown = account_full(state, caller, &before).await?;
+    Ok(AccountPlan {
+        before,
+        shown,
+        update: u,
+        labels: new_labels,
+    })
+}
+
+/// Writes a planned update (fields, the sealed secret and its history, labels) inside
+/// `batch`; a name or username another account of the asset holds is the `name` field error.
+pub(crate) async fn apply_account_update(
+    state: &AppState,
+    batch: &mut WriteBatch,
+    plan: &AccountPlan,
+    by: &str,
+) -> Result<(), ApiError> {
+    let found = batch
+        .update_account(state.vault(), plan.before.id, &plan.update, by)
         .await
         .map_err(|e| conflict_as_field(e, "name"))?;
-    if let Some(refs) = &new_labels {
-        labels::save_org_labels(
-            &state,
-            &caller,
-            before.org_id,
-            ACCOUNT_TYPE,
-            &before.id.to_string(),
-            refs,
-        )
-        .await?;
+    if !found {
+        return Err(ApiError::NotFound("Account"));
     }
+    if let Some(refs) = &plan.labels {
+        batch
+            .set_resource_labels(
+                plan.before.org_id,
+                ACCOUNT_TYPE,
+                &plan.before.id.to_string(),
+                refs,
+                by,
+            )
+            .await
+            .map_err(labels::labels_error)?;
+    }
+    Ok(())
+}
+
+/// After the commit: the account as the API shows it now, its name, and the operation log's
+/// diff against the plan's "before".
+pub(crate) async fn updated_account(
+    state: &AppState,
+    caller: &Caller,
+    plan: &AccountPlan,
+) -> Result<(Value, String, Value), ApiError> {
     let after = state
         .store()
-        .account(before.id)
+        .account(plan.before.id)
         .await?
         .ok_or(ApiError::NotFound("Account"))?;
-    let a = account_full(&state, &caller, &after).await?;
+    let a = account_full(state, caller, &after).await?;
+    let d = diff(&plan.shown, &a);
+    Ok((a, after.name, d))
+}
+
+async fn update_account(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = object(body)?;
+    let plan = plan_account_update(&state, &caller, &id, &body).await?;
+    let by = caller_name(&state, &caller).await;
+    let mut batch = state.store().begin_batch().await?;
+    apply_account_update(&state, &mut batch, &plan, &by).await?;
+    batch.commit().await?;
+    let (a, name, d) = updated_account(&state, &caller, &plan).await?;
     audit(
         &state,
         &caller,
         "Account",
         "update",
-        &after.name,
-        &after.id.to_string(),
-        diff(&b, &a),
+        &name,
+        &plan.before.id.to_string(),
+        d,
     )
     .await;
     Ok(Json(a))

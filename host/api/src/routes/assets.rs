@@ -31,6 +31,7 @@ use portcullis_store::assets::{
     AssetPatch, AssetQuery, AssetRecord, NewAsset, NodeAssetsOp, NodeQuery, NodeRecord,
     NodeRefusal, PlatformQuery, PlatformRecord, ZoneQuery, ZoneRecord,
 };
+use portcullis_store::bulk::WriteBatch;
 use portcullis_store::labels::LabelRef;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -88,7 +89,13 @@ pub(crate) fn routes() -> Router<AppState> {
         // Every other `/assets/<kind>/`: the generic list and the per-category endpoints.
         // `/assets/<kind>/suggestions/` is served by the detail route's GET (see
         // `asset_detail`), so it cannot shadow a category's `{key}` or be shadowed by it.
-        .route("/api/v1/assets/{kind}/", get(asset_list).post(asset_create))
+        .route(
+            "/api/v1/assets/{kind}/",
+            get(asset_list)
+                .post(asset_create)
+                .put(super::bulk_update::assets)
+                .patch(super::bulk_update::assets),
+        )
         .route(
             "/api/v1/assets/{kind}/{key}/",
             get(asset_detail)
@@ -1167,27 +1174,48 @@ async fn asset_create(
     Ok(bulk_created(shown, bulk))
 }
 
-async fn asset_update(
-    caller: Caller,
-    State(state): State<AppState>,
-    Path((kind, key)): Path<(String, String)>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let kind = kind_of(&kind)?;
-    let body = object(body)?;
-    let before = visible_asset(&state, &caller, kind, &key).await?;
+/// An asset update checked against the current row, ready to write: the plan step of
+/// [`asset_update`], shared with the bulk update (`routes/bulk_update.rs`), which plans every
+/// item before it writes any.
+pub(crate) struct AssetPlan {
+    before: AssetRecord,
+    /// The asset as the API showed it before the change (the operation log's "before").
+    shown: Value,
+    patch: AssetPatch,
+    /// `None` when the body does not mention labels.
+    labels: Option<Vec<LabelRef>>,
+}
+
+impl AssetPlan {
+    /// The asset's id.
+    pub(crate) fn id(&self) -> Uuid {
+        self.before.id
+    }
+}
+
+/// Checks an update of the asset `key` on a `kind` endpoint (fields, platform, protocols,
+/// nodes, zone, category fields, name uniqueness in its org) and returns what to write.
+/// Nothing is written.
+pub(crate) async fn plan_asset_update(
+    state: &AppState,
+    caller: &Caller,
+    kind: Kind,
+    key: &str,
+    body: &Map<String, Value>,
+) -> Result<AssetPlan, ApiError> {
+    let before = visible_asset(state, caller, kind, key).await?;
     let org = before.org_id;
     let category = before.category.clone();
-    check_fields(&body, &known_fields(Some(&category)))?;
-    unsupported_lists(&body)?;
-    let new_labels = labels::labels_checked(&state, org, &body).await?;
+    check_fields(body, &known_fields(Some(&category)))?;
+    unsupported_lists(body)?;
+    let new_labels = labels::labels_checked(state, org, body).await?;
     let mut patch = AssetPatch {
-        address: text(&body, "address")?,
-        comment: text(&body, "comment")?,
-        is_active: flag(&body, "is_active")?,
+        address: text(body, "address")?,
+        comment: text(body, "comment")?,
+        is_active: flag(body, "is_active")?,
         ..AssetPatch::default()
     };
-    if let Some(name) = text(&body, "name")? {
+    if let Some(name) = text(body, "name")? {
         if name.is_empty() {
             return Err(ApiError::field("name", "This field may not be blank."));
         }
@@ -1206,7 +1234,7 @@ async fn asset_update(
     }
     let platform = match body.get("platform").filter(|v| !v.is_null()) {
         Some(v) => {
-            let p = platform_input(&state, &caller, v).await?;
+            let p = platform_input(state, caller, v).await?;
             check_platform_kind(kind, &p)?;
             if p.category != category {
                 return Err(ApiError::field(
@@ -1238,12 +1266,12 @@ async fn asset_update(
         );
         protocols_input(&kept, &platform)?;
     }
-    let ids = node_ids_input(&state, org, &body).await?;
-    let paths = node_paths_input(&state, org, &body).await?;
+    let ids = node_ids_input(state, org, body).await?;
+    let paths = node_paths_input(state, org, body).await?;
     if ids.is_some() || paths.is_some() {
         patch.nodes = Some((ids.unwrap_or_default(), paths.unwrap_or_default()));
     }
-    patch.zone = zone_input(&state, org, &body).await?;
+    patch.zone = zone_input(state, org, body).await?;
     if before.is_gateway && patch.zone == Some(None) {
         return Err(ApiError::field("zone", "A gateway must stay in a zone."));
     }
@@ -1255,7 +1283,7 @@ async fn asset_update(
             Value::Object(m) => m.clone(),
             _ => spec_defaults(&category),
         };
-        apply_spec(&category, &body, &mut spec)?;
+        apply_spec(&category, body, &mut spec)?;
         if let Some(ci) = spec.remove("custom_info") {
             patch.custom_info = Some(ci);
         }
@@ -1269,41 +1297,83 @@ async fn asset_update(
         }
         patch.spec = Some(Value::Object(spec));
     }
-    let b = asset_full(&state, &caller, &before).await?;
-    let by = caller_name(&state, &caller).await;
-    state
-        .store()
-        .update_asset(&before, &patch, &by)
+    let shown = asset_full(state, caller, &before).await?;
+    Ok(AssetPlan {
+        before,
+        shown,
+        patch,
+        labels: new_labels,
+    })
+}
+
+/// Writes a planned update (the row, its protocols and nodes, its labels) inside `batch`;
+/// a name another asset took meanwhile is the `name` field error.
+pub(crate) async fn apply_asset_update(
+    batch: &mut WriteBatch,
+    plan: &AssetPlan,
+    by: &str,
+) -> Result<(), ApiError> {
+    batch
+        .update_asset(&plan.before, &plan.patch, by)
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => name_taken(),
             other => other.into(),
         })?;
-    if let Some(refs) = &new_labels {
-        labels::save_org_labels(
-            &state,
-            &caller,
-            org,
-            ASSET_TYPE,
-            &before.id.to_string(),
-            refs,
-        )
-        .await?;
+    if let Some(refs) = &plan.labels {
+        batch
+            .set_resource_labels(
+                plan.before.org_id,
+                ASSET_TYPE,
+                &plan.before.id.to_string(),
+                refs,
+                by,
+            )
+            .await
+            .map_err(labels::labels_error)?;
     }
+    Ok(())
+}
+
+/// After the commit: the asset as the API shows it now, its name, and the operation log's
+/// diff against the plan's "before".
+pub(crate) async fn updated_asset(
+    state: &AppState,
+    caller: &Caller,
+    plan: &AssetPlan,
+) -> Result<(Value, String, Value), ApiError> {
     let after = state
         .store()
-        .asset_record(Some(org), &before.id.to_string())
+        .asset_record(Some(plan.before.org_id), &plan.before.id.to_string())
         .await?
         .ok_or(ApiError::NotFound("Asset"))?;
-    let a = asset_full(&state, &caller, &after).await?;
+    let a = asset_full(state, caller, &after).await?;
+    let d = diff(&plan.shown, &a);
+    Ok((a, after.name, d))
+}
+
+async fn asset_update(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((kind, key)): Path<(String, String)>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = kind_of(&kind)?;
+    let body = object(body)?;
+    let plan = plan_asset_update(&state, &caller, kind, &key, &body).await?;
+    let by = caller_name(&state, &caller).await;
+    let mut batch = state.store().begin_batch().await?;
+    apply_asset_update(&mut batch, &plan, &by).await?;
+    batch.commit().await?;
+    let (a, name, d) = updated_asset(&state, &caller, &plan).await?;
     audit(
         &state,
         &caller,
         "Asset",
         "update",
-        &after.name,
-        &after.id.to_string(),
-        diff(&b, &a),
+        &name,
+        &plan.before.id.to_string(),
+        d,
     )
     .await;
     Ok(Json(a))

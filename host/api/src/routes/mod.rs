@@ -8,6 +8,7 @@ pub mod audits;
 pub mod authentication;
 pub mod automations;
 pub(crate) mod bulk_delete;
+pub(crate) mod bulk_update;
 pub mod categories;
 pub(crate) mod common;
 pub(crate) mod dashboard;
