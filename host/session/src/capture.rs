@@ -64,6 +64,7 @@
 //! cursor is returned: the capture errs towards showing more, never towards a silent `None` for
 //! text that is on the screen.
 
+use crate::screen::MAX_ROWS;
 use std::num::NonZeroU16;
 
 /// Most plain-text bytes of a command's output kept for the command log.
@@ -100,6 +101,11 @@ struct Spill {
 struct Tracker {
     scrolled: u64,
     spill: Option<Spill>,
+    /// Rows of the primary screen that went off the top since the history was last erased
+    /// (`CSI 3 J`, `ESC c`), less those a taller screen pulled back in: what the emulator counts
+    /// to decide whether a taller screen adds rows at the top or at the bottom. Kept across a rest
+    /// (capped at [`MAX_ROWS`], all a resize can pull back at once) and replayed on waking.
+    history: u64,
 }
 
 impl vt100::Callbacks for Tracker {
@@ -107,6 +113,7 @@ impl vt100::Callbacks for Tracker {
         if alternate_screen {
             return;
         }
+        self.history = self.history.saturating_add(1);
         let abs = self.scrolled;
         self.scrolled = self.scrolled.saturating_add(1);
         let Some(spill) = self.spill.as_mut() else {
@@ -140,6 +147,109 @@ enum StripState {
     /// OSC, DCS, SOS, PM, APC: skipped up to BEL or ST.
     Str,
     StrEsc,
+}
+
+/// Where the emulator's parser ([`vte`]) is in the byte stream, followed alongside it: a rest
+/// only happens between sequences (a fresh parser starts there), and the two sequences that
+/// erase the emulator's count of rows scrolled off ([`Tracker::history`]) are spotted.
+///
+/// It follows vte's state machine closely enough that "between sequences" here means vte is
+/// too; where it is unsure it says "inside" (a rest is then put off to the next quiet moment).
+#[derive(Debug, Default, Clone, Copy)]
+struct Seq {
+    state: SeqState,
+    /// Continuation bytes of a UTF-8 character still to come.
+    utf8: u8,
+    /// The first CSI parameter, and whether it is complete.
+    first: u16,
+    first_done: bool,
+    /// The CSI has intermediates or a prefix other than a leading `?`: not an erase.
+    other: bool,
+    /// Some parameter byte was seen.
+    params: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum SeqState {
+    #[default]
+    Ground,
+    Esc,
+    EscIntermediate,
+    Csi,
+    /// DCS, SOS, PM, APC: up to CAN, SUB or ESC.
+    Str,
+    /// OSC: up to BEL, CAN, SUB or ESC.
+    Osc,
+}
+
+impl Seq {
+    /// Between sequences and characters: what a fresh parser assumes.
+    fn at_ground(&self) -> bool {
+        self.state == SeqState::Ground && self.utf8 == 0
+    }
+
+    /// Follows one byte; true when it ends `CSI 3 J`, `CSI ? 3 J` or `ESC c`.
+    fn step(&mut self, b: u8) -> bool {
+        use SeqState::*;
+        match (self.state, b) {
+            (Ground, 0x1b) => {
+                self.utf8 = 0;
+                self.state = Esc;
+            }
+            (Ground, _) => {
+                self.utf8 = match b {
+                    0x80..=0xbf => self.utf8.saturating_sub(1),
+                    0xc0..=0xdf => 1,
+                    0xe0..=0xef => 2,
+                    0xf0..=0xf7 => 3,
+                    _ => 0,
+                };
+            }
+            (_, 0x18 | 0x1a) => self.state = Ground,
+            (_, 0x1b) => self.state = Esc,
+            (Esc, 0x20..=0x2f) => self.state = EscIntermediate,
+            (Esc, b'P' | b'X' | b'^' | b'_') => self.state = Str,
+            (Esc, b']') => self.state = Osc,
+            (Esc, b'[') => {
+                *self = Seq {
+                    state: Csi,
+                    ..Seq::default()
+                };
+            }
+            (Esc, 0x30..=0x7e) => {
+                self.state = Ground;
+                return b == b'c';
+            }
+            (EscIntermediate, 0x30..=0x7e) => self.state = Ground,
+            (Csi, b'0'..=b'9') => {
+                self.params = true;
+                if !self.first_done {
+                    self.first = self
+                        .first
+                        .saturating_mul(10)
+                        .saturating_add(u16::from(b - b'0'));
+                }
+            }
+            (Csi, b':' | b';') => {
+                self.params = true;
+                self.first_done = true;
+            }
+            (Csi, 0x3c..=0x3f) => {
+                if self.params || b != b'?' {
+                    self.other = true;
+                }
+                self.params = true;
+            }
+            (Csi, 0x20..=0x2f) => self.other = true,
+            (Csi, 0x40..=0x7e) => {
+                self.state = Ground;
+                return b == b'J' && self.first == 3 && !self.other;
+            }
+            (Osc, 0x07) => self.state = Ground,
+            _ => {}
+        }
+        false
+    }
 }
 
 /// The command output excerpt being collected.
@@ -275,6 +385,7 @@ pub struct CommandCapture {
     term: Term,
     anchor: Option<Anchor>,
     excerpt: Excerpt,
+    seq: Seq,
 }
 
 /// The emulator, or the screen it showed while the session rests.
@@ -283,20 +394,164 @@ pub struct CommandCapture {
 /// the same screen as the escape sequences that redraw it ([`vt100::Screen::state_formatted`])
 /// is usually a few hundred bytes. A session whose terminal has been quiet for a moment
 /// ([`CommandCapture::rest`]) keeps only that, and the emulator is rebuilt from it on the next
-/// byte in either direction. What the redraw carries: every cell's text and attributes,
-/// soft wraps, the cursor and the input modes. What it does not: a scroll region, origin mode
-/// and a cursor saved with `ESC 7` (a program setting those on the primary screen and relying
-/// on them after a pause is drawn differently; the capture then falls back as described
-/// above). Full-screen programs never rest (the alternate screen is not redrawn from this).
+/// byte in either direction.
+///
+/// The redraw carries every cell's text and attributes, soft wraps, the cursor, the drawing
+/// attributes and the modes the emulator knows (cursor visibility, keypad and cursor keys,
+/// bracketed paste, mouse, cursor style). The rest of what decides where later bytes land is
+/// read off the emulator before it goes ([`Unsaid`]) and replayed around the redraw: the scroll
+/// region (`CSI r`), origin mode (`CSI ? 6 h`), the saved cursor (`ESC 7`: position, origin
+/// mode, attributes) and how many rows have scrolled off the top ([`Tracker::history`]). A rest
+/// never falls inside an escape sequence or a UTF-8 character ([`Seq`]). So the same bytes
+/// give the same screen whether or not the session rested in between, except for:
+///
+/// - the character `CSI b` (REP) repeats: after a rest it is the redraw's last one (programs
+///   send REP right after the character, never a pause later);
+/// - the cursor outside the scroll region while origin mode is on (only reachable by `ESC 8`
+///   restoring a cursor saved under another region): it comes back inside the region;
+/// - more than [`MAX_ROWS`] rows pulled back in by growing the screen before the next output;
+/// - what a full-screen program left on the alternate screen, seen again only if a later one
+///   switches with `CSI ? 47 h` (which does not clear it; `?1049h` does): it is blank. Command
+///   lines are never read there.
+///
+/// Insert mode, autowrap off and character sets are not emulated at all, so they cannot be
+/// lost either. Full-screen programs never rest (the alternate screen is not redrawn from this).
 enum Term {
     Awake(Box<vt100::Parser<Tracker>>),
     Resting {
         /// The redraw of the screen (see [`CommandCapture::screen_state`]).
         state: Box<[u8]>,
+        /// What the redraw does not carry.
+        unsaid: Unsaid,
         cols: u16,
         rows: u16,
         tracker: Tracker,
     },
+}
+
+/// The state a resting emulator keeps besides the redraw of its screen (see [`Term`]), as
+/// escape sequences: empty (no allocation) for a terminal that never set them.
+#[derive(Debug, Default)]
+struct Unsaid {
+    /// Replayed before the redraw: sets the saved cursor.
+    before: Box<[u8]>,
+    /// Replayed after it: the scroll region and origin mode, and the cursor again (both move it).
+    after: Box<[u8]>,
+}
+
+impl Unsaid {
+    /// Reads what the redraw does not carry off an emulator on the primary screen, between
+    /// sequences. The reads move the cursor, scroll rows and change modes: the emulator must be
+    /// dropped after (its callbacks should be a throwaway tracker).
+    fn read(parser: &mut vt100::Parser<Tracker>) -> Unsaid {
+        use std::io::Write as _;
+        let screen = parser.screen();
+        let (rows, cols) = (screen.size().0.get(), screen.size().1.get());
+        let (row, col) = screen.cursor_position();
+        let attrs = screen.attributes_formatted();
+        // A cursor waiting past the last column (the next character wraps) is put back there by
+        // drawing the row's last character again.
+        let pending = (col >= cols).then(|| last_cell(screen, row, cols));
+        let mut row_after = |bytes: &[u8]| {
+            parser.process(bytes);
+            parser.screen().cursor_position().0
+        };
+
+        // Origin mode makes `CSI H` go to the region's top and a far `CSI H` stop at its bottom.
+        let home = row_after(b"\x1b[H");
+        let far = row_after(b"\x1b[32767H");
+        let full = (0, rows - 1);
+        let (top, bottom, origin) = if (home, far) != full {
+            (home, far, true)
+        } else {
+            // Origin mode is off, or on with the whole screen as region: `CSI H` is absolute
+            // either way. A line feed stays put only on the region's bottom row (or the
+            // screen's), a reverse index only on its top row (or the screen's).
+            let bottom = (0..rows)
+                .find(|&r| row_after(format!("\x1b[{}H\n", r + 1).as_bytes()) == r)
+                .unwrap_or(rows - 1);
+            let top = (1..rows)
+                .rev()
+                .find(|&r| row_after(format!("\x1b[{}H\x1bM", r + 1).as_bytes()) == r)
+                .unwrap_or(0);
+            // Whole-screen region: origin mode shows once the region starts lower.
+            let origin = (top, bottom) == full && rows >= 3 && row_after(b"\x1b[2r\x1b[H") == 1;
+            (top, bottom, origin)
+        };
+
+        // The saved cursor, restored under a region starting on row 1 so its origin mode shows.
+        if rows >= 3 {
+            row_after(b"\x1b[2r");
+        }
+        parser.process(b"\x1b8");
+        let (saved_row, saved_col) = parser.screen().cursor_position();
+        let saved_attrs = parser.screen().attributes_formatted();
+        let saved_origin = rows >= 3 && {
+            parser.process(b"\x1b[H");
+            parser.screen().cursor_position().0 == 1
+        };
+
+        let mut before = Vec::new();
+        if (saved_row, saved_col, saved_origin) != (0, 0, false) || saved_attrs != "\x1b[m" {
+            // On a fresh emulator (whole-screen region): position, attributes, then `ESC 7`.
+            if saved_origin {
+                before.extend_from_slice(b"\x1b[?6h");
+            }
+            let _ = write!(
+                before,
+                "\x1b[{};{}H",
+                saved_row + 1,
+                saved_col.min(cols - 1) + 1
+            );
+            if saved_col >= cols {
+                before.push(b' ');
+            }
+            before.extend_from_slice(saved_attrs.as_bytes());
+            before.extend_from_slice(b"\x1b7");
+            if saved_origin {
+                before.extend_from_slice(b"\x1b[?6l");
+            }
+        }
+        let mut after = Vec::new();
+        if (top, bottom) != full || origin {
+            if (top, bottom) != full {
+                let _ = write!(after, "\x1b[{};{}r", top + 1, bottom + 1);
+            }
+            if origin {
+                after.extend_from_slice(b"\x1b[?6h");
+            }
+            // Cursor addressing is relative to the region in origin mode.
+            let row = if origin { row.saturating_sub(top) } else { row };
+            match pending {
+                None => {
+                    let _ = write!(after, "\x1b[{};{}H", row + 1, col + 1);
+                }
+                Some((width, cell)) => {
+                    let _ = write!(after, "\x1b[{};{}H\x1b[m", row + 1, cols - width + 1);
+                    after.extend_from_slice(cell.as_bytes());
+                    after.extend_from_slice(attrs.as_bytes());
+                }
+            }
+        }
+        Unsaid {
+            before: before.into_boxed_slice(),
+            after: after.into_boxed_slice(),
+        }
+    }
+}
+
+/// The last character of `row` (and its width) drawn with its attributes, or a blank.
+fn last_cell(screen: &vt100::Screen, row: u16, cols: u16) -> (u16, String) {
+    let width = match screen.cell(row, cols - 1) {
+        Some(cell) if cell.is_wide_continuation() && cols >= 2 => 2,
+        _ => 1,
+    };
+    let drawn = screen
+        .rows_formatted(cols - width, width)
+        .nth(usize::from(row))
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| " ".to_owned());
+    (width, drawn)
 }
 
 impl std::fmt::Debug for CommandCapture {
@@ -321,12 +576,14 @@ impl CommandCapture {
         Self {
             term: Term::Resting {
                 state: Box::default(),
+                unsaid: Unsaid::default(),
                 cols: cols.max(1),
                 rows: rows.max(1),
                 tracker: Tracker::default(),
             },
             anchor: None,
             excerpt: Excerpt::default(),
+            seq: Seq::default(),
         }
     }
 
@@ -334,16 +591,27 @@ impl CommandCapture {
     fn parser(&mut self) -> &mut vt100::Parser<Tracker> {
         if let Term::Resting {
             state,
+            unsaid,
             cols,
             rows,
             tracker,
         } = &mut self.term
         {
-            // Redrawing into a throwaway tracker: rows the redraw itself might push off the
-            // top are not scrolled output.
+            // Redrawing into a throwaway tracker: rows the redraw itself pushes off the top are
+            // not scrolled output.
             let mut parser =
                 vt100::Parser::new_with_callbacks(dim(*rows), dim(*cols), 0, Tracker::default());
+            // The rows that had gone off the top, so a taller screen pulls the same rows in.
+            tracker.history = tracker.history.min(u64::from(MAX_ROWS));
+            if tracker.history > 0 {
+                parser.process(format!("\x1b[{rows}H").as_bytes());
+                for _ in 0..tracker.history {
+                    parser.process(b"\n");
+                }
+            }
+            parser.process(&unsaid.before);
             parser.process(state);
+            parser.process(&unsaid.after);
             *parser.callbacks_mut() = std::mem::take(tracker);
             self.term = Term::Awake(Box::new(parser));
         }
@@ -369,14 +637,17 @@ impl CommandCapture {
             return;
         };
         let screen = parser.screen();
-        if screen.alternate_screen() {
+        // Inside an escape sequence or character, a fresh parser would read the rest wrongly.
+        if screen.alternate_screen() || !self.seq.at_ground() {
             return;
         }
         let (rows, cols) = screen.size();
         let state = screen.state_formatted().into_bytes().into_boxed_slice();
         let tracker = std::mem::take(parser.callbacks_mut());
+        let unsaid = Unsaid::read(parser);
         self.term = Term::Resting {
             state,
+            unsaid,
             cols: cols.get(),
             rows: rows.get(),
             tracker,
@@ -395,6 +666,10 @@ impl CommandCapture {
         let alternate = self.in_alternate_screen();
         let parser = self.parser();
         let before = parser.screen().cursor_position().0;
+        // A taller primary screen takes its new top rows from those that went off the top.
+        let taller = rows.saturating_sub(parser.screen().size().0.get());
+        let tracker = parser.callbacks_mut();
+        tracker.history = tracker.history.saturating_sub(u64::from(taller));
         parser.set_size(dim(rows), dim(cols));
         let after = parser.screen().cursor_position().0;
         if alternate {
@@ -409,7 +684,23 @@ impl CommandCapture {
 
     /// Every byte the target sends to the user, in order.
     pub fn feed_output(&mut self, data: &[u8]) {
-        self.parser().process(data);
+        let mut seq = self.seq;
+        let parser = self.parser();
+        let mut from = 0;
+        for (i, &b) in data.iter().enumerate() {
+            if seq.step(b) {
+                // Erasing the history (`CSI 3 J` on the primary screen, `ESC c`) resets the
+                // count of rows gone off the top: fed up to here, then reset, in order.
+                parser.process(&data[from..=i]);
+                from = i + 1;
+                let screen = parser.screen();
+                if b == b'c' || !screen.alternate_screen() {
+                    parser.callbacks_mut().history = 0;
+                }
+            }
+        }
+        parser.process(&data[from..]);
+        self.seq = seq;
         if self.excerpt.collecting() {
             self.excerpt.feed(data);
         }
@@ -752,6 +1043,10 @@ mod tests {
                 "output_excerpt_is_bounded_and_skips_full_screen_drawing",
                 output_excerpt_is_bounded_and_skips_full_screen_drawing,
             ),
+            (
+                "status_line_below_a_scroll_region",
+                status_line_below_a_scroll_region,
+            ),
         ];
         for (name, scenario) in scenarios {
             if std::panic::catch_unwind(scenario).is_err() {
@@ -777,6 +1072,361 @@ mod tests {
         c.feed_output(b"\x1b[?1049hvim");
         c.rest();
         assert!(!c.is_resting());
+    }
+
+    /// A status line kept below a scroll region (apt's progress bar, a clock), redrawn by
+    /// saving the cursor, drawing there and restoring it: typing and Enter land where they
+    /// did before the session rested, also when it rested between the steps.
+    #[test]
+    fn status_line_below_a_scroll_region() {
+        let mut c = CommandCapture::new(80, 24);
+        c.feed_output(b"\x1b7\x1b[1;23r\x1b8\x1b[23;1H");
+        c.feed_output(PROMPT.as_bytes());
+        for i in 0..30 {
+            type_echoed(&mut c, &format!("echo {i}"));
+            c.feed_output(format!("\x1b7\x1b[24;1H\x1b[7m job {i} \x1b[m\x1b8").as_bytes());
+            type_echoed(&mut c, " done");
+            assert_eq!(enter(&mut c), Some(format!("echo {i} done")));
+        }
+        // The region kept the status line: it is still on the last row.
+        let last = row_text(c.parser().screen(), 23, 0, 8);
+        assert_eq!(last, " job 29 ");
+    }
+
+    /// One step of a terminal's life: output from the target, or a window change.
+    enum Step {
+        Out(Vec<u8>),
+        Resize(u16, u16),
+    }
+
+    fn out(bytes: impl AsRef<[u8]>) -> Step {
+        Step::Out(bytes.as_ref().to_vec())
+    }
+
+    /// Output sequences of real programs and of each piece of state a rest has to keep.
+    fn corpus() -> Vec<(&'static str, (u16, u16), Vec<Step>)> {
+        let lines = |n: usize| {
+            (0..n)
+                .map(|i| format!("\x1b[01;34mdir{i}\x1b[0m  file{i}.txt\r\n"))
+                .collect::<String>()
+        };
+        let prompt = "\x1b]0;user@host: ~\x07\x1b[01;32muser@host\x1b[00m:\x1b[01;34m~\x1b[00m$ ";
+        vec![
+            (
+                "bash prompt, commands, scrolling output",
+                (80, 24),
+                vec![
+                    out(prompt),
+                    out("ls -l"),
+                    out("\r\n"),
+                    out(lines(40)),
+                    out(prompt),
+                    out(
+                        "echo h\u{e9}llo \u{4e16}\u{754c} \u{1f600}\r\nh\u{e9}llo \u{4e16}\u{754c} \u{1f600}\r\n",
+                    ),
+                    out(prompt),
+                ],
+            ),
+            (
+                "apt progress bar: scroll region above a status line",
+                (80, 24),
+                vec![
+                    out(lines(5)),
+                    out("\n\x1b7\x1b[0;23r\x1b8\x1b[1A"),
+                    out("Unpacking libfoo (1.2) ...\r\n"),
+                    out(
+                        "\x1b7\x1b[24;0f\x1b[42m\x1b[30mProgress: [ 10%]\x1b[49m\x1b[39m [#.........] \x1b8",
+                    ),
+                    out(lines(30)),
+                    out(
+                        "\x1b7\x1b[24;0f\x1b[42m\x1b[30mProgress: [ 90%]\x1b[49m\x1b[39m [#########.] \x1b8",
+                    ),
+                    out("Setting up libfoo (1.2) ...\r\n"),
+                    out("\x1b7\x1b[0;24r\x1b8\x1b[1A\x1b[J"),
+                    out(prompt),
+                ],
+            ),
+            (
+                "clock drawn with the saved cursor while typing",
+                (80, 24),
+                vec![
+                    out(prompt),
+                    out("sys"),
+                    out("\x1b7\x1b[1;70H\x1b[7m12:00:01\x1b[27m\x1b8"),
+                    out("temctl"),
+                    out("\x1b[s\x1b[1;70H12:00:02\x1b[u"),
+                    out(" status"),
+                ],
+            ),
+            (
+                "saved attributes",
+                (80, 24),
+                vec![
+                    out("\x1b[1;31m\x1b7\x1b[0mplain "),
+                    out("\x1b8red again \x1b[4;44m"),
+                    out("\x1b7\x1b[m\x1b[5;5H"),
+                    out("\x1b8underlined"),
+                ],
+            ),
+            (
+                "vi-like editor on the primary screen",
+                (80, 24),
+                vec![
+                    out("\x1b[?1h\x1b=\x1b[H\x1b[2J"),
+                    out("~\r\n".repeat(22)),
+                    out("\x1b[24;1H\"notes.txt\" 3L, 42C"),
+                    out("\x1b[1;23r\x1b[1;1H"),
+                    out("first line\r\nsecond line\r\nthird line"),
+                    out("\x1b[?25l\x1b[23;1H\n"),
+                    out("new bottom line\x1b[?25h"),
+                    out("\x1b[1;1H\x1bM"),
+                    out("new top line"),
+                    out("\x1b[5;1H\x1b[2L"),
+                    out("inserted"),
+                    out("\x1b[3M"),
+                    out("\x1b[24;1H\x1b[K-- INSERT --"),
+                    out("\x1b[10;5H"),
+                    out("typed"),
+                    out("\x1b[r\x1b[?1l\x1b>\x1b[24;1H\r\n"),
+                    out(prompt),
+                ],
+            ),
+            (
+                "origin mode, and a cursor saved in it",
+                (80, 24),
+                vec![
+                    out("\x1b[5;15r\x1b[?6h"),
+                    out("\x1b[3;4Hin region"),
+                    out("\x1b7\x1b[?6l"),
+                    out("\x1b[1;1Htop"),
+                    out("\x1b8more"),
+                    out("\x1b[20;1Hbottom\n\n"),
+                    out("after scrolling the region"),
+                    out("\x1b[H"),
+                    out("home of the region"),
+                    out("\x1b[r"),
+                    out("home of the screen"),
+                ],
+            ),
+            (
+                "less on the alternate screen",
+                (80, 24),
+                vec![
+                    out(prompt),
+                    out("less /etc/hosts\r\n"),
+                    out("\x1b[?1049h\x1b[22;0;0t\x1b[?1h\x1b=\r"),
+                    out("127.0.0.1 localhost\r\n~\r\n~\r\n"),
+                    out("\x1b[7m(END)\x1b[27m\x1b[K"),
+                    out("\r\x1b[K\x1b[?1l\x1b>\x1b[?1049l\x1b[23;0;0t"),
+                    out(prompt),
+                ],
+            ),
+            (
+                "cursor waiting past the last column",
+                (80, 24),
+                vec![
+                    out("x".repeat(80)),
+                    out("\x1b7"),
+                    out("\r\n\r\nabc"),
+                    out("\x1b8"),
+                    out("Z"),
+                    out("\x1b[5;20r\x1b[20;1H"),
+                    out("y".repeat(79)),
+                    out("\u{4e16}"),
+                    out("w"),
+                    out("\x1b[5;1H\x1b[?6h"),
+                    out("v".repeat(80)),
+                    out("after"),
+                ],
+            ),
+            (
+                "escape sequences and characters split anywhere",
+                (40, 10),
+                vec![
+                    out("\x1b]0;a title\x1b\\\x1bP+q544e\x1b\\\x1b]11;?\x07"),
+                    out("\x1b[38;2;10;20;30mrgb\x1b[48;5;200midx\x1b[m"),
+                    out("\u{e9}\u{4e16}\u{1f600}".repeat(8)),
+                    out("\x1b[2;3H\x1b[1@\x1b[2P\x1b[3X\x1b[K"),
+                ],
+            ),
+            (
+                "rows scrolled off, then a taller and a shorter screen",
+                (80, 10),
+                vec![
+                    out(lines(40)),
+                    out(prompt),
+                    Step::Resize(80, 20),
+                    out(prompt),
+                    Step::Resize(80, 5),
+                    Step::Resize(100, 30),
+                    out(lines(3)),
+                    Step::Resize(100, 40),
+                ],
+            ),
+            (
+                "clear with the history, then a taller screen",
+                (80, 10),
+                vec![
+                    out(lines(30)),
+                    out("\x1b[H\x1b[2J\x1b[3J"),
+                    out(lines(3)),
+                    Step::Resize(80, 20),
+                    out(lines(12)),
+                    out("\x1b[?3J"),
+                    Step::Resize(80, 30),
+                ],
+            ),
+            (
+                "terminal reset",
+                (80, 10),
+                vec![
+                    out(lines(20)),
+                    out("\x1b[3;8r\x1b[?6h\x1b[1;31m\x1b7"),
+                    out("\x1bc"),
+                    out(prompt),
+                    Step::Resize(80, 20),
+                    out("\x1b8after reset"),
+                ],
+            ),
+        ]
+    }
+
+    /// The emulator's state, one line per row of cells then one of everything else as its
+    /// `Debug` shows it, less what a rest is documented to lose (the alternate screen's
+    /// leftovers, REP's last character; see [`Term`]).
+    fn emulator_state(c: &mut CommandCapture) -> Vec<String> {
+        let parser = c.parser();
+        let (history, scrolled) = (parser.callbacks().history, parser.callbacks().scrolled);
+        let screen = parser.screen();
+        let (rows, cols) = (screen.size().0.get(), screen.size().1.get());
+        let mut out: Vec<String> = (0..rows)
+            .map(|r| {
+                let mut line = format!("{r:2} wrapped={} ", screen.row_wrapped(r));
+                for col in 0..cols {
+                    let cell = screen.cell(r, col).expect("cell");
+                    line.push_str(&format!(
+                        "[{:?} {:?} {:?} {}{}{}{}{} {}{}]",
+                        cell.contents(),
+                        cell.fgcolor(),
+                        cell.bgcolor(),
+                        u8::from(cell.bold()),
+                        u8::from(cell.dim()),
+                        u8::from(cell.italic()),
+                        u8::from(cell.underline()),
+                        u8::from(cell.inverse()),
+                        u8::from(cell.is_wide()),
+                        u8::from(cell.is_wide_continuation()),
+                    ));
+                }
+                line
+            })
+            .collect();
+        let s = format!("{screen:?}");
+        let rows_at = s.find("rows: [").expect("rows");
+        let rows_end = s.find(", scroll_top: ").expect("scroll top");
+        let alt = s.find(", alternate_grid: ").expect("alternate grid");
+        let saved = s.rfind(", saved_attrs: ").expect("saved attrs");
+        let attrs = s[..saved].rfind(", attrs: ").expect("attrs");
+        let last = s.rfind(", last_char: ").expect("last char");
+        out.push(format!(
+            "{}{}{} history {history} scrolled {scrolled}",
+            &s[..rows_at],
+            &s[rows_end..alt],
+            &s[attrs..last],
+        ));
+        out
+    }
+
+    fn assert_same(rested: &[String], never: &[String], what: &str) {
+        if rested.len() != never.len() {
+            panic!("{what}: {} rows vs {}", rested.len(), never.len());
+        }
+        for (a, b) in rested.iter().zip(never) {
+            assert_eq!(a, b, "{what}: with rests (left) and without (right) differ");
+        }
+    }
+
+    /// Splits `data` into chunks: `size` 0 gives pseudo-random sizes from `seed`.
+    fn chunks(data: &[u8], size: usize, seed: &mut u64) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let n = if size > 0 {
+                size
+            } else {
+                *seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                1 + (*seed >> 33) as usize % 24
+            };
+            let (a, b) = rest.split_at(n.min(rest.len()));
+            out.push(a.to_vec());
+            rest = b;
+        }
+        out
+    }
+
+    /// The property behind resting: any output, cut anywhere, with the emulator let go and
+    /// rebuilt after every piece, leaves the emulator exactly as feeding it without rests does.
+    #[test]
+    fn resting_after_every_chunk_changes_nothing() {
+        for (name, (cols, rows), steps) in corpus() {
+            for (size, mut seed) in [(1, 0), (2, 0), (7, 0), (0, 1), (0, 2), (0, 3)] {
+                let mut never = CommandCapture::new(cols, rows);
+                let mut always = CommandCapture::new(cols, rows);
+                for (i, step) in steps.iter().enumerate() {
+                    match step {
+                        Step::Out(data) => {
+                            for chunk in chunks(data, size, &mut seed) {
+                                never.feed_output(&chunk);
+                                always.feed_output(&chunk);
+                                always.rest();
+                            }
+                        }
+                        Step::Resize(cols, rows) => {
+                            never.resize(*cols, *rows);
+                            always.resize(*cols, *rows);
+                            always.rest();
+                        }
+                    }
+                    assert_same(
+                        &emulator_state(&mut always),
+                        &emulator_state(&mut never),
+                        &format!("{name}: step {i}, chunks of {size} (seed {seed})"),
+                    );
+                    always.rest();
+                }
+            }
+        }
+    }
+
+    /// Resting is put off inside an escape sequence or a character, and never loses one.
+    #[test]
+    fn no_rest_inside_a_sequence() {
+        let mut c = CommandCapture::new(20, 5);
+        for part in [
+            &b"\x1b["[..],
+            b"1;3",
+            b"1m",
+            b"\xe4\xb8",
+            b"\x96",
+            b"\x1b]0;ti",
+            b"tle\x07",
+        ] {
+            let ground = part.ends_with(b"m") || part.ends_with(b"\x96") || part.ends_with(b"\x07");
+            c.feed_output(part);
+            c.rest();
+            assert_eq!(c.is_resting(), ground, "after {part:?}");
+        }
+        let screen = c.parser().screen();
+        assert_eq!(
+            screen.cell(0, 0).map(vt100::Cell::contents),
+            Some("\u{4e16}")
+        );
+        assert_eq!(
+            screen.cell(0, 0).map(vt100::Cell::fgcolor),
+            Some(vt100::Color::Idx(1))
+        );
     }
 
     const PROMPT: &str = "user@host:~$ ";
