@@ -7,9 +7,38 @@ use uuid::Uuid;
 
 /// `2025/01/31 10:20:30 +0800`, in the server's time zone.
 pub fn datetime(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Local)
-        .format("%Y/%m/%d %H:%M:%S %z")
-        .to_string()
+    use chrono::{Datelike, Offset, Timelike};
+    use std::fmt::Write;
+    let local = t.with_timezone(&Local);
+    let offset = local.offset().fix().local_minus_utc();
+    // Written field by field: list pages format two or more instants per row, and chrono's
+    // `format` parses its pattern each time. Years outside 0..=9999, offsets with seconds and
+    // leap seconds keep chrono's own spelling.
+    if !(0..=9999).contains(&local.year())
+        || offset % 60 != 0
+        || local.nanosecond() >= 1_000_000_000
+    {
+        return local.format("%Y/%m/%d %H:%M:%S %z").to_string();
+    }
+    let (sign, minutes) = if offset < 0 {
+        ('-', -offset / 60)
+    } else {
+        ('+', offset / 60)
+    };
+    let mut out = String::with_capacity(25);
+    let _ = write!(
+        out,
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02} {sign}{:02}{:02}",
+        local.year(),
+        local.month(),
+        local.day(),
+        local.hour(),
+        local.minute(),
+        local.second(),
+        minutes / 60,
+        minutes % 60
+    );
+    out
 }
 
 /// An optional datetime as JSON (`null` when absent).
@@ -87,6 +116,23 @@ pub fn related_input(v: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn datetime_spells_instants_as_chrono_does() {
+        for micros in [
+            0_i64,
+            1_738_290_030_123_456,
+            4_102_444_799_999_999,
+            -86_400_000_000,
+        ] {
+            let t = DateTime::from_timestamp_micros(micros).unwrap();
+            let want = t
+                .with_timezone(&Local)
+                .format("%Y/%m/%d %H:%M:%S %z")
+                .to_string();
+            assert_eq!(datetime(t), want);
+        }
+    }
 
     #[test]
     fn datetimes_round_trip_through_every_accepted_form() {
