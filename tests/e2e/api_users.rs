@@ -1060,3 +1060,442 @@ async fn updating_system_and_org_roles_changes_what_the_user_may_do() {
         db.drop_db().await;
     }
 }
+
+/// Makes a user through the API (password `Plain-pass-1`) and returns their id.
+fn new_user(server: &Server, admin: &str, username: &str) -> String {
+    let r = send(
+        server,
+        admin,
+        "POST",
+        "/api/v1/users/users/",
+        &json!({"name": username, "username": username, "email": format!("{username}@example.com"),
+                "password": "Plain-pass-1"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+fn new_group(server: &Server, admin: &str, name: &str) -> String {
+    let r = send(
+        server,
+        admin,
+        "POST",
+        "/api/v1/users/groups/",
+        &json!({ "name": name }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// How many `update` entries the operation log holds for one object.
+async fn update_logs(f: &mut Fixture, id: &str) -> i64 {
+    count(
+        f,
+        "SELECT COUNT(*) FROM operate_logs WHERE resource_id = $1 AND action = 'update'",
+        id,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn update_writes_source_public_key_and_password_strategy_or_refuses_them() {
+    for db in TestDb::both().await {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(&db, dir.path());
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+        new_user(&server, &admin, "bob");
+        new_user(&server, &admin, "eve");
+        let bob_path = "/api/v1/users/users/bob/";
+        let patch = |body: Value| send(&server, &admin, "PATCH", bob_path, &body);
+        let shown = || get(&server, &admin, bob_path).json();
+
+        // `source`: an unknown value is DRF's choice error and nothing of the body is written.
+        let r = patch(json!({"source": "nis", "comment": "not written"}));
+        assert_eq!(field_error(&r, "source"), "\"nis\" is not a valid choice.");
+        assert_eq!(shown()["comment"], "");
+        assert_eq!(shown()["source"]["value"], "local");
+        // A known one is written (in the serializer's own `{value, label}` shape too) …
+        let r = patch(json!({"source": {"value": "ldap", "label": "LDAP/AD"}}));
+        assert_eq!(r.status, 200, "{}: {}", db.backend, r.body);
+        assert_eq!(
+            r.json()["source"],
+            json!({"value": "ldap", "label": "LDAP/AD"})
+        );
+        // … and the source now owns the password: no password login, no reset, no setting one.
+        assert_ne!(login(&server, "bob", "Plain-pass-1").status, 201);
+        let r = send(
+            &server,
+            &admin,
+            "PUT",
+            "/api/v1/users/users/bob/password/reset/",
+            &json!({}),
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        let r = patch(json!({"password": "Other-pass-22", "comment": "not written"}));
+        assert!(
+            field_error(&r, "password").contains("managed by that source"),
+            "{}",
+            r.body
+        );
+        assert_eq!(shown()["comment"], "");
+        // Back to local: the old password works again (it was never changed).
+        let r = patch(json!({"source": "local"}));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(login(&server, "bob", "Plain-pass-1").status, 201);
+
+        // `public_key`: a malformed key is a field error and nothing is written.
+        let r = patch(json!({"public_key": "ssh-ed25519 not-base64!", "comment": "not written"}));
+        assert!(!field_error(&r, "public_key").is_empty(), "{}", r.body);
+        assert_eq!(shown()["has_public_keys"], false);
+        assert_eq!(shown()["comment"], "");
+        // A valid one becomes one of the user's SSH keys, once.
+        let (key, key_file) = keygen(dir.path(), "bob-key", "ed25519", None);
+        for _ in 0..2 {
+            let r = patch(json!({ "public_key": key }));
+            assert_eq!(r.status, 200, "{}", r.body);
+            assert_eq!(r.json()["has_public_keys"], true);
+            assert!(
+                r.json().get("public_key").is_none(),
+                "write-only: {}",
+                r.body
+            );
+        }
+        let bob = token(&server, "bob", "Plain-pass-1");
+        let keys = get(&server, &bob, "/api/v1/authentication/ssh-key/").json();
+        assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+        assert_eq!(keys[0]["fingerprint"], fingerprint(&key_file, "sha256"));
+        // Another user cannot take it.
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            "/api/v1/users/users/eve/",
+            &json!({"public_key": key, "comment": "not written"}),
+        );
+        assert_eq!(
+            field_error(&r, "public_key"),
+            "This public key is already in use."
+        );
+        let eve = get(&server, &admin, "/api/v1/users/users/eve/").json();
+        assert_eq!(eve["has_public_keys"], false);
+        assert_eq!(eve["comment"], "");
+
+        // `password_strategy`: `email` needs mail, which this server cannot send.
+        let r = patch(json!({"password_strategy": "email", "comment": "not written"}));
+        assert!(
+            field_error(&r, "password_strategy").contains("not configured"),
+            "{}",
+            r.body
+        );
+        let r = patch(json!({"password_strategy": "sms"}));
+        assert_eq!(
+            field_error(&r, "password_strategy"),
+            "\"sms\" is not a valid choice."
+        );
+        // `custom` takes `password`, which is required and policy-checked.
+        let r = patch(json!({"password_strategy": "custom", "comment": "not written"}));
+        assert_eq!(field_error(&r, "password"), "This field is required.");
+        let r = patch(json!({"password_strategy": {"value": "custom"}, "password": "abc"}));
+        assert!(
+            field_error(&r, "password").contains("at least"),
+            "{}",
+            r.body
+        );
+        assert_eq!(shown()["comment"], "");
+        assert_eq!(login(&server, "bob", "Plain-pass-1").status, 201);
+        let r = patch(json!({"password_strategy": "custom", "password": "Custom-pass-33"}));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_ne!(login(&server, "bob", "Plain-pass-1").status, 201);
+        assert_eq!(login(&server, "bob", "Custom-pass-33").status, 201);
+        // The history applies as on `…/password/`.
+        let r = patch(json!({"password": "Custom-pass-33", "comment": "not written"}));
+        assert!(
+            field_error(&r, "password").contains("cannot be the last"),
+            "{}",
+            r.body
+        );
+        assert_eq!(shown()["comment"], "");
+
+        // Create takes the same fields the same way.
+        let create = |body: Value| send(&server, &admin, "POST", "/api/v1/users/users/", &body);
+        let base = |name: &str| json!({"name": name, "username": name, "email": format!("{name}@example.com")});
+        let mut body = base("carl");
+        body["source"] = json!("nis");
+        assert_eq!(
+            field_error(&create(body), "source"),
+            "\"nis\" is not a valid choice."
+        );
+        let mut body = base("carl");
+        body["password_strategy"] = json!("email");
+        assert!(field_error(&create(body), "password_strategy").contains("not configured"));
+        let mut body = base("carl");
+        body["password_strategy"] = json!("custom");
+        assert_eq!(
+            field_error(&create(body), "password"),
+            "This field is required."
+        );
+        let mut body = base("carl");
+        body["public_key"] = json!(key);
+        assert_eq!(
+            field_error(&create(body), "public_key"),
+            "This public key is already in use."
+        );
+        assert_eq!(
+            get(&server, &admin, "/api/v1/users/users/carl/").status,
+            404
+        );
+        let (carl_key, _) = keygen(dir.path(), "carl-key", "ed25519", None);
+        let mut body = base("carl");
+        body["source"] = json!("openid");
+        body["public_key"] = json!(carl_key);
+        let r = create(body);
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.json()["source"]["value"], "openid");
+        assert_eq!(r.json()["has_public_keys"], true);
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn a_user_update_is_one_transaction() {
+    for db in TestDb::both().await {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(&db, dir.path());
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+        let ops = new_group(&server, &admin, "ops");
+        let before = get(&server, &admin, "/api/v1/users/users/admin/").json();
+        let (key, _) = keygen(dir.path(), "admin-key", "ed25519", None);
+
+        // Every input is valid, so fields, password, key, labels and groups are written before
+        // the roles; the role write is refused (the last SystemAdmin binding) and takes all
+        // of it back.
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            "/api/v1/users/users/admin/",
+            &json!({"name": "Renamed", "comment": "not written", "groups": [ops],
+                    "labels": ["env:prod"], "public_key": key, "password": "Never-set-pass-4",
+                    "system_roles": [SYSTEM_USER]}),
+        );
+        assert!(
+            field_error(&r, "system_roles").contains("last system administrator"),
+            "{}: {}",
+            db.backend,
+            r.body
+        );
+        // The admin's token still works: the password change (which ends sessions) is gone too.
+        let after = get(&server, &admin, "/api/v1/users/users/admin/");
+        assert_eq!(after.status, 200, "{}", after.body);
+        let after = after.json();
+        for field in [
+            "name",
+            "comment",
+            "groups",
+            "labels",
+            "has_public_keys",
+            "system_roles",
+        ] {
+            assert_eq!(after[field], before[field], "{field}");
+        }
+        assert_eq!(after["groups"], json!([]));
+        assert_eq!(login(&server, "admin", ADMIN_PASSWORD).status, 201);
+        assert_ne!(login(&server, "admin", "Never-set-pass-4").status, 201);
+
+        // The same body without the refused role change is written whole.
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            "/api/v1/users/users/admin/",
+            &json!({"name": "Renamed", "groups": [ops], "labels": ["env:prod"]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["name"], "Renamed");
+        assert_eq!(r.json()["groups"][0]["name"], "ops");
+        assert_eq!(
+            r.json()["labels"].as_array().unwrap().len(),
+            1,
+            "{}",
+            r.body
+        );
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn bulk_update_of_users_is_atomic() {
+    for db in TestDb::both().await {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(&db, dir.path());
+        let admin = token(&server, "admin", ADMIN_PASSWORD);
+        let mut f = Fixture::new(&db.url).await;
+        let ops = new_group(&server, &admin, "ops");
+        let ids: Vec<String> = ["u1", "u2", "u3"]
+            .iter()
+            .map(|u| new_user(&server, &admin, u))
+            .collect();
+        let admin_id = user_id(&server, &admin, "admin");
+        let list = "/api/v1/users/users/";
+        let unchanged = |f: &str| {
+            for id in &ids {
+                let u = get(&server, &admin, &format!("{list}{id}/")).json();
+                assert_eq!(u["comment"], "", "{f}: {u}");
+                assert_eq!(u["groups"], json!([]), "{f}: {u}");
+            }
+        };
+
+        // The last item is invalid: a per-item error list, and nothing is changed.
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            list,
+            &json!([{"id": ids[0], "comment": "one", "groups": [ops]},
+                    {"id": ids[1], "comment": "two"},
+                    {"id": ids[2], "source": "nis"}]),
+        );
+        assert_eq!(r.status, 400, "{}: {}", db.backend, r.body);
+        assert_eq!(
+            r.json(),
+            json!([{}, {}, {"source": ["\"nis\" is not a valid choice."]}])
+        );
+        unchanged("invalid item");
+
+        // Ids: missing, unknown, repeated (by id or by username).
+        let r = send(
+            &server,
+            &admin,
+            "PUT",
+            list,
+            &json!([{"comment": "x"},
+                    {"id": "00000000-0000-0000-0000-0000000000ee", "comment": "x"},
+                    {"id": ids[0], "comment": "x"},
+                    {"id": "u1", "comment": "x"}]),
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        let errors = r.json();
+        assert_eq!(errors[0], json!({"id": ["This field is required."]}));
+        assert!(
+            errors[1]["id"][0]
+                .as_str()
+                .unwrap()
+                .contains("does not exist"),
+            "{errors}"
+        );
+        assert_eq!(errors[2], json!({}));
+        assert_eq!(errors[3], json!({"id": ["Duplicate id in the request."]}));
+        unchanged("bad ids");
+        let r = send(&server, &admin, "PATCH", list, &json!({"comment": "x"}));
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.json()["non_field_errors"].is_array(), "{}", r.body);
+
+        // Every item is valid, but the last one's write is refused (the last SystemAdmin
+        // binding): the whole batch is rolled back and the error list names that item.
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            list,
+            &json!([{"id": ids[0], "comment": "one", "groups": [ops]},
+                    {"id": ids[1], "comment": "two"},
+                    {"id": admin_id, "system_roles": [SYSTEM_USER]}]),
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        let errors = r.json();
+        assert_eq!(errors[0], json!({}), "{errors}");
+        assert_eq!(errors[1], json!({}), "{errors}");
+        assert!(
+            errors[2]["system_roles"][0]
+                .as_str()
+                .unwrap()
+                .contains("last system administrator"),
+            "{errors}"
+        );
+        unchanged("write-time failure");
+        assert_eq!(get(&server, &admin, list).status, 200, "admin kept");
+        for id in &ids {
+            assert_eq!(update_logs(&mut f, id).await, 0, "nothing logged");
+        }
+
+        // A good batch: all changed, in the answer and on reading back, one log entry each.
+        let r = send(
+            &server,
+            &admin,
+            "PUT",
+            list,
+            &json!([{"id": ids[0], "comment": "one", "groups": [ops]},
+                    {"id": ids[1], "comment": "two"},
+                    {"id": "u3", "comment": "three", "source": "ldap"}]),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let answer = r.json();
+        assert_eq!(answer.as_array().unwrap().len(), 3, "{answer}");
+        assert_eq!(answer[0]["groups"][0]["name"], "ops");
+        for (id, comment) in ids.iter().zip(["one", "two", "three"]) {
+            let u = get(&server, &admin, &format!("{list}{id}/")).json();
+            assert_eq!(u["comment"], comment, "{u}");
+            assert_eq!(update_logs(&mut f, id).await, 1, "{comment}");
+        }
+        assert_eq!(
+            get(&server, &admin, &format!("{list}{}/", ids[2])).json()["source"]["value"],
+            "ldap"
+        );
+
+        // Changing roles in bulk needs the role-binding rights, as the detail update does.
+        let r = send(
+            &server,
+            &admin,
+            "PATCH",
+            &format!("{list}u1/"),
+            &json!({"org_roles": [ORG_ADMIN]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let u1 = token(&server, "u1", "Plain-pass-1");
+        let r = send(
+            &server,
+            &u1,
+            "PATCH",
+            list,
+            &json!([{"id": ids[1], "comment": "by u1"},
+                    {"id": ids[2], "system_roles": [SYSTEM_ADMIN]}]),
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+        let u2 = get(&server, &admin, &format!("{list}{}/", ids[1])).json();
+        assert_eq!(u2["comment"], "two");
+        db.drop_db().await;
+    }
+}
+
+/// The OpenAPI document says that changing roles through a user update needs the
+/// role-binding permissions besides `users.change_user`.
+#[tokio::test]
+async fn openapi_says_user_updates_changing_roles_need_binding_rights() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&db, dir.path());
+    let admin = token(&server, "admin", ADMIN_PASSWORD);
+    let doc = get(&server, &admin, "/api/swagger.json").json();
+    for path in ["/api/v1/users/users/{key}/", "/api/v1/users/users/"] {
+        for method in ["put", "patch"] {
+            let op = &doc["paths"][path][method];
+            let text = op["description"].as_str().unwrap_or_default();
+            for needle in [
+                "`users.change_user` in the current org",
+                "`system_roles`",
+                "rbac.add_systemrolebinding",
+                "rbac.delete_systemrolebinding",
+                "`org_roles`",
+                "rbac.add_orgrolebinding",
+                "rbac.delete_orgrolebinding",
+            ] {
+                assert!(text.contains(needle), "{method} {path}: {text}");
+            }
+            assert_eq!(op["x-permissions"]["kind"], "org", "{method} {path}");
+            assert_eq!(
+                op["x-permissions"]["codes"][0], "users.change_user",
+                "{method} {path}"
+            );
+        }
+    }
+}

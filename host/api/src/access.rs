@@ -47,6 +47,9 @@ pub(crate) enum Need {
     System(&'static str),
     /// Any one of these permissions in the current org.
     Any(&'static [&'static str]),
+    /// The permission in the current org, checked here; some inputs need more, which the
+    /// handler checks and [`Rule::text`] says (a user update that changes role bindings).
+    OrgWith(&'static str, Rule),
     /// Authenticated; the handler checks what [`Rule::text`] says.
     Rule(Rule),
     /// An authenticated user, but the handler authenticates, because it also takes what the
@@ -59,7 +62,7 @@ impl Need {
     pub(crate) fn check(&self, caller: &Caller) -> Result<(), ApiError> {
         match self {
             Need::Public | Need::User | Need::Rule(_) | Need::Own(_) => Ok(()),
-            Need::Org(code) => caller.require(code),
+            Need::Org(code) | Need::OrgWith(code, _) => caller.require(code),
             Need::System(code) => caller.require_system(code),
             Need::Any(codes) => {
                 if codes.iter().any(|c| caller.require(c).is_ok()) {
@@ -78,6 +81,7 @@ impl Need {
             Need::Org(c) | Need::System(c) => vec![*c],
             Need::Any(codes) => codes.to_vec(),
             Need::Rule(r) | Need::Own(r) => r.codes.to_vec(),
+            Need::OrgWith(c, r) => std::iter::once(*c).chain(r.codes.iter().copied()).collect(),
         }
     }
 
@@ -87,6 +91,12 @@ impl Need {
             Need::Public => "Public: no authentication needed.".into(),
             Need::User => "Any authenticated user (answers cover the caller's own objects).".into(),
             Need::Org(c) => format!("Requires the permission `{c}` in the current org."),
+            Need::OrgWith(c, r) => {
+                format!(
+                    "Requires the permission `{c}` in the current org; {}.",
+                    r.text
+                )
+            }
             Need::System(c) => format!("Requires the permission `{c}` from a system role."),
             Need::Any(codes) => format!(
                 "Requires one of the permissions {} in the current org.",
@@ -106,7 +116,7 @@ impl Need {
         match self {
             Need::Public => "public",
             Need::User | Need::Own(_) => "authenticated",
-            Need::Org(_) | Need::Any(_) => "org",
+            Need::Org(_) | Need::Any(_) | Need::OrgWith(..) => "org",
             Need::System(_) => "system",
             Need::Rule(_) => "rule",
         }

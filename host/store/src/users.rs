@@ -182,40 +182,50 @@ impl Store {
         roles: &[Uuid],
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        match org {
-            None => {
-                sqlx::query("DELETE FROM role_bindings WHERE user_id = $1 AND scope = 'system'")
-                    .bind(user.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Some(o) => {
-                sqlx::query(
-                    "DELETE FROM role_bindings WHERE user_id = $1 AND scope = 'org' AND org_id = $2",
-                )
-                .bind(user.to_string())
-                .bind(o.to_string())
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        for role in roles {
-            bind_role(&mut tx, user, *role, org).await?;
-        }
-        let admins: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM role_bindings WHERE role_id = $1")
-                .bind(SYSTEM_ADMIN_ROLE_ID.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
-        if admins == 0 {
-            // Dropping `tx` rolls the deletion back.
-            return Err(StoreError::Invalid(
-                "The last system administrator binding cannot be removed".into(),
-            ));
-        }
+        // Dropping `tx` on an error rolls the change back.
+        set_user_roles_in(&mut tx, user, org, roles).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// [`Store::set_user_roles`] inside the caller's transaction.
+async fn set_user_roles_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user: Uuid,
+    org: Option<Uuid>,
+    roles: &[Uuid],
+) -> Result<(), StoreError> {
+    match org {
+        None => {
+            sqlx::query("DELETE FROM role_bindings WHERE user_id = $1 AND scope = 'system'")
+                .bind(user.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Some(o) => {
+            sqlx::query(
+                "DELETE FROM role_bindings WHERE user_id = $1 AND scope = 'org' AND org_id = $2",
+            )
+            .bind(user.to_string())
+            .bind(o.to_string())
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    for role in roles {
+        bind_role(tx, user, *role, org).await?;
+    }
+    let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM role_bindings WHERE role_id = $1")
+        .bind(SYSTEM_ADMIN_ROLE_ID.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+    if admins == 0 {
+        return Err(StoreError::Invalid(
+            "The last system administrator binding cannot be removed".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn bind_role(
@@ -618,85 +628,115 @@ pub struct UserPatch {
     pub comment: Option<String>,
     /// Interface language (`zh-hans`, `en`, …; free text as in JumpServer).
     pub lang: Option<String>,
+    /// Identity source, one of [`USER_SOURCES`]. A user whose source is not `local` has no
+    /// password of Portcullis's own: password logins and password changes are refused.
+    pub source: Option<String>,
 }
+
+/// The identity sources a user may have (JumpServer's `Source` choices), `local` first.
+pub const USER_SOURCES: &[&str] = &[
+    "local", "ldap", "ldap_ha", "openid", "radius", "cas", "saml2", "oauth2", "wecom", "dingtalk",
+    "feishu", "lark", "slack", "custom", "ukey",
+];
 
 impl Store {
     /// Applies a patch; returns false when the user does not exist.
     pub async fn update_user(&self, id: Uuid, p: &UserPatch, by: &str) -> Result<bool, StoreError> {
-        let mut sets: Vec<String> = vec!["date_updated = $1".into(), "updated_by = $2".into()];
-        // Build the statement text first, then bind in the same order.
-        let mut text_args: Vec<Option<String>> = Vec::new();
-        let push_text = |col: &str,
-                         v: Option<String>,
-                         sets: &mut Vec<String>,
-                         text_args: &mut Vec<Option<String>>| {
-            text_args.push(v);
-            sets.push(format!("{col} = $T{}", text_args.len()));
-        };
-        if let Some(v) = &p.name {
-            push_text("name", Some(v.clone()), &mut sets, &mut text_args);
-        }
-        if let Some(v) = &p.email {
-            push_text("email", Some(v.clone()), &mut sets, &mut text_args);
-        }
-        if let Some(v) = &p.wechat {
-            push_text("wechat", Some(v.clone()), &mut sets, &mut text_args);
-        }
-        if let Some(v) = &p.phone {
-            push_text("phone", Some(v.to_string()), &mut sets, &mut text_args);
-        }
-        if let Some(v) = &p.comment {
-            push_text("comment", Some(v.clone()), &mut sets, &mut text_args);
-        }
-        if let Some(v) = &p.lang {
-            push_text("lang", Some(v.clone()), &mut sets, &mut text_args);
-        }
-        if let Some(v) = p.is_active {
-            sets.push(format!("is_active = {}", if v { "TRUE" } else { "FALSE" }));
-        }
-        if let Some(v) = p.need_update_password {
-            sets.push(format!(
-                "need_update_password = {}",
-                if v { "TRUE" } else { "FALSE" }
-            ));
-        }
-        if let Some(v) = p.mfa_level {
-            sets.push(format!("mfa_level = {v}"));
-        }
-        if let Some(v) = p.date_expired {
-            match v {
-                Some(t) => sets.push(format!("date_expired = {}", crate::codec::micros(t))),
-                None => sets.push("date_expired = NULL".into()),
-            }
-        }
-        // Renumber the text placeholders after $1, $2; the user id goes last.
-        let mut sql_sets = Vec::with_capacity(sets.len());
-        for s in &sets {
-            let mut out = s.clone();
-            for i in (1..=text_args.len()).rev() {
-                out = out.replace(&format!("$T{i}"), &format!("${}", i + 2));
-            }
-            sql_sets.push(out);
-        }
-        let id_param = text_args.len() + 3;
-        let sql = format!(
-            "UPDATE users SET {} WHERE id = ${id_param}",
-            sql_sets.join(", ")
-        );
-        let mut q = sqlx::query(crate::codec::trusted(sql))
-            .bind(crate::codec::now_micros())
-            .bind(by.to_owned());
-        for a in text_args {
-            q = q.bind(a);
-        }
-        let done = q
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::conflict_or(e, "a user with that email"))?;
-        Ok(done.rows_affected() > 0)
+        let mut tx = self.begin_write().await?;
+        let done = update_user_in(&mut tx, id, p, by).await?;
+        tx.commit().await?;
+        Ok(done)
     }
+}
 
+/// [`Store::update_user`] inside the caller's transaction.
+async fn update_user_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: Uuid,
+    p: &UserPatch,
+    by: &str,
+) -> Result<bool, StoreError> {
+    let mut sets: Vec<String> = vec!["date_updated = $1".into(), "updated_by = $2".into()];
+    // Build the statement text first, then bind in the same order.
+    let mut text_args: Vec<Option<String>> = Vec::new();
+    let push_text = |col: &str,
+                     v: Option<String>,
+                     sets: &mut Vec<String>,
+                     text_args: &mut Vec<Option<String>>| {
+        text_args.push(v);
+        sets.push(format!("{col} = $T{}", text_args.len()));
+    };
+    if let Some(v) = &p.name {
+        push_text("name", Some(v.clone()), &mut sets, &mut text_args);
+    }
+    if let Some(v) = &p.email {
+        push_text("email", Some(v.clone()), &mut sets, &mut text_args);
+    }
+    if let Some(v) = &p.wechat {
+        push_text("wechat", Some(v.clone()), &mut sets, &mut text_args);
+    }
+    if let Some(v) = &p.phone {
+        push_text("phone", Some(v.to_string()), &mut sets, &mut text_args);
+    }
+    if let Some(v) = &p.comment {
+        push_text("comment", Some(v.clone()), &mut sets, &mut text_args);
+    }
+    if let Some(v) = &p.lang {
+        push_text("lang", Some(v.clone()), &mut sets, &mut text_args);
+    }
+    if let Some(v) = &p.source {
+        if !USER_SOURCES.contains(&v.as_str()) {
+            return Err(StoreError::Invalid(format!("`{v}` is not a user source")));
+        }
+        push_text("source", Some(v.clone()), &mut sets, &mut text_args);
+    }
+    if let Some(v) = p.is_active {
+        sets.push(format!("is_active = {}", if v { "TRUE" } else { "FALSE" }));
+    }
+    if let Some(v) = p.need_update_password {
+        sets.push(format!(
+            "need_update_password = {}",
+            if v { "TRUE" } else { "FALSE" }
+        ));
+    }
+    if let Some(v) = p.mfa_level {
+        sets.push(format!("mfa_level = {v}"));
+    }
+    if let Some(v) = p.date_expired {
+        match v {
+            Some(t) => sets.push(format!("date_expired = {}", crate::codec::micros(t))),
+            None => sets.push("date_expired = NULL".into()),
+        }
+    }
+    // Renumber the text placeholders after $1, $2; the user id goes last.
+    let mut sql_sets = Vec::with_capacity(sets.len());
+    for s in &sets {
+        let mut out = s.clone();
+        for i in (1..=text_args.len()).rev() {
+            out = out.replace(&format!("$T{i}"), &format!("${}", i + 2));
+        }
+        sql_sets.push(out);
+    }
+    let id_param = text_args.len() + 3;
+    let sql = format!(
+        "UPDATE users SET {} WHERE id = ${id_param}",
+        sql_sets.join(", ")
+    );
+    let mut q = sqlx::query(crate::codec::trusted(sql))
+        .bind(crate::codec::now_micros())
+        .bind(by.to_owned());
+    for a in text_args {
+        q = q.bind(a);
+    }
+    let done = q
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| StoreError::conflict_or(e, "a user with that email"))?;
+    Ok(done.rows_affected() > 0)
+}
+
+impl Store {
     /// Deletes a user (their bindings, keys and tokens go with them, and the labels every org
     /// put on them, in the same transaction); false when absent.
     pub async fn delete_user(&self, id: Uuid) -> Result<bool, StoreError> {
@@ -803,88 +843,68 @@ impl Store {
         id: Uuid,
         change: &PasswordChange<'_>,
     ) -> Result<PasswordChanged, StoreError> {
-        use portcullis_core::password::verify_password;
-        let uid = id.to_string();
-        let Some(row) =
-            sqlx::query("SELECT username, name, password_hash FROM users WHERE id = $1")
-                .bind(&uid)
-                .fetch_optional(&self.pool)
-                .await?
-        else {
+        let Some((username, name)) = self.user_names(id).await? else {
             return Ok(PasswordChanged::NoUser);
         };
-        let username: String = row.try_get("username")?;
-        let name: String = row.try_get("name")?;
-        let current: Option<String> = row.try_get("password_hash")?;
-        if change.history > 0 {
-            let limit = i64::try_from(change.history).unwrap_or(i64::MAX);
-            let old: Vec<String> = sqlx::query_scalar(
-                "SELECT password_hash FROM user_password_history WHERE user_id = $1
-                 ORDER BY date_created DESC, id LIMIT $2",
-            )
-            .bind(&uid)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-            for hash in current.iter().chain(old.iter()) {
-                // A hash this build cannot read cannot match; it must not block the change.
-                if verify_password(change.password.expose(), hash).unwrap_or(false) {
-                    return Ok(PasswordChanged::Reused);
-                }
-            }
+        if self
+            .password_reused(id, change.password, change.history)
+            .await?
+        {
+            return Ok(PasswordChanged::Reused);
         }
         let hash = hash_password(change.password.expose())
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let now = now_micros();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE users SET password_hash = $1, need_update_password = $2,
-                date_password_last_updated = $3, failed_login_count = 0, locked_until = NULL,
-                date_updated = $3
-             WHERE id = $4",
-        )
-        .bind(&hash)
-        .bind(change.need_update)
-        .bind(now)
-        .bind(&uid)
-        .execute(&mut *tx)
-        .await?;
-        // The history holds the passwords set so far, newest first; only as many as the
-        // policy looks at are kept.
-        sqlx::query(
-            "INSERT INTO user_password_history (id, user_id, password_hash, date_created)
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(Uuid::new_v4().to_string())
-        .bind(&uid)
-        .bind(&hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let keep = i64::try_from(change.history.max(1)).unwrap_or(i64::MAX);
-        sqlx::query(
-            "DELETE FROM user_password_history WHERE user_id = $1 AND id NOT IN (
-                SELECT id FROM user_password_history WHERE user_id = $1
-                ORDER BY date_created DESC, id LIMIT $2)",
-        )
-        .bind(&uid)
-        .bind(keep)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO password_change_logs (id, user_display, change_by, remote_addr, datetime)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(Uuid::new_v4().to_string())
-        .bind(format!("{name}({username})"))
-        .bind(change.changed_by)
-        .bind(change.remote_addr)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        end_sessions_in(&mut tx, &uid).await?;
+        write_password_in(&mut tx, id, &format!("{name}({username})"), &hash, change).await?;
         tx.commit().await?;
         Ok(PasswordChanged::Done)
+    }
+
+    /// `(username, name)` of a user.
+    async fn user_names(&self, id: Uuid) -> Result<Option<(String, String)>, StoreError> {
+        sqlx::query("SELECT username, name FROM users WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| Ok((row.try_get("username")?, row.try_get("name")?)))
+            .transpose()
+    }
+
+    /// Whether `password` is the user's current one or one of their last `history` (0: the
+    /// check is off). Argon2 verification is slow, so this runs before a write transaction
+    /// starts, not inside it.
+    pub async fn password_reused(
+        &self,
+        id: Uuid,
+        password: &portcullis_core::secret::SecretString,
+        history: usize,
+    ) -> Result<bool, StoreError> {
+        use portcullis_core::password::verify_password;
+        if history == 0 {
+            return Ok(false);
+        }
+        let uid = id.to_string();
+        let current: Option<String> = sqlx::query_scalar::<_, Option<String>>(
+            "SELECT password_hash FROM users WHERE id = $1",
+        )
+        .bind(&uid)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten();
+        let limit = i64::try_from(history).unwrap_or(i64::MAX);
+        let old: Vec<String> = sqlx::query_scalar(
+            "SELECT password_hash FROM user_password_history WHERE user_id = $1
+             ORDER BY date_created DESC, id LIMIT $2",
+        )
+        .bind(&uid)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        // A hash this build cannot read cannot match; it must not block the change.
+        Ok(current
+            .iter()
+            .chain(old.iter())
+            .any(|hash| verify_password(password.expose(), hash).unwrap_or(false)))
     }
 
     /// Ends every web session and bearer token of a user (after a password change or a
@@ -923,6 +943,67 @@ impl Store {
             .flatten(),
         )
     }
+}
+
+/// Stores an already hashed password inside the caller's transaction: the user's row, the
+/// password history (trimmed to what the policy looks at), the password-change log and the
+/// end of the user's web sessions and bearer tokens.
+async fn write_password_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: Uuid,
+    user_display: &str,
+    hash: &str,
+    change: &PasswordChange<'_>,
+) -> Result<(), StoreError> {
+    let uid = id.to_string();
+    let now = now_micros();
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, need_update_password = $2,
+            date_password_last_updated = $3, failed_login_count = 0, locked_until = NULL,
+            date_updated = $3
+         WHERE id = $4",
+    )
+    .bind(hash)
+    .bind(change.need_update)
+    .bind(now)
+    .bind(&uid)
+    .execute(&mut **tx)
+    .await?;
+    // The history holds the passwords set so far, newest first; only as many as the policy
+    // looks at are kept.
+    sqlx::query(
+        "INSERT INTO user_password_history (id, user_id, password_hash, date_created)
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(&uid)
+    .bind(hash)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let keep = i64::try_from(change.history.max(1)).unwrap_or(i64::MAX);
+    sqlx::query(
+        "DELETE FROM user_password_history WHERE user_id = $1 AND id NOT IN (
+            SELECT id FROM user_password_history WHERE user_id = $1
+            ORDER BY date_created DESC, id LIMIT $2)",
+    )
+    .bind(&uid)
+    .bind(keep)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO password_change_logs (id, user_display, change_by, remote_addr, datetime)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(user_display)
+    .bind(change.changed_by)
+    .bind(change.remote_addr)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    end_sessions_in(tx, &uid).await?;
+    Ok(())
 }
 
 async fn end_sessions_in(
@@ -1217,4 +1298,288 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// A password set as part of a [`UserUpdate`]; the policy and the history were checked by
+/// the caller (see [`Store::password_reused`]) before the write began.
+#[derive(Clone)]
+pub struct NewPassword {
+    /// The new plaintext, hashed with Argon2id before the transaction starts.
+    pub password: portcullis_core::secret::SecretString,
+    /// Must change it again at the next login.
+    pub need_update: bool,
+    /// How many passwords the history keeps (`SECURITY_OLD_PASSWORD_COUNT`).
+    pub history: usize,
+    /// `Name(username)` of whoever changed it, for the password-change log.
+    pub changed_by: String,
+    /// The client address, for the password-change log.
+    pub remote_addr: String,
+}
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPassword")
+            .field("need_update", &self.need_update)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything one user update writes: the API's user serializer checks the body, then the
+/// store writes the plain fields, the password, an added SSH key, the labels, the group
+/// memberships and the role bindings of the user together ([`Store::apply_user_updates`]).
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    /// The user.
+    pub id: Uuid,
+    /// Plain fields (and the source).
+    pub patch: UserPatch,
+    /// A new password.
+    pub password: Option<NewPassword>,
+    /// An SSH public key to add (`public_key` of the serializer); a key the user already has
+    /// is not added twice, one another user has is refused.
+    pub public_key: Option<NewSshKey>,
+    /// The labels `org` puts on the user, replacing that org's.
+    pub labels: Option<(Uuid, Vec<crate::labels::LabelRef>)>,
+    /// The user's groups among the groups of `org`, replacing those memberships; groups of
+    /// other orgs stay.
+    pub groups: Option<(Uuid, Vec<Uuid>)>,
+    /// Role sets to replace, as [`Store::set_user_roles`] takes them.
+    pub roles: Vec<(Option<Uuid>, Vec<Uuid>)>,
+    /// End the user's web sessions and bearer tokens (a deactivation).
+    pub end_sessions: bool,
+}
+
+/// The step of a [`UserUpdate`] that failed, so the API can name the input it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserUpdateStep {
+    /// Plain fields (`email` taken, unknown `source`, no such user).
+    Fields,
+    /// The password.
+    Password,
+    /// The added SSH key.
+    PublicKey,
+    /// The labels.
+    Labels,
+    /// The group memberships.
+    Groups,
+    /// The role bindings (the last SystemAdmin binding cannot go).
+    Roles,
+    /// Starting or committing the transaction: no one update is to blame.
+    Transaction,
+}
+
+/// Why [`Store::apply_user_updates`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("user update {index:?} failed at {step:?}: {source}")]
+pub struct UserUpdateError {
+    /// Which update of the batch failed (`None` for [`UserUpdateStep::Transaction`]).
+    pub index: Option<usize>,
+    /// The step that failed.
+    pub step: UserUpdateStep,
+    /// What the store said.
+    #[source]
+    pub source: StoreError,
+}
+
+impl Store {
+    /// Applies a batch of user updates in one transaction: every step of every update is
+    /// written, or, when one fails, none (the error names the update and the step). A single
+    /// update through `PATCH /users/users/<id>/` and a bulk `PUT`/`PATCH` of the list both go
+    /// through here, so neither can leave a user half changed — say new groups but the old
+    /// roles. Passwords are hashed before the transaction starts, keeping Argon2 out of it.
+    pub async fn apply_user_updates(
+        &self,
+        updates: &[UserUpdate],
+        by: &str,
+    ) -> Result<(), UserUpdateError> {
+        let fail = |index: Option<usize>, step: UserUpdateStep| {
+            move |source: StoreError| UserUpdateError {
+                index,
+                step,
+                source,
+            }
+        };
+        let mut hashes: Vec<Option<String>> = Vec::with_capacity(updates.len());
+        for (i, u) in updates.iter().enumerate() {
+            hashes.push(
+                u.password
+                    .as_ref()
+                    .map(|p| {
+                        hash_password(p.password.expose())
+                            .map_err(|e| StoreError::Invalid(e.to_string()))
+                    })
+                    .transpose()
+                    .map_err(fail(Some(i), UserUpdateStep::Password))?,
+            );
+        }
+        let mut tx = self
+            .begin_write()
+            .await
+            .map_err(StoreError::from)
+            .map_err(fail(None, UserUpdateStep::Transaction))?;
+        for (i, (u, hash)) in updates.iter().zip(&hashes).enumerate() {
+            let at = |step| fail(Some(i), step);
+            let found = update_user_in(&mut tx, u.id, &u.patch, by)
+                .await
+                .map_err(at(UserUpdateStep::Fields))?;
+            if !found {
+                return Err(at(UserUpdateStep::Fields)(StoreError::NotFound(format!(
+                    "user {}",
+                    u.id
+                ))));
+            }
+            if let (Some(p), Some(hash)) = (&u.password, hash) {
+                let display: String = sqlx::query_scalar(
+                    "SELECT name || '(' || username || ')' FROM users WHERE id = $1",
+                )
+                .bind(u.id.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::from)
+                .map_err(at(UserUpdateStep::Password))?;
+                let change = PasswordChange {
+                    password: &p.password,
+                    need_update: p.need_update,
+                    history: p.history,
+                    changed_by: &p.changed_by,
+                    remote_addr: &p.remote_addr,
+                };
+                write_password_in(&mut tx, u.id, &display, hash, &change)
+                    .await
+                    .map_err(at(UserUpdateStep::Password))?;
+            }
+            if let Some(k) = &u.public_key {
+                add_ssh_key_in(&mut tx, u.id, k)
+                    .await
+                    .map_err(at(UserUpdateStep::PublicKey))?;
+            }
+            if let Some((org, labels)) = &u.labels {
+                crate::labels::set_resource_labels_in(
+                    &mut tx,
+                    *org,
+                    "users.user",
+                    &u.id.to_string(),
+                    labels,
+                    by,
+                )
+                .await
+                .map_err(at(UserUpdateStep::Labels))?;
+            }
+            if let Some((org, groups)) = &u.groups {
+                set_user_groups_in(&mut tx, u.id, *org, groups)
+                    .await
+                    .map_err(at(UserUpdateStep::Groups))?;
+            }
+            for (org, roles) in &u.roles {
+                set_user_roles_in(&mut tx, u.id, *org, roles)
+                    .await
+                    .map_err(at(UserUpdateStep::Roles))?;
+            }
+            if u.end_sessions {
+                end_sessions_in(&mut tx, &u.id.to_string())
+                    .await
+                    .map_err(at(UserUpdateStep::Fields))?;
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::from)
+            .map_err(fail(None, UserUpdateStep::Transaction))?;
+        Ok(())
+    }
+
+    /// The users holding an SSH key with this `SHA256:…` fingerprint (active or not), so an
+    /// update can tell a key the user already has from one another user registered.
+    pub async fn ssh_key_owners(&self, fingerprint: &str) -> Result<Vec<Uuid>, StoreError> {
+        let owners: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT user_id FROM user_ssh_keys WHERE fingerprint = $1")
+                .bind(fingerprint)
+                .fetch_all(&self.pool)
+                .await?;
+        owners
+            .iter()
+            .map(|o| uuid(o, "user_ssh_keys.user_id"))
+            .collect()
+    }
+}
+
+/// Adds `k` as a key of `user` inside the caller's transaction, unless the user already has
+/// it; a key another user holds is a [`StoreError::Conflict`] (the gateway finds the user by
+/// the key alone).
+async fn add_ssh_key_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user: Uuid,
+    k: &NewSshKey,
+) -> Result<(), StoreError> {
+    let owners: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT user_id FROM user_ssh_keys WHERE fingerprint = $1")
+            .bind(&k.fingerprint)
+            .fetch_all(&mut **tx)
+            .await?;
+    let me = user.to_string();
+    if owners.iter().any(|o| *o != me) {
+        return Err(StoreError::Conflict("that public key".into()));
+    }
+    if !owners.is_empty() {
+        return Ok(());
+    }
+    let now = now_micros();
+    sqlx::query(
+        "INSERT INTO user_ssh_keys (id, user_id, name, public_key, fingerprint, is_active,
+            comment, created_by, updated_by, date_created, date_updated)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $9)",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(&me)
+    .bind(&k.name)
+    .bind(&k.public_key)
+    .bind(&k.fingerprint)
+    .bind(k.is_active)
+    .bind(&k.comment)
+    .bind(&k.created_by)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| StoreError::conflict_or(e, "that public key"))?;
+    Ok(())
+}
+
+/// Replaces the memberships of `user` among the groups of `org` inside the caller's
+/// transaction; each group must be one of `org` ([`StoreError::Invalid`] otherwise).
+async fn set_user_groups_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user: Uuid,
+    org: Uuid,
+    groups: &[Uuid],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "DELETE FROM user_group_members WHERE user_id = $1
+         AND user_group_id IN (SELECT id FROM user_groups WHERE org_id = $2)",
+    )
+    .bind(user.to_string())
+    .bind(org.to_string())
+    .execute(&mut **tx)
+    .await?;
+    for g in groups {
+        let known: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM user_groups WHERE id = $1 AND org_id = $2")
+                .bind(g.to_string())
+                .bind(org.to_string())
+                .fetch_one(&mut **tx)
+                .await?;
+        if known == 0 {
+            return Err(StoreError::Invalid(format!(
+                "Invalid pk \"{g}\" - object does not exist."
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO user_group_members (user_group_id, user_id) VALUES ($1, $2)
+             ON CONFLICT (user_group_id, user_id) DO NOTHING",
+        )
+        .bind(g.to_string())
+        .bind(user.to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

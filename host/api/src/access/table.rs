@@ -5,7 +5,7 @@
 //! A route added to the router without a row here fails `every_route_declares_its_need`
 //! (and is refused with 403 at run time).
 
-use super::Need::{self, Any, Org, Own, Public, Rule, System, User};
+use super::Need::{self, Any, Org, OrgWith, Own, Public, Rule, System, User};
 
 /// Acts on bindings through the generic path: the role's scope decides.
 const BINDING_BY_ROLE: super::Rule = super::Rule {
@@ -48,6 +48,21 @@ const ASSET_DETAIL: super::Rule = super::Rule {
     text: "`assets.view_asset` in the current org; `assets.match_asset` for \
            `/api/v1/assets/<kind>/suggestions/`",
     codes: &["assets.view_asset", "assets.match_asset"],
+};
+
+/// A user update (detail or bulk) that changes `system_roles`/`org_roles` also needs the
+/// role-binding rights (`routes/users.rs`, `role_changes`); an unchanged list needs none.
+const USER_UPDATE: super::Rule = super::Rule {
+    text: "changing `system_roles` also needs `rbac.add_systemrolebinding` (roles added) \
+           and `rbac.delete_systemrolebinding` (roles removed) from a system role, changing \
+           `org_roles` `rbac.add_orgrolebinding` / `rbac.delete_orgrolebinding` in the current \
+           org",
+    codes: &[
+        "rbac.add_systemrolebinding",
+        "rbac.delete_systemrolebinding",
+        "rbac.add_orgrolebinding",
+        "rbac.delete_orgrolebinding",
+    ],
 };
 
 /// `(method, path as the router spells it, need)`.
@@ -1160,6 +1175,16 @@ pub(crate) const DECLARED: &[(&str, &str, Need)] = &[
     ("GET", "/api/v1/users/users/", Org("users.view_user")),
     ("POST", "/api/v1/users/users/", Org("users.add_user")),
     (
+        "PUT",
+        "/api/v1/users/users/",
+        OrgWith("users.change_user", USER_UPDATE),
+    ),
+    (
+        "PATCH",
+        "/api/v1/users/users/",
+        OrgWith("users.change_user", USER_UPDATE),
+    ),
+    (
         "GET",
         "/api/v1/users/users/suggestions/",
         Org("users.match_user"),
@@ -1168,12 +1193,12 @@ pub(crate) const DECLARED: &[(&str, &str, Need)] = &[
     (
         "PUT",
         "/api/v1/users/users/{key}/",
-        Org("users.change_user"),
+        OrgWith("users.change_user", USER_UPDATE),
     ),
     (
         "PATCH",
         "/api/v1/users/users/{key}/",
-        Org("users.change_user"),
+        OrgWith("users.change_user", USER_UPDATE),
     ),
     (
         "DELETE",

@@ -19,13 +19,19 @@ use axum::{Json, Router};
 use portcullis_core::builtin::{self, ORG_USER_ROLE_ID, SYSTEM_ADMIN_ROLE_ID, SYSTEM_USER_ROLE_ID};
 use portcullis_core::secret::SecretString;
 use portcullis_store::labels::LabelRef;
-use portcullis_store::users::{NewUser, UserPatch, UserQuery, UserRecord};
+use portcullis_store::users::{
+    NewPassword, NewSshKey, NewUser, USER_SOURCES, UserPatch, UserQuery, UserRecord, UserUpdate,
+    UserUpdateError,
+};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/users/users/", get(list).post(create))
+        .route(
+            "/api/v1/users/users/",
+            get(list).post(create).put(bulk_update).patch(bulk_update),
+        )
         .route(
             "/api/v1/users/users/{key}/",
             get(detail).patch(patch).put(patch).delete(remove),
@@ -68,13 +74,27 @@ fn mfa_label(level: i64) -> &'static str {
     }
 }
 
+/// The label of a user source ([`USER_SOURCES`]), as JumpServer shows it.
 fn source_label(source: &str) -> String {
     match source {
-        "local" => "Local".into(),
-        "ldap" => "LDAP/AD".into(),
-        "openid" => "OpenID".into(),
-        other => other.to_uppercase(),
+        "local" => "Local",
+        "ldap" => "LDAP/AD",
+        "ldap_ha" => "LDAP/AD (HA)",
+        "openid" => "OpenID",
+        "radius" => "Radius",
+        "cas" => "CAS",
+        "saml2" => "SAML2",
+        "oauth2" => "OAuth2",
+        "wecom" => "WeCom",
+        "dingtalk" => "DingTalk",
+        "feishu" => "FeiShu",
+        "lark" => "Lark",
+        "slack" => "Slack",
+        "custom" => "Custom",
+        "ukey" => "UKey",
+        other => return other.to_uppercase(),
     }
+    .into()
 }
 
 /// The user serializer (§4.1).
@@ -383,6 +403,7 @@ struct Prepared {
     patch: UserPatch,
     groups: Vec<Uuid>,
     labels: Vec<LabelRef>,
+    public_key: Option<NewSshKey>,
 }
 
 /// The groups of a user body, each a group of `org` given by id, `{id, name}` or name (the
@@ -454,15 +475,16 @@ async fn prepare(
             format!("username `{username}` must be 1-128 letters, digits, `.`, `_` or `-`"),
         ));
     }
-    let (password, generated) = match text(body, "password")? {
-        Some(p) if !p.is_empty() => {
-            policy
-                .check(&p, false)
-                .map_err(|e| ApiError::field("password", e.to_string()))?;
-            (SecretString::new(p), false)
-        }
-        _ => (SecretString::new(Uuid::new_v4().simple().to_string()), true),
+    let mut patch = patch;
+    patch.source = source_input(body)?;
+    let source = patch.source.as_deref().unwrap_or("local");
+    // `password_strategy` and `source` as an update takes them; without a password (and no
+    // strategy asking for one) the user gets a random one and must choose their own.
+    let (password, generated) = match password_input(body, source, false, policy)? {
+        Some(p) => (SecretString::new(p), false),
+        None => (SecretString::new(Uuid::new_v4().simple().to_string()), true),
     };
+    let public_key = public_key_input(state, None, body, created_by).await?;
     let system_role = uuids(body, "system_roles")?
         .and_then(|r| r.first().copied())
         .unwrap_or(SYSTEM_USER_ROLE_ID);
@@ -508,6 +530,7 @@ async fn prepare(
         patch,
         groups,
         labels,
+        public_key,
     })
 }
 
@@ -536,6 +559,22 @@ async fn create(
             checked = Err(ApiError::field(
                 "username",
                 "user with this username or email already exists.",
+            ));
+        }
+        // Nor the same SSH key.
+        if let Ok(Prepared {
+            public_key: Some(k),
+            ..
+        }) = &checked
+            && ready.iter().any(|r: &Prepared| {
+                r.public_key
+                    .as_ref()
+                    .is_some_and(|o| o.fingerprint == k.fingerprint)
+            })
+        {
+            checked = Err(ApiError::field(
+                "public_key",
+                "This public key is already in use.",
             ));
         }
         match checked {
@@ -570,12 +609,22 @@ async fn create(
                     other => other.into(),
                 })?;
             created.push(id);
-            state.store().update_user(id, &p.patch, "").await?;
-            let pairs: Vec<(Uuid, Uuid)> = p.groups.iter().map(|g| (*g, id)).collect();
-            state.store().add_group_relations(&pairs).await?;
-            if !p.labels.is_empty() {
-                labels::save_labels(&state, &caller, USER_TYPE, &id.to_string(), &p.labels).await?;
-            }
+            // The rest of the user (fields, source, SSH key, labels, groups) in one more
+            // transaction, written as an update writes it.
+            let org = caller.write_org();
+            let rest = UserUpdate {
+                id,
+                patch: p.patch.clone(),
+                public_key: p.public_key.clone().map(|k| NewSshKey { user_id: id, ..k }),
+                labels: (!p.labels.is_empty()).then(|| (org, p.labels.clone())),
+                groups: (!p.groups.is_empty()).then(|| (org, p.groups.clone())),
+                ..UserUpdate::default()
+            };
+            state
+                .store()
+                .apply_user_updates(&[rest], &by)
+                .await
+                .map_err(|e| update_error(e).1)?;
             Ok::<(), ApiError>(())
         }
         .await;
@@ -611,6 +660,278 @@ async fn create(
     Ok(bulk_created(shown, bulk))
 }
 
+/// What `PATCH`/`PUT /users/users/<id>/` and each item of a bulk update write, checked and
+/// ready: nothing of it has been written yet.
+struct PreparedUpdate {
+    before: UserRecord,
+    shown: Value,
+    update: UserUpdate,
+}
+
+/// `source` of a user body: one of the store's [`USER_SOURCES`], as a value, `{value}` or
+/// `Label(value)`; anything else is DRF's choice error.
+fn source_input(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let Some(v) = body.get("source").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let value = crate::fmt::choice_input(v).unwrap_or_else(|| v.to_string());
+    if USER_SOURCES.contains(&value.as_str()) {
+        Ok(Some(value))
+    } else {
+        Err(ApiError::field(
+            "source",
+            format!("\"{value}\" is not a valid choice."),
+        ))
+    }
+}
+
+/// Refusal of `password_strategy: email`: a reset link needs mail, and Portcullis has no
+/// mail settings or sender.
+const NO_MAIL: &str = "Sending a reset link needs email, which is not configured on this \
+                       server; use \"custom\" with a password.";
+
+/// The password a user body sets, checked: `password_strategy` `custom` (or none) takes
+/// `password`, which must meet the policy (`admin` selects the longer administrator minimum);
+/// `email` is refused ([`NO_MAIL`]). A user whose `source` (the one the body sets, else the
+/// current one) is not local has no password here: it is refused by name.
+/// `custom` given without a password is an error; with neither, no password is set (create
+/// then generates one the user must replace).
+fn password_input(
+    body: &Map<String, Value>,
+    source: &str,
+    admin: bool,
+    policy: &portcullis_core::password::PasswordPolicy,
+) -> Result<Option<String>, ApiError> {
+    let strategy = match body.get("password_strategy").filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => Some(crate::fmt::choice_input(v).unwrap_or_else(|| v.to_string())),
+    };
+    let password = text(body, "password")?.filter(|p| !p.is_empty());
+    match strategy.as_deref() {
+        None | Some("custom") => {}
+        Some("email") => return Err(ApiError::field("password_strategy", NO_MAIL)),
+        Some(other) => {
+            return Err(ApiError::field(
+                "password_strategy",
+                format!("\"{other}\" is not a valid choice."),
+            ));
+        }
+    }
+    let Some(password) = password else {
+        if strategy.is_some() {
+            return Err(ApiError::field("password", "This field is required."));
+        }
+        return Ok(None);
+    };
+    if source != "local" {
+        return Err(ApiError::field(
+            "password",
+            format!(
+                "The password of a {} user is managed by that source",
+                source_label(source)
+            ),
+        ));
+    }
+    policy
+        .check(&password, admin)
+        .map_err(|e| ApiError::field("password", e.to_string()))?;
+    Ok(Some(password))
+}
+
+/// `public_key` (write-only) of a user body: one OpenSSH public key line, added to the user's
+/// SSH keys as `/authentication/ssh-key/` adds it. `None` when absent or empty, and when
+/// `user` already has that key (it is not added twice); a key another user holds is refused.
+async fn public_key_input(
+    state: &AppState,
+    user: Option<Uuid>,
+    body: &Map<String, Value>,
+    by: &str,
+) -> Result<Option<NewSshKey>, ApiError> {
+    let Some(line) = text(body, "public_key")?.filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    let key = openssh::parse_public_key(&line).map_err(|e| ApiError::field("public_key", e))?;
+    let owners = state.store().ssh_key_owners(&key.fingerprint).await?;
+    if owners.iter().any(|o| Some(*o) != user) {
+        return Err(ApiError::field(
+            "public_key",
+            "This public key is already in use.",
+        ));
+    }
+    if !owners.is_empty() {
+        return Ok(None);
+    }
+    let mut name = if key.comment.is_empty() {
+        key.fingerprint.clone()
+    } else {
+        key.comment.clone()
+    };
+    if name.chars().count() > 128 {
+        name = key.fingerprint.clone();
+    }
+    Ok(Some(NewSshKey {
+        user_id: user.unwrap_or_default(),
+        name,
+        public_key: key.normalized,
+        fingerprint: key.fingerprint,
+        is_active: true,
+        comment: String::new(),
+        created_by: by.to_owned(),
+    }))
+}
+
+/// Checks an update body of user `before` without writing anything: the plain fields,
+/// `source`, the password (policy and history), `public_key`, labels, groups and the role
+/// sets (with the rights changing them needs).
+async fn prepare_update(
+    state: &AppState,
+    caller: &Caller,
+    before: UserRecord,
+    body: &Map<String, Value>,
+    by: &str,
+) -> Result<PreparedUpdate, ApiError> {
+    check_fields(body, WRITABLE)?;
+    guard_target(caller, &before, "users.change_user")?;
+    if text(body, "username")?.is_some_and(|u| u != before.username) {
+        return Err(ApiError::field(
+            "username",
+            "The username cannot be changed.",
+        ));
+    }
+    let mut patch = patch_from(body)?;
+    patch.source = source_input(body)?;
+    let source = patch
+        .source
+        .clone()
+        .unwrap_or_else(|| before.source.clone());
+    let policy = state.auth().security().await?.password_policy;
+    let password = match password_input(body, &source, is_admin(&before), &policy)? {
+        None => None,
+        Some(p) => {
+            let history = old_password_count(state).await?;
+            let secret = SecretString::new(p);
+            if state
+                .store()
+                .password_reused(before.id, &secret, history)
+                .await?
+            {
+                return Err(ApiError::field(
+                    "password",
+                    format!("The new password cannot be the last {history} passwords"),
+                ));
+            }
+            Some(NewPassword {
+                password: secret,
+                need_update: false,
+                history,
+                changed_by: by.to_owned(),
+                remote_addr: caller.ip.to_string(),
+            })
+        }
+    };
+    let public_key = public_key_input(state, Some(before.id), body, by).await?;
+    let labels = labels::labels_checked(state, caller.write_org(), body)
+        .await?
+        .map(|refs| (caller.write_org(), refs));
+    let roles = role_changes(state, caller, &before, body).await?;
+    // `groups` replaces the user's memberships in the org being written to, as on create it
+    // sets them; groups of other orgs are not this org's business and stay.
+    let groups = match body.get("groups") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some((
+            caller.write_org(),
+            groups_input(state, caller.write_org(), body).await?,
+        )),
+    };
+    // A disabled user is out at once, not when their session would have expired.
+    let end_sessions = before.is_active && patch.is_active == Some(false);
+    let shown = user_full(state, caller, &before).await?;
+    Ok(PreparedUpdate {
+        update: UserUpdate {
+            id: before.id,
+            patch,
+            password,
+            public_key,
+            labels,
+            groups,
+            roles,
+            end_sessions,
+        },
+        before,
+        shown,
+    })
+}
+
+/// The API error of a failed [`Store::apply_user_updates`] step, named by the input it came
+/// from; the index says which item of a batch.
+fn update_error(e: UserUpdateError) -> (Option<usize>, ApiError) {
+    use portcullis_store::StoreError as E;
+    use portcullis_store::users::UserUpdateStep as S;
+    let err = match (e.step, e.source) {
+        (S::Fields, E::Conflict(_)) => {
+            ApiError::field("email", "user with this email already exists.")
+        }
+        (S::Fields, E::Invalid(msg)) => ApiError::field("source", msg),
+        (S::Fields, E::NotFound(_)) => ApiError::NotFound("User"),
+        (S::Password, E::Invalid(msg)) => ApiError::field("password", msg),
+        (S::PublicKey, E::Conflict(_)) => {
+            ApiError::field("public_key", "This public key is already in use.")
+        }
+        (S::Labels, E::Invalid(msg) | E::Conflict(msg)) => ApiError::field("labels", msg),
+        (S::Groups, E::Invalid(msg)) => ApiError::field("groups", msg),
+        // The one refusal of a role write: the last SystemAdmin binding, a system role.
+        (S::Roles, E::Invalid(msg)) => ApiError::field("system_roles", msg),
+        (_, other) => other.into(),
+    };
+    (e.index, err)
+}
+
+/// Writes prepared updates in one store transaction, then logs each (only once committed)
+/// and answers the users as they are now.
+async fn apply_updates(
+    state: &AppState,
+    caller: &Caller,
+    ready: Vec<PreparedUpdate>,
+    by: &str,
+) -> Result<Vec<Value>, UserUpdateError> {
+    let updates: Vec<UserUpdate> = ready.iter().map(|p| p.update.clone()).collect();
+    state.store().apply_user_updates(&updates, by).await?;
+    let mut shown = Vec::with_capacity(ready.len());
+    for p in ready {
+        let after = match state.store().user_record(&p.before.id.to_string()).await {
+            Ok(Some(u)) => u,
+            // Deleted by someone else since the commit: show what was written.
+            _ => p.before.clone(),
+        };
+        let a = match user_full(state, caller, &after).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = ?e, "could not show an updated user");
+                user_json(&after)
+            }
+        };
+        let mut changes = diff(&p.shown, &a);
+        if p.update.password.is_some() {
+            changes["password"] = json!("******");
+        }
+        if p.update.public_key.is_some() {
+            changes["public_key_added"] = json!(true);
+        }
+        audit(
+            state,
+            caller,
+            "User",
+            "update",
+            &after.username,
+            &after.id.to_string(),
+            changes,
+        )
+        .await;
+        shown.push(a);
+    }
+    Ok(shown)
+}
+
 async fn patch(
     caller: Caller,
     State(state): State<AppState>,
@@ -621,73 +942,99 @@ async fn patch(
     let body = object(body)?;
     check_fields(&body, WRITABLE)?;
     let before = visible_user(&state, &caller, &key).await?;
-    guard_target(&caller, &before, "users.change_user")?;
-    if text(&body, "username")?.is_some_and(|u| u != before.username) {
-        return Err(ApiError::field(
-            "username",
-            "The username cannot be changed.",
-        ));
-    }
-    let p = patch_from(&body)?;
-    let new_labels = labels::labels_checked(&state, caller.write_org(), &body).await?;
-    let role_sets = role_changes(&state, &caller, &before, &body).await?;
-    // `groups` replaces the user's memberships in the org being written to, as on create it
-    // sets them; groups of other orgs are not this org's business and stay.
-    let new_groups = match body.get("groups") {
-        None | Some(Value::Null) => None,
-        Some(_) => Some(groups_input(&state, caller.write_org(), &body).await?),
-    };
-    let b = user_full(&state, &caller, &before).await?;
-    // A password in the update body is set like `…/password/` sets it (policy, history,
-    // log), before the other fields, so a refused password changes nothing.
-    if let Some(password) = text(&body, "password")?.filter(|p| !p.is_empty()) {
-        set_password_checked(&state, &caller, &before, &password, false).await?;
-    }
-    state
-        .store()
-        .update_user(before.id, &p, &caller_name(&state, &caller).await)
+    let by = caller_name(&state, &caller).await;
+    let ready = prepare_update(&state, &caller, before, &body, &by).await?;
+    let mut shown = apply_updates(&state, &caller, vec![ready], &by)
         .await
-        .map_err(|e| match e {
-            portcullis_store::StoreError::Conflict(_) => {
-                ApiError::field("email", "user with this email already exists.")
+        .map_err(|e| update_error(e).1)?;
+    Ok(Json(shown.pop().unwrap_or(Value::Null)))
+}
+
+/// The id an item of a bulk update names.
+fn item_id(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Bulk `PUT`/`PATCH /users/users/` (§1.2): an array of `{id, …}`, each item the body of a
+/// detail update. Every item is checked first (id given, not repeated, a user the caller
+/// sees, then the whole body as the detail update checks it); one bad item answers 400 with
+/// DRF's list of per-item error dicts (`{}` for good items) and nothing is written. The good
+/// batch is then written in one store transaction, so a write-time refusal (say the last
+/// SystemAdmin binding) also leaves every user as it was and answers the same list. Each
+/// item is logged only once the batch is committed. Answered here rather than by the
+/// conventions layer's generic bulk update, which applies items one by one and puts them
+/// back on a failure.
+async fn bulk_update(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("users.change_user")?;
+    let Json(body) = body.map_err(|e| crate::error::bad_json(&e))?;
+    let Value::Array(items) = body else {
+        return Err(ApiError::field(
+            "non_field_errors",
+            "Expected a list of items but got type \"dict\".",
+        ));
+    };
+    let by = caller_name(&state, &caller).await;
+    let mut errors: Vec<Value> = vec![json!({}); items.len()];
+    let mut ready: Vec<PreparedUpdate> = Vec::with_capacity(items.len());
+    let mut at: Vec<usize> = Vec::with_capacity(items.len());
+    let mut seen: Vec<Uuid> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Some(obj) = item.as_object() else {
+            errors[i] = json!({"non_field_errors": ["Invalid data. Expected a dictionary."]});
+            continue;
+        };
+        let Some(id) = obj.get("id").and_then(item_id) else {
+            errors[i] = json!({"id": ["This field is required."]});
+            continue;
+        };
+        let before = match visible_user(&state, &caller, &id).await {
+            Ok(u) => u,
+            Err(ApiError::NotFound(_)) => {
+                errors[i] =
+                    json!({"id": [format!("Invalid pk \"{id}\" - object does not exist.")]});
+                continue;
             }
-            other => other.into(),
-        })?;
-    if let Some(refs) = &new_labels {
-        labels::save_labels(&state, &caller, USER_TYPE, &before.id.to_string(), refs).await?;
+            Err(e) => return Err(e),
+        };
+        if seen.contains(&before.id) {
+            errors[i] = json!({"id": ["Duplicate id in the request."]});
+            continue;
+        }
+        seen.push(before.id);
+        let mut fields = obj.clone();
+        fields.remove("id");
+        match prepare_update(&state, &caller, before, &fields, &by).await {
+            Ok(p) => {
+                ready.push(p);
+                at.push(i);
+            }
+            Err(e) => errors[i] = item_error(e)?,
+        }
     }
-    if let Some(groups) = &new_groups {
-        state
-            .store()
-            .remove_group_relations(Some(caller.write_org()), None, Some(before.id))
-            .await?;
-        let pairs: Vec<(Uuid, Uuid)> = groups.iter().map(|g| (*g, before.id)).collect();
-        state.store().add_group_relations(&pairs).await?;
+    if errors.iter().any(|e| e != &json!({})) {
+        return Err(ApiError::Invalid(Value::Array(errors)));
     }
-    for (org, roles) in &role_sets {
-        state.store().set_user_roles(before.id, *org, roles).await?;
+    match apply_updates(&state, &caller, ready, &by).await {
+        Ok(shown) => Ok(Json(Value::Array(shown))),
+        Err(e) => {
+            let (index, err) = update_error(e);
+            match index.and_then(|k| at.get(k)) {
+                Some(&i) => {
+                    errors[i] = item_error(err)?;
+                    Err(ApiError::Invalid(Value::Array(errors)))
+                }
+                None => Err(err),
+            }
+        }
     }
-    let after = state
-        .store()
-        .user_record(&before.id.to_string())
-        .await?
-        .ok_or(ApiError::NotFound("User"))?;
-    if before.is_active && !after.is_active {
-        // A disabled user is out at once, not when their session would have expired.
-        state.store().end_user_sessions(after.id).await?;
-    }
-    let a = user_full(&state, &caller, &after).await?;
-    audit(
-        &state,
-        &caller,
-        "User",
-        "update",
-        &after.username,
-        &after.id.to_string(),
-        diff(&b, &a),
-    )
-    .await;
-    Ok(Json(a))
 }
 
 /// The role sets an update body changes: `(None, roles)` for `system_roles`, `(Some(org),
