@@ -63,9 +63,6 @@ async fn index(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    if caller.require("rbac.view_console").is_err() {
-        caller.require("rbac.view_audit")?;
-    }
     let days = days_param(&q)?;
     let today = Local::now().date_naive();
     let first = today - Duration::days(days - 1);

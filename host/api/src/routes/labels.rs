@@ -457,7 +457,6 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("labels.view_label")?;
     let q = ListQuery::parse(&uri)?;
     let (limit, offset) = q.window();
     let query = LabelQuery {
@@ -482,7 +481,6 @@ async fn keys(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("labels.view_label")?;
     let q = ListQuery::parse(&uri)?;
     Ok(Json(json!(
         state
@@ -507,7 +505,6 @@ async fn detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("labels.view_label")?;
     let label = visible_label(&state, &caller, &id).await?;
     Ok(Json(label_json(&label, &org_names(&state).await?)))
 }
@@ -570,7 +567,6 @@ async fn create(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require("labels.add_label")?;
     let (items, bulk) = bulk_items(body)?;
     let org = caller.write_org();
     let mut ready: Vec<NewLabel> = Vec::with_capacity(items.len());
@@ -655,7 +651,6 @@ async fn update(
     Path(id): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("labels.change_label")?;
     let body = object(body)?;
     let known: Vec<&str> = LABEL_FIELDS
         .iter()
@@ -705,7 +700,6 @@ async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("labels.delete_label")?;
     let label = visible_label(&state, &caller, &id).await?;
     state.store().delete_label(label.id).await?;
     audit(
@@ -738,7 +732,6 @@ async fn bound_list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("labels.view_labeledresource")?;
     let label = visible_label(&state, &caller, &id).await?;
     let t = type_or_404(&res_type)?;
     let q = ListQuery::parse(&uri)?;
@@ -832,7 +825,6 @@ async fn bound_replace(
     Path((id, res_type)): Path<(String, String)>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("labels.change_labeledresource")?;
     let label = visible_label(&state, &caller, &id).await?;
     let t = type_or_404(&res_type)?;
     let ids = res_ids(&state, &label, t, body).await?;
@@ -851,7 +843,6 @@ async fn bound_add(
     Path((id, res_type)): Path<(String, String)>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("labels.add_labeledresource")?;
     let label = visible_label(&state, &caller, &id).await?;
     let t = type_or_404(&res_type)?;
     let ids = res_ids(&state, &label, t, body).await?;
@@ -868,7 +859,6 @@ async fn bound_remove(
     Path((id, res_type)): Path<(String, String)>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("labels.delete_labeledresource")?;
     let label = visible_label(&state, &caller, &id).await?;
     let t = type_or_404(&res_type)?;
     let body = object(body)?;
@@ -946,7 +936,6 @@ async fn labeled_list(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("labels.view_labeledresource")?;
     let q = ListQuery::parse(&uri)?;
     let (mut query, _) = labeled_query(&caller, &q)?;
     (query.limit, query.offset) = q.window();
@@ -982,7 +971,6 @@ async fn labeled_detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("labels.view_labeledresource")?;
     let r = visible_labeled(&state, &caller, &id).await?;
     Ok(Json(labeled_json(&r, &org_names(&state).await?)))
 }
@@ -993,7 +981,6 @@ async fn labeled_create(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require("labels.add_labeledresource")?;
     let body = object(body)?;
     check_fields(&body, &["label", "res_type", "res_id", "id"])?;
     require_fields(&body, &["label", "res_type", "res_id"])?;
@@ -1075,7 +1062,6 @@ async fn labeled_delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("labels.delete_labeledresource")?;
     let r = visible_labeled(&state, &caller, &id).await?;
     state
         .store()
@@ -1101,7 +1087,6 @@ async fn labeled_bulk_delete(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("labels.delete_labeledresource")?;
     let q = ListQuery::parse(&uri)?;
     let (mut query, narrowed) = labeled_query(&caller, &q)?;
     if !narrowed {
@@ -1148,11 +1133,9 @@ fn type_json(t: &ResourceType) -> Value {
 
 /// `/labels/resource-types/`: the kinds of resource that can carry labels.
 async fn type_list(
-    caller: Caller,
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("labels.view_contenttype")?;
     let q = ListQuery::parse(&uri)?;
     let rows: Vec<Value> = RESOURCE_TYPES.iter().map(type_json).collect();
     let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
@@ -1174,7 +1157,6 @@ async fn type_resources(
     OriginalUri(uri): OriginalUri,
     Host(host): Host,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("labels.view_contenttype")?;
     let t = type_or_404(&res_type)?;
     let mut q = ListQuery::parse(&uri)?;
     q.limit = Some(q.limit.unwrap_or(100));
