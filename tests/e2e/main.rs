@@ -46,6 +46,7 @@ mod store;
 mod support;
 mod target;
 mod web_api_docs;
+mod web_asset_tree;
 mod web_audit;
 mod web_automation;
 mod web_console;
