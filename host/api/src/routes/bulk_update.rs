@@ -36,13 +36,14 @@ use serde_json::{Map, Value, json};
 /// The largest error body read back from a rendered item error.
 const ERROR_LIMIT: usize = 1024 * 1024;
 
+/// The items of a bulk body: each one's `id` and the rest of its fields.
+type Items = Vec<(String, Map<String, Value>)>;
+
 /// The items of a bulk body with their ids, or the 400 listing items without an `id` or with
 /// one already given; `Err(None)` when the body is not an array (the route then answers 405,
 /// as a list route without bulk update does).
 #[allow(clippy::result_large_err)]
-fn items(
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<Vec<(String, Map<String, Value>)>, Option<Response>> {
+fn items(body: Result<Json<Value>, JsonRejection>) -> Result<Items, Option<Response>> {
     let Ok(Json(Value::Array(items))) = body else {
         return Err(None);
     };
