@@ -3,7 +3,8 @@
 //!
 //! Also the helpers other resource handlers (assets, users, accounts, asset permissions) call
 //! to support labels on their own objects: the `labels` input field ([`labels_input`], checked
-//! before any write by [`labels_checked`], written by [`save_labels`] / [`save_org_labels`]),
+//! before any write by [`labels_checked`], written by [`save_org_labels`] or inside the
+//! resource's own transaction),
 //! the `labels` output field ([`labels_of`], [`labels_value`], one query per page through
 //! [`fill_labels`] / [`with_labels`]) and the `labels=` list filter ([`filter_ids`], merged into
 //! a list's id condition by [`narrow_ids`]) — plus the `suggestions/` mini-list window
@@ -77,7 +78,7 @@ pub(crate) fn routes() -> Router<AppState> {
 /// `{"name","value"}`, or `"name:value"`. `None` when the field is absent or null, so an
 /// update that does not mention labels leaves them alone.
 ///
-/// A handler calls this while validating, then [`save_labels`] after writing the resource
+/// A handler calls this while validating, then [`save_org_labels`] after writing the resource
 /// (or `portcullis_store::labels::set_resource_labels_in` inside its own transaction).
 pub(crate) fn labels_input(body: &Map<String, Value>) -> Result<Option<Vec<LabelRef>>, ApiError> {
     let items = match body.get("labels") {
@@ -132,21 +133,10 @@ pub(crate) fn labels_input(body: &Map<String, Value>) -> Result<Option<Vec<Label
     Ok(Some(out))
 }
 
-/// Replaces the labels the caller's org puts on one resource (creating labels given by an
-/// unknown name and value); an id of a label outside the org is a 400 on `labels`.
-/// `res_type` is the `app.model` code, e.g. `"assets.asset"`, `"users.user"`.
-pub(crate) async fn save_labels(
-    state: &AppState,
-    caller: &Caller,
-    res_type: &str,
-    res_id: &str,
-    labels: &[LabelRef],
-) -> Result<(), ApiError> {
-    save_org_labels(state, caller, caller.write_org(), res_type, res_id, labels).await
-}
-
-/// [`save_labels`] for a resource of a given org (an org resource changed from the root
-/// view keeps its labels in its own org, not in the caller's write org).
+/// Replaces the labels `org` puts on one resource (creating labels given by an unknown name
+/// and value); an id of a label outside the org is a 400 on `labels`. `res_type` is the
+/// `app.model` code, e.g. `"assets.asset"`. The org is the resource's own: an org resource
+/// changed from the root view keeps its labels in its org, not in the caller's write org.
 pub(crate) async fn save_org_labels(
     state: &AppState,
     caller: &Caller,
