@@ -49,6 +49,7 @@ mod web_api_docs;
 mod web_asset_tree;
 mod web_audit;
 mod web_automation;
+mod web_command_review;
 mod web_console;
 mod web_files;
 mod web_gaps;

@@ -1,0 +1,118 @@
+//! Command review in a real browser (`tests/web/command_review.spec.mjs`): a web terminal to a
+//! real sshd target, a command-filter ACL with action `review` on `echo`, and a reviewer in a
+//! second browser context approving one command and rejecting the next on the tickets page.
+//! Afterwards the API shows both command tickets answered that way.
+
+use crate::client::{ADMIN_PASSWORD, get, send, start, token};
+use crate::scene::grant;
+use crate::sshd::Sshd;
+use crate::support::{TestDb, id_of, ok, rows};
+use crate::web_ui::{artifacts_dir, run_spec};
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[test]
+fn a_reviewed_command_is_approved_and_rejected_in_a_real_browser() {
+    let db = TestDb::sqlite();
+    let data = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start("");
+    let server = start(&db, data.path());
+    let admin = token(&server, "admin", ADMIN_PASSWORD);
+    let me = ok(&get(&server, &admin, "/api/v1/users/profile/"), 200);
+    let tag = &Uuid::new_v4().simple().to_string()[..8];
+    let target = format!("cr-target-{tag}");
+    let target_id = id_of(&ok(
+        &send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/assets/hosts/",
+            &json!({"name": target, "address": "127.0.0.1", "platform": 1,
+                    "protocols": [{"name": "ssh", "port": sshd.port()}],
+                    "accounts": [{"name": sshd.user(), "username": sshd.user(),
+                                  "secret_type": "password", "secret": sshd.password()}]}),
+        ),
+        201,
+    ));
+    grant(
+        &server,
+        &admin,
+        "admin-review",
+        &[me["id"].as_str().unwrap()],
+        &[&target_id],
+        &["all"],
+    );
+    let boss_password = "Reviewer-Pass-42";
+    let boss = ok(
+        &send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/users/users/",
+            &json!({"name": "Reviewer", "username": "boss", "email": "boss@example.com",
+                    "password": boss_password, "need_update_password": false,
+                    "system_roles": ["00000000-0000-0000-0000-000000000001"],
+                    "org_roles": ["00000000-0000-0000-0000-000000000005"]}),
+        ),
+        201,
+    );
+    let group = id_of(&ok(
+        &send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/acls/command-groups/",
+            &json!({"name": format!("echo-{tag}"), "content": "echo"}),
+        ),
+        201,
+    ));
+    ok(
+        &send(
+            &server,
+            &admin,
+            "POST",
+            "/api/v1/acls/command-filter-acls/",
+            &json!({"name": format!("review-echo-{tag}"), "action": "review", "priority": 10,
+                    "users": {"type": "all"}, "assets": {"type": "all"},
+                    "accounts": ["@ALL"], "command_groups": [group],
+                    "reviewers": [{"id": boss["id"]}]}),
+        ),
+        201,
+    );
+    run_spec(
+        "command_review.spec.mjs",
+        &server,
+        &[
+            ("PC_ADMIN_USER", "admin".into()),
+            ("PC_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+            ("PC_REVIEWER", "boss".into()),
+            ("PC_REVIEWER_PASSWORD", boss_password.into()),
+            ("PC_REVIEW_TARGET", target.clone()),
+        ],
+        Duration::from_secs(240),
+    );
+    for shot in [
+        "review-waiting.png",
+        "review-ticket-approve.png",
+        "review-ticket-reject.png",
+        "review-rejected.png",
+    ] {
+        let size = std::fs::metadata(artifacts_dir().join(shot))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(size > 1000, "no screenshot {shot}");
+    }
+    let tickets = rows(&get(
+        &server,
+        &admin,
+        "/api/v1/tickets/tickets/?type=command_confirm&limit=10",
+    ));
+    let mut states: Vec<String> = tickets
+        .iter()
+        .map(|t| t["state"]["value"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    states.sort();
+    assert_eq!(states, ["approved", "rejected"], "{tickets:?}");
+    let _ = server.stop();
+}
