@@ -349,7 +349,7 @@ async fn accounts(db: &TestDb, server: &Server, t: &str, f: &mut Fixture, host: 
     let log = rows(&get(
         server,
         t,
-        &format!("/api/v1/audits/operate-logs/?resource_type=Account&action=update&search=first"),
+        "/api/v1/audits/operate-logs/?resource_type=Account&action=update&search=first",
     ));
     assert_eq!(log.len(), 1, "{be}: {log:?}");
     let detail = ok(
