@@ -23,6 +23,8 @@ export interface ResourceConfig {
   payload?: (body: Record<string, unknown>, mode: FormMode, model: Record<string, unknown>) => Record<string, unknown>
   /** Pre-process the record into the form model. */
   model?: (model: Record<string, unknown>, record: Row) => Record<string, unknown>
+  /** Moves the server's field errors onto the form's fields (e.g. `rules` → `ip_group`). */
+  fieldErrors?: (errors: Record<string, string[]>) => Record<string, string[]>
   readOnly?: boolean
   importable?: boolean
   exportName?: string

@@ -1,7 +1,7 @@
 // The console's resources, described once (see crud.ts). Pages with more than a list and a
 // form (users, assets, accounts) reuse these configs and add their own parts.
 import type { Row } from '@/api/types'
-import type { FieldDef, Option } from '@/components/form'
+import type { FieldDef, FormMode, Option } from '@/components/form'
 import type { Column } from '@/components/table'
 import type { ResourceConfig } from './crud'
 
@@ -128,12 +128,25 @@ export const userGroups: ResourceConfig = {
 }
 
 // ---------- assets ----------
+/** Each category's platform types (the server's `category_types`); `custom` takes any type. */
+export const platformTypes: Record<string, string[]> = {
+  host: ['linux', 'windows', 'unix', 'macos', 'other'],
+  device: ['general', 'cisco', 'huawei', 'h3c', 'juniper', 'tp_link', 'switch', 'router', 'firewall'],
+  database: ['mysql', 'mariadb', 'postgresql', 'oracle', 'sqlserver', 'db2', 'dameng', 'clickhouse', 'mongodb', 'redis'],
+  cloud: ['public', 'private', 'k8s'],
+  web: ['website'],
+  ds: ['general', 'windows_ad'],
+  custom: [],
+}
+const platformCategories = Object.keys(platformTypes)
+// Category and type are fixed once a platform exists (the server refuses a change).
+const fixedOnEdit = (_m: Record<string, unknown>, mode: FormMode) => mode === 'edit'
+
 export const platforms: ResourceConfig = {
   base: 'platforms',
   url: 'assets/platforms/',
   title: M + 'platforms',
   noun: N + 'platform',
-  readOnly: true,
   columns: [
     { prop: 'name', label: 'common.name', fixed: true },
     { prop: 'category', label: F + 'category', type: 'choice' },
@@ -148,10 +161,41 @@ export const platforms: ResourceConfig = {
       key: 'category',
       label: F + 'category',
       type: 'select',
-      options: ['host', 'device', 'database', 'cloud', 'web', 'ds', 'custom'].map((v) => ({ value: v, label: v })),
+      options: platformCategories.map((v) => ({ value: v, label: v })),
     },
   ],
-  fields: [],
+  fields: [
+    { key: 'name', label: 'common.name', required: true },
+    { key: 'category', label: F + 'category', type: 'select', required: true, options: platformCategories.map((v) => ({ value: v, label: v })), disabled: fixedOnEdit },
+    // One type field per category: the choices follow the category (any text for `custom`).
+    ...platformCategories.map(
+      (cat): FieldDef =>
+        platformTypes[cat].length
+          ? { key: 'type', label: F + 'type', type: 'select', required: true, options: platformTypes[cat].map((v) => ({ value: v, label: v })), show: (m) => m.category === cat, disabled: fixedOnEdit }
+          : { key: 'type', label: F + 'type', required: true, show: (m) => m.category === cat, disabled: fixedOnEdit },
+    ),
+    { key: 'protocols', label: F + 'protocols', type: 'protocols', required: true },
+    {
+      key: 'charset',
+      label: F + 'charset',
+      type: 'select',
+      options: [
+        { value: 'utf-8', label: 'utf-8' },
+        { value: 'gbk', label: 'gbk' },
+      ],
+    },
+    commentField,
+  ],
+  defaults: () => ({ category: 'host', type: 'linux', charset: 'utf-8', protocols: [{ name: 'ssh', port: 22 }] }),
+  // `new?clone=<id>` copies a platform (a built-in one too): the copy is a custom platform.
+  payload: (b, mode) => {
+    const out = { ...b }
+    if (mode === 'edit') {
+      delete out.category
+      delete out.type
+    }
+    return out
+  },
   exportName: 'platforms',
 }
 
@@ -205,6 +249,9 @@ export function assetFields(category: string): FieldDef[] {
   return f
 }
 
+/** The built-in Gateway platform (the server's `GATEWAY_PLATFORM_ID`). */
+export const GATEWAY_PLATFORM_ID = 10
+
 export const gateways: ResourceConfig = {
   base: 'gateways',
   url: 'assets/gateways/',
@@ -218,9 +265,13 @@ export const gateways: ResourceConfig = {
     { prop: 'connectivity', label: F + 'connectivity', type: 'choice' },
     common.active,
   ],
-  // A gateway belongs to a zone: it is how that zone's assets are reached.
-  fields: assetFields('host').map((f) => (f.key === 'zone' ? { ...f, required: true } : f)),
+  // A gateway belongs to a zone: it is how that zone's assets are reached. Its platform is
+  // always the built-in Gateway one (the server refuses any other), so it is not asked for.
+  fields: assetFields('host')
+    .filter((f) => f.key !== 'platform')
+    .map((f) => (f.key === 'zone' ? { ...f, required: true } : f)),
   defaults: () => ({ is_active: true, protocols: [{ name: 'ssh', port: 22 }], nodes: [] }),
+  payload: (b, mode) => (mode === 'edit' ? b : { ...b, platform: GATEWAY_PLATFORM_ID }),
   exportName: 'gateways',
 }
 
@@ -456,6 +507,17 @@ const rulesPayload = (b: Record<string, unknown>, _mode: unknown, m: Record<stri
   out.rules = { ...((m._rules as Row) || {}), ip_group: (m.ip_group as string[])?.length ? m.ip_group : ['*'] }
   return out
 }
+/** The server reports a bad address as `rules: ["ip_group: …"]`: show it under the IP field. */
+const rulesErrors = (errors: Record<string, string[]>) => {
+  const out = { ...errors }
+  const ip = (out.rules || []).filter((m) => m.startsWith('ip_group:')).map((m) => m.slice('ip_group:'.length).trim())
+  if (ip.length) {
+    out.ip_group = [...(out.ip_group || []), ...ip]
+    out.rules = out.rules.filter((m) => !m.startsWith('ip_group:'))
+    if (!out.rules.length) delete out.rules
+  }
+  return out
+}
 
 export const commandFilters: ResourceConfig = {
   base: 'command-filters',
@@ -483,6 +545,7 @@ export const loginAcls: ResourceConfig = {
   defaults: () => ({ ...aclDefaults(false)(), action: 'reject', ip_group: ['*'] }),
   model: rulesModel,
   payload: rulesPayload,
+  fieldErrors: rulesErrors,
   exportName: 'login-acls',
 }
 
@@ -496,6 +559,7 @@ export const connectAcls: ResourceConfig = {
   defaults: () => ({ ...aclDefaults(true)(), action: 'reject', ip_group: ['*'] }),
   model: rulesModel,
   payload: rulesPayload,
+  fieldErrors: rulesErrors,
   exportName: 'connect-acls',
 }
 
