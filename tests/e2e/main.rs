@@ -53,6 +53,7 @@ mod web_command_review;
 mod web_console;
 mod web_files;
 mod web_gaps;
+mod web_replay_speed;
 mod web_terminal;
 mod web_ui;
 mod web_workbench;
