@@ -55,5 +55,6 @@ mod web_files;
 mod web_gaps;
 mod web_replay_speed;
 mod web_terminal;
+mod web_terminal_clipboard;
 mod web_ui;
 mod web_workbench;
