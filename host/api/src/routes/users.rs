@@ -702,10 +702,10 @@ fn password_input(
     admin: bool,
     policy: &portcullis_core::password::PasswordPolicy,
 ) -> Result<Option<String>, ApiError> {
-    let strategy = match body.get("password_strategy").filter(|v| !v.is_null()) {
-        None => None,
-        Some(v) => Some(crate::fmt::choice_input(v).unwrap_or_else(|| v.to_string())),
-    };
+    let strategy = body
+        .get("password_strategy")
+        .filter(|v| !v.is_null())
+        .map(|v| crate::fmt::choice_input(v).unwrap_or_else(|| v.to_string()));
     let password = text(body, "password")?.filter(|p| !p.is_empty());
     match strategy.as_deref() {
         None | Some("custom") => {}
