@@ -51,6 +51,7 @@ mod web_audit;
 mod web_automation;
 mod web_command_review;
 mod web_console;
+mod web_console_admin;
 mod web_files;
 mod web_gaps;
 mod web_replay_speed;
