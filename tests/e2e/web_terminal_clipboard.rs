@@ -1,6 +1,7 @@
 //! Web terminal copy/paste per the permission's actions and resizing in a real browser
 //! (`tests/web/terminal_clipboard.spec.mjs`), on a real sshd target reached through two hosts:
-//! one granted connect only, one granted connect, copy and paste.
+//! one granted connect only, one granted connect, copy and paste; on the server's loopback
+//! address and again under a plain-http name (an insecure context, no async clipboard).
 
 use crate::client::{ADMIN_PASSWORD, send, start, token};
 use crate::scene::grant;
@@ -69,6 +70,7 @@ fn terminal_copy_paste_follow_the_permission_and_resize_reaches_the_target_in_a_
         "clip-paste-denied.png",
         "clip-copied.png",
         "clip-resized.png",
+        "clip-insecure.png",
     ];
     for shot in shots {
         let _ = std::fs::remove_file(artifacts_dir().join(shot));

@@ -42,13 +42,14 @@ export const CHROMIUM_ARGS = [
 
 /**
  * Starts the browser. playwright-core gives every launch a fresh temporary profile
- * (user-data-dir) and removes it on close, so no state survives between specs.
+ * (user-data-dir) and removes it on close, so no state survives between specs. `args` adds
+ * flags for one spec (e.g. `--host-resolver-rules` to reach the server under another name).
  */
-export async function launch() {
+export async function launch({ args = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.PC_CHROMIUM || '/usr/bin/chromium',
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
     timeout: 60_000,
   })
 }

@@ -2,21 +2,28 @@
 // tests/e2e/web_terminal_clipboard.rs) on a real sshd target: with a permission lacking
 // copy/paste, Ctrl+Shift+V sends nothing and Ctrl+Shift+C leaves the clipboard as it was, each
 // said in words; with them both work; a smaller window changes the remote size (`stty size`).
+// The same again on an insecure origin (`http://bastion.test:PORT`, mapped to 127.0.0.1 by the
+// browser's resolver), where the page has no `navigator.clipboard`: copying falls back to
+// execCommand and Ctrl+Shift+V lets the browser paste; the clipboard is set and read from a
+// second page of the same context on the secure `http://127.0.0.1:PORT` origin.
 // Screenshots: clip-*.png.
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { env, launch, newPage, screenshot, unexpected, signIn } from './support.mjs'
+import { baseURL, env, launch, newPage, screenshot, unexpected, signIn } from './support.mjs'
 
 const user = { username: env('PC_CLIP_USER'), password: env('PC_CLIP_PASSWORD') }
 const RO = env('PC_CLIP_RO')
 const RW = env('PC_CLIP_RW')
 const SIGNED_OUT = /status of 401/
 
+/** A name for the server that is not localhost, so its origin is not a secure context. */
+const INSECURE_HOST = 'bastion.test'
+
 let browser
 let ctx
 before(async () => {
-  browser = await launch()
+  browser = await launch({ args: [`--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`] })
   ctx = await newPage(browser, { permissions: ['clipboard-read', 'clipboard-write'] })
   ctx.page.on('dialog', (d) => (d.type() === 'beforeunload' ? d.accept() : d.dismiss()))
   await signIn(ctx.page, user)
@@ -116,4 +123,59 @@ test('a smaller window changes the remote terminal size', async () => {
   await page.keyboard.type('clear; echo size-$(stty size | tr " " x)-end\r')
   await termHas(page, `size-${r2}x${c2}-end`)
   await screenshot(page, 'clip-resized.png')
+})
+
+test('on a plain-http origin (no async clipboard) copy and paste still follow the permission', async () => {
+  const secure = new URL(baseURL()).origin
+  const port = new URL(secure).port
+  const insecure = `http://${INSECURE_HOST}:${port}`
+  // The session cookie is per host: sign in on the insecure name itself.
+  const bare = await newPage(browser, { baseURL: insecure, permissions: ['clipboard-read', 'clipboard-write'] })
+  const { page, problems } = bare
+  page.on('dialog', (d) => (d.type() === 'beforeunload' ? d.accept() : d.dismiss()))
+  await signIn(page, user)
+  assert.deepEqual(
+    await page.evaluate(() => [window.isSecureContext, typeof navigator.clipboard]),
+    [false, 'undefined'],
+    'the bastion name is an insecure context without navigator.clipboard',
+  )
+  // The clipboard is the browser's: set and read it from the secure origin in the same context.
+  const helper = await bare.context.newPage()
+  await helper.goto(`${secure}/ui/login`)
+  assert.equal(await helper.evaluate(() => window.isSecureContext), true)
+  const viaHelper = {
+    read: () => helper.evaluate(() => navigator.clipboard.readText()),
+    write: (text) => helper.evaluate((t) => navigator.clipboard.writeText(t), text),
+  }
+
+  // Without the actions: both refused, in words, even though the browser would do them.
+  await connect(page, RO)
+  await page.keyboard.type('echo plain-$((5*5))\r')
+  await termHas(page, 'plain-25')
+  await viaHelper.write('echo plainpaste-$((6*6))')
+  await page.keyboard.press('Control+Shift+V')
+  await page.locator('.el-message--warning', { hasText: 'Pasting into this session is not allowed' }).first().waitFor()
+  await page.keyboard.type('\recho done-$((7*7))\r')
+  await termHas(page, 'done-49')
+  assert.doesNotMatch(await screenText(page), /plainpaste-36|echo plainpaste/)
+  await copyAll(page)
+  await page.locator('.el-message--warning', { hasText: 'Copying from this session is not allowed' }).first().waitFor()
+  assert.equal(await viaHelper.read(), 'echo plainpaste-$((6*6))', 'the clipboard is unchanged')
+
+  // With them: Ctrl+Shift+V pastes what the clipboard holds and it reaches the target.
+  await connect(page, RW)
+  await page.keyboard.press('Control+Shift+V')
+  await termHas(page, 'echo plainpaste-$((6*6))')
+  await page.keyboard.press('Enter')
+  await termHas(page, 'plainpaste-36')
+  // Ctrl+Shift+C puts the selection on the clipboard, without an error, and the terminal keeps
+  // the keyboard afterwards.
+  await copyAll(page)
+  await helper.waitForFunction(async () => (await navigator.clipboard.readText()).includes('plainpaste-36'))
+  assert.equal(await page.locator('.el-message--error').count(), 0, 'no error message')
+  await page.keyboard.type('echo after-$((8*8))\r')
+  await termHas(page, 'after-64')
+  await screenshot(page, 'clip-insecure.png')
+  assert.deepEqual(unexpected(problems, SIGNED_OUT), [])
+  await bare.context.close()
 })

@@ -5,7 +5,8 @@
 //
 // - Connects with a fresh `web_cli` connection token (one per connection, redeemed once).
 // - Output is paced through `OutputQueue` so a large `cat` never freezes the tab.
-// - Copy and paste follow the session's `actions` (copy/paste); denied attempts say so.
+// - Copy and paste follow the session's `actions` (copy/paste); denied attempts say so. They
+//   also work on plain-http origins, which have no async clipboard (see `clipboardKeys.ts`).
 // - Shows locked/unlocked/closed with the server's words; once the server ends the session
 //   (terminated, idle, permission expired…) the terminal says why and takes no more input.
 // - A connection an ACL sends to review waits in `reviewing` ("waiting for approval") until
@@ -19,6 +20,8 @@ import { FitAddon } from '@xterm/addon-fit'
 import { WebLinksAddon } from '@xterm/addon-web-links'
 import { api, errorText } from '@/api/client'
 import { t } from '@/i18n'
+import { copyText } from '@/views/workbench/clipboard'
+import { clipboardKey, hasAsyncClipboardRead, pasteWay } from './clipboardKeys'
 import {
   DEFAULT_GRACE_SECONDS,
   FINAL_ERROR_CODES,
@@ -412,14 +415,19 @@ export class TerminalSession {
       this.onSwitchTab(e.key === 'ArrowLeft' ? -1 : 1)
       return false
     }
-    if (e.ctrlKey && e.shiftKey && (e.key === 'C' || e.key === 'c')) {
+    const key = clipboardKey(e)
+    if (key === 'copy') {
       e.preventDefault()
       void this.copySelection()
       return false
     }
-    if (e.ctrlKey && e.shiftKey && (e.key === 'V' || e.key === 'v')) {
-      e.preventDefault()
-      void this.pasteClipboard()
+    if (key === 'paste') {
+      // Without the async clipboard (plain http), the browser pastes into xterm's textarea:
+      // no preventDefault, and `false` keeps xterm from treating the key as input.
+      if (pasteWay(this.canPaste, hasAsyncClipboardRead()) !== 'native') {
+        e.preventDefault()
+        void this.pasteClipboard()
+      }
       return false
     }
     return true
@@ -432,7 +440,7 @@ export class TerminalSession {
       return
     }
     try {
-      await navigator.clipboard.writeText(this.term.getSelection())
+      await copyText(this.term.getSelection())
     } catch (e) {
       ElMessage.error(errorText(e))
     }
