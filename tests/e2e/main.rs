@@ -54,6 +54,7 @@ mod web_console;
 mod web_console_admin;
 mod web_files;
 mod web_gaps;
+mod web_plugin_lifecycle;
 mod web_replay_speed;
 mod web_terminal;
 mod web_terminal_clipboard;

@@ -19,6 +19,13 @@ const MARK: &str = "live-tick-";
 /// Builds the test guest (a platform-automation component, cached in target/wasm) and packs
 /// it with a manifest that requests capabilities and has a configuration schema.
 fn plugin_bundle(work: &Path, data: &Path) -> PathBuf {
+    plugin_bundle_version(work, data, "0.1.0")
+}
+
+/// The same component packed as `version` of the `misbehave` plugin (into
+/// `work/misbehave-<version>.tgz`), so one test can install an upgrade of it. `version` is
+/// `x.y.z` with one digit each: the component's `describe` answer is patched to match.
+pub(crate) fn plugin_bundle_version(work: &Path, data: &Path, version: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = root.join("target/wasm");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -45,8 +52,22 @@ fn plugin_bundle(work: &Path, data: &Path) -> PathBuf {
         .status()
         .expect("cargo for the guest");
     assert!(status.success(), "building the test guest failed");
-    let wasm =
+    let mut wasm =
         std::fs::read(target.join("wasm32-wasip2/plugin/test_plugin_misbehave.wasm")).unwrap();
+    // The guest's `describe` answers "misbehave" "0.1.0" (adjacent in its data segment) and
+    // enabling checks that against the manifest: another version of the same length is
+    // patched in, which keeps the component valid (as tests/e2e/api_plugins.rs does).
+    let (from, to) = (b"misbehave0.1.0".as_slice(), format!("misbehave{version}"));
+    assert_eq!(
+        from.len(),
+        to.len(),
+        "only x.y.z versions of one digit each"
+    );
+    let at = wasm
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the guest's describe strings");
+    wasm[at..at + from.len()].copy_from_slice(to.as_bytes());
     let digest: String = {
         use sha2::Digest;
         sha2::Sha256::digest(&wasm)
@@ -54,7 +75,7 @@ fn plugin_bundle(work: &Path, data: &Path) -> PathBuf {
             .map(|b| format!("{b:02x}"))
             .collect()
     };
-    let dir = work.join("misbehave");
+    let dir = work.join(format!("misbehave-{version}"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("plugin.wasm"), &wasm).unwrap();
     std::fs::write(
@@ -63,7 +84,7 @@ fn plugin_bundle(work: &Path, data: &Path) -> PathBuf {
             r#"schema = 1
 id = "misbehave"
 name = "Misbehave"
-version = "0.1.0"
+version = "{version}"
 publisher = "acme"
 kind = "platform-automation"
 api = "0.1"
@@ -90,7 +111,7 @@ types = ["linux", "unix"]
         ),
     )
     .unwrap();
-    let out = work.join("misbehave.tgz");
+    let out = work.join(format!("misbehave-{version}.tgz"));
     let packed = run(portcullis(data)
         .args(["plugin", "pack"])
         .arg(&dir)

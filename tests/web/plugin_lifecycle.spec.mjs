@@ -1,0 +1,185 @@
+// A plugin's lifecycle on the console's plugin page (run by tests/e2e/web_plugin_lifecycle.rs,
+// which then checks every step through the API): 0.1.0 is installed, granted, configured,
+// given a secret (never shown back) and enabled; 0.2.0 is uploaded with the Upgrade button
+// (grant, configuration and secret carried over), reconfigured and enabled; Roll back enables
+// 0.1.0 again with its own configuration and secret; the Versions tab lists both and the
+// Invocations tab the `describe` call of each enable.
+// Screenshots: plugin-lifecycle-{1-secret,2-upgraded,3-versions,4-rolled-back,5-invocations}.png.
+
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { env, field, launch, newPage, screenshot, signIn, unexpected } from './support.mjs'
+
+const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
+const BUNDLE_1 = env('PC_PLUGIN_BUNDLE_1')
+const BUNDLE_2 = env('PC_PLUGIN_BUNDLE_2')
+const SECRET = env('PC_PLUGIN_SECRET')
+const ENDPOINT_1 = env('PC_ENDPOINT_1')
+const ENDPOINT_2 = env('PC_ENDPOINT_2')
+const SIGNED_OUT = /status of 401/
+const DETAIL = /\/ui\/console\/plugins\/([0-9a-f-]{36})$/
+
+let browser
+before(async () => {
+  browser = await launch()
+})
+after(async () => {
+  await browser?.close()
+})
+
+/** The id of the version the page shows (from its address). */
+function shownId(page) {
+  return DETAIL.exec(new URL(page.url()).pathname)[1]
+}
+
+/** Waits until the page header shows `version` with the status `status`. */
+async function shows(page, version, status) {
+  await page.locator('.page-header h1 .muted', { hasText: version }).waitFor()
+  await page.getByTestId('plugin-detail-status').getByText(status, { exact: true }).waitFor()
+}
+
+async function tab(page, name) {
+  await page.getByRole('tab', { name }).click()
+}
+
+/** The configuration form's endpoint field. */
+const endpoint = (page) => page.getByTestId('plugin-config-form').locator('[data-testid="config-endpoint"] input')
+
+/** Fills the endpoint, saves the form and waits for the server's answer to carry it. */
+async function saveEndpoint(page, value) {
+  await endpoint(page).fill(value)
+  const saved = page.waitForResponse((r) => r.request().method() === 'PUT' && /\/api\/v1\/plugins\/plugins\/[0-9a-f-]{36}\/config\/$/.test(new URL(r.url()).pathname))
+  await page.getByTestId('plugin-config-form').getByTestId('form-submit').click()
+  const answer = await saved
+  assert.equal(answer.status(), 200)
+  assert.equal((await answer.json()).config.endpoint, value)
+}
+
+/** The Secrets tab says `token` is bound, its input is empty and the value is nowhere on the page. */
+async function secretBound(page) {
+  await tab(page, 'Secrets')
+  const row = page.getByTestId('secret-token')
+  await row.locator('.el-tag', { hasText: 'Bound' }).waitFor()
+  assert.equal(await field(row, 'secret-value').inputValue(), '')
+  assert.equal(await field(row, 'secret-value').getAttribute('type'), 'password')
+  assert.ok(!(await page.content()).includes(SECRET), 'the secret is on the page')
+}
+
+/** Clicks Enable and waits for the page to say Enabled. */
+async function enable(page, version) {
+  await page.getByTestId('plugin-enable').click()
+  await page.getByTestId('plugin-disable').waitFor({ timeout: 120_000 })
+  await shows(page, version, 'Enabled')
+}
+
+test('a plugin is given a secret, upgraded, rolled back and its calls listed', async () => {
+  const { context, page, problems } = await newPage(browser)
+  await signIn(page, admin)
+  // Every answer of the plugin API, to check none carries the secret.
+  const answers = []
+  page.on('response', async (r) => {
+    if (new URL(r.url()).pathname.startsWith('/api/v1/plugins/')) answers.push(r.text().catch(() => ''))
+  })
+
+  // 1. Install 0.1.0, grant, configure, bind the secret, enable.
+  await page.goto('/ui/console/plugins')
+  await page.getByTestId('resource-table').waitFor()
+  const unsigned = page.getByTestId('plugin-allow-unsigned')
+  if (!((await unsigned.getAttribute('class')) || '').includes('is-checked')) {
+    await unsigned.click()
+    await page.locator('.el-message--success').first().waitFor()
+  }
+  await page.getByTestId('plugin-upload').click()
+  await page.locator('[data-testid="plugin-upload-dialog"] input[type=file]').setInputFiles(BUNDLE_1)
+  await page.waitForURL(DETAIL, { timeout: 120_000 })
+  const first = shownId(page)
+  await shows(page, '0.1.0', 'Installed')
+
+  await tab(page, 'Capabilities')
+  await page.getByTestId('grant-all').click()
+  await page.getByTestId('grant-save').click()
+  await page.locator('.el-message--success', { hasText: 'Grant saved' }).waitFor()
+
+  await tab(page, 'Configuration')
+  await saveEndpoint(page, ENDPOINT_1)
+
+  await tab(page, 'Secrets')
+  const row = page.getByTestId('secret-token')
+  await row.locator('.el-tag', { hasText: 'Not bound' }).waitFor()
+  await field(row, 'secret-value').fill(SECRET)
+  const bound = page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().endsWith(`/api/v1/plugins/plugins/${first}/secrets/`))
+  await row.getByTestId('secret-bind').click()
+  const answer = await bound
+  assert.equal(answer.status(), 200)
+  const body = await answer.text()
+  assert.ok(!body.includes(SECRET), 'the bind answer carries the secret')
+  assert.deepEqual(JSON.parse(body).secrets.bound, ['token'])
+  await secretBound(page)
+  await enable(page, '0.1.0')
+  await tab(page, 'Secrets')
+  await screenshot(page, 'plugin-lifecycle-1-secret.png')
+
+  // 2. Upgrade: 0.2.0 is installed next to it, with the grant, configuration and secret.
+  await page.getByTestId('plugin-upgrade').click()
+  await page.locator('[data-testid="plugin-upload-dialog"] input[type=file]').setInputFiles(BUNDLE_2)
+  await page.waitForURL((u) => DETAIL.test(u.pathname) && !u.pathname.endsWith(first), { timeout: 120_000 })
+  const second = shownId(page)
+  await shows(page, '0.2.0', 'Installed')
+  await secretBound(page)
+  await tab(page, 'Configuration')
+  await page.waitForFunction((v) => document.querySelector('[data-testid="config-endpoint"] input')?.value === v, ENDPOINT_1)
+  await saveEndpoint(page, ENDPOINT_2)
+  await enable(page, '0.2.0')
+  await screenshot(page, 'plugin-lifecycle-2-upgraded.png')
+
+  // The Versions tab lists both: 0.2.0 enabled (this one), 0.1.0 disabled by the enable.
+  await tab(page, 'Versions (2)')
+  const versions = page.getByTestId('plugin-versions')
+  await versions.locator('.el-table__row').nth(1).waitFor()
+  const listed = {}
+  for (const tr of await versions.locator('.el-table__row').all()) {
+    const cells = (await tr.locator('td').allInnerTexts()).map((c) => c.trim())
+    listed[cells[0]] = [cells[1], cells[4]]
+  }
+  assert.deepEqual(listed, { '0.1.0': ['Disabled', 'Open'], '0.2.0': ['Enabled', 'This version'] })
+  await screenshot(page, 'plugin-lifecycle-3-versions.png')
+
+  // 3. Roll back: 0.1.0 is enabled again, with its own configuration and its secret.
+  await page.getByTestId('plugin-rollback').click()
+  await page.locator('.el-message-box', { hasText: 'Enable the previously enabled version instead of 0.2.0?' }).waitFor()
+  await page.locator('.el-message-box__btns .el-button--primary').click()
+  await page.waitForURL((u) => u.pathname.endsWith(first))
+  await page.locator('.el-message--success', { hasText: 'Rolled back to 0.1.0.' }).waitFor()
+  await shows(page, '0.1.0', 'Enabled')
+  await tab(page, 'Configuration')
+  await page.waitForFunction((v) => document.querySelector('[data-testid="config-endpoint"] input')?.value === v, ENDPOINT_1)
+  await secretBound(page)
+  await tab(page, 'Versions (2)')
+  await versions.locator('.el-table__row', { hasText: '0.2.0' }).getByText('Disabled').waitFor()
+  await versions.locator('.el-table__row', { hasText: '0.1.0' }).getByText('Enabled').waitFor()
+  await screenshot(page, 'plugin-lifecycle-4-rolled-back.png')
+
+  // 4. Each enable called the plugin's describe: three calls, of both versions, with logs.
+  await tab(page, 'Invocations')
+  const invocations = page.getByTestId('plugin-invocations')
+  await invocations.getByTestId('invocation-export').nth(2).waitFor()
+  const calls = await invocations.locator('.el-table__body > tbody > tr.el-table__row').evaluateAll((trs) => trs.map((tr) => tr.innerText))
+  assert.equal(calls.length, 3, calls.join(' | '))
+  for (const c of calls) assert.match(c, /describe/)
+  assert.equal(calls.filter((c) => c.includes('0.1.0')).length, 2, calls.join(' | '))
+  assert.equal(calls.filter((c) => c.includes('0.2.0')).length, 1, calls.join(' | '))
+  const outcomes = (await invocations.getByTestId('invocation-outcome-tag').allInnerTexts()).map((t) => t.trim())
+  assert.deepEqual(outcomes, ['OK', 'OK', 'OK'])
+  const detail = page.waitForResponse((r) => /\/api\/v1\/plugins\/misbehave\/invocations\/[0-9a-f-]{36}\/$/.test(new URL(r.url()).pathname))
+  await invocations.locator('.el-table__expand-icon').first().click()
+  assert.equal((await detail).status(), 200)
+  await invocations.getByTestId('invocation-logs').first().getByText(/World |logged nothing/).first().waitFor()
+  await screenshot(page, 'plugin-lifecycle-5-invocations.png')
+
+  // No answer of the plugin API carried the secret's value.
+  for (const text of await Promise.all(answers)) assert.ok(!text.includes(SECRET), 'an answer carries the secret')
+  assert.ok(answers.length > 10, `${answers.length} plugin answers seen`)
+  assert.notEqual(first, second)
+  assert.deepEqual(unexpected(problems, SIGNED_OUT), [])
+  await context.close()
+})
