@@ -2,9 +2,9 @@
 //! plugin_lifecycle.spec.mjs`): version 0.1.0 is installed, granted, configured, given a
 //! secret and enabled; 0.2.0 of the same component is uploaded with the Upgrade button and
 //! enabled (grant, configuration and secret carried over); its configuration is changed;
-//! Roll back enables 0.1.0 again, with its own configuration and secret; the Invocations
-//! tab lists the `describe` call of each enable. Every step is checked here through the API
-//! as well, and the secret's value is never in an answer.
+//! Roll back enables 0.1.0 again, with its own configuration and secret; Disable and Enable
+//! toggle it; the Invocations tab lists the `describe` call of each enable. Every step is
+//! checked here through the API as well, and the secret's value is never in an answer.
 
 use crate::client::{ADMIN_PASSWORD, get, start, token};
 use crate::support::{TestDb, rows};
@@ -79,7 +79,8 @@ fn plugins_are_upgraded_and_rolled_back_with_secrets_and_config_in_a_real_browse
         assert_eq!(d["grants"]["remote"], true, "{d}");
     }
 
-    // One `describe` per enable: 0.1.0, 0.2.0, 0.1.0 again (the rollback).
+    // One `describe` per enable: 0.1.0, 0.2.0, 0.1.0 again (the rollback), 0.1.0 once more
+    // (enabled after being disabled).
     let inv = get(
         &server,
         &admin,
@@ -95,10 +96,10 @@ fn plugins_are_upgraded_and_rolled_back_with_secrets_and_config_in_a_real_browse
         .collect();
     let mut sorted = describes.clone();
     sorted.sort_unstable();
-    assert_eq!(sorted, ["0.1.0", "0.1.0", "0.2.0"], "{calls:?}");
+    assert_eq!(sorted, ["0.1.0", "0.1.0", "0.1.0", "0.2.0"], "{calls:?}");
     assert!(calls.iter().all(|c| c["outcome"] == "ok"), "{calls:?}");
 
-    // The operation log recorded the upgrade (0.2.0 created) and, newest, the rollback.
+    // The operation log recorded the upgrade (0.2.0 created), the rollback and the disable.
     let log = get(
         &server,
         &admin,
@@ -115,18 +116,28 @@ fn plugins_are_upgraded_and_rolled_back_with_secrets_and_config_in_a_real_browse
             .any(|e| e["resource"] == "misbehave@0.2.0" && e["action"]["value"] == "create"),
         "{entries:?}"
     );
-    let newest = &entries[0];
-    assert_eq!(newest["resource"], "misbehave@0.1.0", "{newest}");
-    let id = newest["id"].as_str().unwrap();
-    let entry = get(
-        &server,
-        &admin,
-        &format!("/api/v1/audits/operate-logs/{id}/"),
-    );
-    assert_eq!(entry.status, 200, "{}", entry.body);
-    assert!(entry.body.contains("rollback"), "{}", entry.body);
-    assert!(
-        !entry.body.contains(SECRET),
-        "the operation log leaks the secret"
-    );
+    let actions: Vec<String> = entries
+        .iter()
+        .filter(|e| e["resource"] == "misbehave@0.1.0" && e["action"]["value"] == "update")
+        .map(|e| {
+            let id = e["id"].as_str().unwrap();
+            let entry = get(
+                &server,
+                &admin,
+                &format!("/api/v1/audits/operate-logs/{id}/"),
+            );
+            assert_eq!(entry.status, 200, "{}", entry.body);
+            assert!(
+                !entry.body.contains(SECRET),
+                "the operation log leaks the secret"
+            );
+            entry.body
+        })
+        .collect();
+    for what in ["\"rollback\"", "\"disable\"", "\"enable\""] {
+        assert!(
+            actions.iter().any(|a| a.contains(what)),
+            "{what} in {actions:?}"
+        );
+    }
 }

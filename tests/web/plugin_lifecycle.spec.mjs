@@ -2,8 +2,8 @@
 // which then checks every step through the API): 0.1.0 is installed, granted, configured,
 // given a secret (never shown back) and enabled; 0.2.0 is uploaded with the Upgrade button
 // (grant, configuration and secret carried over), reconfigured and enabled; Roll back enables
-// 0.1.0 again with its own configuration and secret; the Versions tab lists both and the
-// Invocations tab the `describe` call of each enable.
+// 0.1.0 again with its own configuration and secret; Disable and Enable toggle it; the
+// Versions tab lists both and the Invocations tab the `describe` call of each enable.
 // Screenshots: plugin-lifecycle-{1-secret,2-upgraded,3-versions,4-rolled-back,5-invocations}.png.
 
 import { test, before, after } from 'node:test'
@@ -159,17 +159,23 @@ test('a plugin is given a secret, upgraded, rolled back and its calls listed', a
   await versions.locator('.el-table__row', { hasText: '0.1.0' }).getByText('Enabled').waitFor()
   await screenshot(page, 'plugin-lifecycle-4-rolled-back.png')
 
-  // 4. Each enable called the plugin's describe: three calls, of both versions, with logs.
+  // Disable stops it (Enable is offered again), and Enable brings it back.
+  await page.getByTestId('plugin-disable').click()
+  await page.getByTestId('plugin-enable').waitFor()
+  await shows(page, '0.1.0', 'Disabled')
+  await enable(page, '0.1.0')
+
+  // 4. Each enable called the plugin's describe: four calls, of both versions, with logs.
   await tab(page, 'Invocations')
   const invocations = page.getByTestId('plugin-invocations')
-  await invocations.getByTestId('invocation-export').nth(2).waitFor()
+  await invocations.getByTestId('invocation-export').nth(3).waitFor()
   const calls = await invocations.locator('.el-table__body > tbody > tr.el-table__row').evaluateAll((trs) => trs.map((tr) => tr.innerText))
-  assert.equal(calls.length, 3, calls.join(' | '))
+  assert.equal(calls.length, 4, calls.join(' | '))
   for (const c of calls) assert.match(c, /describe/)
-  assert.equal(calls.filter((c) => c.includes('0.1.0')).length, 2, calls.join(' | '))
+  assert.equal(calls.filter((c) => c.includes('0.1.0')).length, 3, calls.join(' | '))
   assert.equal(calls.filter((c) => c.includes('0.2.0')).length, 1, calls.join(' | '))
   const outcomes = (await invocations.getByTestId('invocation-outcome-tag').allInnerTexts()).map((t) => t.trim())
-  assert.deepEqual(outcomes, ['OK', 'OK', 'OK'])
+  assert.deepEqual(outcomes, ['OK', 'OK', 'OK', 'OK'])
   const detail = page.waitForResponse((r) => /\/api\/v1\/plugins\/misbehave\/invocations\/[0-9a-f-]{36}\/$/.test(new URL(r.url()).pathname))
   await invocations.locator('.el-table__expand-icon').first().click()
   assert.equal((await detail).status(), 200)
