@@ -182,6 +182,15 @@ test('a plugin is given a secret, upgraded, rolled back and its calls listed', a
   await invocations.getByTestId('invocation-logs').first().getByText(/World |logged nothing/).first().waitFor()
   await screenshot(page, 'plugin-lifecycle-5-invocations.png')
 
+  // The Activity tab lists the changes (the rollback among them) and points to the
+  // Invocations tab for the calls, which the server does record.
+  await tab(page, 'Activity')
+  const activity = page.getByTestId('plugin-activity')
+  await activity.locator('.el-table__row', { hasText: 'misbehave@0.1.0' }).first().waitFor()
+  const said = await page.locator('.el-tab-pane:visible').innerText()
+  assert.match(said, /calls and their logs are on the Invocations tab/)
+  assert.doesNotMatch(said, /does not record/)
+
   // No answer of the plugin API carried the secret's value.
   for (const text of await Promise.all(answers)) assert.ok(!text.includes(SECRET), 'an answer carries the secret')
   assert.ok(answers.length > 10, `${answers.length} plugin answers seen`)

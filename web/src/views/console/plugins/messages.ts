@@ -127,8 +127,7 @@ export const pluginsEn = {
     open: 'Open',
   },
   activity: {
-    help: 'Changes to this plugin (from the operation log).',
-    invocationsGap: 'The server does not record individual plugin invocations and their logs yet; automation runs that used the plugin are in the automation executions.',
+    help: 'Changes to this plugin (from the operation log); its calls and their logs are on the Invocations tab.',
   },
   empty: 'No plugins installed. Upload a bundle to add a connector, a platform automation or an authenticator.',
 }
@@ -261,8 +260,7 @@ export const pluginsZh: typeof pluginsEn = {
     open: '打开',
   },
   activity: {
-    help: '该插件的变更记录（来自操作日志）。',
-    invocationsGap: '服务器暂未记录单次插件调用及其日志；使用该插件的自动化任务见自动化执行记录。',
+    help: '该插件的变更记录（来自操作日志）；其调用及日志见“调用记录”标签页。',
   },
   empty: '尚未安装插件。上传插件包以添加云连接器、平台自动化或认证器。',
 }
