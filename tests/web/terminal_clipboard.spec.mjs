@@ -168,9 +168,15 @@ test('on a plain-http origin (no async clipboard) copy and paste still follow th
   await termHas(page, 'echo plainpaste-$((6*6))')
   await page.keyboard.press('Enter')
   await termHas(page, 'plainpaste-36')
-  // Ctrl+Shift+C puts the selection on the clipboard, without an error, and the terminal keeps
-  // the keyboard afterwards.
+  // Ctrl+Shift+C copies the selection (a `copy` command runs with it: execCommand, since there is
+  // no async clipboard), the clipboard holds it, no error is shown, and the terminal keeps the
+  // keyboard afterwards.
+  await page.evaluate(() => {
+    window.pcCopied = []
+    document.addEventListener('copy', (e) => window.pcCopied.push(String(e.target.value ?? '')), true)
+  })
   await copyAll(page)
+  await page.waitForFunction(() => window.pcCopied.some((t) => t.includes('plainpaste-36')))
   await helper.waitForFunction(async () => (await navigator.clipboard.readText()).includes('plainpaste-36'))
   assert.equal(await page.locator('.el-message--error').count(), 0, 'no error message')
   await page.keyboard.type('echo after-$((8*8))\r')
