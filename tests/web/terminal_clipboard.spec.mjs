@@ -51,6 +51,17 @@ const screenText = (page) =>
     return out.join('\n')
   })
 const clipboard = (page) => page.evaluate(() => navigator.clipboard.readText())
+/**
+ * Polls an async check from here. (`page.waitForFunction` does not await a promise the page
+ * function returns: an async predicate would pass at once.)
+ */
+async function until(check, what, timeout = 10_000) {
+  const end = Date.now() + timeout
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
 const setClipboard = (page, text) => page.evaluate((t) => navigator.clipboard.writeText(t), text)
 
 async function connect(page, asset) {
@@ -100,7 +111,7 @@ test('with copy and paste both work', async () => {
   await page.keyboard.press('Enter')
   await termHas(page, 'pasted-9')
   await copyAll(page)
-  await page.waitForFunction(async () => (await navigator.clipboard.readText()).includes('pasted-9'))
+  await until(async () => (await clipboard(page)).includes('pasted-9'), 'the copied output on the clipboard')
   await screenshot(page, 'clip-copied.png')
   assert.deepEqual(unexpected(problems, SIGNED_OUT), [])
 })
@@ -177,7 +188,7 @@ test('on a plain-http origin (no async clipboard) copy and paste still follow th
   })
   await copyAll(page)
   await page.waitForFunction(() => window.pcCopied.some((t) => t.includes('plainpaste-36')))
-  await helper.waitForFunction(async () => (await navigator.clipboard.readText()).includes('plainpaste-36'))
+  await until(async () => (await viaHelper.read()).includes('plainpaste-36'), 'the copied output on the clipboard')
   assert.equal(await page.locator('.el-message--error').count(), 0, 'no error message')
   await page.keyboard.type('echo after-$((8*8))\r')
   await termHas(page, 'after-64')
