@@ -119,11 +119,13 @@ test('an empty node is deleted after its confirmation; one holding assets is ref
   await box.getByRole('button', { name: 'Cancel' }).click()
   await box.waitFor({ state: 'hidden' })
   await node(page, EMPTY).waitFor()
-  // Confirmed: gone.
+  // Confirmed while chosen: gone, and the heading no longer names it (the parent is chosen).
+  await selectNode(page, EMPTY)
   await nodeMenu(page, EMPTY, 'tree-delete')
   await page.locator('.el-message-box').getByRole('button', { name: 'Delete' }).click()
   await page.locator('.el-message--success').first().waitFor()
   await node(page, EMPTY).waitFor({ state: 'detached' })
+  await page.locator('.page-header', { hasText: `/ ${EMPTY}` }).waitFor({ state: 'detached' })
 
   // P holds assets: the server refuses, the page says why, the node stays.
   await nodeMenu(page, P, 'tree-delete')
