@@ -218,6 +218,23 @@ async fn check(db: &TestDb) {
     assert_eq!(r.json()[1]["id"][0], "Duplicate id in the request.");
     assert_eq!(r.json()[2]["id"][0], "This field is required.");
     assert_eq!(asset(&server, &t, host)["comment"], "generic", "{be}");
+    // One object instead of a list: DRF's list-serializer answer, nothing written.
+    for path in ["/api/v1/assets/assets/", "/api/v1/accounts/accounts/"] {
+        let r = send(
+            &server,
+            &t,
+            "PUT",
+            path,
+            &json!({"id": host, "comment": "dict"}),
+        );
+        assert_eq!(r.status, 400, "{be} {path}: {}", r.body);
+        assert_eq!(
+            r.json()["non_field_errors"][0],
+            "Expected a list of items but got type \"dict\".",
+            "{be} {path}"
+        );
+    }
+    assert_eq!(asset(&server, &t, host)["comment"], "generic", "{be}");
 
     accounts(db, &server, &t, &mut f, &all[0].1[0]).await;
     concurrent_reader(&server, &t, &platforms, be);

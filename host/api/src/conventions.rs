@@ -14,10 +14,10 @@
 //! - **`OPTIONS`** on any route: DRF-style metadata (`actions` with field descriptions, filter
 //!   operators), learned from the route's allowed methods and a sample row.
 //! - **Bulk `PUT`/`PATCH`** on a list route (a JSON array of objects carrying `id`). Assets
-//!   (every `/assets/<kind>/` list) and accounts answer it on their list routes themselves,
-//!   in one store transaction (`routes/bulk_update.rs`): every item is checked first, then
-//!   all are written together, and a write that fails rolls every item back. Elsewhere
-//!   (users, groups, nodes, platforms, …) the layer applies the items one by one through the
+//!   (every `/assets/<kind>/` list), accounts (`routes/bulk_update.rs`) and users
+//!   (`routes/users.rs`) answer it on their list routes themselves, in one store
+//!   transaction: every item is checked first, then all are written together, and a write
+//!   that fails rolls every item back. Elsewhere (groups, nodes, platforms, …) the layer applies the items one by one through the
 //!   detail route, all or nothing by compensation: when one item fails, the items already
 //!   applied are put back (a PATCH of their previous values) and the answer is a list of
 //!   per-item errors. Not one transaction: a concurrent reader can see the items applied

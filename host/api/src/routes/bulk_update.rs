@@ -40,12 +40,27 @@ const ERROR_LIMIT: usize = 1024 * 1024;
 type Items = Vec<(String, Map<String, Value>)>;
 
 /// The items of a bulk body with their ids, or the 400 listing items without an `id` or with
-/// one already given; `Err(None)` when the body is not an array (the route then answers 405,
-/// as a list route without bulk update does).
+/// one already given. A body that is not JSON, or not an array, is refused as DRF's list
+/// serializer refuses it (and as the users list answers it).
 #[allow(clippy::result_large_err)]
-fn items(body: Result<Json<Value>, JsonRejection>) -> Result<Items, Option<Response>> {
-    let Ok(Json(Value::Array(items))) = body else {
-        return Err(None);
+fn items(body: Result<Json<Value>, JsonRejection>) -> Result<Items, Response> {
+    let items = match body {
+        Ok(Json(Value::Array(items))) => items,
+        Ok(Json(other)) => {
+            let kind = match other {
+                Value::Object(_) => "dict",
+                Value::String(_) => "str",
+                Value::Number(_) => "int",
+                Value::Bool(_) => "bool",
+                _ => "NoneType",
+            };
+            return Err(ApiError::field(
+                "non_field_errors",
+                format!("Expected a list of items but got type \"{kind}\"."),
+            )
+            .into_response());
+        }
+        Err(e) => return Err(crate::error::bad_json(&e).into_response()),
     };
     let mut out = Vec::with_capacity(items.len());
     let mut errors = Vec::with_capacity(items.len());
@@ -71,7 +86,7 @@ fn items(body: Result<Json<Value>, JsonRejection>) -> Result<Items, Option<Respo
         }
     }
     if failed {
-        return Err(Some(invalid(errors)));
+        return Err(invalid(errors));
     }
     Ok(out)
 }
@@ -240,8 +255,7 @@ async fn run<R: Resource>(
     resource: &R,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, Response> {
-    let items =
-        items(body).map_err(|e| e.unwrap_or_else(|| ApiError::MethodNotAllowed.into_response()))?;
+    let items = items(body)?;
     // Plan every item; nothing is written unless all are good.
     let mut plans = Vec::with_capacity(items.len());
     let mut errors = Vec::with_capacity(items.len());
