@@ -1,7 +1,8 @@
 //! The workbench in a real browser (`tests/web/workbench.spec.mjs`): the administrator's
 //! permitted asset (a real sshd target) in My assets, the web terminal running a command and
-//! resuming after a dropped socket, split panes and tabs, and the file manager's upload,
-//! download, mkdir, rename and delete, with an upload over the size limit refused in the page.
+//! resuming after a dropped socket, split panes (four at most) and tabs, and the file
+//! manager's upload, download, mkdir, rename and delete, with an upload over the size limit
+//! refused in the page.
 //! Afterwards the server's records must show what the browser did: a web terminal session and
 //! the file transfers in the FTP log, and nothing left in the target's `/tmp` (the Linux
 //! platform's SFTP root).

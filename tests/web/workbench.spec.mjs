@@ -1,9 +1,10 @@
 // The workbench in a real browser (run by tests/e2e/web_workbench.rs against a server with a
 // real sshd target): my assets with a favorite, the connect dialog with the native SSH
 // command, the web terminal running a command, resuming after its socket drops, split panes
-// and Alt+Left/Right between tabs, and the file manager: upload with progress, download of
-// the same bytes, mkdir, rename, delete, and a file over the size limit refused before it is
-// sent. Screenshots: workbench-*.png.
+// (up to four, each its own connection, no fifth, one closed) and Alt+Left/Right between
+// tabs, and the file manager: upload with progress, download of the same bytes, mkdir,
+// rename, delete, and a file over the size limit refused before it is sent. Screenshots:
+// workbench-*.png.
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -146,6 +147,80 @@ test('the web terminal runs a command, resumes the same session after its socket
   const n = await shownTerminal(page)
   await page.keyboard.type('echo tab-two\n')
   await waitForText(page, n, 'tab-two')
+})
+
+test('a tab splits into at most four panes, each its own live connection, and a pane closes', async () => {
+  const { page } = ctx
+  await openConnect(page)
+  await page.getByTestId('connect-terminal').click()
+  await page.waitForURL((u) => u.pathname === '/ui/workbench/terminal')
+  // The panes of the tab shown (the other tabs' grids are hidden).
+  const panes = page.locator('[data-testid="terminal-pane"]:visible')
+  const live = page.locator('[data-testid="terminal-pane"][data-state="connected"]:visible')
+  const split = page.getByTestId('terminal-split')
+  /** The buffer of the j-th shown terminal. */
+  const shownText = (j) =>
+    page.evaluate((j) => {
+      const s = [...document.querySelectorAll('.pc-xterm')].filter((e) => e.offsetParent)[j].pcSession
+      const b = s.term.buffer.active
+      const out = []
+      for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true))
+      return out.join('\n')
+    }, j)
+  const waitShown = (j, text) =>
+    page.waitForFunction(
+      ([j, text]) => {
+        const s = [...document.querySelectorAll('.pc-xterm')].filter((e) => e.offsetParent)[j]?.pcSession
+        if (!s) return false
+        const b = s.term.buffer.active
+        for (let i = 0; i < b.length; i++) if (b.getLine(i).translateToString(true).includes(text)) return true
+        return false
+      },
+      [j, text],
+      { timeout: 20_000 },
+    )
+  // What pane j prints: the typed line holds `$((…))`, only the shell's output the number.
+  const marker = (j) => `quad${j}-${TAG}-${(j + 1) * 111}`
+  const command = (j) => `echo quad${j}-${TAG}-$((${j + 1}*111))\n`
+
+  await live.first().waitFor({ timeout: 20_000 })
+  assert.equal(await panes.count(), 1)
+  await page.keyboard.type(command(0))
+  await waitShown(0, marker(0))
+  // Each split opens a new connection in a new, focused pane.
+  for (let j = 1; j < 4; j++) {
+    assert.equal(await split.isEnabled(), true, `split enabled with ${j} panes`)
+    await split.click()
+    await live.nth(j).waitFor({ timeout: 20_000 })
+    await page.keyboard.type(command(j))
+    await waitShown(j, marker(j))
+  }
+  assert.equal(await panes.count(), 4)
+  assert.equal(await live.count(), 4)
+  const sessions = await panes.evaluateAll((es) => es.map((e) => e.dataset.session))
+  assert.equal(new Set(sessions).size, 4, `four distinct sessions: ${sessions}`)
+  // Each command's output is in its own pane only.
+  for (let j = 0; j < 4; j++) {
+    const text = await shownText(j)
+    for (let k = 0; k < 4; k++) assert.equal(text.includes(marker(k)), j === k, `pane ${j} shows ${marker(k)}: ${j === k}`)
+  }
+
+  // No fifth pane: the split button is disabled and says why.
+  assert.equal(await split.isDisabled(), true)
+  assert.equal(await split.getAttribute('title'), 'At most four panes in a tab')
+  await split.click({ force: true })
+  assert.equal(await panes.count(), 4)
+  await screenshot(page, 'workbench-four-panes.png')
+
+  // Closing the second pane leaves the other three connected with their screens, and the
+  // split is possible again.
+  await panes.nth(1).getByRole('button', { name: 'Close pane' }).click()
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="terminal-pane"]')].filter((e) => e.offsetParent).length === 3)
+  assert.deepEqual(await panes.evaluateAll((es) => es.map((e) => e.dataset.session)), [sessions[0], sessions[2], sessions[3]])
+  assert.equal(await live.count(), 3)
+  for (const [j, k] of [[0, 0], [1, 2], [2, 3]]) assert.ok((await shownText(j)).includes(marker(k)), `pane ${k} kept its screen`)
+  assert.equal(await split.isEnabled(), true)
+  assert.equal(await split.getAttribute('title'), '')
 })
 
 test('the file manager uploads with progress, downloads the same bytes, makes, renames and deletes, and refuses a file over the limit before sending it', async () => {
