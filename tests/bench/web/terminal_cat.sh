@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Web terminal under bulk output (issue 6, Performance: "the web terminal keeps up with `cat` of
+# a large file without freezing the tab"). Standalone, not yet part of tests/bench/run.sh: its
+# figures are added to BENCHMARKS.md by hand.
+#
+# A target sshd (/usr/sbin/sshd as root on a free loopback port, key authentication, set up by
+# tests/bench/lib.sh as the gateway bench does), `portcullis serve` (release build, UI embedded,
+# fresh SQLite data directory) with user `bench`, asset `bench-target`, account root (SSH key)
+# and a permission, and a text file of BENCH_SIZE_MIB MiB (`seq` output) on the target. Then
+# tests/bench/web/terminal_cat.mjs in headless chromium signs in as `bench`, opens the web
+# terminal to the asset and types `cat FILE; echo END-…`, measuring the time to the end
+# marker, the throughput, the longest main-thread stall and how fast the page answers while the
+# output streams (see that file). Prints the figures as JSON (stdout). Needs root.
+#
+# Settings (environment): BENCH_SIZE_MIB (32), BENCH_ROUNDS (3), NO_BUILD=1 to use the existing
+# binary (BENCH_BIN: another one), SERVER_LOG (warn), PC_CHROMIUM (/usr/bin/chromium).
+set -euo pipefail
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+bench_init web-terminal
+SIZE_MIB=${BENCH_SIZE_MIB:-32}
+ROUNDS=${BENCH_ROUNDS:-3}
+CHROMIUM=${PC_CHROMIUM:-/usr/bin/chromium}
+ASSET=bench-target
+bench_whole SIZE_MIB ROUNDS
+bench_require_root "the target sshd logs in as root with a key"
+bench_need_ssh_tools
+command -v node >/dev/null || die "node is needed"
+[[ -x "$CHROMIUM" ]] || die "no browser at $CHROMIUM"
+SPECS="$ROOT/tests/web"
+[[ -f "$SPECS/node_modules/.package-lock.json" ]] || (cd "$SPECS" && npm ci --no-audit --no-fund >&2)
+
+bench_build
+bench_tmp
+bench_keys client account target_host
+cat "$TMP/client.pub" "$TMP/account.pub" >"$TMP/ak"
+chmod 600 "$TMP/ak"
+mkdir -p "$TMP/home"
+TPORT=$(free_port)
+start_sshd target "$TPORT" no
+start_gateway
+bench_setup_target_user
+
+FILE="$TMP/big.txt"
+seq 1 1000000000 | head -c $((SIZE_MIB * 1048576)) >"$FILE" || true
+echo >>"$FILE"
+log "$(stat -c %s "$FILE") bytes of seq output in $FILE; $ROUNDS rounds in headless chromium"
+
+PC_BASE_URL=$BASE PC_USER=bench PC_PASSWORD="$ADMIN_PASSWORD-u" PC_ASSET=$ASSET PC_CHROMIUM=$CHROMIUM \
+    PC_ARTIFACTS="$TMP/artifacts" BENCH_FILE=$FILE BENCH_ROUNDS=$ROUNDS \
+    node "$ROOT/tests/bench/web/terminal_cat.mjs"
+bench_gateway_log_note
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), commit $(git -C "$ROOT" rev-parse --short HEAD), $(date -u +%FT%TZ), $("$BIN" --version 2>/dev/null | head -n1)" >&2
