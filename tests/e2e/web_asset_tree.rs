@@ -6,7 +6,7 @@
 
 use crate::client::{ADMIN_PASSWORD, get, send, start, token};
 use crate::support::{TestDb, id_of, ok, rows};
-use crate::web_ui::{artifacts_dir, run_spec};
+use crate::web_ui::{assert_screenshots, remove_screenshots, run_spec};
 use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
@@ -74,9 +74,7 @@ fn the_asset_trees_rename_delete_move_and_filter_in_a_real_browser() {
         "tree-type-database.png",
         "tree-type-mysql.png",
     ];
-    for shot in shots {
-        let _ = std::fs::remove_file(artifacts_dir().join(shot));
-    }
+    remove_screenshots(&shots);
     run_spec(
         "asset_tree.spec.mjs",
         &server,
@@ -87,12 +85,7 @@ fn the_asset_trees_rename_delete_move_and_filter_in_a_real_browser() {
         ],
         Duration::from_secs(240),
     );
-    for shot in shots {
-        let size = std::fs::metadata(artifacts_dir().join(shot))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        assert!(size > 1000, "no screenshot {shot}");
-    }
+    assert_screenshots(&shots);
 
     let node = |value: &str| {
         rows(&get(

@@ -4,10 +4,10 @@
 //! Afterwards the API shows both command tickets answered that way.
 
 use crate::client::{ADMIN_PASSWORD, get, send, start, token};
-use crate::scene::grant;
+use crate::scene::{add_ssh_host, add_sshd_account, grant};
 use crate::sshd::Sshd;
 use crate::support::{TestDb, id_of, ok, rows};
-use crate::web_ui::{artifacts_dir, run_spec};
+use crate::web_ui::{assert_screenshots, run_spec};
 use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
@@ -22,19 +22,8 @@ fn a_reviewed_command_is_approved_and_rejected_in_a_real_browser() {
     let me = ok(&get(&server, &admin, "/api/v1/users/profile/"), 200);
     let tag = &Uuid::new_v4().simple().to_string()[..8];
     let target = format!("cr-target-{tag}");
-    let target_id = id_of(&ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/assets/hosts/",
-            &json!({"name": target, "address": "127.0.0.1", "platform": 1,
-                    "protocols": [{"name": "ssh", "port": sshd.port()}],
-                    "accounts": [{"name": sshd.user(), "username": sshd.user(),
-                                  "secret_type": "password", "secret": sshd.password()}]}),
-        ),
-        201,
-    ));
+    let target_id = add_ssh_host(&server, &admin, &target, &sshd);
+    add_sshd_account(&server, &admin, &target_id, sshd.user(), &sshd);
     grant(
         &server,
         &admin,
@@ -92,17 +81,12 @@ fn a_reviewed_command_is_approved_and_rejected_in_a_real_browser() {
         ],
         Duration::from_secs(240),
     );
-    for shot in [
+    assert_screenshots(&[
         "review-waiting.png",
         "review-ticket-approve.png",
         "review-ticket-reject.png",
         "review-rejected.png",
-    ] {
-        let size = std::fs::metadata(artifacts_dir().join(shot))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        assert!(size > 1000, "no screenshot {shot}");
-    }
+    ]);
     let tickets = rows(&get(
         &server,
         &admin,

@@ -7,7 +7,7 @@
 
 use crate::client::{ADMIN_PASSWORD, get, send, start, token};
 use crate::support::{TestDb, id_of, ok, rows};
-use crate::web_ui::{artifacts_dir, run_spec};
+use crate::web_ui::{assert_screenshots, remove_screenshots, run_spec};
 use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;
@@ -64,9 +64,7 @@ fn the_console_creates_a_node_an_asset_and_a_permission_in_a_real_browser() {
         "console-perms.png",
         "console-zh.png",
     ];
-    for shot in shots {
-        let _ = std::fs::remove_file(artifacts_dir().join(shot));
-    }
+    remove_screenshots(&shots);
     run_spec(
         "console.spec.mjs",
         &server,
@@ -84,11 +82,7 @@ fn the_console_creates_a_node_an_asset_and_a_permission_in_a_real_browser() {
         ],
         Duration::from_secs(300),
     );
-    for shot in shots {
-        let path = artifacts_dir().join(shot);
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        assert!(size > 1000, "no screenshot {}", path.display());
-    }
+    assert_screenshots(&shots);
 
     // The node, a child of the org's root.
     let nodes = rows(&get(

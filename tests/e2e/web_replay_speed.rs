@@ -2,12 +2,11 @@
 //! to a real sshd target that prints a tick a second, replayed at 1× and 4× (the faster one
 //! takes well under half the time) and sought by a search match.
 
-use crate::client::{ADMIN_PASSWORD, get, send, start, token};
-use crate::scene::grant;
+use crate::client::{ADMIN_PASSWORD, get, start, token};
+use crate::scene::{add_ssh_host, add_sshd_account, grant};
 use crate::sshd::Sshd;
-use crate::support::{TestDb, id_of, ok};
-use crate::web_ui::{artifacts_dir, run_spec};
-use serde_json::json;
+use crate::support::{TestDb, ok};
+use crate::web_ui::{assert_screenshots, remove_screenshots, run_spec};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -21,19 +20,8 @@ fn the_replay_speed_changes_the_playback_rate_in_a_real_browser() {
     let me = ok(&get(&server, &admin, "/api/v1/users/profile/"), 200);
     let tag = &Uuid::new_v4().simple().to_string()[..8];
     let target = format!("rs-target-{tag}");
-    let target_id = id_of(&ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/assets/hosts/",
-            &json!({"name": target, "address": "127.0.0.1", "platform": 1,
-                    "protocols": [{"name": "ssh", "port": sshd.port()}],
-                    "accounts": [{"name": sshd.user(), "username": sshd.user(),
-                                  "secret_type": "password", "secret": sshd.password()}]}),
-        ),
-        201,
-    ));
+    let target_id = add_ssh_host(&server, &admin, &target, &sshd);
+    add_sshd_account(&server, &admin, &target_id, sshd.user(), &sshd);
     grant(
         &server,
         &admin,
@@ -47,9 +35,7 @@ fn the_replay_speed_changes_the_playback_rate_in_a_real_browser() {
         "replay-speed-4x.png",
         "replay-speed-seek.png",
     ];
-    for shot in shots {
-        let _ = std::fs::remove_file(artifacts_dir().join(shot));
-    }
+    remove_screenshots(&shots);
     run_spec(
         "replay_speed.spec.mjs",
         &server,
@@ -60,11 +46,6 @@ fn the_replay_speed_changes_the_playback_rate_in_a_real_browser() {
         ],
         Duration::from_secs(180),
     );
-    for shot in shots {
-        let size = std::fs::metadata(artifacts_dir().join(shot))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        assert!(size > 1000, "no screenshot {shot}");
-    }
+    assert_screenshots(&shots);
     let _ = server.stop();
 }

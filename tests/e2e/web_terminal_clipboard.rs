@@ -7,7 +7,7 @@ use crate::client::{ADMIN_PASSWORD, send, start, token};
 use crate::scene::grant;
 use crate::sshd::Sshd;
 use crate::support::{TestDb, id_of, ok};
-use crate::web_ui::{artifacts_dir, run_spec};
+use crate::web_ui::{assert_screenshots, remove_screenshots, run_spec};
 use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
@@ -72,9 +72,7 @@ fn terminal_copy_paste_follow_the_permission_and_resize_reaches_the_target_in_a_
         "clip-resized.png",
         "clip-insecure.png",
     ];
-    for shot in shots {
-        let _ = std::fs::remove_file(artifacts_dir().join(shot));
-    }
+    remove_screenshots(&shots);
     run_spec(
         "terminal_clipboard.spec.mjs",
         &server,
@@ -86,11 +84,6 @@ fn terminal_copy_paste_follow_the_permission_and_resize_reaches_the_target_in_a_
         ],
         Duration::from_secs(180),
     );
-    for shot in shots {
-        let size = std::fs::metadata(artifacts_dir().join(shot))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        assert!(size > 1000, "no screenshot {shot}");
-    }
+    assert_screenshots(&shots);
     let _ = server.stop();
 }

@@ -139,6 +139,23 @@ pub(crate) fn specs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("web")
 }
 
+/// Removes a spec's screenshots before it runs, so [`assert_screenshots`] sees this run's.
+pub(crate) fn remove_screenshots(shots: &[&str]) {
+    for shot in shots {
+        let _ = std::fs::remove_file(artifacts_dir().join(shot));
+    }
+}
+
+/// Asserts each screenshot was written (a real image, not an empty file): they are the
+/// artifacts a reviewer looks at.
+pub(crate) fn assert_screenshots(shots: &[&str]) {
+    for shot in shots {
+        let path = artifacts_dir().join(shot);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 1000, "no screenshot {}", path.display());
+    }
+}
+
 /// Where screenshots go: `PORTCULLIS_WEB_ARTIFACTS`, or `web-artifacts` in the target directory.
 pub(crate) fn artifacts_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("PORTCULLIS_WEB_ARTIFACTS") {
@@ -339,9 +356,7 @@ fn login_logout_mfa_and_deep_links_in_a_real_browser() {
     seed_forced_mfa_user(&server, &admin, "mfa.newcomer", newcomer_password);
 
     let shots = ["login.png", "app-shell.png", "mfa.png", "mfa-setup.png"];
-    for shot in shots {
-        let _ = std::fs::remove_file(artifacts_dir().join(shot));
-    }
+    remove_screenshots(&shots);
     run_spec(
         "login.spec.mjs",
         &server,
@@ -357,10 +372,6 @@ fn login_logout_mfa_and_deep_links_in_a_real_browser() {
         ],
         Duration::from_secs(240),
     );
-    for shot in shots {
-        let path = artifacts_dir().join(shot);
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        assert!(size > 1000, "no screenshot {}", path.display());
-    }
+    assert_screenshots(&shots);
     let _ = server.stop();
 }
