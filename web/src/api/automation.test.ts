@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { runAutomation, waitExecution, type AutomationDeps, type Outcome } from './automation'
+import { DEFAULT_PASSWORD_RULES, changeSecretBody, runAutomation, secretProblem, waitExecution, type AutomationDeps, type Outcome } from './automation'
 
 /** Scripted server: answers POSTs and GETs from queues, records the calls, fake clock. */
 function fakeDeps(posts: Array<unknown | Error>, gets: unknown[]) {
@@ -88,5 +88,108 @@ describe('runAutomation', () => {
     const out = await runAutomation('change_secret', [acc(6)], deps, () => {})
     expect(calls).toEqual(['POST assets/assets/h6/automations/change_secret/ {"account":"a6"}'])
     expect([out[0].status, out[0].code]).toEqual(['failed', 'verify_failed'])
+  })
+})
+
+describe('stopping a run', () => {
+  it('lets the account in flight finish, starts no further account and marks the rest stopped', async () => {
+    const stop = new AbortController()
+    const { deps, calls } = fakeDeps([], [])
+    // The Stop click lands while the first account's request is in flight.
+    deps.post = async (path, body) => {
+      calls.push(`POST ${path} ${JSON.stringify(body)}`)
+      stop.abort()
+      return { task: 'e1', executions: [{ id: 'e1', status: 'success', duration: 0.4 }] }
+    }
+    const seen: Outcome[][] = []
+    const out = await runAutomation('verify', [acc(1), acc(2), acc(3)], deps, (o) => seen.push(o), { signal: stop.signal })
+    expect(calls).toEqual(['POST accounts/accounts/tasks/ {"action":"verify","accounts":["a1"]}'])
+    expect(out.map((o) => o.status)).toEqual(['success', 'stopped', 'stopped'])
+    expect(out[0].execution).toBe('e1')
+    expect(seen[seen.length - 1].map((o) => o.status)).toEqual(['success', 'stopped', 'stopped'])
+  })
+
+  it('starts nothing when stopped before the first account', async () => {
+    const stop = new AbortController()
+    stop.abort()
+    const { deps, calls } = fakeDeps([{ id: 'x', status: 'success' }], [])
+    const out = await runAutomation('test', [acc(1), acc(2)], deps, () => {}, { signal: stop.signal })
+    expect(calls).toEqual([])
+    expect(out.map((o) => o.status)).toEqual(['stopped', 'stopped'])
+  })
+
+  it('stops the poll wait of a running execution: no further look, the account unfinished', async () => {
+    const stop = new AbortController()
+    const { deps, calls } = fakeDeps([{ id: 'e7', status: 'running' }, { id: 'e8', status: 'success' }], [{ id: 'e7', status: 'success' }])
+    const signals: Array<AbortSignal | undefined> = []
+    deps.sleep = async (ms, signal) => {
+      calls.push(`sleep ${ms}`)
+      signals.push(signal)
+      stop.abort() // Stop while waiting between two looks
+    }
+    const out = await runAutomation('test', [acc(7), acc(8)], deps, () => {}, { signal: stop.signal, interval: 1000 })
+    expect(calls).toEqual(['POST assets/assets/h7/automations/ping/ {"account":"a7"}', 'sleep 1000'])
+    expect(signals).toEqual([stop.signal])
+    expect(out.map((o) => [o.status, o.execution, o.code])).toEqual([
+      ['unfinished', 'e7', 'stopped_waiting'],
+      ['stopped', undefined, undefined],
+    ])
+  })
+
+  it('does not poll at all once stopped', async () => {
+    const stop = new AbortController()
+    stop.abort()
+    const { deps, calls } = fakeDeps([], [])
+    await expect(waitExecution({ id: 'e3', status: 'running' }, deps, { signal: stop.signal })).rejects.toThrow(/stopped waiting for execution e3/)
+    expect(calls).toEqual([])
+  })
+})
+
+describe('change secret strategies', () => {
+  const pw = { ...acc(1), secretType: 'password' }
+  const key = { ...acc(2), secretType: 'ssh_key' }
+  const PEM = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn==\n-----END OPENSSH PRIVATE KEY-----\n'
+
+  it('sends a specified password to password accounts and a private key to SSH-key accounts', async () => {
+    const { deps, calls } = fakeDeps([{ id: 'e1', status: 'success' }, { id: 'e2', status: 'success' }], [])
+    const out = await runAutomation('change_secret', [pw, key], deps, () => {}, {
+      secret: { strategy: 'specific', password: 'N3w-pass word', privateKey: PEM },
+    })
+    expect(calls).toEqual([
+      'POST assets/assets/h1/automations/change_secret/ {"account":"a1","secret_strategy":"specific","secret":"N3w-pass word"}',
+      `POST assets/assets/h2/automations/change_secret/ ${JSON.stringify({ account: 'a2', secret_strategy: 'specific', secret: PEM })}`,
+    ])
+    expect(out.map((o) => o.status)).toEqual(['success', 'success'])
+    // The outcomes carry no secret.
+    expect(JSON.stringify(out)).not.toContain('N3w-pass')
+  })
+
+  it('sends random with only the rules that differ from the defaults', () => {
+    expect(changeSecretBody(pw, { strategy: 'random' })).toEqual({ account: 'a1' })
+    expect(changeSecretBody(pw, { strategy: 'random', passwordRules: { ...DEFAULT_PASSWORD_RULES } })).toEqual({ account: 'a1' })
+    expect(changeSecretBody(pw, { strategy: 'random', passwordRules: { ...DEFAULT_PASSWORD_RULES, length: 24, symbol: false } })).toEqual({
+      account: 'a1',
+      password_rules: { length: 24, lowercase: true, uppercase: true, digit: true, symbol: false },
+    })
+    expect(changeSecretBody(key, { strategy: 'random', passwordRules: { ...DEFAULT_PASSWORD_RULES, length: 24 }, sshKeyAlgorithm: 'rsa' })).toEqual({
+      account: 'a2',
+      ssh_key_algorithm: 'rsa',
+    })
+    expect(changeSecretBody(key, { strategy: 'random', sshKeyAlgorithm: 'ed25519' })).toEqual({ account: 'a2' })
+  })
+
+  it('refuses an empty or mismatched password, an empty or unreadable key, and impossible rules', () => {
+    const specific = (password: string, privateKey = '') => ({ strategy: 'specific' as const, password, privateKey })
+    expect(secretProblem([pw], specific(''), '')).toBe('emptyPassword')
+    expect(secretProblem([pw], specific('abc'), 'abd')).toBe('mismatch')
+    expect(secretProblem([pw], specific('abc'), 'abc')).toBeNull()
+    expect(secretProblem([key], specific(''), '')).toBe('emptyKey')
+    expect(secretProblem([key], specific('', 'ssh-ed25519 AAAA'), '')).toBe('notKey')
+    expect(secretProblem([key], specific('', PEM), '')).toBeNull()
+    expect(secretProblem([pw, key], specific('abc', ''), 'abc')).toBe('emptyKey')
+    expect(secretProblem([pw], { strategy: 'random' })).toBeNull()
+    expect(secretProblem([pw], { strategy: 'random', passwordRules: { ...DEFAULT_PASSWORD_RULES, length: 12 } })).toBe('badLength')
+    const none = { length: 16, lowercase: false, uppercase: false, digit: false, symbol: false }
+    expect(secretProblem([pw], { strategy: 'random', passwordRules: none })).toBe('noClass')
   })
 })
