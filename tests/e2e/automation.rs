@@ -408,7 +408,7 @@ pub(crate) fn upload(server: &Server, token: &str, path: &str, bytes: &[u8]) -> 
 
 /// `sshpass` + `ssh` straight to the target as `user` with `password`, running `command`
 /// (`tty` forces a terminal, which makes the target record the login).
-fn ssh_as(port: u16, user: &str, password: &str, command: &str, tty: bool) -> Output {
+pub(crate) fn ssh_as(port: u16, user: &str, password: &str, command: &str, tty: bool) -> Output {
     let mut c = Command::new("sshpass");
     c.arg("-e")
         .args(["timeout", "-k", "5", "30", "ssh", "-F", "/dev/null"])
@@ -447,7 +447,7 @@ pub(crate) struct Scene {
     pub(crate) server: Server,
     pub(crate) sshd: Sshd,
     pub(crate) admin: String,
-    data: tempfile::TempDir,
+    pub(crate) data: tempfile::TempDir,
     _keys: tempfile::TempDir,
     plugin: String,
     pub(crate) asset: String,
@@ -629,7 +629,11 @@ impl Scene {
     }
 }
 
-async fn stored_secret(db: &TestDb, data: &std::path::Path, account: &str) -> (String, usize) {
+pub(crate) async fn stored_secret(
+    db: &TestDb,
+    data: &std::path::Path,
+    account: &str,
+) -> (String, usize) {
     let store = Store::connect(&db.url).await.unwrap();
     let key = std::fs::read_to_string(data.join("master.key")).unwrap();
     let vault = Vault::new(MasterKey::from_base64(&key).unwrap(), vec![]);
