@@ -72,16 +72,29 @@ impl WriteBatch {
         crate::accounts::update_account_in(&mut self.tx, vault, id, u, by).await
     }
 
-    /// Replaces the labels `org` puts on one resource inside the batch.
+    /// Replaces the labels `org` puts on the resource `res_id` of type `res_type` inside the
+    /// batch; `None` leaves them as they are (an update body without `labels`).
     pub async fn set_resource_labels(
         &mut self,
         org: Uuid,
         res_type: &str,
-        res_id: &str,
-        labels: &[LabelRef],
+        res_id: Uuid,
+        labels: Option<&[LabelRef]>,
         by: &str,
-    ) -> Result<Vec<Uuid>, StoreError> {
-        crate::labels::set_resource_labels_in(&mut self.tx, org, res_type, res_id, labels, by).await
+    ) -> Result<(), StoreError> {
+        let Some(labels) = labels else {
+            return Ok(());
+        };
+        crate::labels::set_resource_labels_in(
+            &mut self.tx,
+            org,
+            res_type,
+            &res_id.to_string(),
+            labels,
+            by,
+        )
+        .await
+        .map(drop)
     }
 
     /// Writes one operation-log entry inside the batch, so it exists only if the batch commits.

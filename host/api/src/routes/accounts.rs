@@ -941,19 +941,11 @@ pub(crate) async fn apply_account_update(
     if !found {
         return Err(ApiError::NotFound("Account"));
     }
-    if let Some(refs) = &plan.labels {
-        batch
-            .set_resource_labels(
-                plan.before.org_id,
-                ACCOUNT_TYPE,
-                &plan.before.id.to_string(),
-                refs,
-                by,
-            )
-            .await
-            .map_err(labels::labels_error)?;
-    }
-    Ok(())
+    let refs = plan.labels.as_deref();
+    batch
+        .set_resource_labels(plan.before.org_id, ACCOUNT_TYPE, plan.before.id, refs, by)
+        .await
+        .map_err(labels::labels_error)
 }
 
 /// After the commit: the account as the API shows it now, its name, and the operation log's

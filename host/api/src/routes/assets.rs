@@ -1320,19 +1320,11 @@ pub(crate) async fn apply_asset_update(
             StoreError::Conflict(_) => name_taken(),
             other => other.into(),
         })?;
-    if let Some(refs) = &plan.labels {
-        batch
-            .set_resource_labels(
-                plan.before.org_id,
-                ASSET_TYPE,
-                &plan.before.id.to_string(),
-                refs,
-                by,
-            )
-            .await
-            .map_err(labels::labels_error)?;
-    }
-    Ok(())
+    let refs = plan.labels.as_deref();
+    batch
+        .set_resource_labels(plan.before.org_id, ASSET_TYPE, plan.before.id, refs, by)
+        .await
+        .map_err(labels::labels_error)
 }
 
 /// After the commit: the asset as the API shows it now, its name, and the operation log's
