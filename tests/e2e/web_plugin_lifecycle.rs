@@ -3,13 +3,15 @@
 //! secret and enabled; 0.2.0 of the same component is uploaded with the Upgrade button and
 //! enabled (grant, configuration and secret carried over); its configuration is changed;
 //! Roll back enables 0.1.0 again, with its own configuration and secret; Disable and Enable
-//! toggle it; the Invocations tab lists the `describe` call of each enable. Every step is
-//! checked here through the API as well, and the secret's value is never in an answer.
+//! toggle it; the Invocations tab lists the `describe` call of each enable. The first upload
+//! is throttled so its progress is seen counting up to 100 % before the server's checks.
+//! Every step is checked here through the API as well, and the secret's value is never in an
+//! answer.
 
 use crate::client::{ADMIN_PASSWORD, get, start, token};
 use crate::support::{TestDb, rows};
 use crate::web_audit::plugin_bundle_version;
-use crate::web_ui::run_spec;
+use crate::web_ui::{assert_screenshots, remove_screenshots, run_spec};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -28,6 +30,15 @@ fn plugins_are_upgraded_and_rolled_back_with_secrets_and_config_in_a_real_browse
     let admin = token(&server, "admin", ADMIN_PASSWORD);
     let v1 = plugin_bundle_version(work.path(), data.path(), "0.1.0");
     let v2 = plugin_bundle_version(work.path(), data.path(), "0.2.0");
+    let shots = [
+        "plugin-upload-progress.png",
+        "plugin-lifecycle-1-secret.png",
+        "plugin-lifecycle-2-upgraded.png",
+        "plugin-lifecycle-3-versions.png",
+        "plugin-lifecycle-4-rolled-back.png",
+        "plugin-lifecycle-5-invocations.png",
+    ];
+    remove_screenshots(&shots);
 
     run_spec(
         "plugin_lifecycle.spec.mjs",
@@ -43,6 +54,7 @@ fn plugins_are_upgraded_and_rolled_back_with_secrets_and_config_in_a_real_browse
         ],
         Duration::from_secs(300),
     );
+    assert_screenshots(&shots);
 
     // Both versions are installed; the rollback left 0.1.0 enabled and 0.2.0 disabled.
     let list = get(

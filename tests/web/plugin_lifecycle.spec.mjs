@@ -4,11 +4,15 @@
 // (grant, configuration and secret carried over), reconfigured and enabled; Roll back enables
 // 0.1.0 again with its own configuration and secret; Disable and Enable toggle it; the
 // Versions tab lists both and the Invocations tab the `describe` call of each enable.
-// Screenshots: plugin-lifecycle-{1-secret,2-upgraded,3-versions,4-rolled-back,5-invocations}.png.
+// The first upload is throttled, so its progress (percentages counting up to 100, then the
+// server's checks) is seen and recorded.
+// Screenshots: plugin-upload-progress.png (mid-upload),
+// plugin-lifecycle-{1-secret,2-upgraded,3-versions,4-rolled-back,5-invocations}.png.
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { env, field, launch, newPage, screenshot, signIn, unexpected } from './support.mjs'
+import { statSync } from 'node:fs'
+import { env, field, launch, newPage, recordStates, screenshot, signIn, throttleUpload, unexpected, uploadPercents } from './support.mjs'
 
 const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const BUNDLE_1 = env('PC_PLUGIN_BUNDLE_1')
@@ -89,11 +93,34 @@ test('a plugin is given a secret, upgraded, rolled back and its calls listed', a
     await unsigned.click()
     await page.locator('.el-message--success').first().waitFor()
   }
+  // The upload is paced at a quarter of the bundle per second, so its progress is seen: the
+  // bar and its words count up to 100 %, then say the server is checking the bundle, and the
+  // installed version opens.
   await page.getByTestId('plugin-upload').click()
+  const progress = await recordStates(page, 'plugin-upload-progress')
+  const unthrottle = await throttleUpload(page, statSync(BUNDLE_1).size / 4)
   await page.locator('[data-testid="plugin-upload-dialog"] input[type=file]').setInputFiles(BUNDLE_1)
+  await page.waitForFunction(() => {
+    const bar = document.querySelector('[data-testid="plugin-upload-progress"] [role="progressbar"]')
+    const p = Number(bar?.getAttribute('aria-valuenow'))
+    return p >= 25 && p <= 75
+  })
+  await page.waitForTimeout(700) // the bar's width slides to the value in 0.6 s
+  await screenshot(page, 'plugin-upload-progress.png')
   await page.waitForURL(DETAIL, { timeout: 120_000 })
+  await unthrottle()
   const first = shownId(page)
   await shows(page, '0.1.0', 'Installed')
+  const states = await progress.seen()
+  const percents = uploadPercents(states, /Uploading… (\d+)%/)
+  // The browser sends 16 KiB at a time: the bundle (about 40 KiB) shows at least two steps.
+  const between = percents.filter((p) => p > 0 && p < 100)
+  assert.ok(between.length >= 2, `upload progress shown step by step: ${JSON.stringify(states)}`)
+  assert.deepEqual(percents, [...percents].sort((a, b) => a - b), 'the percentage only grows')
+  const checking = states.findIndex((s) => s.text.includes('Checking the signature, the manifest and the component') && s.value === 100)
+  const lastUpload = states.findLastIndex((s) => /Uploading…/.test(s.text))
+  assert.ok(checking > lastUpload && lastUpload >= 0, `the upload reaches 100 % and the server's checks follow: ${JSON.stringify(states)}`)
+  assert.equal(states[states.length - 1].text, '', 'the progress is gone once installed')
 
   await tab(page, 'Capabilities')
   await page.getByTestId('grant-all').click()

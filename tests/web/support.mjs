@@ -190,3 +190,67 @@ export class Authenticator {
     return ['000000', '111111', '222222', '333333', '444444', '555555'].find((c) => !valid.includes(c))
   }
 }
+
+/**
+ * Paces the page's uploads at `bytesPerSecond` (Chromium's own network throttling, which
+ * feeds an upload to the socket 16 KiB at a time, so the page's upload progress events
+ * arrive step by step as they would on a slow link). Returns a function that lifts it.
+ */
+export async function throttleUpload(page, bytesPerSecond) {
+  const cdp = await page.context().newCDPSession(page)
+  await cdp.send('Network.enable')
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 0,
+    downloadThroughput: -1,
+    uploadThroughput: Math.max(1024, Math.round(bytesPerSecond)),
+  })
+  return async () => {
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
+    await cdp.detach()
+  }
+}
+
+/**
+ * Records every state the element with `data-testid=testId` goes through from now on (it may
+ * not exist yet): its words and its progress bar's value (`aria-valuenow` of the
+ * `role=progressbar` inside), one entry per change, `{ text: '' }` while it is absent. A DOM
+ * observer sees each render, so even a state shown for a single frame is in the list.
+ * `seen()` returns the list.
+ */
+export async function recordStates(page, testId) {
+  const key = `__pcStates_${testId.replace(/\W/g, '_')}`
+  await page.evaluate(
+    ([key, testId]) => {
+      const seen = (window[key] = [])
+      const note = () => {
+        const el = document.querySelector(`[data-testid="${testId}"]`)
+        const bar = el?.querySelector('[role="progressbar"]')
+        const value = bar ? Number(bar.getAttribute('aria-valuenow')) : null
+        const text = el ? el.textContent.replace(/\s+/g, ' ').trim() : ''
+        const last = seen[seen.length - 1]
+        if (!last || last.text !== text || last.value !== value) seen.push({ text, value, at: Math.round(performance.now()) })
+      }
+      note()
+      new MutationObserver(note).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true })
+    },
+    [key, testId],
+  )
+  return { seen: () => page.evaluate((key) => window[key], key) }
+}
+
+/**
+ * From states of [`recordStates`], the upload percentages shown with `uploading` (a RegExp
+ * with one group: the number) in order, checking that each agrees with its bar's value.
+ */
+export function uploadPercents(states, uploading) {
+  const out = []
+  for (const s of states) {
+    const m = uploading.exec(s.text)
+    if (!m) continue
+    const p = Number(m[1])
+    if (s.value !== p) throw new Error(`the words say ${p}% but the bar ${s.value}: ${JSON.stringify(s)}`)
+    if (out[out.length - 1] !== p) out.push(p)
+  }
+  return out
+}

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { bulkDelete } from './resources'
+import { ApiError } from './client'
+import { bulkDelete, importFile } from './resources'
 
 let urls: string[] = []
 let methods: string[] = []
@@ -29,5 +30,75 @@ describe('bulkDelete', () => {
   it('sends nothing for an empty selection', async () => {
     await bulkDelete('users/users/', [])
     expect(urls).toEqual([])
+  })
+})
+
+/** A stand-in for the browser's XMLHttpRequest: the test drives its upload and answer. */
+class FakeXhr {
+  static last: FakeXhr
+  method = ''
+  url = ''
+  headers: Record<string, string> = {}
+  sent: unknown
+  status = 0
+  responseText = ''
+  withCredentials = false
+  upload: { onprogress?: (e: { lengthComputable: boolean; loaded: number; total: number }) => void } = {}
+  onload?: () => void
+  onerror?: () => void
+  constructor() {
+    FakeXhr.last = this
+  }
+  open(method: string, url: string) {
+    this.method = method
+    this.url = url
+  }
+  setRequestHeader(k: string, v: string) {
+    this.headers[k] = v
+  }
+  send(body: unknown) {
+    this.sent = body
+  }
+  progress(loaded: number, total: number, lengthComputable = true) {
+    this.upload.onprogress?.({ lengthComputable, loaded, total })
+  }
+  answer(status: number, body: unknown) {
+    this.status = status
+    this.responseText = typeof body === 'string' ? body : JSON.stringify(body)
+    this.onload?.()
+  }
+}
+
+describe('importFile', () => {
+  beforeEach(() => vi.stubGlobal('XMLHttpRequest', FakeXhr))
+
+  it('reports the upload in whole percents as the bytes go out, then resolves with the answer', async () => {
+    const seen: number[] = []
+    const file = new File(['a,b\n1,2\n'], 'x.csv', { type: 'text/csv' })
+    const done = importFile('users/users/', file, (p) => seen.push(p))
+    const xhr = FakeXhr.last
+    expect([xhr.method, xhr.url]).toEqual(['POST', '/api/v1/users/users/'])
+    expect((xhr.sent as FormData).get('file')).toBeInstanceOf(File)
+    xhr.progress(0, 3000)
+    xhr.progress(1000, 3000)
+    xhr.progress(500, 0, false) // no total: nothing to report
+    xhr.progress(2000, 3000)
+    xhr.progress(3000, 3000)
+    xhr.answer(201, [{ id: 1 }, { id: 2 }])
+    expect(await done).toEqual([{ id: 1 }, { id: 2 }])
+    expect(seen).toEqual([0, 33, 67, 100])
+  })
+
+  it('rejects a refused import with the per-row report', async () => {
+    const done = importFile('users/users/', new File(['x'], 'x.csv'), () => {})
+    FakeXhr.last.progress(1, 1)
+    FakeXhr.last.answer(400, [{}, { row: 3, email: ['Enter a valid email address.'] }])
+    const e = await done.then(
+      () => null,
+      (err: unknown) => err,
+    )
+    expect(e).toBeInstanceOf(ApiError)
+    expect((e as ApiError).status).toBe(400)
+    expect((e as ApiError).rows).toEqual([{ index: 1, row: 3, errors: { email: ['Enter a valid email address.'] } }])
   })
 })
