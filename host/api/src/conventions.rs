@@ -14,8 +14,8 @@
 //! - **`OPTIONS`** on any route: DRF-style metadata (`actions` with field descriptions, filter
 //!   operators), learned from the route's allowed methods and a sample row.
 //! - **Bulk `PUT`/`PATCH`** on a list route (a JSON array of objects carrying `id`). Assets
-//!   (every `/assets/<kind>/` list), accounts (`routes/bulk_update.rs`) and users
-//!   (`routes/users.rs`) answer it on their list routes themselves, in one store
+//!   (every `/assets/<kind>/` list), accounts and users answer it on their list routes
+//!   themselves (`routes/bulk_update.rs`), in one store
 //!   transaction: every item is checked first, then all are written together, and a write
 //!   that fails rolls every item back. Elsewhere (groups, nodes, platforms, …) the layer applies the items one by one through the
 //!   detail route, all or nothing by compensation: when one item fails, the items already

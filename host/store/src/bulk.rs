@@ -8,7 +8,7 @@
 //! checks inside the transaction what the database would otherwise refuse, so that the answer
 //! can name the row that blocked the selection.
 //!
-//! Bulk updates (`PUT`/`PATCH` of an array on the asset and account lists) share one
+//! Bulk updates (`PUT`/`PATCH` of an array on the asset, account and user lists) share one
 //! [`WriteBatch`]: the API checks every item first, then applies each item's change through
 //! the batch and commits once, so a write that fails (a unique name taken by another item of
 //! the same request) rolls back every item, secrets and their history included, and a
@@ -17,6 +17,7 @@
 use crate::accounts::AccountUpdate;
 use crate::assets::{AssetPatch, AssetRecord};
 use crate::labels::LabelRef;
+use crate::users::{UserUpdate, UserUpdateError};
 use crate::{Store, StoreError};
 use portcullis_core::vault::Vault;
 use uuid::Uuid;
@@ -70,6 +71,18 @@ impl WriteBatch {
         by: &str,
     ) -> Result<bool, StoreError> {
         crate::accounts::update_account_in(&mut self.tx, vault, id, u, by).await
+    }
+
+    /// Writes every step of a user update (see [`Store::apply_user_updates`]) inside the
+    /// batch; `hash` is [`UserUpdate::password_hash`], computed before the batch began. The
+    /// error names the step that failed (its `index` is `None`).
+    pub async fn update_user(
+        &mut self,
+        u: &UserUpdate,
+        hash: Option<&str>,
+        by: &str,
+    ) -> Result<(), UserUpdateError> {
+        crate::users::update_user_in_tx(&mut self.tx, u, hash, by).await
     }
 
     /// Replaces the labels `org` puts on the resource `res_id` of type `res_type` inside the

@@ -1326,7 +1326,8 @@ impl std::fmt::Debug for NewPassword {
 
 /// Everything one user update writes: the API's user serializer checks the body, then the
 /// store writes the plain fields, the password, an added SSH key, the labels, the group
-/// memberships and the role bindings of the user together ([`Store::apply_user_updates`]).
+/// memberships and the role bindings of the user together ([`Store::apply_user_updates`], or
+/// [`crate::bulk::WriteBatch::update_user`] inside a batch the caller commits).
 #[derive(Debug, Clone, Default)]
 pub struct UserUpdate {
     /// The user.
@@ -1372,7 +1373,8 @@ pub enum UserUpdateStep {
 #[derive(Debug, thiserror::Error)]
 #[error("user update {index:?} failed at {step:?}: {source}")]
 pub struct UserUpdateError {
-    /// Which update of the batch failed (`None` for [`UserUpdateStep::Transaction`]).
+    /// Which update of the batch failed (`None` for [`UserUpdateStep::Transaction`], and for
+    /// an update written alone through [`crate::bulk::WriteBatch::update_user`]).
     pub index: Option<usize>,
     /// The step that failed.
     pub step: UserUpdateStep,
@@ -1381,111 +1383,58 @@ pub struct UserUpdateError {
     pub source: StoreError,
 }
 
+impl UserUpdate {
+    /// The Argon2 hash of the new password, if any: computed before a transaction starts, so
+    /// that hashing never holds the write lock ([`crate::bulk::WriteBatch::update_user`]
+    /// takes it).
+    pub fn password_hash(&self) -> Result<Option<String>, UserUpdateError> {
+        self.password
+            .as_ref()
+            .map(|p| {
+                hash_password(p.password.expose()).map_err(|e| UserUpdateError {
+                    index: None,
+                    step: UserUpdateStep::Password,
+                    source: StoreError::Invalid(e.to_string()),
+                })
+            })
+            .transpose()
+    }
+}
+
 impl Store {
     /// Applies a batch of user updates in one transaction: every step of every update is
-    /// written, or, when one fails, none (the error names the update and the step). A single
-    /// update through `PATCH /users/users/<id>/` and a bulk `PUT`/`PATCH` of the list both go
-    /// through here, so neither can leave a user half changed — say new groups but the old
-    /// roles. Passwords are hashed before the transaction starts, keeping Argon2 out of it.
+    /// written, or, when one fails, none (the error names the update and the step). Creating
+    /// users writes their fields through here, so no user is left half written — say new
+    /// groups but the old roles. Passwords are hashed before the transaction starts, keeping
+    /// Argon2 out of it.
     pub async fn apply_user_updates(
         &self,
         updates: &[UserUpdate],
         by: &str,
     ) -> Result<(), UserUpdateError> {
-        let fail = |index: Option<usize>, step: UserUpdateStep| {
-            move |source: StoreError| UserUpdateError {
-                index,
-                step,
-                source,
+        let at = |index: usize| {
+            move |e: UserUpdateError| UserUpdateError {
+                index: Some(index),
+                ..e
             }
         };
         let mut hashes: Vec<Option<String>> = Vec::with_capacity(updates.len());
         for (i, u) in updates.iter().enumerate() {
-            hashes.push(
-                u.password
-                    .as_ref()
-                    .map(|p| {
-                        hash_password(p.password.expose())
-                            .map_err(|e| StoreError::Invalid(e.to_string()))
-                    })
-                    .transpose()
-                    .map_err(fail(Some(i), UserUpdateStep::Password))?,
-            );
+            hashes.push(u.password_hash().map_err(at(i))?);
         }
-        let mut tx = self
-            .begin_write()
-            .await
-            .map_err(StoreError::from)
-            .map_err(fail(None, UserUpdateStep::Transaction))?;
+        let transaction = |source| UserUpdateError {
+            index: None,
+            step: UserUpdateStep::Transaction,
+            source,
+        };
+        let mut batch = self.begin_batch().await.map_err(transaction)?;
         for (i, (u, hash)) in updates.iter().zip(&hashes).enumerate() {
-            let at = |step| fail(Some(i), step);
-            let found = update_user_in(&mut tx, u.id, &u.patch, by)
+            batch
+                .update_user(u, hash.as_deref(), by)
                 .await
-                .map_err(at(UserUpdateStep::Fields))?;
-            if !found {
-                return Err(at(UserUpdateStep::Fields)(StoreError::NotFound(format!(
-                    "user {}",
-                    u.id
-                ))));
-            }
-            if let (Some(p), Some(hash)) = (&u.password, hash) {
-                let display: String = sqlx::query_scalar(
-                    "SELECT name || '(' || username || ')' FROM users WHERE id = $1",
-                )
-                .bind(u.id.to_string())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::from)
-                .map_err(at(UserUpdateStep::Password))?;
-                let change = PasswordChange {
-                    password: &p.password,
-                    need_update: p.need_update,
-                    history: p.history,
-                    changed_by: &p.changed_by,
-                    remote_addr: &p.remote_addr,
-                };
-                write_password_in(&mut tx, u.id, &display, hash, &change)
-                    .await
-                    .map_err(at(UserUpdateStep::Password))?;
-            }
-            if let Some(k) = &u.public_key {
-                add_ssh_key_in(&mut tx, u.id, k)
-                    .await
-                    .map_err(at(UserUpdateStep::PublicKey))?;
-            }
-            if let Some((org, labels)) = &u.labels {
-                crate::labels::set_resource_labels_in(
-                    &mut tx,
-                    *org,
-                    "users.user",
-                    &u.id.to_string(),
-                    labels,
-                    by,
-                )
-                .await
-                .map_err(at(UserUpdateStep::Labels))?;
-            }
-            if let Some((org, groups)) = &u.groups {
-                set_user_groups_in(&mut tx, u.id, *org, groups)
-                    .await
-                    .map_err(at(UserUpdateStep::Groups))?;
-            }
-            for (org, roles) in &u.roles {
-                set_user_roles_in(&mut tx, u.id, *org, roles)
-                    .await
-                    .map_err(at(UserUpdateStep::Roles))?;
-            }
-            if u.end_sessions {
-                end_sessions_in(&mut tx, &u.id.to_string())
-                    .await
-                    .map_err(at(UserUpdateStep::Fields))?;
-            }
+                .map_err(at(i))?;
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::from)
-            .map_err(fail(None, UserUpdateStep::Transaction))?;
-        Ok(())
+        batch.commit().await.map_err(transaction)
     }
 
     /// The users holding an SSH key with this `SHA256:…` fingerprint (active or not), so an
@@ -1501,6 +1450,84 @@ impl Store {
             .map(|o| uuid(o, "user_ssh_keys.user_id"))
             .collect()
     }
+}
+
+/// Writes every step of one user update inside `tx` (see [`UserUpdate`]); `hash` is the new
+/// password's hash ([`UserUpdate::password_hash`]). The error names the step that failed.
+pub(crate) async fn update_user_in_tx(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    u: &UserUpdate,
+    hash: Option<&str>,
+    by: &str,
+) -> Result<(), UserUpdateError> {
+    let at = |step| {
+        move |source: StoreError| UserUpdateError {
+            index: None,
+            step,
+            source,
+        }
+    };
+    let found = update_user_in(tx, u.id, &u.patch, by)
+        .await
+        .map_err(at(UserUpdateStep::Fields))?;
+    if !found {
+        return Err(at(UserUpdateStep::Fields)(StoreError::NotFound(format!(
+            "user {}",
+            u.id
+        ))));
+    }
+    if let (Some(p), Some(hash)) = (&u.password, hash) {
+        let display: String =
+            sqlx::query_scalar("SELECT name || '(' || username || ')' FROM users WHERE id = $1")
+                .bind(u.id.to_string())
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(StoreError::from)
+                .map_err(at(UserUpdateStep::Password))?;
+        let change = PasswordChange {
+            password: &p.password,
+            need_update: p.need_update,
+            history: p.history,
+            changed_by: &p.changed_by,
+            remote_addr: &p.remote_addr,
+        };
+        write_password_in(tx, u.id, &display, hash, &change)
+            .await
+            .map_err(at(UserUpdateStep::Password))?;
+    }
+    if let Some(k) = &u.public_key {
+        add_ssh_key_in(tx, u.id, k)
+            .await
+            .map_err(at(UserUpdateStep::PublicKey))?;
+    }
+    if let Some((org, labels)) = &u.labels {
+        crate::labels::set_resource_labels_in(
+            tx,
+            *org,
+            "users.user",
+            &u.id.to_string(),
+            labels,
+            by,
+        )
+        .await
+        .map_err(at(UserUpdateStep::Labels))?;
+    }
+    if let Some((org, groups)) = &u.groups {
+        set_user_groups_in(tx, u.id, *org, groups)
+            .await
+            .map_err(at(UserUpdateStep::Groups))?;
+    }
+    for (org, roles) in &u.roles {
+        set_user_roles_in(tx, u.id, *org, roles)
+            .await
+            .map_err(at(UserUpdateStep::Roles))?;
+    }
+    if u.end_sessions {
+        end_sessions_in(tx, &u.id.to_string())
+            .await
+            .map_err(at(UserUpdateStep::Fields))?;
+    }
+    Ok(())
 }
 
 /// Adds `k` as a key of `user` inside the caller's transaction, unless the user already has

@@ -18,6 +18,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use portcullis_core::builtin::{self, ORG_USER_ROLE_ID, SYSTEM_ADMIN_ROLE_ID, SYSTEM_USER_ROLE_ID};
 use portcullis_core::secret::SecretString;
+use portcullis_store::bulk::WriteBatch;
 use portcullis_store::labels::LabelRef;
 use portcullis_store::users::{
     NewPassword, NewSshKey, NewUser, USER_SOURCES, UserPatch, UserQuery, UserRecord, UserUpdate,
@@ -30,7 +31,10 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/users/users/",
-            get(list).post(create).put(bulk_update).patch(bulk_update),
+            get(list)
+                .post(create)
+                .put(super::bulk_update::users)
+                .patch(super::bulk_update::users),
         )
         .route(
             "/api/v1/users/users/{key}/",
@@ -886,52 +890,84 @@ fn update_error(e: UserUpdateError) -> (Option<usize>, ApiError) {
     (e.index, err)
 }
 
-/// Writes prepared updates in one store transaction, then logs each (only once committed)
-/// and answers the users as they are now.
-async fn apply_updates(
-    state: &AppState,
-    caller: &Caller,
-    ready: Vec<PreparedUpdate>,
-    by: &str,
-) -> Result<Vec<Value>, UserUpdateError> {
-    let updates: Vec<UserUpdate> = ready.iter().map(|p| p.update.clone()).collect();
-    state.store().apply_user_updates(&updates, by).await?;
-    let mut shown = Vec::with_capacity(ready.len());
-    for p in ready {
-        let after = match state.store().user_record(&p.before.id.to_string()).await {
-            Ok(Some(u)) => u,
-            // Deleted by someone else since the commit: show what was written.
-            _ => p.before.clone(),
-        };
-        let a = match user_full(state, caller, &after).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = ?e, "could not show an updated user");
-                user_json(&after)
-            }
-        };
-        let mut changes = diff(&p.shown, &a);
-        if p.update.password.is_some() {
-            changes["password"] = json!("******");
-        }
-        if p.update.public_key.is_some() {
-            changes["public_key_added"] = json!(true);
-        }
-        audit(
-            state,
-            caller,
-            "User",
-            "update",
-            &after.username,
-            &after.id.to_string(),
-            changes,
-        )
-        .await;
-        shown.push(a);
-    }
-    Ok(shown)
+/// A user update checked by [`plan_user_update`]: what it writes, and the new password's
+/// hash, computed before any transaction.
+pub(crate) struct UserPlan {
+    ready: PreparedUpdate,
+    hash: Option<String>,
 }
 
+impl UserPlan {
+    /// The user it updates.
+    pub(crate) fn id(&self) -> Uuid {
+        self.ready.before.id
+    }
+}
+
+/// Checks an update of the user `key` names (id or username, one the caller sees) as
+/// [`patch`] does; shared with the bulk update (`routes/bulk_update.rs`). Nothing is written.
+pub(crate) async fn plan_user_update(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    body: &Map<String, Value>,
+    by: &str,
+) -> Result<UserPlan, ApiError> {
+    let before = visible_user(state, caller, key).await?;
+    let ready = prepare_update(state, caller, before, body, by).await?;
+    let hash = ready
+        .update
+        .password_hash()
+        .map_err(|e| update_error(e).1)?;
+    Ok(UserPlan { ready, hash })
+}
+
+/// Writes a planned update (fields, password and its history, SSH key, labels, groups, role
+/// bindings, ended sessions) inside `batch`; a refusal names the input it came from.
+pub(crate) async fn apply_user_update(
+    batch: &mut WriteBatch,
+    plan: &UserPlan,
+    by: &str,
+) -> Result<(), ApiError> {
+    batch
+        .update_user(&plan.ready.update, plan.hash.as_deref(), by)
+        .await
+        .map_err(|e| update_error(e).1)
+}
+
+/// After the commit: the user as the API shows it now (what was written, should someone have
+/// deleted the user since), the username, and the operation log's diff against the plan's
+/// "before" (a new password and an added key marked, never shown).
+pub(crate) async fn updated_user(
+    state: &AppState,
+    caller: &Caller,
+    plan: &UserPlan,
+) -> (Value, String, Value) {
+    let p = &plan.ready;
+    let after = match state.store().user_record(&p.before.id.to_string()).await {
+        Ok(Some(u)) => u,
+        _ => p.before.clone(),
+    };
+    let a = match user_full(state, caller, &after).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = ?e, "could not show an updated user");
+            user_json(&after)
+        }
+    };
+    let mut changes = diff(&p.shown, &a);
+    if p.update.password.is_some() {
+        changes["password"] = json!("******");
+    }
+    if p.update.public_key.is_some() {
+        changes["public_key_added"] = json!(true);
+    }
+    (a, after.username, changes)
+}
+
+/// `PATCH`/`PUT /users/users/<key>/`: every part of the update written in one transaction,
+/// logged once committed. Bulk `PUT`/`PATCH` of the list is `bulk_update::users`, through
+/// the same plan, apply and read-back steps.
 async fn patch(
     caller: Caller,
     State(state): State<AppState>,
@@ -941,100 +977,23 @@ async fn patch(
     caller.require("users.change_user")?;
     let body = object(body)?;
     check_fields(&body, WRITABLE)?;
-    let before = visible_user(&state, &caller, &key).await?;
     let by = caller_name(&state, &caller).await;
-    let ready = prepare_update(&state, &caller, before, &body, &by).await?;
-    let mut shown = apply_updates(&state, &caller, vec![ready], &by)
-        .await
-        .map_err(|e| update_error(e).1)?;
-    Ok(Json(shown.pop().unwrap_or(Value::Null)))
-}
-
-/// The id an item of a bulk update names.
-fn item_id(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// Bulk `PUT`/`PATCH /users/users/` (§1.2): an array of `{id, …}`, each item the body of a
-/// detail update. Every item is checked first (id given, not repeated, a user the caller
-/// sees, then the whole body as the detail update checks it); one bad item answers 400 with
-/// DRF's list of per-item error dicts (`{}` for good items) and nothing is written. The good
-/// batch is then written in one store transaction, so a write-time refusal (say the last
-/// SystemAdmin binding) also leaves every user as it was and answers the same list. Each
-/// item is logged only once the batch is committed. Answered here rather than by the
-/// conventions layer's generic bulk update, which applies items one by one and puts them
-/// back on a failure.
-async fn bulk_update(
-    caller: Caller,
-    State(state): State<AppState>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require("users.change_user")?;
-    let Json(body) = body.map_err(|e| crate::error::bad_json(&e))?;
-    let Value::Array(items) = body else {
-        return Err(ApiError::field(
-            "non_field_errors",
-            "Expected a list of items but got type \"dict\".",
-        ));
-    };
-    let by = caller_name(&state, &caller).await;
-    let mut errors: Vec<Value> = vec![json!({}); items.len()];
-    let mut ready: Vec<PreparedUpdate> = Vec::with_capacity(items.len());
-    let mut at: Vec<usize> = Vec::with_capacity(items.len());
-    let mut seen: Vec<Uuid> = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let Some(obj) = item.as_object() else {
-            errors[i] = json!({"non_field_errors": ["Invalid data. Expected a dictionary."]});
-            continue;
-        };
-        let Some(id) = obj.get("id").and_then(item_id) else {
-            errors[i] = json!({"id": ["This field is required."]});
-            continue;
-        };
-        let before = match visible_user(&state, &caller, &id).await {
-            Ok(u) => u,
-            Err(ApiError::NotFound(_)) => {
-                errors[i] =
-                    json!({"id": [format!("Invalid pk \"{id}\" - object does not exist.")]});
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        if seen.contains(&before.id) {
-            errors[i] = json!({"id": ["Duplicate id in the request."]});
-            continue;
-        }
-        seen.push(before.id);
-        let mut fields = obj.clone();
-        fields.remove("id");
-        match prepare_update(&state, &caller, before, &fields, &by).await {
-            Ok(p) => {
-                ready.push(p);
-                at.push(i);
-            }
-            Err(e) => errors[i] = item_error(e)?,
-        }
-    }
-    if errors.iter().any(|e| e != &json!({})) {
-        return Err(ApiError::Invalid(Value::Array(errors)));
-    }
-    match apply_updates(&state, &caller, ready, &by).await {
-        Ok(shown) => Ok(Json(Value::Array(shown))),
-        Err(e) => {
-            let (index, err) = update_error(e);
-            match index.and_then(|k| at.get(k)) {
-                Some(&i) => {
-                    errors[i] = item_error(err)?;
-                    Err(ApiError::Invalid(Value::Array(errors)))
-                }
-                None => Err(err),
-            }
-        }
-    }
+    let plan = plan_user_update(&state, &caller, &key, &body, &by).await?;
+    let mut batch = state.store().begin_batch().await?;
+    apply_user_update(&mut batch, &plan, &by).await?;
+    batch.commit().await?;
+    let (a, name, d) = updated_user(&state, &caller, &plan).await;
+    audit(
+        &state,
+        &caller,
+        "User",
+        "update",
+        &name,
+        &plan.id().to_string(),
+        d,
+    )
+    .await;
+    Ok(Json(a))
 }
 
 /// The role sets an update body changes: `(None, roles)` for `system_roles`, `(Some(org),
