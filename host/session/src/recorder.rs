@@ -55,10 +55,12 @@ pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 
 /// Upper bound on record bytes a session buffers for the writer (besides the buffer being
 /// written): beyond it the session waits.
-pub const MAX_BUFFERED_BYTES: usize = 256 * 1024;
+pub const MAX_BUFFERED_BYTES: usize = 512 * 1024;
 
-/// A session buffer this full is written at once rather than on the next tick.
-pub const HIGH_WATER: usize = 64 * 1024;
+/// A session buffer this full is written at once rather than on the next tick. Bulk output
+/// wakes the writer once per this many bytes (at 64 KiB that was every second SSH packet, a
+/// context switch each), so it is large; an idle session's buffer is dropped once written.
+pub const HIGH_WATER: usize = 256 * 1024;
 
 /// Recorded data reaches the OS at most this long after it was recorded (the writer's tick
 /// plus its work).
