@@ -7,6 +7,8 @@ Used by the section scripts that measure through the `portcullis` binary or `wrk
         [--setting k=v ...] [--note TEXT ...]
     fragment.py api --out F --command CMD --assets N --results R.tsv [--setting k=v ...] [--note ...]
     fragment.py plugins --out F --command CMD --raw R.json [--start-plugins 20] [--setting ...] [--note ...]
+    fragment.py web --out F --command CMD --assets N --nodes N --rounds N [--asset-raw A.json]
+        [--cat-raw C.json --cat-mib M --cat-rounds K] [--setting ...] [--note ...]
 
 A measurement that is missing (its file absent, a failed run) becomes a figure with a null value
 and a note, so the report shows the gap. Targets come from BENCHMARKS.md's owning issues; a run
@@ -356,6 +358,163 @@ def plugins(a):
     }
 
 
+# The web section's scenario the asset-page targets are set for (issue 6, Performance).
+WEB_FULL = {"assets": 100_000, "nodes": 10_000}
+
+# asset_page.mjs summary keys → (id, label, API request key, target).
+WEB_ASSET_FIGURES = [
+    ("web.asset_page_open_ms", "open", "open_api_list",
+     "asset page open (navigation start → first page of rows and node tree shown), ms", "< 1000 ms"),
+    ("web.asset_search_ms", "search", "search_api",
+     "asset list search by name (input → matching rows shown; 300 ms debounce included), ms", "< 1000 ms"),
+    ("web.node_expand_ms", "expand", "expand_api",
+     "node tree expand (click → lazily loaded children shown), ms", None),
+]
+
+
+def _median(xs):
+    s = sorted(xs)
+    if not s:
+        return None
+    m = len(s) // 2
+    return s[m] if len(s) % 2 else (s[m - 1] + s[m]) / 2
+
+
+def web_asset_page(a, raw, notes):
+    """The asset page's figures from tests/bench/web/asset_page.mjs's raw output."""
+    full = a.assets >= WEB_FULL["assets"] and a.nodes >= WEB_FULL["nodes"]
+    summary = (raw or {}).get("summary") or {}
+    figures = []
+    for fid, key, api_key, label, target in WEB_ASSET_FIGURES:
+        s = summary.get(key)
+        value = s["median"] if s else None
+        spread = None
+        if s:
+            spread = {"min": s["min"], "max": s["max"], "n": s["n"]}
+            api_s = summary.get(api_key)
+            if api_s:
+                spread["api"] = api_s["median"]
+        met = None
+        if target and value is not None and full:
+            met = value < 1000
+            if met and s["max"] >= 1000:
+                notes.append(f"{fid}: the median is under 1000 ms but the slowest of {s['n']} rounds took {s['max']:.0f} ms.")
+        if value is None:
+            notes.append(f"{fid}: not measured.")
+        figures.append({"id": fid, "label": label, "unit": "ms", "value": value, "spread": spread,
+                        "target": target, "met": met})
+    if not full:
+        notes.append(f"Quick or reduced scenario ({a.assets} assets, {a.nodes} nodes): the asset page's targets, "
+                     "set for 100,000 assets and 10,000 nodes, are not judged.")
+    dcl, start = summary.get("open_dcl"), summary.get("open_list_start")
+    if dcl and start and summary.get("open") and summary.get("open_tree_start") and summary.get("open_api_tree"):
+        notes.append(f"Where the open's time goes (medians): the document and its scripts loaded at {dcl['median']:.0f} ms "
+                     f"(DOMContentLoaded), the page asked for the first page of assets at {start['median']:.0f} ms "
+                     f"(answered in {summary['open_api_list']['median']:.0f} ms) and for the tree at "
+                     f"{summary['open_tree_start']['median']:.0f} ms (answered in {summary['open_api_tree']['median']:.0f} ms); "
+                     f"the rows were shown at {summary['open_rows']['median']:.0f} ms, the tree at "
+                     f"{summary['open_tree']['median']:.0f} ms.")
+    ch = summary.get("expand_children")
+    if ch:
+        notes.append(f"Each expanded top node held about {ch['median']:.0f} child nodes.")
+    return figures
+
+
+def web_terminal_cat(a, raw, notes):
+    """The web terminal's figures from tests/bench/web/terminal_cat.mjs's output (one entry per
+    timed round): value the median of the rounds, spread min, max and n."""
+    rounds = [r for r in (raw or {}).get("rounds") or [] if isinstance(r, dict)]
+    mib = a.cat_mib
+    specs = [
+        ("web.terminal_cat_mib_s", f"web terminal `cat` of {mib} MiB: Enter → end marker shown, MiB/s (wall clock)",
+         "MiB/s", lambda r: r.get("mib_s")),
+        ("web.terminal_frame_gap_ms", "web terminal during the `cat`: longest gap between animation frames, ms",
+         "ms", lambda r: r.get("max_frame_gap_ms")),
+        ("web.terminal_input_delay_ms", "web terminal during the `cat`: longest input delay of mouse moves, ms",
+         "ms", lambda r: (r.get("input_delay") or {}).get("max")),
+        ("web.terminal_longtask_ms", "web terminal during the `cat`: longest main-thread task, ms",
+         "ms", lambda r: (r.get("longtasks") or {}).get("max")),
+        ("web.terminal_backlog_mib", "web terminal during the `cat`: peak output received, not yet parsed, MiB",
+         "MiB", lambda r: None if r.get("max_backlog_kib") is None else r["max_backlog_kib"] / 1024),
+    ]
+    figures = []
+    for fid, label, unit, get in specs:
+        xs = [v for v in (get(r) for r in rounds) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        value = _median(xs)
+        spread = {"min": round(min(xs), 4), "max": round(max(xs), 4), "n": len(xs)} if xs else None
+        figures.append({"id": fid, "label": label, "unit": unit,
+                        "value": round(value, 4) if value is not None else None,
+                        "spread": spread, "target": None, "met": None})
+    if rounds and len(rounds) < a.cat_rounds:
+        notes.append(f"The web terminal run timed {len(rounds)} of {a.cat_rounds} rounds.")
+    if rounds:
+        gaps = [r["max_frame_gap_ms"] for r in rounds if isinstance(r.get("max_frame_gap_ms"), (int, float))]
+        if gaps and max(gaps) >= 1000:
+            notes.append(f"The web terminal's tab froze: {max(gaps):.0f} ms without a frame during a `cat`.")
+    return figures
+
+
+def web(a):
+    """Fragment of the web section: the asset page (asset_page.mjs) and the web terminal under
+    bulk output (terminal_cat.sh)."""
+    notes = list(a.note or [])
+    settings = {"assets": a.assets, "nodes": a.nodes, "rounds": a.rounds}
+    settings.update(parse_settings(a.setting))
+    raw, why = load_json(a.asset_raw)
+    if raw is None:
+        notes.append(f"The asset page's browser run wrote no figures: not measured ({why}).")
+    elif raw.get("error"):
+        notes.append("The asset page's browser run failed: " + raw["error"].splitlines()[0])
+    for p in (raw or {}).get("problems") or []:
+        notes.append("Page problem during the asset page run: " + p)
+    if (raw or {}).get("browser"):
+        settings["browser"] = raw["browser"]
+    figures = web_asset_page(a, raw, notes)
+    cat, why = load_json(a.cat_raw)
+    if cat is None:
+        notes.append(f"The web terminal's browser run wrote no figures: not measured ({why}).")
+    elif cat.get("error"):
+        notes.append("The web terminal's browser run failed: " + cat["error"].splitlines()[0])
+    for p in (cat or {}).get("problems") or []:
+        notes.append("Page problem during the web terminal run: " + p)
+    settings["terminal_cat_mib"] = a.cat_mib
+    settings["terminal_cat_rounds"] = a.cat_rounds
+    if (cat or {}).get("bytes"):
+        settings["terminal_cat_bytes"] = cat["bytes"]
+    figures += web_terminal_cat(a, cat, notes)
+    return {
+        "section": "web",
+        "title": "Web UI — console asset page (open, search, lazy node tree) and web terminal under `cat` (headless chromium)",
+        "command": a.command,
+        "settings": settings,
+        "method": (
+            "**Asset page.** `portcullis bench --populate-only` builds the inventory (SQLite); `portcullis serve` "
+            "(release build, UI embedded) serves it on loopback and headless chromium, driven by "
+            "playwright-core, logs in as the administrator. After one warm-up round, each round "
+            "navigates afresh to `/ui/console/assets` and times, on the page's own clock: the open "
+            "(navigation start → the next animation frame after the first page of rows and the node "
+            "tree's first level are in the DOM), a search (the search box's input event with a name "
+            "fragment matching ten assets → exactly those rows shown; the list debounces input by "
+            "300 ms) and the expansion of a top node (click → its children, fetched from the server, "
+            "shown). Value: median of the rounds; spread: min, max and `api`, the median duration of "
+            "the API request the page waited on (Resource Timing).\n\n"
+            "**Web terminal.** `tests/bench/web/terminal_cat.sh`: a target sshd and `portcullis serve` "
+            "(release build, fresh SQLite data, recording on) on loopback; headless chromium signs in "
+            "as a permitted user, opens the workbench terminal to the target and types "
+            "`clear; cat FILE; echo END-…` (FILE: `seq` output of the size shown). On the page's clock: "
+            "Enter keydown → the end marker found in xterm's buffer on an animation frame (MiB/s = size "
+            "/ that time); meanwhile a rAF loop records the longest gap between frames, a `longtask` "
+            "observer the longest main-thread task, mouse moves sent every 100 ms their input delay "
+            "(handler start − event timeStamp) and the page's output queue its peak backlog (large: "
+            "the browser, not the server, sets the pace). One warm-up round, then the timed rounds; "
+            "value: median of the rounds, spread min, max, n. Browser and server share the machine: "
+            "the MiB/s is wall clock and moves with the machine's load."
+        ),
+        "figures": figures,
+        "notes": notes,
+    }
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="kind", required=True)
@@ -375,8 +534,16 @@ def main(argv=None):
     p.add_argument("--start-plugins", type=int, default=20)
     p.add_argument("--concurrent", type=int, default=1000)
     p.add_argument("--remote-delay-ms", type=int, default=200)
+    p = sub.add_parser("web", parents=[common])
+    p.add_argument("--assets", type=int, required=True)
+    p.add_argument("--nodes", type=int, required=True)
+    p.add_argument("--rounds", type=int, required=True)
+    p.add_argument("--asset-raw")
+    p.add_argument("--cat-raw")
+    p.add_argument("--cat-mib", type=int, default=32)
+    p.add_argument("--cat-rounds", type=int, default=3)
     a = ap.parse_args(argv)
-    frag = {"permission": permission, "api": api, "plugins": plugins}[a.kind](a)
+    frag = {"permission": permission, "api": api, "plugins": plugins, "web": web}[a.kind](a)
     with open(a.out, "w", encoding="utf-8") as fh:
         json.dump(frag, fh, indent=2, ensure_ascii=False)
         fh.write("\n")

@@ -1,15 +1,19 @@
 # shellcheck shell=bash
-# Shared parts of the SSH-side benchmark scripts (tests/bench/gateway.sh, recording.sh,
-# automation.sh), sourced after `set -euo pipefail`:
+# Shared parts of the benchmark scripts that start servers (tests/bench/gateway.sh,
+# recording.sh, automation.sh, web.sh, web/terminal_cat.sh), sourced after `set -euo pipefail`:
 #
 #   bench_init NAME          ROOT, BIN, log/die/note, the EXIT/INT/TERM traps, a clean environment
 #   bench_need CMD PKG …     installs the Debian packages of missing commands (purged on exit)
 #   bench_tmp                TMP (mode 755, removed on exit) and DATA=$TMP/data
 #   bench_build              cargo build --release -p portcullis unless NO_BUILD=1
+#   bench_need_browser       node, chromium ($CHROMIUM, from PC_CHROMIUM) and playwright-core
+#                            (`npm ci` in tests/web when missing or older than its lock)
 #   bench_keys NAME …        ed25519 key pairs $TMP/NAME(.pub)
 #   start_sshd NAME PORT FWD /usr/sbin/sshd as root with its own configuration -> LAST_PID
 #   bench_client_config      $CFG and SSH_OPTS: one client configuration for every connection
 #   start_gateway            `portcullis serve` on fresh loopback ports and $DATA -> GW_PID
+#                            (administrator password: $ADMIN_PASSWORD if set, else a fresh one)
+#   stop_gateway             stops it (by PID, with its descendants)
 #   token_of, api, jget      the REST API (private tokens), JSON fields
 #   bench_setup_target_user  user `bench` (the client's key), asset $ASSET on TPORT, account root
 #                            (SSH key $TMP/account), a permission granting all of it
@@ -37,6 +41,7 @@ bench_init() {
         PORTCULLIS_MASTER_KEY_FILE PORTCULLIS_HTTP_ADDR PORTCULLIS_SSH_ADDR PORTCULLIS_ADMIN_PASSWORD
     TMP=""
     GW_PID=""
+    ADMIN_PASSWORD=""
     PROBE_PID=""
     INSTALLED_PKGS=""
     MADE_RUN_SSHD=0
@@ -143,6 +148,17 @@ bench_build() {
         (cd "$ROOT" && cargo build --release -p portcullis >&2)
     fi
     [[ -x "$BIN" ]] || die "no binary at $BIN"
+}
+
+bench_need_browser() {
+    CHROMIUM=${PC_CHROMIUM:-/usr/bin/chromium}
+    command -v node >/dev/null || die "node is needed (tests/run.sh installs Node.js)"
+    [[ -x "$CHROMIUM" ]] || die "no browser at $CHROMIUM: apt-get install chromium (or set PC_CHROMIUM)"
+    local specs="$ROOT/tests/web"
+    if [[ ! -f "$specs/node_modules/.package-lock.json" || "$specs/package-lock.json" -nt "$specs/node_modules/.package-lock.json" ]]; then
+        log "npm ci in tests/web (playwright-core)"
+        (cd "$specs" && npm ci --no-audit --no-fund >&2) || die "npm ci in tests/web failed"
+    fi
 }
 
 bench_tmp() {
@@ -262,7 +278,7 @@ start_gateway() {
         HTTP_PORT=$(free_port)
         GPORT=$(free_port)
         BASE="http://127.0.0.1:$HTTP_PORT"
-        ADMIN_PASSWORD="Bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+        [[ -n "$ADMIN_PASSWORD" ]] || ADMIN_PASSWORD="Bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
         log "starting portcullis serve: http $BASE, ssh 127.0.0.1:$GPORT (PORTCULLIS_LOG=$SERVER_LOG)"
     fi
     PORTCULLIS_ADMIN_PASSWORD=$ADMIN_PASSWORD PORTCULLIS_LOG=$SERVER_LOG "$BIN" serve \
@@ -277,9 +293,12 @@ start_gateway() {
     tail -n 30 "$TMP/gateway.log" >&2
     die "portcullis serve did not come up"
 }
-restart_gateway() {
-    stop_tree "$GW_PID"
+stop_gateway() {
+    if [[ -n "$GW_PID" ]]; then stop_tree "$GW_PID"; fi
     GW_PID=""
+}
+restart_gateway() {
+    stop_gateway
     start_gateway
 }
 

@@ -363,5 +363,87 @@ class Converters(unittest.TestCase):
         self.assertTrue(frag["notes"])
 
 
+    # The web section: the asset page (asset_page.mjs) and the web terminal (terminal_cat.mjs).
+    ASSET_RAW = {
+        "browser": "148.0",
+        "summary": {
+            "open": {"median": 708.7, "min": 590.8, "max": 819.0, "n": 10},
+            "open_api_list": {"median": 14.8},
+            "search": {"median": 500.8, "min": 453.7, "max": 1200.0, "n": 10},
+            "search_api": {"median": 136.5},
+            "expand": {"median": 131.0, "min": 110.7, "max": 255.4, "n": 10},
+        },
+    }
+    CAT_RAW = {
+        "bytes": 8388609,
+        "browser": "148.0",
+        "rounds": [
+            {"total_ms": 2000.0, "mib_s": 4.0, "max_frame_gap_ms": 100.0, "max_backlog_kib": 2048.0,
+             "longtasks": {"n": 2, "max": 60.0, "sum": 110.0}, "input_delay": {"n": 20, "max": 30.0, "median": 9.0}},
+            {"total_ms": 2666.7, "mib_s": 3.0, "max_frame_gap_ms": 167.0, "max_backlog_kib": 4096.0,
+             "longtasks": {"n": 0, "max": 0, "sum": 0}, "input_delay": {"n": 25, "max": 86.0, "median": 12.0}},
+            {"total_ms": 1600.0, "mib_s": 5.0, "max_frame_gap_ms": 83.0, "max_backlog_kib": 1024.0,
+             "longtasks": {"n": 1, "max": 106.0, "sum": 106.0}, "input_delay": {"n": 15, "max": 40.0, "median": 10.0}},
+        ],
+        "problems": [],
+    }
+
+    def web(self, *extra, assets=100_000, cat=True):
+        argv = ["web", "--assets", str(assets), "--nodes", "10000", "--rounds", "10",
+                "--asset-raw", write(self.dir.name, "asset.json", self.ASSET_RAW),
+                "--cat-mib", "8", "--cat-rounds", "3"]
+        argv += ["--cat-raw", write(self.dir.name, "cat.json", self.CAT_RAW) if cat else os.path.join(self.dir.name, "none.json")]
+        return self.convert(argv + list(extra))
+
+    def test_web_asset_page_judged_at_full_size_and_terminal_figures_are_medians_of_the_rounds(self):
+        frag, figs = self.web("--setting", "server_log=warn")
+        self.assertEqual(frag["section"], "web")
+        self.assertIs(figs["web.asset_page_open_ms"]["met"], True)
+        self.assertEqual(figs["web.asset_page_open_ms"]["spread"], {"min": 590.8, "max": 819.0, "n": 10, "api": 14.8})
+        self.assertTrue(any("slowest of 10 rounds took 1200 ms" in n for n in frag["notes"]))
+        mib = figs["web.terminal_cat_mib_s"]
+        self.assertEqual((mib["value"], mib["unit"], mib["spread"]), (4.0, "MiB/s", {"min": 3.0, "max": 5.0, "n": 3}))
+        self.assertIn("8 MiB", mib["label"])
+        self.assertEqual(figs["web.terminal_frame_gap_ms"]["value"], 100.0)
+        self.assertEqual(figs["web.terminal_frame_gap_ms"]["spread"]["max"], 167.0)
+        self.assertEqual(figs["web.terminal_input_delay_ms"]["value"], 40.0)
+        self.assertEqual(figs["web.terminal_longtask_ms"]["value"], 60.0)
+        self.assertEqual(figs["web.terminal_backlog_mib"]["value"], 2.0)
+        self.assertTrue(all(figs[k]["met"] is None for k in figs if k.startswith("web.terminal_")))
+        self.assertEqual(frag["settings"]["terminal_cat_mib"], 8)
+        self.assertEqual(frag["settings"]["terminal_cat_bytes"], 8388609)
+        self.assertEqual(frag["settings"]["server_log"], "warn")
+        self.assertEqual(frag["settings"]["browser"], "148.0")
+
+    def test_web_quick_is_not_judged_and_a_missing_terminal_run_is_not_measured(self):
+        frag, figs = self.web(assets=20_000, cat=False)
+        self.assertIsNone(figs["web.asset_page_open_ms"]["met"])
+        self.assertEqual(figs["web.asset_page_open_ms"]["value"], 708.7)
+        terminal = [f for k, f in figs.items() if k.startswith("web.terminal_")]
+        self.assertEqual(len(terminal), 5)
+        self.assertTrue(all(f["value"] is None and f["spread"] is None for f in terminal))
+        self.assertTrue(any("web terminal's browser run wrote no figures" in n for n in frag["notes"]))
+
+    def test_web_terminal_failure_and_freeze_are_noted(self):
+        raw = dict(self.CAT_RAW, error="Error: round 1: no END-7007 after 600 s\n    at x")
+        raw["rounds"] = [dict(raw["rounds"][0], max_frame_gap_ms=1500.0)]
+        self.CAT_RAW = raw
+        frag, figs = self.web()
+        self.assertIn("The web terminal's browser run failed: Error: round 1: no END-7007 after 600 s", frag["notes"])
+        self.assertTrue(any("timed 1 of 3 rounds" in n for n in frag["notes"]))
+        self.assertTrue(any("froze: 1500 ms without a frame" in n for n in frag["notes"]))
+        self.assertEqual(figs["web.terminal_cat_mib_s"]["spread"]["n"], 1)
+
+    def test_web_terminal_figures_in_the_summary_and_the_section_table(self):
+        frag, _ = self.web()
+        md = report.render(report.load_sections(None, [write(self.dir.name, "web.json", frag), write(self.dir.name, "p.json", PLUGINS)]), PROVENANCE)
+        self.assertIn("| web | web terminal `cat` of 8 MiB: Enter → end marker shown, MiB/s (wall clock) | 4.00 MiB/s | — | — | — | — | — |", md)
+        self.assertIn("| web | web terminal during the `cat`: longest gap between animation frames, ms | 100.0 ms | — | — | — | — | — |", md)
+        block = md[md.index("## Web UI") :]
+        self.assertIn("| web terminal `cat` of 8 MiB: Enter → end marker shown, MiB/s (wall clock) | 4.00 MiB/s | min 3.00 · max 5.00 · n 3 |", block)
+        self.assertIn("| web terminal during the `cat`: longest input delay of mouse moves, ms | 40.0 ms | min 30.0 · max 86.0 · n 3 |", block)
+        self.assertIn("**Web terminal.**", block)
+        self.assertLess(md.index("## Plugin runtime"), md.index("## Web UI"))
+
 if __name__ == "__main__":
     unittest.main()

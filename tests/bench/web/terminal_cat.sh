@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Web terminal under bulk output (issue 6, Performance: "the web terminal keeps up with `cat` of
-# a large file without freezing the tab"). Standalone, not yet part of tests/bench/run.sh: its
-# figures are added to BENCHMARKS.md by hand.
+# a large file without freezing the tab"). The second part of the suite's `web` section
+# (tests/bench/web.sh runs it with NO_BUILD=1 and turns its JSON into figures with
+# tests/bench/fragment.py web); also runs on its own.
 #
 # A target sshd (/usr/sbin/sshd as root on a free loopback port, key authentication, set up by
 # tests/bench/lib.sh as the gateway bench does), `portcullis serve` (release build, UI embedded,
@@ -20,15 +21,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 bench_init web-terminal
 SIZE_MIB=${BENCH_SIZE_MIB:-32}
 ROUNDS=${BENCH_ROUNDS:-3}
-CHROMIUM=${PC_CHROMIUM:-/usr/bin/chromium}
 ASSET=bench-target
 bench_whole SIZE_MIB ROUNDS
 bench_require_root "the target sshd logs in as root with a key"
 bench_need_ssh_tools
-command -v node >/dev/null || die "node is needed"
-[[ -x "$CHROMIUM" ]] || die "no browser at $CHROMIUM"
-SPECS="$ROOT/tests/web"
-[[ -f "$SPECS/node_modules/.package-lock.json" ]] || (cd "$SPECS" && npm ci --no-audit --no-fund >&2)
+bench_need_browser
 
 bench_build
 bench_tmp
@@ -50,4 +47,4 @@ PC_BASE_URL=$BASE PC_USER=bench PC_PASSWORD="$ADMIN_PASSWORD-u" PC_ASSET=$ASSET 
     PC_ARTIFACTS="$TMP/artifacts" BENCH_FILE=$FILE BENCH_ROUNDS=$ROUNDS \
     node "$ROOT/tests/bench/web/terminal_cat.mjs"
 bench_gateway_log_note
-echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), commit $(git -C "$ROOT" rev-parse --short HEAD), $(date -u +%FT%TZ), $("$BIN" --version 2>/dev/null | head -n1)" >&2
+echo "machine: $(bench_machine); commit $(bench_commit), $(date -u +%FT%TZ), $("$BIN" --version 2>/dev/null | head -n1)" >&2
