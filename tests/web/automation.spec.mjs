@@ -298,5 +298,17 @@ test('Closing the dialog during a run stops it: no request after the one in flig
   await page.waitForTimeout(3000)
   assert.equal(seen.requests, 1)
   await page.unroute('**/api/v1/accounts/accounts/tasks/')
+
+  // A bulk change secret cancelled in the dialog ends the bulk action (selection cleared, the
+  // table not left loading).
+  await page.goto('/ui/console/accounts')
+  await row(page, STOP[0]).waitFor()
+  await row(page, STOP[0]).locator('.el-checkbox').first().click()
+  await page.getByTestId('bulk-change-secret').click()
+  await dialog(page).getByTestId('automation-secret-form').waitFor()
+  await dialog(page).getByTestId('automation-cancel').click()
+  await dialog(page).waitFor({ state: 'hidden' })
+  await row(page, STOP[0]).locator('.el-checkbox.is-checked').waitFor({ state: 'detached', timeout: 10_000 })
+  assert.equal(seen.requests, 1)
   assert.deepEqual(unexpected(problems, SIGNED_OUT), [])
 })
