@@ -4,7 +4,7 @@
 //! Afterwards the API shows both command tickets answered that way.
 
 use crate::client::{ADMIN_PASSWORD, get, send, start, token};
-use crate::scene::{add_ssh_host, add_sshd_account, grant};
+use crate::scene::{add_admin_user, add_ssh_host, add_sshd_account, grant_self, review_acl};
 use crate::sshd::Sshd;
 use crate::support::{TestDb, id_of, ok, rows};
 use crate::web_ui::{assert_screenshots, run_spec};
@@ -19,33 +19,13 @@ fn a_reviewed_command_is_approved_and_rejected_in_a_real_browser() {
     let sshd = Sshd::start("");
     let server = start(&db, data.path());
     let admin = token(&server, "admin", ADMIN_PASSWORD);
-    let me = ok(&get(&server, &admin, "/api/v1/users/profile/"), 200);
     let tag = &Uuid::new_v4().simple().to_string()[..8];
     let target = format!("cr-target-{tag}");
     let target_id = add_ssh_host(&server, &admin, &target, &sshd);
     add_sshd_account(&server, &admin, &target_id, sshd.user(), &sshd);
-    grant(
-        &server,
-        &admin,
-        "admin-review",
-        &[me["id"].as_str().unwrap()],
-        &[&target_id],
-        &["all"],
-    );
+    grant_self(&server, &admin, "admin-review", &[&target_id]);
     let boss_password = "Reviewer-Pass-42";
-    let boss = ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/users/users/",
-            &json!({"name": "Reviewer", "username": "boss", "email": "boss@example.com",
-                    "password": boss_password, "need_update_password": false,
-                    "system_roles": ["00000000-0000-0000-0000-000000000001"],
-                    "org_roles": ["00000000-0000-0000-0000-000000000005"]}),
-        ),
-        201,
-    );
+    let boss = add_admin_user(&server, &admin, "Reviewer", "boss", boss_password);
     let group = id_of(&ok(
         &send(
             &server,
@@ -56,18 +36,14 @@ fn a_reviewed_command_is_approved_and_rejected_in_a_real_browser() {
         ),
         201,
     ));
-    ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/acls/command-filter-acls/",
-            &json!({"name": format!("review-echo-{tag}"), "action": "review", "priority": 10,
-                    "users": {"type": "all"}, "assets": {"type": "all"},
-                    "accounts": ["@ALL"], "command_groups": [group],
-                    "reviewers": [{"id": boss["id"]}]}),
-        ),
-        201,
+    review_acl(
+        &server,
+        &admin,
+        "command-filter-acls",
+        &format!("review-echo-{tag}"),
+        &boss["id"],
+        json!({"priority": 10, "users": {"type": "all"}, "assets": {"type": "all"},
+               "command_groups": [group]}),
     );
     run_spec(
         "command_review.spec.mjs",

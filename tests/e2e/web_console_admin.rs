@@ -8,6 +8,7 @@
 //! password the browser set.
 
 use crate::client::{ADMIN_PASSWORD, create_user, login, send, start, token};
+use crate::scene::{add_user, locked_user};
 use crate::support::{TestDb, ok};
 use crate::web_ui::{bind_totp, run_spec};
 use serde_json::json;
@@ -24,30 +25,18 @@ fn the_console_administers_users_groups_platforms_zones_acls_and_labels_in_a_rea
 
     // Four users for the search, the filter and the bulk actions; `x` is inactive.
     for (suffix, active) in [("a", true), ("b", true), ("c", true), ("x", false)] {
-        let username = format!("u{tag}{suffix}");
-        ok(
-            &send(
-                &server,
-                &admin,
-                "POST",
-                "/api/v1/users/users/",
-                &json!({"name": format!("User {suffix} {tag}"), "username": username,
-                        "email": format!("{username}@example.com"), "password": "Seeded-Pw-42x",
-                        "need_update_password": false, "is_active": active}),
-            ),
-            201,
+        add_user(
+            &server,
+            &admin,
+            &format!("User {suffix} {tag}"),
+            &format!("u{tag}{suffix}"),
+            "Seeded-Pw-42x",
+            json!({"is_active": active}),
         );
     }
     // Locked by failed logins.
     let locked = format!("locked{tag}");
-    let locked_pw = create_user(data.path(), &db, &locked, "user");
-    for _ in 0..7 {
-        assert_eq!(login(&server, &locked, "not-it").status, 400);
-    }
-    assert_eq!(
-        login(&server, &locked, &locked_pw).json()["error"],
-        "block_login"
-    );
+    let locked_pw = locked_user(&server, data.path(), &db, &locked);
     // With an authenticator bound: signing in asks for a code.
     let mfa_user = format!("mfa{tag}");
     let mfa_pw = create_user(data.path(), &db, &mfa_user, "user");

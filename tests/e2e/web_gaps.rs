@@ -8,7 +8,7 @@
 
 use crate::client::{ADMIN_PASSWORD, create_user, get, login, send, start, token};
 use crate::fixture::Fixture;
-use crate::scene::grant;
+use crate::scene::{add_admin_user, add_user, grant_self, locked_user, review_acl};
 use crate::sshd::Sshd;
 use crate::support::{TestDb, id_of, ok, rows};
 use crate::web_ui::{assert_screenshots, remove_screenshots, run_spec};
@@ -23,7 +23,6 @@ fn assets_with_accounts_import_export_expired_sessions_and_terminal_ends_in_a_re
     let sshd = Sshd::start("");
     let server = start(&db, data.path());
     let admin = token(&server, "admin", ADMIN_PASSWORD);
-    let me = ok(&get(&server, &admin, "/api/v1/users/profile/"), 200);
     let tag = &Uuid::new_v4().simple().to_string()[..8];
     let host = |name: &str| {
         id_of(&ok(
@@ -44,26 +43,15 @@ fn assets_with_accounts_import_export_expired_sessions_and_terminal_ends_in_a_re
     let target = format!("gap-target-{tag}");
     let reviewed = format!("gap-review-{tag}");
     let (target_id, reviewed_id) = (host(&target), host(&reviewed));
-    grant(
+    let me = grant_self(&server, &admin, "admin-gaps", &[&target_id, &reviewed_id]);
+    review_acl(
         &server,
         &admin,
-        "admin-gaps",
-        &[me["id"].as_str().unwrap()],
-        &[&target_id, &reviewed_id],
-        &["all"],
-    );
-    ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/acls/login-asset-acls/",
-            &json!({"name": format!("review-{tag}"), "action": "review",
-                    "users": {"type": "ids", "ids": [me["id"]]},
-                    "assets": {"type": "ids", "ids": [reviewed_id]}, "accounts": ["@ALL"],
-                    "reviewers": [{"id": me["id"]}]}),
-        ),
-        201,
+        "login-asset-acls",
+        &format!("review-{tag}"),
+        &me["id"],
+        json!({"users": {"type": "ids", "ids": [me["id"]]},
+               "assets": {"type": "ids", "ids": [reviewed_id]}}),
     );
     let template = format!("gap-tpl-{tag}");
     ok(
@@ -216,27 +204,17 @@ async fn an_expired_password_is_replaced_from_the_login_page_in_a_real_browser()
     // Must change the password at the next sign-in.
     let forced = format!("forced{tag}");
     let forced_pw = "Forced-first-Pw1";
-    ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/users/users/",
-            &json!({"name": "Forced", "username": forced, "email": format!("{forced}@example.com"),
-                    "password": forced_pw, "need_update_password": true}),
-        ),
-        201,
+    add_user(
+        &server,
+        &admin,
+        "Forced",
+        &forced,
+        forced_pw,
+        json!({"need_update_password": true}),
     );
     // Locked by failed logins before the browser comes.
     let locked = format!("locked{tag}");
-    let locked_pw = create_user(data.path(), &db, &locked, "user");
-    for _ in 0..7 {
-        assert_eq!(login(&server, &locked, "not-it").status, 400);
-    }
-    assert_eq!(
-        login(&server, &locked, &locked_pw).json()["error"],
-        "block_login"
-    );
+    let locked_pw = locked_user(&server, data.path(), &db, &locked);
 
     run_spec(
         "expiry.spec.mjs",
@@ -302,19 +280,7 @@ fn viewing_a_secret_asks_for_mfa_again_in_a_real_browser() {
     let mfa_password = "Mfa-admin-Pass-42";
     // A system administrator (and admin of the Default org, whose accounts the list shows)
     // with an authenticator bound.
-    ok(
-        &send(
-            &server,
-            &admin,
-            "POST",
-            "/api/v1/users/users/",
-            &json!({"name": "MFA Admin", "username": "mfa.admin", "email": "mfa.admin@example.com",
-                    "password": mfa_password, "need_update_password": false,
-                    "system_roles": ["00000000-0000-0000-0000-000000000001"],
-                    "org_roles": ["00000000-0000-0000-0000-000000000005"]}),
-        ),
-        201,
-    );
+    add_admin_user(&server, &admin, "MFA Admin", "mfa.admin", mfa_password);
     let (otp, step) = crate::web_ui::bind_totp(&server, &token(&server, "mfa.admin", mfa_password));
 
     run_spec(

@@ -2,10 +2,10 @@
 //! to a real sshd target that prints a tick a second, replayed at 1× and 4× (the faster one
 //! takes well under half the time) and sought by a search match.
 
-use crate::client::{ADMIN_PASSWORD, get, start, token};
-use crate::scene::{add_ssh_host, add_sshd_account, grant};
+use crate::client::{ADMIN_PASSWORD, start, token};
+use crate::scene::{add_ssh_host, add_sshd_account, grant_self};
 use crate::sshd::Sshd;
-use crate::support::{TestDb, ok};
+use crate::support::TestDb;
 use crate::web_ui::{assert_screenshots, remove_screenshots, run_spec};
 use std::time::Duration;
 use uuid::Uuid;
@@ -17,19 +17,11 @@ fn the_replay_speed_changes_the_playback_rate_in_a_real_browser() {
     let sshd = Sshd::start("");
     let server = start(&db, data.path());
     let admin = token(&server, "admin", ADMIN_PASSWORD);
-    let me = ok(&get(&server, &admin, "/api/v1/users/profile/"), 200);
     let tag = &Uuid::new_v4().simple().to_string()[..8];
     let target = format!("rs-target-{tag}");
     let target_id = add_ssh_host(&server, &admin, &target, &sshd);
     add_sshd_account(&server, &admin, &target_id, sshd.user(), &sshd);
-    grant(
-        &server,
-        &admin,
-        "admin-replay",
-        &[me["id"].as_str().unwrap()],
-        &[&target_id],
-        &["all"],
-    );
+    grant_self(&server, &admin, "admin-replay", &[&target_id]);
     let shots = [
         "replay-speed-1x.png",
         "replay-speed-4x.png",

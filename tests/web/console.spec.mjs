@@ -5,11 +5,10 @@
 // that asset and account with connect/copy, a duplicate asset name refused with the server's
 // words, and the language switched to 中文 and back. Screenshots: console-*.png.
 
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { env, field, launch, newPage, screenshot, unexpected, waitForPath, signIn } from './support.mjs'
+import { REFUSED, SIGNED_OUT, env, field, screenshot, signedInPage, unexpected, waitForPath } from './support.mjs'
 
-const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const GRANTEE = env('PC_CON_GRANTEE')
 const NODE = env('PC_CON_NODE')
 const ASSET = env('PC_CON_ASSET')
@@ -18,23 +17,9 @@ const PORT = env('PC_CON_PORT')
 const ACCOUNT = env('PC_CON_ACCOUNT')
 const SECRET = env('PC_CON_SECRET')
 const PERM = env('PC_CON_PERM')
-// The first page load asks who is signed in (401 before the login); the duplicate asset
-// name is a refused create (400) the page shows.
-const SIGNED_OUT = /status of 401/
-const REFUSED = /status of 400/
-
-let browser
-let ctx
-before(async () => {
-  browser = await launch()
-  ctx = await newPage(browser)
-  const { page } = ctx
-  await signIn(page, admin)
-  await page.getByTestId('app-shell').waitFor()
-})
-after(async () => {
-  await browser?.close()
-})
+// The first page load asks who is signed in (401 before the login, SIGNED_OUT); the
+// duplicate asset name is a refused create (400, REFUSED) the page shows.
+const ctx = signedInPage({ ready: (page) => page.getByTestId('app-shell').waitFor() })
 
 /** The visible element of a test id (tables render fixed columns' cells more than once). */
 const visible = (page, id) => page.locator(`[data-testid="${id}"]:visible`).first()

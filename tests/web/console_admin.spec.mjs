@@ -8,31 +8,18 @@
 // method rule: listed, edited, deleted), labels (made, put on an asset, the asset list
 // filtered by it). Screenshots: admin-*.png.
 
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { statSync } from 'node:fs'
-import { env, field, launch, newPage, screenshot as shoot, unexpected, waitForPath, signIn } from './support.mjs'
+import { REFUSED, SIGNED_OUT, call, env, field, screenshot as shoot, signedInPage, unexpected, waitForPath } from './support.mjs'
 
-const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
 const TAG = env('PC_ADM_TAG')
 const LOCKED = env('PC_ADM_LOCKED')
 const MFA_USER = env('PC_ADM_MFA_USER')
 const NEW_PASSWORD = env('PC_ADM_NEW_PASSWORD')
 const ASSET = env('PC_ADM_ASSET')
-// Signed-out page loads ask who is signed in (401); refused saves are 400s the page shows.
-const SIGNED_OUT = /status of 401/
-const REFUSED = /status of 400/
 
-let browser
-let ctx
-before(async () => {
-  browser = await launch()
-  ctx = await newPage(browser)
-  await signIn(ctx.page, admin)
-})
-after(async () => {
-  await browser?.close()
-})
+const ctx = signedInPage()
 
 /** A screenshot that must have been written (checked here: other runs share the directory). */
 async function screenshot(page, name) {
@@ -48,28 +35,6 @@ const option = (page, label) =>
 const success = (page) => page.locator('.el-message--success').last()
 const confirmBox = (page) => page.locator('.el-message-box .el-button--primary').click()
 
-/** An API call from the page, as the signed-in administrator (cookie and CSRF header). */
-function call(page, method, path, body) {
-  return page.evaluate(
-    async ([method, path, body]) => {
-      const csrf = document.cookie.split('; ').find((c) => c.startsWith('jms_csrftoken='))?.slice('jms_csrftoken='.length) || ''
-      const r = await fetch(`/api/v1/${path}`, {
-        method,
-        headers: { 'Content-Type': 'application/json', 'X-CSRFToken': decodeURIComponent(csrf) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      })
-      const text = await r.text()
-      let json = null
-      try {
-        json = JSON.parse(text)
-      } catch {
-        /* not JSON */
-      }
-      return { status: r.status, body: json ?? text }
-    },
-    [method, path, body],
-  )
-}
 const list = async (page, path) => {
   const r = await call(page, 'GET', path)
   assert.equal(r.status, 200, JSON.stringify(r.body))

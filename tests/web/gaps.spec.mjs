@@ -7,54 +7,22 @@
 // input), and a connection an ACL sends to review (waiting for approval, then connected; a
 // rejection shown in words). Screenshots: gaps-*.png.
 
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { env, field, launch, newPage, screenshot, unexpected, waitForPath, submitLogin, signIn } from './support.mjs'
+import { REFUSED, SIGNED_OUT, adminUser, call, env, field, newPage, screenshot, signIn, signedInPage, unexpected, waitForPath, submitLogin } from './support.mjs'
 
-const admin = { username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') }
+const admin = adminUser()
 const TAG = env('PC_GAP_TAG')
 const TARGET = env('PC_GAP_TARGET')
 const REVIEWED = env('PC_GAP_REVIEWED')
 const TEMPLATE = env('PC_GAP_TEMPLATE')
-// Signed-out page loads ask who is signed in (401); a refused create is a 400 the page shows.
-const SIGNED_OUT = /status of 401/
-const REFUSED = /status of 400/
 
-let browser
-let ctx
-before(async () => {
-  browser = await launch()
-  ctx = await newPage(browser, { acceptDownloads: true })
+const ctx = signedInPage({
+  user: admin,
+  options: { acceptDownloads: true },
   // Leaving the workbench with a live terminal asks first (beforeunload): go.
-  ctx.page.on('dialog', (d) => (d.type() === 'beforeunload' ? d.accept() : d.dismiss()))
-  await signIn(ctx.page, admin)
+  setup: (page) => page.on('dialog', (d) => (d.type() === 'beforeunload' ? d.accept() : d.dismiss())),
 })
-after(async () => {
-  await browser?.close()
-})
-
-/** An API call from the page, as the signed-in user (cookie and CSRF header). */
-function call(page, method, path, body) {
-  return page.evaluate(
-    async ([method, path, body]) => {
-      const csrf = document.cookie.split('; ').find((c) => c.startsWith('jms_csrftoken='))?.slice('jms_csrftoken='.length) || ''
-      const r = await fetch(`/api/v1/${path}`, {
-        method,
-        headers: { 'Content-Type': 'application/json', 'X-CSRFToken': decodeURIComponent(csrf) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      })
-      const text = await r.text()
-      let json = null
-      try {
-        json = JSON.parse(text)
-      } catch {
-        /* not JSON */
-      }
-      return { status: r.status, body: json ?? text }
-    },
-    [method, path, body],
-  )
-}
 
 /** The input of a test id inside `scope` (Element Plus puts the id on the input or around it). */
 const input = (scope, id) => scope.locator(`input[data-testid="${id}"], [data-testid="${id}"] input`).first()
@@ -134,7 +102,7 @@ test('the asset list goes out as CSV and XLSX and comes back in through the impo
 })
 
 test('an ended session sends the page to the login with a message, and back after it', async () => {
-  const { context, page } = await newPage(browser)
+  const { context, page } = await newPage(ctx.browser)
   await signIn(page, admin)
   await page.goto(`/ui/console/assets?q=rt-${TAG}`)
   await rowsWith(page, `rt-${TAG}-1`).first().waitFor()

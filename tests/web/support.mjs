@@ -12,6 +12,7 @@
 //   PC_CHROMIUM             the browser (default /usr/bin/chromium)
 
 import { chromium } from 'playwright-core'
+import { before, after } from 'node:test'
 import { createHmac } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -89,6 +90,59 @@ export async function newPage(browser, options = {}) {
 /** Console errors that are the expected result of an action (an API refusal the page shows). */
 export function unexpected(problems, ...expected) {
   return problems.filter((p) => !expected.some((re) => re.test(p)))
+}
+
+/** The system administrator the runner seeded (PC_ADMIN_USER, PC_ADMIN_PASSWORD). */
+export const adminUser = () => ({ username: env('PC_ADMIN_USER'), password: env('PC_ADMIN_PASSWORD') })
+
+/** The console error of a signed-out page load asking who is signed in. */
+export const SIGNED_OUT = /status of 401/
+/** The console error of a refused save (a 400 the page shows). */
+export const REFUSED = /status of 400/
+
+/**
+ * A browser and one page signed in as `user`, for the whole spec: registers the `before` hook
+ * that launches the browser, opens the page (`newPage` with `options`), runs `setup(page)`,
+ * signs in and runs `ready(page)`, and the `after` hook that closes the browser. The returned
+ * object gets `browser` and the page's `context`, `page` and `problems` once `before` ran.
+ */
+export function signedInPage({ user = adminUser(), options = {}, setup, ready } = {}) {
+  const session = {}
+  before(async () => {
+    session.browser = await launch()
+    Object.assign(session, await newPage(session.browser, options))
+    await setup?.(session.page)
+    await signIn(session.page, user)
+    await ready?.(session.page)
+  })
+  after(async () => {
+    await session.browser?.close()
+  })
+  return session
+}
+
+/** An API call from the page, as its signed-in user (session cookie and CSRF header):
+ * `{status, body}`, the body parsed when it is JSON. */
+export function call(page, method, path, body) {
+  return page.evaluate(
+    async ([method, path, body]) => {
+      const csrf = document.cookie.split('; ').find((c) => c.startsWith('jms_csrftoken='))?.slice('jms_csrftoken='.length) || ''
+      const r = await fetch(`/api/v1/${path}`, {
+        method,
+        headers: { 'Content-Type': 'application/json', 'X-CSRFToken': decodeURIComponent(csrf) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+      const text = await r.text()
+      let json = null
+      try {
+        json = JSON.parse(text)
+      } catch {
+        /* not JSON */
+      }
+      return { status: r.status, body: json ?? text }
+    },
+    [method, path, body],
+  )
 }
 
 /** A full-page screenshot into the artifacts directory. */
