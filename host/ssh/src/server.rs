@@ -345,6 +345,22 @@ impl Conn {
             .await
     }
 
+    async fn public_key_login(
+        &mut self,
+        name: LoginName,
+        username: String,
+        fingerprint: String,
+    ) -> SshAuth {
+        let req = self.request(&username, "", "publickey");
+        let step = self
+            .shared
+            .auth
+            .login_step_public_key(&req, &fingerprint)
+            .await;
+        self.first_factor(name, &req, step, false, Some(&fingerprint))
+            .await
+    }
+
     async fn password_login(&mut self, user: &str, password: &str, kbd: bool) -> SshAuth {
         let Ok(name) = LoginName::parse(user) else {
             return reject();
@@ -416,7 +432,7 @@ impl server::Handler for Conn {
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<SshAuth, Self::Error> {
-        Ok(self.password_login(user, password, false).await)
+        Ok(Box::pin(self.password_login(user, password, false)).await)
     }
 
     async fn auth_publickey_offered(
@@ -441,15 +457,10 @@ impl server::Handler for Conn {
             return Ok(reject());
         };
         let fingerprint = key.public_key.fingerprint(HashAlg::Sha256).to_string();
-        let req = self.request(&username, "", "publickey");
-        let step = self
-            .shared
-            .auth
-            .login_step_public_key(&req, &fingerprint)
-            .await;
-        Ok(self
-            .first_factor(name, &req, step, false, Some(&fingerprint))
-            .await)
+        // Boxed (here and in the other handler methods that wait on the store or a target):
+        // russh's session task holds the future of every handler method inline, so a large one
+        // would be paid for by every connection for its whole life, not only while it runs.
+        Ok(Box::pin(self.public_key_login(name, username, fingerprint)).await)
     }
 
     async fn auth_keyboard_interactive<'a>(
@@ -468,12 +479,12 @@ impl server::Handler for Conn {
                 return Ok(review_prompt());
             }
             let answer = answer.map(|a| a.expose().to_owned()).unwrap_or_default();
-            return Ok(self.review_answer(&answer).await);
+            return Ok(Box::pin(self.review_answer(&answer)).await);
         }
         if self.mfa.is_some() {
             return Ok(match answer {
                 None => otp_prompt(),
-                Some(code) => self.otp_answer(code.expose()).await,
+                Some(code) => Box::pin(self.otp_answer(code.expose())).await,
             });
         }
         // Keyboard-interactive as a password prompt, for clients that prefer it.
@@ -488,7 +499,7 @@ impl server::Handler for Conn {
             }
             Some(password) if self.kbd_password => {
                 self.kbd_password = false;
-                Ok(self.password_login(user, password.expose(), true).await)
+                Ok(Box::pin(self.password_login(user, password.expose(), true)).await)
             }
             Some(_) => Ok(reject()),
         }
@@ -541,7 +552,7 @@ impl server::Handler for Conn {
             peer: self.peer,
             gone: self.alive.subscribe(),
         };
-        connect::open_tunnel(
+        Box::pin(connect::open_tunnel(
             ctx,
             channel,
             reply,
@@ -549,7 +560,7 @@ impl server::Handler for Conn {
             port,
             originator.to_owned(),
             originator_port,
-        )
+        ))
         .await;
         Ok(())
     }
