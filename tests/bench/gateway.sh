@@ -56,8 +56,8 @@
 # (tests/bench/lib.sh).
 # Resources: 1,000 held sessions cost about 10 GiB in OpenSSH processes (clients, the target's
 # sshd and `cat`; the jump-host round starts after the gateway's sessions are closed), and the
-# gateway's recordings of the exec transfers take about 2.4× the bytes moved on disk under
-# TMPDIR (about 7.5 GiB for the full run). The file must lie below the Linux platform's SFTP
+# gateway's recording of each exec transfer takes about the bytes moved (raw records; SFTP
+# transfers are hashed for the file-transfer log, not recorded) on disk under TMPDIR. The file must lie below the Linux platform's SFTP
 # root on the target (sftp_home, /tmp), which the default TMPDIR does.
 set -euo pipefail
 # shellcheck source=tests/bench/lib.sh
